@@ -1,0 +1,588 @@
+"""Define-by-run autograd: the tape is a graph of ``Node``s; JAX computes every derivative.
+
+Each op that needs a gradient records a ``Node``: the kernel that ran, the
+values it ran on (jax arrays are immutable, so a later in-place write to a
+tensor can never corrupt what a node saved — torch's "modified by an inplace
+operation" error cannot arise and is not needed), and where each input came
+from (a leaf Tensor, another node's output, or nothing).
+
+``backward`` walks the graph once, builds a *structural key* (kernels and
+wiring, no values) and runs ONE cached ``jax.jit`` program that applies
+``jax.vjp`` to every node in reverse order and accumulates leaf gradients. A
+training loop's backward therefore costs one compiled call per step, not one
+per op. Hooks on non-leaf tensors and ``create_graph=True`` take the per-node
+path instead, where each node's vjp is itself dispatched as an op (so it is
+recorded, and higher-order gradients work).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._state import flags
+
+_FREED = None
+
+
+class Node:
+    """One recorded op: what ran, on what, and where its inputs came from."""
+
+    __slots__ = ("kernel", "vals", "parents", "n_out", "retained", "hooks", "__weakref__")
+
+    def __init__(self, kernel, vals, tens, n_out: int) -> None:
+        self.kernel = kernel
+        self.vals = tuple(vals)
+        ps = []
+        for t in tens:
+            if t is None or not t.requires_grad:
+                ps.append(None)
+            elif t._node is None:
+                ps.append(t)  # a leaf: its .grad receives the gradient
+            else:
+                ps.append((t._node, t._idx))
+        self.parents = tuple(ps)
+        self.n_out = n_out
+        self.retained = None  # {out_idx: weakref(Tensor)} for retain_grad()
+        self.hooks = None  # {out_idx: [hook]} from register_hook on a non-leaf
+
+    def name(self) -> str:
+        n = self.kernel.name
+        return "".join(p[:1].upper() + p[1:] for p in n.strip("_").split("_")) + "Backward0"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object>"
+
+    @property
+    def next_functions(self) -> tuple:
+        out = []
+        for p in self.parents:
+            if p is None:
+                out.append((None, 0))
+            elif type(p) is tuple:
+                out.append(p)
+            else:
+                out.append((_AccumulateGrad(p), 0))
+        return tuple(out)
+
+
+class _AccumulateGrad:
+    def __init__(self, t) -> None:
+        self.variable = t
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad object>"
+
+
+# --------------------------------------------------------------------------- grad mode
+class _GradMode(contextlib.ContextDecorator):
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.prev = []
+
+    def __enter__(self):
+        self.prev.append(flags.grad_enabled)
+        flags.grad_enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc) -> None:
+        flags.grad_enabled = self.prev.pop()
+
+
+class no_grad(_GradMode):
+    """Context manager / decorator: ops inside record no gradients."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(_GradMode):
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class set_grad_enabled(_GradMode):
+    def __init__(self, mode: bool) -> None:
+        super().__init__(bool(mode))
+        # torch also lets `set_grad_enabled(False)` act as a plain function call.
+        self.prev.append(flags.grad_enabled)
+        flags.grad_enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        flags.grad_enabled = self.prev.pop()
+
+
+class inference_mode(_GradMode):
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__(not mode)
+
+
+def is_grad_enabled() -> bool:
+    return flags.grad_enabled
+
+
+# --------------------------------------------------------------------------- graph walk
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward() or autograd.grad(). Specify retain_graph=True if you need to backward through the "
+    "graph a second time or if you need to access saved tensors after calling backward."
+)
+
+
+def _topo(roots: list) -> list:
+    """Nodes reachable from ``roots`` in topological order (inputs before users)."""
+    order = []
+    seen = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
+                order.append(n)
+                continue
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            if n.vals is _FREED:
+                raise RuntimeError(_FREED_MSG)
+            stack.append((n, True))
+            for p in n.parents:
+                if type(p) is tuple and id(p[0]) not in seen:
+                    stack.append((p[0], False))
+    return order
+
+
+def _zero_ct(out):
+    if jnp.issubdtype(out.dtype, jnp.inexact):
+        return jnp.zeros(out.shape, out.dtype)
+    return np.zeros(out.shape, jax.dtypes.float0)
+
+
+def _node_vjp(fn, args: list, diff_pos: tuple, cts: list):
+    """Cotangents of ``fn``'s differentiable inputs given cotangents of its outputs (None = zero)."""
+
+    def f(*d):
+        a = list(args)
+        for j, x in zip(diff_pos, d):
+            a[j] = x
+        return fn(*a)
+
+    out, vjp = jax.vjp(f, *[args[j] for j in diff_pos])
+    if type(out) is tuple or type(out) is list:
+        ct = type(out)(c if c is not None else _zero_ct(o) for c, o in zip(cts, out))
+    else:
+        ct = cts[0] if cts[0] is not None else _zero_ct(out)
+    return vjp(ct)
+
+
+def _add(a, b):
+    return b if a is None else a + b
+
+
+# --------------------------------------------------------------------------- fused path
+@functools.lru_cache(maxsize=512)
+def _fused_program(structure: tuple, kernels_ref: tuple):
+    """Build the jitted backward for one graph structure.
+
+    structure = (nodes, roots, leaf_old, targets) where
+      nodes[i] = (in_spec, diff_pos, n_out) with in_spec = ((slot, parent), ...),
+        parent None | ('n', node_index, out_idx) | ('l', leaf_index)
+      roots = ((node_index, out_idx), ...) aligned with the root cotangents
+      leaf_old[k] = leaf k's existing .grad is passed in and added to
+      targets = (('n', i, o) | ('l', k), ...): extra cotangents to return (retain_grad / autograd.grad)
+    """
+    nodes, roots, leaf_old, targets, nleaves = structure
+    fns = [k.fn for k in kernels_ref]
+
+    def program(vals, root_cts, old_grads):
+        cts = [None] * len(nodes)
+        for (ni, oi), c in zip(roots, root_cts):
+            if cts[ni] is None:
+                cts[ni] = [None] * nodes[ni][2]
+            cts[ni][oi] = _add(cts[ni][oi], c)
+        leaf_g = [None] * nleaves
+        wanted = {}
+        for i in range(len(nodes) - 1, -1, -1):
+            c = cts[i]
+            if c is None:
+                continue
+            in_spec, diff_pos, _ = nodes[i]
+            for t in targets:
+                if t[0] == "n" and t[1] == i:
+                    wanted[t] = c[t[2]]
+            args = [vals[s] for s, _ in in_spec]
+            gs = _node_vjp(fns[i], args, diff_pos, c)
+            for j, g in zip(diff_pos, gs):
+                p = in_spec[j][1]
+                if p[0] == "l":
+                    leaf_g[p[1]] = _add(leaf_g[p[1]], g)
+                else:
+                    pn, po = p[1], p[2]
+                    if cts[pn] is None:
+                        cts[pn] = [None] * nodes[pn][2]
+                    cts[pn][po] = _add(cts[pn][po], g)
+        for t in targets:
+            if t[0] == "l":
+                wanted[t] = leaf_g[t[1]]
+        old = iter(old_grads)
+        out_leaf = []
+        for k in range(nleaves):
+            g = leaf_g[k]
+            if leaf_old[k]:
+                o = next(old)
+                g = o if g is None else o + g
+            out_leaf.append(g)
+        return out_leaf, [wanted.get(t) for t in targets]
+
+    return program
+
+
+class _LRU(dict):
+    """A bounded dict: the oldest entry goes when full (graph structures are usually few)."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def put(self, k, v):
+        if len(self) >= self.cap:
+            del self[next(iter(self))]
+        self[k] = v
+        return v
+
+
+_jit_programs = _LRU(1024)
+
+
+def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
+    """Assemble the structural key for ``topo`` and run its cached jitted backward."""
+    from ._dispatch import Kernel
+
+    node_idx = {id(n): i for i, n in enumerate(topo)}
+    leaf_idx = {id(t): k for k, t in enumerate(leaves)}
+    slots = {}
+    vals = []
+    nodes = []
+    kernels = []
+    for n in topo:
+        spec = []
+        diff = []
+        for j, (v, p) in enumerate(zip(n.vals, n.parents)):
+            s = slots.get(id(v))
+            if s is None:
+                s = slots[id(v)] = len(vals)
+                vals.append(v)
+            if p is None:
+                ps = None
+            elif type(p) is tuple:
+                ps = ("n", node_idx[id(p[0])], p[1])
+                diff.append(j)
+            else:
+                k = leaf_idx.get(id(p))
+                if k is None:
+                    k = leaf_idx[id(p)] = len(leaves)
+                    leaves.append(p)
+                ps = ("l", k)
+                diff.append(j)
+            spec.append((s, ps))
+        nodes.append((tuple(spec), tuple(diff), n.n_out))
+        kernels.append(n.kernel)
+    root_spec = tuple((node_idx[id(n)], o) for n, o in roots)
+    targets = []
+    for t in targets_t:
+        if t._node is None:
+            k = leaf_idx.get(id(t))
+            targets.append(("l", k) if k is not None else None)
+        else:
+            ni = node_idx.get(id(t._node))
+            targets.append(("n", ni, t._idx) if ni is not None else None)
+    leaf_old = tuple(accumulate and t._grad is not None for t in leaves)
+    old = [t._grad._read() for t, o in zip(leaves, leaf_old) if o]
+    real_targets = tuple(t for t in targets if t is not None)
+    structure = (tuple(nodes), root_spec, leaf_old, real_targets, len(leaves))
+    kkey = tuple(k.uid for k in kernels)
+    full_key = (structure, kkey)
+    kern = _jit_programs.get(full_key)
+    if kern is None:
+        prog = _fused_program(structure, tuple(kernels))
+
+        def flat(*args, _n=len(vals), _r=len(root_cts)):
+            return prog(list(args[:_n]), list(args[_n : _n + _r]), list(args[_n + _r :]))
+
+        kern = _jit_programs.put(full_key, Kernel(flat, "backward"))
+    with no_grad():
+        # Through call_kernel, so lazy mode records the backward and capture traces it.
+        args = list(vals) + list(root_cts) + old
+        out = flags.mode.run(kern, args, [None] * len(args)) if flags.mode is not None else kern.jit(*args)
+    leaf_grads, wanted = out
+    got = iter(wanted)
+    target_grads = [next(got) if t is not None else None for t in targets]
+    return leaf_grads, target_grads
+
+
+# --------------------------------------------------------------------------- entry points
+def _as_root_ct(t, g):
+    from ._tensor import Tensor
+
+    if g is None:
+        if t.numel() != 1:
+            raise RuntimeError("grad can be implicitly created only for scalar outputs")
+        return _ones(tuple(t.shape), t.dtype)
+    if isinstance(g, Tensor):
+        if tuple(g.shape) != tuple(t.shape):
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[0] has a shape of {tuple(g.shape)} and output[0] has a shape of {tuple(t.shape)}."
+            )
+        return g._read()
+    return jnp.asarray(g, t.dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _ones_cached(shape, dtype):
+    return jnp.ones(shape, dtype)
+
+
+def _ones(shape, dtype):
+    # Under a trace, a cached concrete constant is fine: it is the same value every step.
+    with jax.ensure_compile_time_eval():
+        return _ones_cached(shape, dtype)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+    """Accumulate d(sum(tensors * grad_tensors))/d(leaf) into each leaf's ``.grad``."""
+    from ._tensor import Tensor
+
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
+    if retain_graph is None:
+        retain_graph = create_graph
+    for t in tensors:
+        if not t.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    cts = [_as_root_ct(t, g) for t, g in zip(tensors, grad_tensors)]
+    only = None
+    if inputs is not None:
+        only = {id(x) for x in ([inputs] if isinstance(inputs, Tensor) else inputs)}
+    _engine(list(tensors), cts, retain_graph, create_graph, accumulate=True, only=only)
+
+
+def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), only=None):
+    from ._tensor import Tensor
+
+    leaf_roots = [(t, c) for t, c in zip(tensors, cts) if t._node is None]
+    node_roots = [((t._node, t._idx), c) for t, c in zip(tensors, cts) if t._node is not None]
+    topo = _topo([r[0][0] for r in node_roots])
+    slow = create_graph or any(n.hooks for n in topo) or any(
+        p._hooks for n in topo for p in n.parents if p is not None and type(p) is not tuple
+    ) or any(t._hooks for t, _ in leaf_roots)
+    retained = []
+    for n in topo:
+        if n.retained:
+            for o, ref in n.retained.items():
+                r = ref()
+                if r is not None:
+                    retained.append(r)
+    leaves: list = []
+    if slow:
+        leaf_grads, target_grads, leaves = _slow_engine(topo, node_roots, leaf_roots, list(targets) + retained, create_graph)
+    elif topo:
+        leaf_grads, target_grads = _run_fused(
+            topo, [r[0] for r in node_roots], [r[1] for r in node_roots], leaves, accumulate, list(targets) + retained
+        )
+        for t, c in leaf_roots:
+            # a leaf passed directly as a root
+            if t in leaves:
+                k = leaves.index(t)
+                leaf_grads[k] = leaf_grads[k] + c
+            else:
+                leaves.append(t)
+                leaf_grads.append((t._grad._read() + c) if accumulate and t._grad is not None else c)
+    else:
+        leaves = [t for t, _ in leaf_roots]
+        leaf_grads = [c for _, c in leaf_roots]
+        target_grads = [c if any(t is x for x, _ in leaf_roots) else None for t in list(targets) + retained]
+        if accumulate:
+            leaf_grads = [
+                (t._grad._read() + g) if t._grad is not None else g for t, g in zip(leaves, leaf_grads)
+            ]
+    if not retain_graph:
+        for n in topo:
+            n.vals = _FREED
+    nt = len(targets)
+    for t, g in zip(retained, target_grads[nt:]):
+        if g is not None:
+            t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
+    if accumulate:
+        for t, g in zip(leaves, leaf_grads):
+            if g is None or (only is not None and id(t) not in only):
+                continue
+            if not t.requires_grad:
+                continue
+            t.grad = g if isinstance(g, Tensor) else Tensor._make(g)
+        return None
+    return target_grads[:nt]
+
+
+def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
+    """Per-node backward through dispatch: used for hooks and create_graph."""
+    from ._dispatch import Kernel, call_kernel
+    from ._tensor import Tensor
+
+    def wrap(c):
+        return c if isinstance(c, Tensor) else Tensor._make(c)
+
+    node_idx = {id(n): i for i, n in enumerate(topo)}
+    cts = [None] * len(topo)
+    for (n, o), c in node_roots:
+        i = node_idx[id(n)]
+        if cts[i] is None:
+            cts[i] = [None] * n.n_out
+        cts[i][o] = wrap(c) if cts[i][o] is None else cts[i][o] + wrap(c)
+    leaves, leaf_g = [], []
+
+    def add_leaf(t, g):
+        for k, x in enumerate(leaves):
+            if x is t:
+                leaf_g[k] = leaf_g[k] + g
+                return
+        leaves.append(t)
+        leaf_g.append(g)
+
+    for t, c in leaf_roots:
+        add_leaf(t, wrap(c))
+    wanted = {}
+    with set_grad_enabled(create_graph):
+        for i in range(len(topo) - 1, -1, -1):
+            n = topo[i]
+            c = cts[i]
+            if c is None:
+                continue
+            if n.hooks:
+                for o, hs in n.hooks.items():
+                    for h in hs:
+                        if c[o] is not None:
+                            r = h(c[o])
+                            if r is not None:
+                                c[o] = r
+            for o in range(n.n_out):
+                wanted[(id(n), o)] = c[o]
+            diff = tuple(j for j, p in enumerate(n.parents) if p is not None)
+            kern = _vjp_kernel(n.kernel, len(n.vals), diff, tuple(x is not None for x in c))
+            ins = [_input_tensor(v, p) for v, p in zip(n.vals, n.parents)]
+            present = [x for x in c if x is not None]
+            gs = call_kernel(kern, [x._read() if isinstance(x, Tensor) else x for x in ins] + [x._read() for x in present],
+                             [x if isinstance(x, Tensor) else None for x in ins] + present)
+            if isinstance(gs, Tensor):
+                gs = (gs,)
+            for j, g in zip(diff, gs):
+                p = n.parents[j]
+                if type(p) is tuple:
+                    pi = node_idx[id(p[0])]
+                    if cts[pi] is None:
+                        cts[pi] = [None] * p[0].n_out
+                    cts[pi][p[1]] = g if cts[pi][p[1]] is None else cts[pi][p[1]] + g
+                else:
+                    add_leaf(p, g)
+        for k, t in enumerate(leaves):
+            if t._hooks:
+                for h in t._hooks:
+                    r = h(leaf_g[k])
+                    if r is not None:
+                        leaf_g[k] = r
+        out_t = []
+        for t in targets:
+            if t._node is None:
+                out_t.append(next((g for x, g in zip(leaves, leaf_g) if x is t), None))
+            else:
+                out_t.append(wanted.get((id(t._node), t._idx)))
+        final = []
+        for t, g in zip(leaves, leaf_g):
+            if t._grad is not None:
+                g = t._grad + g if create_graph else Tensor._make(t._grad._read() + g._read())
+            final.append(g if create_graph else Tensor._make(g._read()))
+    return final, out_t, leaves
+
+
+def _input_tensor(v, p):
+    from ._tensor import Tensor
+
+    if p is None:
+        return v if not hasattr(v, "shape") else Tensor._make(v)
+    if type(p) is tuple:
+        return Tensor._make(v, True, p[0], p[1])
+    return p if p._value is v else Tensor._make(v)
+
+
+@functools.lru_cache(maxsize=4096)
+def _vjp_kernel(kernel, n_in: int, diff: tuple, present: tuple):
+    from ._dispatch import Kernel
+
+    def fn(*a):
+        args = list(a[:n_in])
+        cts = iter(a[n_in:])
+        c = [next(cts) if p else None for p in present]
+        return tuple(_node_vjp(kernel.fn, args, diff, c))
+
+    return Kernel(fn, kernel.name + "_backward")
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
+):
+    """Gradients of ``outputs`` w.r.t. ``inputs``, returned (not accumulated into ``.grad``)."""
+    from ._tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    for t in outputs:
+        if not t.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    cts = [_as_root_ct(t, g) for t, g in zip(outputs, grad_outputs)]
+    res = _engine(outputs, cts, retain_graph, create_graph, accumulate=False, targets=inputs)
+    out = []
+    for t, g in zip(inputs, res):
+        if g is None:
+            if materialize_grads:
+                from ._ops import functional as F
+
+                out.append(F.zeros_like(t))
+                continue
+            if not allow_unused:
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the graph. "
+                    "Set allow_unused=True if this is the desired behavior."
+                )
+            out.append(None)
+        else:
+            out.append(g if isinstance(g, Tensor) else Tensor._make(g))
+    return tuple(out)
+
+

@@ -1,0 +1,279 @@
+"""The one place where ops run.
+
+``dispatch(op, args, kwargs)`` splits the call into *dynamic* values (tensors,
+and Python numbers at the row's ``scalars`` positions, which jax passes weakly
+typed) and a hashable *static* remainder, finds or builds the op's cached kernel
+for that static remainder, runs it, wraps the results as Tensors and records an
+autograd node when a gradient is needed.
+
+How the kernel runs depends on the mode (``_state.flags.mode``):
+- eager (None): the kernel's ``jax.jit`` — one cached compiled call per op;
+- capture (``ej.compile`` tracing) or lazy: the active recorder's ``run``,
+  which traces the raw function into the step or records it for a later flush.
+
+Nothing else in the package runs an array computation on tensors: library
+code that needs a fused computation (an optimizer update, a backward pass)
+goes through ``call_kernel`` with a ``Kernel`` of its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+from . import _dtypes
+from ._autograd import Node
+from ._ops._registry import OpDef
+from ._state import flags
+from ._tensor import Tensor
+
+_D = object()  # spec marker: one dynamic value
+_kernel_ids = itertools.count()
+_SCALAR_TYPES = (int, float, bool)
+
+
+class Kernel:
+    """A pure function of jax values with its eager ``jax.jit``.
+
+    ``key`` identifies the computation structurally (same key => same function),
+    which is what lets autograd, lazy mode and capture cache programs built
+    from sequences of kernels.
+    """
+
+    __slots__ = ("fn", "jit", "uid", "name", "eager_only", "__weakref__")
+
+    def __init__(self, fn: Callable, name: str, eager_only: bool = False) -> None:
+        self.fn = fn
+        self.jit = fn if eager_only else jax.jit(fn)
+        self.uid = next(_kernel_ids)
+        self.name = name
+        self.eager_only = eager_only
+
+    def __repr__(self) -> str:
+        return f"<kernel {self.name}#{self.uid}>"
+
+
+def _static(a):
+    """A hashable stand-in for a static argument; type-tagged so 2 and 2.0 differ."""
+    t = type(a)
+    if t in _SCALAR_TYPES:
+        return (t, a)
+    if t is list or t is tuple:
+        return (t, tuple(_static(x) for x in a))
+    if t is slice:
+        return (slice, a.start, a.stop, a.step)
+    if t is dict:
+        return (dict, tuple((k, _static(v)) for k, v in a.items()))
+    return a
+
+
+def _unstatic(s):
+    if type(s) is tuple and s:
+        t = s[0]
+        if t in _SCALAR_TYPES:
+            return s[1]
+        if t is list:
+            return [_unstatic(x) for x in s[1]]
+        if t is tuple:
+            return tuple(_unstatic(x) for x in s[1])
+        if t is slice:
+            return slice(s[1], s[2], s[3])
+        if t is dict:
+            return {k: _unstatic(v) for k, v in s[1]}
+    return s
+
+
+def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast) -> Kernel:
+    """Rebuild the call from (spec, kwspec) around the dynamic values; runs at trace time only."""
+    pos = []
+    for s in spec:
+        if s is _D:
+            pos.append(_D)
+        elif type(s) is tuple and len(s) == 2 and s[0] is _LIST:
+            pos.append((_LIST, s[1]))
+        else:
+            pos.append(("s", _unstatic(s)))
+    kws = []
+    for k, s in kwspec:
+        kws.append((k, _D if s is _D else ("s", _unstatic(s))))
+    fn = op.fn
+
+    def kernel(*vals):
+        it = iter(vals)
+        args = []
+        for p in pos:
+            if p is _D:
+                v = next(it)
+                if cast is not None and hasattr(v, "dtype") and v.dtype != cast:
+                    v = v.astype(cast)
+                args.append(v)
+            elif p[0] is _LIST:
+                args.append([next(it) for _ in range(p[1])])
+            else:
+                args.append(p[1])
+        kw = {}
+        for k, p in kws:
+            kw[k] = next(it) if p is _D else p[1]
+        return fn(*args, **kw)
+
+    return Kernel(kernel, op.name, op.eager_only)
+
+
+class _ListMarker:
+    __repr__ = lambda self: "<list>"  # noqa: E731
+
+
+_LIST = _ListMarker()
+
+
+def dispatch(op: OpDef, args: tuple, kwargs: dict):
+    """Run one op-table row on ``args``/``kwargs`` and return Tensor result(s)."""
+    mode = flags.mode
+    vals = []
+    tens = []
+    spec = []
+    scal = op.scalars
+    i = 0
+    for a in args:
+        if isinstance(a, Tensor):
+            vals.append(a._value if mode is None else a._read())
+            tens.append(a)
+            spec.append(_D)
+        elif type(a) in _SCALAR_TYPES and i in scal:
+            vals.append(a)
+            tens.append(None)
+            spec.append(_D)
+        elif (type(a) is list or type(a) is tuple) and a and _has_tensor(a):
+            for x in a:
+                if isinstance(x, Tensor):
+                    vals.append(x._value if mode is None else x._read())
+                    tens.append(x)
+                else:
+                    vals.append(_as_value(x))
+                    tens.append(None)
+            spec.append((_LIST, len(a)))
+        elif isinstance(a, (np.ndarray, jax.Array)):
+            vals.append(_as_value(a))
+            tens.append(None)
+            spec.append(_D)
+        else:
+            spec.append(_static(a))
+        i += 1
+    kwspec = ()
+    if kwargs:
+        kl = []
+        for k, a in kwargs.items():
+            if isinstance(a, Tensor):
+                vals.append(a._value if mode is None else a._read())
+                tens.append(a)
+                kl.append((k, _D))
+            elif type(a) in _SCALAR_TYPES and k in scal:
+                vals.append(a)
+                tens.append(None)
+                kl.append((k, _D))
+            elif isinstance(a, (np.ndarray, jax.Array)):
+                vals.append(_as_value(a))
+                tens.append(None)
+                kl.append((k, _D))
+            else:
+                kl.append((k, _static(a)))
+        kwspec = tuple(kl)
+    cast = None
+    if op.promote and len(vals) > 1:
+        cast = _promotion(vals, tens)
+    key = (tuple(spec), kwspec, cast)
+    kern = op.kernels.get(key)
+    if kern is None:
+        kern = op.kernels[key] = _build_kernel(op, key[0], kwspec, cast)
+    return call_kernel(kern, vals, tens, op.differentiable, op.out_type)
+
+
+def call_kernel(kern: Kernel, vals: list, tens: list, differentiable: bool = True, out_type=None):
+    """Run ``kern`` on ``vals`` (``tens[i]`` is the Tensor that ``vals[i]`` came from, or None).
+
+    Returns a Tensor, or a tuple of Tensors (wrapped by ``out_type``) for tuple results.
+    """
+    mode = flags.mode
+    if mode is None:
+        try:
+            out = kern.jit(*vals)
+        except (TypeError, ValueError, IndexError) as e:
+            raise _op_error(kern, vals, e) from None
+    else:
+        out = mode.run(kern, vals, tens)
+    needs_grad = False
+    if differentiable and flags.grad_enabled:
+        for t in tens:
+            if t is not None and t.requires_grad:
+                needs_grad = True
+                break
+    if type(out) is tuple or type(out) is list:
+        node = None
+        if needs_grad:
+            node = Node(kern, vals, tens, len(out))
+        res = tuple(
+            Tensor._make(o, node is not None and _floatlike(o), node if node is not None and _floatlike(o) else None, k)
+            for k, o in enumerate(out)
+        )
+        return out_type(*res) if out_type is not None else res
+    if needs_grad and _floatlike(out):
+        return Tensor._make(out, True, Node(kern, vals, tens, 1), 0)
+    return Tensor._make(out)
+
+
+def _floatlike(v) -> bool:
+    k = v.dtype.kind if hasattr(v.dtype, "kind") else np.dtype(v.dtype).kind
+    return k == "f" or k == "c" or k == "V"  # "V": bfloat16 reports as a void kind in numpy
+
+
+def _has_tensor(seq) -> bool:
+    for x in seq:
+        if isinstance(x, Tensor):
+            return True
+    return False
+
+
+def _as_value(x):
+    if isinstance(x, Tensor):
+        return x._read()
+    if isinstance(x, (np.ndarray, np.generic)):
+        from ._tensor import _to_array
+
+        return _to_array(x, None)
+    return x
+
+
+def _promotion(vals: list, tens: list):
+    """torch's result dtype when tensor operands disagree on dtype, else None (jax's is right)."""
+    first = None
+    differ = False
+    for t in tens:
+        if t is not None:
+            d = t._value.dtype
+            if first is None:
+                first = d
+            elif d != first:
+                differ = True
+                break
+    if not differ:
+        return None
+    shaped, zero_dim, scalars = [], [], []
+    for v, t in zip(vals, tens):
+        if t is None:
+            if type(v) in _SCALAR_TYPES:
+                scalars.append(v)
+            continue
+        (shaped if t._value.ndim else zero_dim).append(np.dtype(t._value.dtype))
+    return _dtypes.result_type(shaped, zero_dim, scalars)
+
+
+def _op_error(kern: Kernel, vals: list, e: Exception) -> Exception:
+    """Re-raise a jax error naming the op and the operand shapes, in torch's style."""
+    shapes = ", ".join(
+        f"{tuple(v.shape)}:{np.dtype(v.dtype).name}" if hasattr(v, "shape") else repr(v) for v in vals
+    )
+    msg = str(e).split("\n")[0]
+    return type(e)(f"{kern.name}(): {msg} (operands: {shapes})")

@@ -1,0 +1,130 @@
+"""dtypes: torch names for numpy/jax dtypes, and torch's type-promotion rules.
+
+JAX runs with 64-bit types disabled by default. We keep that (it is what XLA is
+fast at and what the rest of a JAX program expects) and make the 64-bit names
+*aliases* of their canonical 32-bit storage: ``ej.int64 is ej.int32`` and
+``ej.float64 is ej.float32`` unless the user enabled ``jax_enable_x64`` before
+importing eagerjax. So ``labels.long()``, ``dtype=torch.long`` and
+``t.dtype == torch.long`` all work, with int32 storage.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+dtype = np.dtype  # the public type of ``Tensor.dtype``
+
+
+def _canon(name: str) -> np.dtype:
+    return np.dtype(jax.dtypes.canonicalize_dtype(np.dtype(name)))
+
+
+float32 = float_ = np.dtype("float32")
+float16 = half = np.dtype("float16")
+bfloat16 = np.dtype(jnp.bfloat16)
+float64 = double = _canon("float64")
+int8 = np.dtype("int8")
+int16 = short = np.dtype("int16")
+int32 = int_ = np.dtype("int32")
+int64 = long = _canon("int64")
+uint8 = np.dtype("uint8")
+uint32 = np.dtype("uint32")
+bool_ = np.dtype("bool")
+complex64 = cfloat = np.dtype("complex64")
+
+_default_float = float32
+
+
+def get_default_dtype() -> np.dtype:
+    return _default_float
+
+
+def set_default_dtype(d) -> None:
+    """Set the dtype of float tensors made from Python floats (float32 by default)."""
+    global _default_float
+    d = to_dtype(d)
+    if not is_floating(d):
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _default_float = d
+
+
+def to_dtype(d) -> np.dtype | None:
+    """Normalize any dtype spelling (np/jnp dtype, type, string, None) to a canonical np.dtype."""
+    if d is None:
+        return None
+    if d is float:
+        return _default_float
+    if d is int:
+        return int64
+    if d is bool:
+        return bool_
+    d = np.dtype(d)
+    return np.dtype(jax.dtypes.canonicalize_dtype(d))
+
+
+def is_floating(d: np.dtype) -> bool:
+    return jnp.issubdtype(d, jnp.floating)
+
+
+def is_complex(d: np.dtype) -> bool:
+    return jnp.issubdtype(d, jnp.complexfloating)
+
+
+def is_integer(d: np.dtype) -> bool:
+    return jnp.issubdtype(d, jnp.integer)
+
+
+def _category(d: np.dtype) -> int:
+    if d == bool_:
+        return 0
+    if jnp.issubdtype(d, jnp.integer):
+        return 1
+    if jnp.issubdtype(d, jnp.floating):
+        return 2
+    return 3
+
+
+def _scalar_category(x) -> int:
+    if isinstance(x, bool):
+        return 0
+    if isinstance(x, int):
+        return 1
+    if isinstance(x, float):
+        return 2
+    return 3
+
+
+def result_type(shaped: list, zero_dim: list, scalars: list) -> np.dtype:
+    """torch.result_type over operands, grouped as torch ranks them.
+
+    ``shaped`` are dtypes of tensors with ndim > 0, ``zero_dim`` of 0-d tensors,
+    ``scalars`` Python numbers. A lower group only matters when its category
+    (bool < int < float < complex) is higher than every higher group's.
+    """
+    res = None
+    cat = -1
+    for group in (shaped, zero_dim):
+        if not group:
+            continue
+        g = group[0]
+        for d in group[1:]:
+            g = jnp.promote_types(g, d)
+        gcat = _category(g)
+        if res is None:
+            res, cat = g, gcat
+        elif gcat > cat:
+            res, cat = g, gcat
+    if scalars:
+        scat = max(_scalar_category(s) for s in scalars)
+        if res is None or scat > cat:
+            if scat == 0:
+                res = bool_
+            elif scat == 1:
+                res = int64
+            elif scat == 2:
+                res = _default_float if res is None or cat < 2 else res
+            else:
+                res = complex64
+    return np.dtype(res)

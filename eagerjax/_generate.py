@@ -1,0 +1,124 @@
+"""Turn op-table rows into public forms: ``ej.<op>``, ``Tensor.<op>``,
+``Tensor.<op>_`` (in-place) and operators. Nothing here computes anything:
+every generated callable is a two-line trampoline into ``dispatch``.
+"""
+
+from __future__ import annotations
+
+import types
+
+from ._dispatch import dispatch
+from ._ops._registry import OPS, OpDef
+from ._state import flags
+from ._tensor import Tensor
+
+
+def _function(op: OpDef):
+    def f(*args, **kwargs):
+        if kwargs and "requires_grad" in kwargs:
+            # torch's factory keyword: the result becomes a leaf that requires grad.
+            rg = kwargs.pop("requires_grad")
+            out = dispatch(op, args, kwargs)
+            return out.requires_grad_(rg) if rg else out
+        return dispatch(op, args, kwargs)
+
+    f.__name__ = f.__qualname__ = op.name
+    f.__doc__ = op.doc or f"eagerjax.{op.name}: torch.{op.name} computed by `{_fn_name(op.fn)}`."
+    return f
+
+
+def _fn_name(fn) -> str:
+    return getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
+
+
+def _reflected(op: OpDef):
+    def f(self, other):
+        return dispatch(op, (other, self), {})
+
+    f.__name__ = f"__r{op.name}__"
+    return f
+
+
+def inplace_update(self: Tensor, out: Tensor, name: str) -> Tensor:
+    """Write ``out`` (computed from self) back into ``self`` with torch's in-place rules."""
+    if tuple(out.shape) != tuple(self.shape):
+        raise RuntimeError(
+            f"{name}: output with shape {list(self.shape)} doesn't match the broadcast shape {list(out.shape)}"
+        )
+    if out.dtype != self.dtype:
+        from . import _dtypes
+
+        if _dtypes._category(out.dtype) > _dtypes._category(self.dtype):
+            raise RuntimeError(
+                f"{name}: result type {_torch_name(out.dtype)} can't be cast to the desired output type "
+                f"{_torch_name(self.dtype)}"
+            )
+        out = out._cast(self.dtype)
+    self._assign(out._value)
+    if out._node is not None:
+        self._node = out._node
+        self._idx = out._idx
+        self.requires_grad = True
+    return self
+
+
+def _torch_name(d) -> str:
+    return {"float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int32": "Int", "int64": "Long",
+            "bool": "Bool", "int16": "Short", "int8": "Char", "uint8": "Byte", "float64": "Double"}.get(d.name, d.name)
+
+
+def check_inplace(self: Tensor, name: str) -> None:
+    if self.requires_grad and self._node is None and flags.grad_enabled:
+        raise RuntimeError(
+            f"a leaf Variable that requires grad is being used in an in-place operation. ({name})"
+        )
+
+
+def _inplace(op: OpDef):
+    name = op.name + "_"
+
+    def f(self, *args, **kwargs):
+        check_inplace(self, name)
+        return inplace_update(self, dispatch(op, (self, *args), kwargs), name)
+
+    f.__name__ = name
+    return f
+
+
+functional = types.ModuleType("eagerjax._ops.functional", "Every op-table row as a function.")
+
+
+def generate() -> None:
+    """Attach every row of OPS to ``functional``, ``Tensor`` and its operators."""
+    for name, op in OPS.items():
+        fn = _function(op)
+        if op.function:
+            setattr(functional, name, fn)
+        if op.method and not hasattr(Tensor, name):
+            setattr(Tensor, name, fn)
+        if op.inplace and not hasattr(Tensor, name + "_"):
+            setattr(Tensor, name + "_", _inplace(op))
+        for d in op.dunders:
+            setattr(Tensor, d, fn)
+        for d in op.rdunders:
+            setattr(Tensor, d, _reflected(op))
+        if op.inplace:
+            for d in op.dunders:
+                if d in _IOPS:
+                    setattr(Tensor, _IOPS[d], _inplace(op))
+
+
+_IOPS = {
+    "__add__": "__iadd__",
+    "__sub__": "__isub__",
+    "__mul__": "__imul__",
+    "__truediv__": "__itruediv__",
+    "__floordiv__": "__ifloordiv__",
+    "__mod__": "__imod__",
+    "__pow__": "__ipow__",
+    "__and__": "__iand__",
+    "__or__": "__ior__",
+    "__xor__": "__ixor__",
+    "__lshift__": "__ilshift__",
+    "__rshift__": "__irshift__",
+}

@@ -1,0 +1,215 @@
+"""Elementwise rows: arithmetic, comparisons, logic, unary math, activations."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ._registry import alias, op
+
+_BIN = (0, 1, "other", "input")
+
+
+def _add(x, y, alpha=1):
+    return x + y * alpha if alpha != 1 else x + y
+
+
+def _sub(x, y, alpha=1):
+    return x - y * alpha if alpha != 1 else x - y
+
+
+def _div(x, y, rounding_mode=None):
+    if rounding_mode is None:
+        return jnp.true_divide(x, y)
+    if rounding_mode == "floor":
+        return jnp.floor_divide(x, y)
+    if rounding_mode == "trunc":
+        q = jnp.true_divide(x, y)
+        r = jnp.trunc(q)
+        return r.astype(jnp.result_type(x, y)) if jnp.issubdtype(jnp.result_type(x, y), jnp.integer) else r
+    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+
+
+def _pow(x, y):
+    if isinstance(y, int) and not isinstance(y, bool):
+        return lax.integer_pow(x, y) if y >= 0 or jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact) else jnp.power(x, y)
+    return jnp.power(x, y)
+
+
+op("add", _add, scalars=_BIN, inplace=True, promote=True, dunders=("__add__",), rdunders=("__radd__",))
+op("sub", _sub, scalars=_BIN, inplace=True, promote=True, dunders=("__sub__",), rdunders=("__rsub__",))
+alias("subtract", "sub")
+op("mul", jnp.multiply, scalars=_BIN, inplace=True, promote=True, dunders=("__mul__",), rdunders=("__rmul__",))
+alias("multiply", "mul", inplace=True)
+op("div", _div, scalars=_BIN, inplace=True, promote=True, dunders=("__truediv__",), rdunders=("__rtruediv__",))
+alias("divide", "div", inplace=True)
+alias("true_divide", "div", inplace=True)
+op("floor_divide", jnp.floor_divide, scalars=_BIN, inplace=True, promote=True,
+   dunders=("__floordiv__",), rdunders=("__rfloordiv__",))
+op("remainder", jnp.remainder, scalars=_BIN, inplace=True, promote=True, dunders=("__mod__",), rdunders=("__rmod__",))
+op("fmod", jnp.fmod, scalars=_BIN, inplace=True, promote=True)
+op("pow", _pow, scalars=(0, "input"), inplace=True, promote=True, dunders=("__pow__",), rdunders=("__rpow__",))
+op("float_power", lambda x, y: jnp.power(jnp.asarray(x, jnp.float32), y), scalars=_BIN)
+op("atan2", jnp.arctan2, scalars=_BIN, inplace=True, promote=True)
+alias("arctan2", "atan2")
+op("hypot", jnp.hypot, scalars=_BIN, inplace=True, promote=True)
+op("maximum", jnp.maximum, promote=True)
+op("minimum", jnp.minimum, promote=True)
+op("fmax", jnp.fmax, promote=True)
+op("fmin", jnp.fmin, promote=True)
+op("copysign", jnp.copysign, scalars=_BIN, inplace=True, promote=True)
+op("xlogy", jax.scipy.special.xlogy, scalars=_BIN, inplace=True, promote=True)
+op("lerp", lambda x, end, weight: x + weight * (end - x), scalars=(2, "weight"), inplace=True, promote=True)
+op("addcmul", lambda x, t1, t2, value=1: x + value * t1 * t2, scalars=("value",), inplace=True, promote=True)
+op("addcdiv", lambda x, t1, t2, value=1: x + value * t1 / t2, scalars=("value",), inplace=True, promote=True)
+
+# comparisons and logic (not differentiable; results are bool)
+for _name, _fn, _d, _rd in [
+    ("eq", jnp.equal, "__eq__", None),
+    ("ne", jnp.not_equal, "__ne__", None),
+    ("lt", jnp.less, "__lt__", "__gt__"),
+    ("le", jnp.less_equal, "__le__", "__ge__"),
+    ("gt", jnp.greater, "__gt__", "__lt__"),
+    ("ge", jnp.greater_equal, "__ge__", "__le__"),
+]:
+    op(_name, _fn, scalars=_BIN, dunders=(_d,), differentiable=False, promote=True, inplace=True)
+alias("greater", "gt")
+alias("greater_equal", "ge")
+alias("less", "lt")
+alias("less_equal", "le")
+alias("not_equal", "ne")
+op("logical_and", jnp.logical_and, scalars=_BIN, differentiable=False, inplace=True)
+op("logical_or", jnp.logical_or, scalars=_BIN, differentiable=False, inplace=True)
+op("logical_xor", jnp.logical_xor, scalars=_BIN, differentiable=False, inplace=True)
+op("logical_not", jnp.logical_not, differentiable=False, inplace=True)
+op("bitwise_and", jnp.bitwise_and, scalars=_BIN, differentiable=False, inplace=True, promote=True,
+   dunders=("__and__",), rdunders=("__rand__",))
+op("bitwise_or", jnp.bitwise_or, scalars=_BIN, differentiable=False, inplace=True, promote=True,
+   dunders=("__or__",), rdunders=("__ror__",))
+op("bitwise_xor", jnp.bitwise_xor, scalars=_BIN, differentiable=False, inplace=True, promote=True,
+   dunders=("__xor__",), rdunders=("__rxor__",))
+op("bitwise_not", lambda x: jnp.logical_not(x) if x.dtype == jnp.bool_ else jnp.bitwise_not(x),
+   differentiable=False, inplace=True, dunders=("__invert__",))
+op("bitwise_left_shift", jnp.left_shift, scalars=_BIN, differentiable=False, dunders=("__lshift__",))
+op("bitwise_right_shift", jnp.right_shift, scalars=_BIN, differentiable=False, dunders=("__rshift__",))
+
+
+def _float_unary(f):
+    """Unary math on ints returns the default float, as in torch."""
+
+    def g(x):
+        if not jnp.issubdtype(x.dtype, jnp.inexact):
+            x = x.astype(jnp.float32)
+        return f(x)
+
+    g.__name__ = getattr(f, "__name__", "unary")
+    return g
+
+
+for _name, _fn in [
+    ("exp", jnp.exp), ("exp2", jnp.exp2), ("expm1", jnp.expm1), ("log", jnp.log), ("log2", jnp.log2),
+    ("log10", jnp.log10), ("log1p", jnp.log1p), ("sqrt", jnp.sqrt), ("rsqrt", lax.rsqrt),
+    ("sin", jnp.sin), ("cos", jnp.cos), ("tan", jnp.tan), ("asin", jnp.arcsin), ("acos", jnp.arccos),
+    ("atan", jnp.arctan), ("sinh", jnp.sinh), ("cosh", jnp.cosh), ("tanh", jnp.tanh),
+    ("asinh", jnp.arcsinh), ("acosh", jnp.arccosh), ("atanh", jnp.arctanh),
+    ("sigmoid", jax.nn.sigmoid), ("erf", jax.scipy.special.erf), ("erfc", jax.scipy.special.erfc),
+    ("erfinv", jax.scipy.special.erfinv), ("lgamma", jax.scipy.special.gammaln),
+    ("digamma", jax.scipy.special.digamma), ("reciprocal", lambda x: 1 / x),
+    ("logit", lambda x: jnp.log(x / (1 - x))), ("sinc", jnp.sinc), ("deg2rad", jnp.deg2rad),
+    ("rad2deg", jnp.rad2deg), ("i0", jnp.i0),
+]:
+    op(_name, _float_unary(_fn), inplace=True)
+alias("arcsin", "asin")
+alias("arccos", "acos")
+alias("arctan", "atan")
+alias("arcsinh", "asinh")
+alias("arccosh", "acosh")
+alias("arctanh", "atanh")
+alias("special_erf", "erf", method=False)
+
+
+def _int_preserving(f):
+    """floor/ceil/round/trunc leave integer tensors unchanged, like torch."""
+
+    def g(x, *a, **k):
+        if not jnp.issubdtype(x.dtype, jnp.inexact):
+            return x
+        return f(x, *a, **k)
+
+    return g
+
+
+def _round(x, decimals=0):
+    return jnp.round(x, decimals)
+
+
+op("floor", _int_preserving(jnp.floor), inplace=True)
+op("ceil", _int_preserving(jnp.ceil), inplace=True)
+op("round", _int_preserving(_round), inplace=True)
+op("trunc", _int_preserving(jnp.trunc), inplace=True)
+alias("fix", "trunc", inplace=True)
+op("frac", lambda x: x - jnp.trunc(x), inplace=True)
+op("neg", jnp.negative, inplace=True, dunders=("__neg__",))
+alias("negative", "neg", inplace=True)
+op("positive", lambda x: x, dunders=("__pos__",))
+op("abs", jnp.abs, inplace=True, dunders=("__abs__",))
+alias("absolute", "abs", inplace=True)
+op("sign", jnp.sign, inplace=True)
+op("sgn", jnp.sign, inplace=True)
+op("signbit", jnp.signbit, differentiable=False)
+op("square", jnp.square, inplace=True)
+op("relu", jax.nn.relu, inplace=True)
+op("relu6", jax.nn.relu6, method=False)
+op("gelu", lambda x, approximate="none": jax.nn.gelu(x, approximate=(approximate == "tanh")), method=False)
+op("silu", jax.nn.silu, method=False)
+op("mish", lambda x: x * jnp.tanh(jax.nn.softplus(x)), method=False)
+op("softplus", lambda x, beta=1.0, threshold=20.0: jnp.where(
+    x * beta > threshold, x, jax.nn.softplus(x * beta) / beta), method=False)
+op("elu", lambda x, alpha=1.0: jax.nn.elu(x, alpha), method=False)
+op("selu", jax.nn.selu, method=False)
+op("celu", lambda x, alpha=1.0: jax.nn.celu(x, alpha), method=False)
+op("leaky_relu", lambda x, negative_slope=0.01: jax.nn.leaky_relu(x, negative_slope), method=False)
+op("hardtanh", lambda x, min_val=-1.0, max_val=1.0: jnp.clip(x, min_val, max_val), method=False)
+op("hardsigmoid", jax.nn.hard_sigmoid, method=False)
+op("hardswish", jax.nn.hard_swish, method=False)
+op("logsigmoid", jax.nn.log_sigmoid, method=False)
+op("softsign", jax.nn.soft_sign, method=False)
+op("tanhshrink", lambda x: x - jnp.tanh(x), method=False)
+
+
+def _clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if min is not None:
+        x = jnp.maximum(x, jnp.asarray(min, x.dtype) if not hasattr(min, "dtype") else min)
+    if max is not None:
+        x = jnp.minimum(x, jnp.asarray(max, x.dtype) if not hasattr(max, "dtype") else max)
+    return x
+
+
+op("clamp", _clamp, scalars=(1, 2, "min", "max"), inplace=True)
+alias("clip", "clamp", inplace=True)
+op("clamp_min", lambda x, min: _clamp(x, min=min), scalars=(1, "min"), inplace=True)
+op("clamp_max", lambda x, max: _clamp(x, max=max), scalars=(1, "max"), inplace=True)
+op("isnan", jnp.isnan, differentiable=False)
+op("isinf", jnp.isinf, differentiable=False)
+op("isposinf", jnp.isposinf, differentiable=False)
+op("isneginf", jnp.isneginf, differentiable=False)
+op("isfinite", jnp.isfinite, differentiable=False)
+op("isreal", jnp.isreal, differentiable=False)
+op("nan_to_num", lambda x, nan=0.0, posinf=None, neginf=None: jnp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
+   inplace=True)
+
+
+def _where(cond, x=None, y=None):
+    return jnp.where(cond, x, y)
+
+
+op("where", _where, scalars=(1, 2, "input", "other"))
+op("_cast", lambda x, dtype: x.astype(dtype), function=False)
+op("clone", lambda x, memory_format=None: jnp.array(x, copy=True))
+op("real", jnp.real)
+op("imag", jnp.imag)
+op("conj", jnp.conj)
+op("angle", jnp.angle)

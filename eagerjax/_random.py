@@ -1,0 +1,258 @@
+"""Random numbers as explicit state.
+
+A ``Generator`` holds a JAX PRNG key *in a Tensor*. Every draw is one op whose
+kernel takes the key, splits it, and returns ``(new_key, sample)``; the new
+key is written back into the generator's tensor. Because the key is an
+ordinary tensor, capture threads it through compiled steps as state and
+eager, compiled and lazy runs draw bit-identical numbers from the same seed.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _dtypes
+from ._dispatch import dispatch
+from ._ops._registry import op
+from ._tensor import Tensor
+
+
+class Generator:
+    """``torch.Generator``: a seedable random stream (``manual_seed``, ``seed``, ``get_state``)."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self._key = Tensor._make(jax.random.key_data(jax.random.key(0)))
+        self._key._name = "generator"
+        self._seed = 0
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = int(seed)
+        self._key._assign(jax.random.key_data(jax.random.key(int(seed) & 0xFFFFFFFFFFFFFFFF)))
+        return self
+
+    def seed(self) -> int:
+        s = int(np.random.SeedSequence().entropy) & 0x7FFFFFFF
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> Tensor:
+        return Tensor._make(self._key._read())
+
+    def set_state(self, state: Tensor) -> Generator:
+        self._key._assign(state._read() if isinstance(state, Tensor) else jnp.asarray(state, jnp.uint32))
+        return self
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the global generator (and NumPy's, which DataLoader shuffling may use)."""
+    default_generator.manual_seed(seed)
+    return default_generator
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    return default_generator.get_state()
+
+
+def set_rng_state(state: Tensor) -> None:
+    default_generator.set_state(state)
+
+
+def _gen(generator: Generator | None) -> Generator:
+    return default_generator if generator is None else generator
+
+
+def draw(row, generator: Generator | None, *args, **static):
+    """Run a random row ``row(key, *args, **static) -> (new_key, sample)``; advance the generator."""
+    g = _gen(generator)
+    new_key, out = dispatch(row, (g._key, *args), static)
+    g._key._assign(new_key._read())
+    return out
+
+
+def _split(key):
+    k = jax.random.wrap_key_data(key)
+    a, b = jax.random.split(k)
+    return jax.random.key_data(a), b
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def _fdt(dtype):
+    return _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
+
+
+def _uniform(key, shape, dtype, low=0.0, high=1.0):
+    nk, k = _split(key)
+    return nk, jax.random.uniform(k, shape, dtype, low, high)
+
+
+def _normal(key, shape, dtype, mean=0.0, std=1.0):
+    nk, k = _split(key)
+    return nk, jax.random.normal(k, shape, dtype) * std + mean
+
+
+def _randint(key, shape, low, high, dtype):
+    nk, k = _split(key)
+    return nk, jax.random.randint(k, shape, low, high, dtype)
+
+
+def _randperm(key, n, dtype):
+    nk, k = _split(key)
+    return nk, jax.random.permutation(k, n).astype(dtype)
+
+
+def _bernoulli(key, p):
+    nk, k = _split(key)
+    return nk, jax.random.bernoulli(k, p).astype(p.dtype)
+
+
+def _bernoulli_p(key, x, p):
+    nk, k = _split(key)
+    return nk, jax.random.bernoulli(k, p, x.shape).astype(x.dtype)
+
+
+def _multinomial(key, probs, num_samples, replacement):
+    nk, k = _split(key)
+    logits = jnp.log(probs)
+    if replacement:
+        s = jax.random.categorical(k, logits, axis=-1, shape=(num_samples,) + probs.shape[:-1])
+        return nk, jnp.moveaxis(s, 0, -1).astype(jnp.int32)
+    g = jax.random.gumbel(k, probs.shape)
+    return nk, jnp.argsort(-(logits + g), axis=-1)[..., :num_samples].astype(jnp.int32)
+
+
+_R = dict(function=False, method=False, differentiable=False)
+_uniform_row = op("_uniform", _uniform, scalars=("low", "high"), **_R)
+_normal_row = op("_normal", _normal, scalars=("mean", "std"), **_R)
+_normal_t_row = op("_normal_t", lambda key, mean, std: _normal_tensor(key, mean, std), **_R)
+_randint_row = op("_randint", _randint, **_R)
+_randperm_row = op("_randperm", _randperm, **_R)
+_bernoulli_row = op("_bernoulli", _bernoulli, **_R)
+_bernoulli_p_row = op("_bernoulli_p", _bernoulli_p, scalars=("p",), **_R)
+_multinomial_row = op("_multinomial", _multinomial, **_R)
+
+
+def _normal_tensor(key, mean, std):
+    shape = jnp.broadcast_shapes(jnp.shape(mean), jnp.shape(std))
+    dtype = jnp.result_type(mean, std)
+    nk, k = _split(key)
+    return nk, jax.random.normal(k, shape, dtype) * std + mean
+
+
+def _finish(t: Tensor, requires_grad: bool) -> Tensor:
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
+    return _finish(draw(_uniform_row, generator, shape=_size(size), dtype=_fdt(dtype)), requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
+    return _finish(draw(_normal_row, generator, shape=_size(size), dtype=_fdt(dtype)), requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    dt = _dtypes.to_dtype(dtype) or _dtypes.int64
+    return draw(_randint_row, generator, shape=tuple(size), low=int(low), high=int(high), dtype=dt)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return draw(_randperm_row, generator, n=int(n), dtype=_dtypes.to_dtype(dtype) or _dtypes.int64)
+
+
+def rand_like(x: Tensor, *, dtype=None, generator=None, requires_grad=False, **_) -> Tensor:
+    return rand(tuple(x.shape), dtype=dtype or x.dtype, generator=generator, requires_grad=requires_grad)
+
+
+def randn_like(x: Tensor, *, dtype=None, generator=None, requires_grad=False, **_) -> Tensor:
+    return randn(tuple(x.shape), dtype=dtype or x.dtype, generator=generator, requires_grad=requires_grad)
+
+
+def randint_like(x: Tensor, low, high=None, *, dtype=None, generator=None, **_) -> Tensor:
+    return randint(low, high, tuple(x.shape), dtype=dtype or x.dtype, generator=generator)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires_grad=False, **_) -> Tensor:
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        m = mean if isinstance(mean, Tensor) else Tensor._make(jnp.asarray(mean, _dtypes.get_default_dtype()))
+        s = std if isinstance(std, Tensor) else Tensor._make(jnp.asarray(std, _dtypes.get_default_dtype()))
+        return draw(_normal_t_row, generator, m, s)
+    if size is None:
+        raise TypeError("normal() missing required argument 'size'")
+    return _finish(
+        draw(_normal_row, generator, shape=tuple(size), dtype=_fdt(dtype), mean=float(mean), std=float(std)),
+        requires_grad,
+    )
+
+
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
+    if p is None:
+        return draw(_bernoulli_row, generator, input)
+    return draw(_bernoulli_p_row, generator, input, p=p)
+
+
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
+    return draw(_multinomial_row, generator, input, num_samples=int(num_samples), replacement=bool(replacement))
+
+
+# In-place random fills used by nn.init and user code (torch's Tensor.uniform_ & co).
+def _fill_random(t: Tensor, sample: Tensor) -> Tensor:
+    from ._generate import inplace_update
+
+    return inplace_update(t, sample, "random fill")
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+    s = draw(_uniform_row, generator, shape=tuple(t.shape), dtype=t.dtype, low=float(a), high=float(b))
+    return _fill_random(t, s)
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    s = draw(_normal_row, generator, shape=tuple(t.shape), dtype=t.dtype, mean=float(mean), std=float(std))
+    return _fill_random(t, s)
+
+
+def bernoulli_(t: Tensor, p: float = 0.5, *, generator=None) -> Tensor:
+    return _fill_random(t, draw(_bernoulli_p_row, generator, t, p=p))
+
+
+def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None) -> Tensor:
+    if high is None:
+        low, high = 0, low if low else 2**24
+    s = draw(_randint_row, generator, shape=tuple(t.shape), low=int(low), high=int(high), dtype=t.dtype)
+    return _fill_random(t, s)
+
+
+def exponential_(t: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
+    u = draw(_uniform_row, generator, shape=tuple(t.shape), dtype=t.dtype, low=0.0, high=1.0)
+    return _fill_random(t, -(1 - u).log() / lambd)
+
+
+for _name in ("uniform_", "normal_", "bernoulli_", "random_", "exponential_"):
+    setattr(Tensor, _name, globals()[_name])
+Tensor.bernoulli = bernoulli
+Tensor.multinomial = multinomial

@@ -1,0 +1,29 @@
+"""Process-wide execution state, read on every op (kept as plain module globals
+in one object so the hot path pays one attribute lookup per flag).
+
+``mode`` is None for eager execution, or the active recorder: a capture context
+(``ej.compile`` tracing) or a lazy graph (``ej.lazy``). Both expose the same
+small protocol used by dispatch and by Tensor writes:
+``note_read(t)``, ``note_write(t)``, ``note_new(t)``.
+"""
+
+from __future__ import annotations
+
+
+class _Flags:
+    __slots__ = ("grad_enabled", "mode", "structure_epoch")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.mode = None
+        # Bumped whenever something a compiled step bakes in as Python structure
+        # changes (train/eval, param groups, registered params): capture
+        # re-checks its structural key only when this moved.
+        self.structure_epoch = 0
+
+
+flags = _Flags()
+
+
+def bump_structure() -> None:
+    flags.structure_epoch += 1

@@ -1,0 +1,641 @@
+"""``Tensor`` and ``Parameter``: a jax array plus autograd bookkeeping.
+
+A Tensor's value is a concrete ``jax.Array`` in eager mode, a tracer while a
+step is being captured, or a pending ``LazyValue`` in lazy mode; all three flow
+through the same ops. Every write of a Tensor's value goes through
+``_assign`` and every write of ``.grad`` through its setter, so capture can see
+and undo them. Math methods and operators are generated from the op table
+(``_generate.py``); this file holds only what is not an op.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _dtypes
+from ._state import flags
+
+
+class Tensor:
+    __slots__ = (
+        "_value",
+        "requires_grad",
+        "_grad",
+        "_node",
+        "_idx",
+        "_version",
+        "_retain",
+        "_hooks",
+        "_name",
+        "__weakref__",
+    )
+    __array_priority__ = 1000  # numpy defers `ndarray * Tensor` to Tensor.__rmul__
+
+    def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
+        value = _to_array(data if data is not None else [], dtype)
+        self._value = value
+        self.requires_grad = False
+        self._grad = None
+        self._node = None
+        self._idx = 0
+        self._version = 0
+        self._retain = False
+        self._hooks = None
+        self._name = None
+        if requires_grad:
+            self.requires_grad_(True)
+        m = flags.mode
+        if m is not None:
+            m.note_new(self)
+
+    # -- construction used by dispatch (no checks, no conversion) -----------------
+    @classmethod
+    def _make(cls, value, requires_grad: bool = False, node=None, idx: int = 0) -> Tensor:
+        t = object.__new__(cls)
+        t._value = value
+        t.requires_grad = requires_grad
+        t._grad = None
+        t._node = node
+        t._idx = idx
+        t._version = 0
+        t._retain = False
+        t._hooks = None
+        t._name = None
+        m = flags.mode
+        if m is not None:
+            m.note_new(t)
+        return t
+
+    # -- value access ----------------------------------------------------------------
+    def _read(self):
+        """The value for computing with it (noted as a read by an active capture)."""
+        m = flags.mode
+        if m is not None:
+            return m.note_read(self)
+        return self._value
+
+    def _assign(self, value) -> None:
+        """Replace the value in place (in-place ops, optimizer updates, ``.data =``)."""
+        m = flags.mode
+        if m is not None:
+            m.note_write(self)
+        self._value = value
+        self._version += 1
+
+    def _concrete(self, what: str):
+        """The value as a concrete array, for host reads (``item``, ``numpy``, ``bool``)."""
+        m = flags.mode
+        if m is not None:
+            return m.host_read(self, what)
+        return self._value
+
+    # -- metadata ------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return Size(self._value.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self._value.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._value.shape)
+
+    @property
+    def device(self) -> Device:
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def is_floating_point_(self) -> bool:
+        return _dtypes.is_floating(self.dtype)
+
+    def is_floating_point(self) -> bool:
+        return _dtypes.is_floating(self.dtype)
+
+    def is_complex(self) -> bool:
+        return _dtypes.is_complex(self.dtype)
+
+    def size(self, dim: int | None = None):
+        s = self._value.shape
+        if dim is None:
+            return Size(s)
+        return s[_wrap_dim(dim, len(s))]
+
+    def dim(self) -> int:
+        return len(self._value.shape)
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        n = 1
+        for d in self._value.shape:
+            n *= d
+        return n
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return np.dtype(self._value.dtype).itemsize
+
+    def __len__(self) -> int:
+        if not self._value.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._value.shape[0]
+
+    def __iter__(self):
+        if not self._value.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._value.shape[0]))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # -- grad --------------------------------------------------------------------------
+    @property
+    def grad(self) -> Tensor | None:
+        return self._grad
+
+    @grad.setter
+    def grad(self, g: Tensor | None) -> None:
+        if g is not None:
+            if not isinstance(g, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(g).__name__}")
+            if tuple(g.shape) != tuple(self.shape):
+                raise RuntimeError(
+                    f"assigned grad has data of a different size: grad {tuple(g.shape)} vs tensor {tuple(self.shape)}"
+                )
+        m = flags.mode
+        if m is not None:
+            m.note_write(self)
+        self._grad = g
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not (
+            _dtypes.is_floating(self.dtype) or _dtypes.is_complex(self.dtype)
+        ):
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        if not requires_grad and self._node is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+                "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+            )
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._node is not None and not self._retain:
+            self._retain = True
+            n = self._node
+            if n.retained is None:
+                n.retained = {}
+            n.retained[self._idx] = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retain
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a non-None
+        return value replaces the gradient. Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._node is not None:
+            n = self._node
+            if n.hooks is None:
+                n.hooks = {}
+            hooks = n.hooks.setdefault(self._idx, [])
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
+        from ._autograd import backward
+
+        backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+
+    def detach(self) -> Tensor:
+        return Tensor._make(self._read())
+
+    def detach_(self) -> Tensor:
+        self._node = None
+        self.requires_grad = False
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        # A detached alias: in-place ops on it write through to this tensor.
+        return _DataAlias._alias(self)
+
+    @data.setter
+    def data(self, other: Tensor) -> None:
+        v = other._read() if isinstance(other, Tensor) else _to_array(other, None)
+        self._assign(v)
+
+    # -- host reads ----------------------------------------------------------------
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"a Tensor with {self.numel()} elements cannot be converted to Scalar"
+            )
+        return np.asarray(self._concrete("Tensor.item()")).reshape(()).item()
+
+    def tolist(self):
+        return np.asarray(self._concrete("Tensor.tolist()")).tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self.requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+            )
+        return np.asarray(self._concrete("Tensor.numpy()"))
+
+    def __array__(self, dtype=None, copy=None):
+        a = np.asarray(self._concrete("numpy.asarray(Tensor)"))
+        return a.astype(dtype) if dtype is not None else a
+
+    def __jax_array__(self):
+        return self._read()
+
+    def _scalar(self, what: str):
+        if self.numel() != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous"
+                if what == "bool(Tensor)"
+                else f"only one element tensors can be converted to Python scalars"
+            )
+        return np.asarray(self._concrete(what)).reshape(()).item()
+
+    def __bool__(self) -> bool:
+        return bool(self._scalar("bool(Tensor)"))
+
+    def __float__(self) -> float:
+        return float(self._scalar("float(Tensor)"))
+
+    def __int__(self) -> int:
+        return int(self._scalar("int(Tensor)"))
+
+    def __index__(self) -> int:
+        if not _dtypes.is_integer(self.dtype) or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._scalar("Tensor.__index__"))
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0 and spec:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+    __str__ = __repr__
+
+    # -- conversions (thin wrappers over the `to_dtype` op) ---------------------------
+    def to(self, *args, **kwargs) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; devices are ignored (JAX places arrays)."""
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("device", None)
+        copy = kwargs.pop("copy", False)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, Device)) or a is None:
+                continue
+            else:
+                dtype = a
+        if dtype is None or _dtypes.to_dtype(dtype) == self.dtype:
+            return self.clone() if copy else self
+        return self._cast(_dtypes.to_dtype(dtype))
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+        return self.to(dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def float(self) -> Tensor:
+        return self.to(_dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(_dtypes.float64)
+
+    def half(self) -> Tensor:
+        return self.to(_dtypes.float16)
+
+    def bfloat16(self) -> Tensor:
+        return self.to(_dtypes.bfloat16)
+
+    def long(self) -> Tensor:
+        return self.to(_dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.to(_dtypes.int32)
+
+    def short(self) -> Tensor:
+        return self.to(_dtypes.int16)
+
+    def bool(self) -> Tensor:
+        return self.to(_dtypes.bool_)
+
+    def byte(self) -> Tensor:
+        return self.to(_dtypes.uint8)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *a, **k) -> Tensor:
+        return self
+
+    def contiguous(self, memory_format=None) -> Tensor:
+        return self
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return True
+
+    def pin_memory(self) -> Tensor:
+        return self
+
+    def share_memory_(self) -> Tensor:
+        return self
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:
+        return self.transpose(-2, -1)
+
+    @property
+    def H(self) -> Tensor:
+        return self.T.conj()
+
+    @property
+    def mH(self) -> Tensor:
+        return self.mT.conj()
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (type(self), np.asarray(self._concrete("pickle")), self.requires_grad))
+
+    def __deepcopy__(self, memo):
+        if self._node is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the moment."
+            )
+        t = type(self)._make(self._value, self.requires_grad)
+        if self._grad is not None:
+            t._grad = Tensor._make(self._grad._value)
+        memo[id(self)] = t
+        return t
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module registers as a parameter; requires grad by default."""
+
+    __slots__ = ()
+
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
+        if data is None:
+            data = Tensor._make(jnp.zeros((0,), _dtypes.get_default_dtype()))
+        value = data._read() if isinstance(data, Tensor) else _to_array(data, None)
+        return Parameter._make(value, False)
+
+    def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + _repr(self, force_rg=True)
+
+
+def _rebuild(cls, array, requires_grad):
+    if cls is Parameter:
+        return Parameter(Tensor._make(jnp.asarray(array)), requires_grad)
+    t = cls._make(jnp.asarray(array))
+    t.requires_grad = requires_grad
+    return t
+
+
+class _DataAlias(Tensor):
+    """``t.data``: shares t's value; in-place writes go to both (torch's shared storage)."""
+
+    __slots__ = ("_owner",)
+
+    @classmethod
+    def _alias(cls, owner: Tensor) -> _DataAlias:
+        a = cls._make(owner._value)
+        a._owner = owner
+        return a
+
+    def _read(self):
+        # Always the owner's current value: the alias is a view of it.
+        v = self._owner._read()
+        self._value = v
+        return v
+
+    def _assign(self, value) -> None:
+        Tensor._assign(self, value)
+        self._owner._assign(value)
+
+
+class Size(tuple):
+    """torch.Size: a tuple with ``numel()``."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"torch.Size({list(self)})"
+
+
+class Device:
+    __slots__ = ("type", "index")
+
+    def __init__(self, type: str = "cpu", index: int | None = None) -> None:
+        if isinstance(type, Device):
+            type, index = type.type, type.index
+        self.type = str(type).split(":")[0]
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}')"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = Device(other)
+        return isinstance(other, Device) and other.type == self.type
+
+    def __hash__(self) -> int:
+        return hash(self.type)
+
+
+_CPU = Device("cpu")
+
+
+class _HookHandle:
+    def __init__(self, hooks: list, hook) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        try:
+            self._hooks.remove(self._hook)
+        except ValueError:
+            pass
+
+
+_TYPE_NAMES = {
+    "float32": "torch.FloatTensor",
+    "float64": "torch.DoubleTensor",
+    "float16": "torch.HalfTensor",
+    "bfloat16": "torch.BFloat16Tensor",
+    "int64": "torch.LongTensor",
+    "int32": "torch.IntTensor",
+    "int16": "torch.ShortTensor",
+    "int8": "torch.CharTensor",
+    "uint8": "torch.ByteTensor",
+    "bool": "torch.BoolTensor",
+}
+
+
+def _wrap_dim(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
+        )
+    return dim % n
+
+
+def _infer_dtype(data) -> np.dtype | None:
+    """torch.tensor's dtype inference for nested Python data."""
+    kinds = set()
+
+    def walk(x):
+        if isinstance(x, (list, tuple)):
+            for y in x:
+                walk(y)
+        elif isinstance(x, Tensor):
+            kinds.add(("t", x.dtype))
+        elif isinstance(x, (bool, np.bool_)):
+            kinds.add("b")
+        elif isinstance(x, (int, np.integer)):
+            kinds.add("i")
+        elif isinstance(x, (float, np.floating)):
+            kinds.add("f")
+        elif isinstance(x, complex):
+            kinds.add("c")
+
+    walk(data)
+    if "c" in kinds:
+        return _dtypes.complex64
+    if "f" in kinds:
+        return _dtypes.get_default_dtype()
+    if "i" in kinds:
+        return _dtypes.int64
+    if "b" in kinds:
+        return _dtypes.bool_
+    tdt = [k[1] for k in kinds if isinstance(k, tuple)]
+    if tdt:
+        return tdt[0]
+    return _dtypes.get_default_dtype()
+
+
+def _to_array(data, dtype):
+    """Anything array-like -> jax array with torch's dtype inference."""
+    dtype = _dtypes.to_dtype(dtype)
+    if isinstance(data, Tensor):
+        v = data._read()
+        return v if dtype is None or v.dtype == dtype else v.astype(dtype)
+    if isinstance(data, (jax.Array, jax.core.Tracer)):
+        return data if dtype is None or data.dtype == dtype else data.astype(dtype)
+    if isinstance(data, np.ndarray):
+        return jnp.asarray(data, dtype=dtype)
+    if isinstance(data, (list, tuple)):
+        if dtype is None:
+            dtype = _infer_dtype(data)
+        if any(isinstance(x, Tensor) for x in _flat(data)):
+            return jnp.asarray(_tensors_to_np(data), dtype=dtype)
+        return jnp.asarray(np.asarray(data, dtype=dtype))
+    if isinstance(data, (bool, int, float, complex, np.generic)):
+        if dtype is None:
+            dtype = _infer_dtype([data])
+        return jnp.asarray(np.asarray(data, dtype=dtype))
+    return jnp.asarray(np.asarray(data), dtype=dtype)
+
+
+def _flat(x):
+    if isinstance(x, (list, tuple)):
+        for y in x:
+            yield from _flat(y)
+    else:
+        yield x
+
+
+def _tensors_to_np(x):
+    if isinstance(x, (list, tuple)):
+        return [_tensors_to_np(y) for y in x]
+    if isinstance(x, Tensor):
+        return np.asarray(x._concrete("torch.tensor(list of Tensors)"))
+    return x
+
+
+def _repr(t: Tensor, force_rg: bool = False) -> str:
+    v = t._value
+    if isinstance(v, jax.core.Tracer) or not isinstance(v, (jax.Array, np.ndarray)):
+        body = f"<{type(v).__name__} shape={tuple(v.shape)} dtype={np.dtype(v.dtype).name}>"
+        return f"tensor({body})"
+    a = np.asarray(v)
+    dt = a.dtype
+    if a.dtype == _dtypes.bfloat16:
+        a = a.astype(np.float32)
+    if a.dtype.kind == "f":
+        body = np.array2string(
+            a, separator=", ", precision=4, prefix="tensor(", floatmode="maxprec_equal",
+            suppress_small=True, threshold=1000, edgeitems=3
+        )
+    else:
+        body = np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+    extras = []
+    if a.size == 0 and a.shape != (0,):
+        extras.append(f"size={tuple(a.shape)}")
+    default_dt = dt in (_dtypes.get_default_dtype(), _dtypes.int64, _dtypes.bool_)
+    if not default_dt or (a.size == 0 and dt != _dtypes.get_default_dtype()):
+        extras.append(f"dtype=torch.{dt.name}")
+    if t._node is not None:
+        extras.append(f"grad_fn=<{t._node.name()}>")
+    elif t.requires_grad and not force_rg:
+        extras.append("requires_grad=True")
+    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
