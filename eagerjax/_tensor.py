@@ -184,7 +184,7 @@ class Tensor:
                 )
         m = flags.mode
         if m is not None:
-            m.note_write(self)
+            m.note_grad(self)
         self._grad = g
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:

@@ -1,0 +1,183 @@
+"""The capture context: what a step reads and writes, found while its Python runs.
+
+A ``Capture`` is installed as ``_state.flags.mode`` while a step is traced.
+Tensors report to it: ``note_read`` on every value used by an op,
+``note_write`` on every in-place value change, ``note_grad`` on every ``.grad``
+assignment, ``note_new`` on creation, ``note_module`` on every Module call.
+From those it derives the step's *state*: the tensors that existed before
+the step (the "owners": parameters, buffers, optimizer moments, generator
+keys, hyperparameters) whose value or ``.grad`` the step reads or writes.
+
+It also keeps an undo log: whatever the trace wrote into owners (tracers,
+new grads) is put back exactly as it was by ``restore()``, which the caller
+runs in ``finally``. Nothing a trace does survives it; compiled results are
+written back only after the compiled program has succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import weakref
+
+import jax
+
+from ._tensor import Tensor
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class CaptureError(RuntimeError):
+    """A step did something that cannot be captured (a host read of a traced value, ...)."""
+
+
+class GraphBreak(Exception):
+    """Internal: a host read under ``fullgraph=False``; the step will run eagerly."""
+
+
+class StateMiss(Exception):
+    """Internal: the trace read a tensor its state plan did not list; re-plan and retrace."""
+
+
+def user_frame() -> str:
+    """'file.py:42: source line' of the innermost frame outside eagerjax (for error messages)."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = os.path.abspath(f.f_code.co_filename)
+        if not fn.startswith(_PKG_DIR) and "/jax/" not in fn and "/flax/" not in fn:
+            import linecache
+
+            line = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+            return f"{os.path.basename(fn)}:{f.f_lineno}: `{line}`"
+        f = f.f_back
+    return "<unknown>"
+
+
+class _IdSet:
+    """A weak set by identity (WeakSet would compare with Tensor.__eq__, an op)."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self) -> None:
+        self.refs: dict[int, weakref.ref] = {}
+
+    def add(self, t) -> None:
+        self.refs[id(t)] = weakref.ref(t)
+
+    def __contains__(self, t) -> bool:
+        r = self.refs.get(id(t))
+        return r is not None and r() is t
+
+    def alive(self) -> list:
+        return [x for x in (r() for r in self.refs.values()) if x is not None]
+
+
+class Capture:
+    """Recorder protocol for one trace (discovery or the real jit trace).
+
+    ``plan`` is None while discovering; otherwise the dict id -> owner of the
+    tensors whose values are trace inputs (already swapped to tracers).
+    """
+
+    def __init__(self, plan: dict | None, fullgraph: bool = True, what: str = "compiled step") -> None:
+        self.plan = plan
+        self.fullgraph = fullgraph
+        self.what = what
+        self.owners: dict[int, Tensor] = {}  # first-seen order of every owner touched
+        self.read_value: dict[int, Tensor] = {}
+        self.read_grad: dict[int, Tensor] = {}  # owner id -> owner whose .grad was read
+        self.wrote_value: dict[int, Tensor] = {}
+        self.wrote_grad: dict[int, Tensor] = {}
+        self.grad_of: dict[int, Tensor] = {}  # id(grad tensor) -> its owner
+        self.undo: dict[int, tuple] = {}
+        self.born = _IdSet()
+        self.modules: dict[int, object] = {}
+        self.missed: list[Tensor] = []
+
+    # -- the protocol ------------------------------------------------------------
+    def _owner(self, t: Tensor) -> None:
+        k = id(t)
+        if k not in self.owners:
+            self.owners[k] = t
+            self._save(t)
+            g = t._grad
+            if g is not None:
+                self.grad_of[id(g)] = t
+
+    def _save(self, t: Tensor) -> None:
+        if id(t) not in self.undo:
+            self.undo[id(t)] = (t, t._value, t._grad, t._node, t._idx, t.requires_grad, t._version)
+
+    def note_new(self, t: Tensor) -> None:
+        self.born.add(t)
+
+    def note_module(self, m) -> None:
+        self.modules.setdefault(id(m), m)
+
+    def note_read(self, t: Tensor):
+        v = t._value
+        if t in self.born:
+            return v
+        k = id(t)
+        owner = self.grad_of.get(k)
+        if owner is not None:  # reading an owner's .grad
+            self.read_grad.setdefault(id(owner), owner)
+            return v
+        self._owner(t)
+        self.read_value.setdefault(k, t)
+        if self.plan is not None and k not in self.plan and not isinstance(v, jax.core.Tracer):
+            self.missed.append(t)
+        return v
+
+    def note_write(self, t: Tensor) -> None:
+        if t in self.born:
+            self._save(t)  # born-concrete state (optimizer moments) returns to its birth value
+            return
+        owner = self.grad_of.get(id(t))
+        if owner is not None:  # in-place on an owner's .grad (grad clipping, accumulate)
+            self._save(t)
+            self.wrote_grad.setdefault(id(owner), owner)
+            return
+        self._owner(t)
+        self.wrote_value.setdefault(id(t), t)
+
+    def note_grad(self, t: Tensor) -> None:
+        if t in self.born and id(t) not in self.owners:
+            return
+        self._owner(t)
+        self.wrote_grad.setdefault(id(t), t)
+
+    def host_read(self, t: Tensor, what: str):
+        v = t._value
+        # Only a constant born inside the step is known on the host; anything else is
+        # state (a tracer in the real trace, even if concrete while discovering).
+        if isinstance(v, jax.core.Tracer) or t not in self.born:
+            if not self.fullgraph:
+                raise GraphBreak(what)
+            raise CaptureError(
+                f"{what} inside a {self.what} at {user_frame()}: tensor values are not known while the "
+                f"step is traced into one XLA program. Return the tensor from the step and read it "
+                f"afterwards, use tensor ops (e.g. ej.where) instead of Python control flow on values, "
+                f"or use ej.compile(fn, fullgraph=False) to run steps like this one eagerly."
+            )
+        return v
+
+    def run(self, kern, vals, tens):
+        if kern.eager_only:
+            raise CaptureError(
+                f"{kern.name}() inside a {self.what} at {user_frame()}: its output shape depends on "
+                f"tensor values, which XLA cannot compile. Use a fixed-size alternative "
+                f"(e.g. masked ops / ej.where) or run it outside the step."
+            )
+        return kern.fn(*vals)
+
+    # -- after the trace -------------------------------------------------------------
+    def restore(self) -> None:
+        """Put every touched owner (value, grad, graph links) back as before the trace."""
+        for t, v, g, node, idx, rg, ver in self.undo.values():
+            t._value = v
+            t._grad = g
+            t._node = node
+            t._idx = idx
+            t.requires_grad = rg
+            t._version = ver

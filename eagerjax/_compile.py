@@ -1,0 +1,603 @@
+"""``ej.compile``: a whole imperative step as ONE cached, compiled pure function.
+
+Capture runs in explicit phases (see ``_capture.Capture`` for the bookkeeping):
+
+1. **discover** — trace the step abstractly (``jax.eval_shape``) with state left
+   concrete, recording which pre-existing tensors it reads and writes: the
+   *plan*. Nothing compiles; every effect is undone.
+2. **trace** — build ``pure(state_in, args) -> (state_out, outputs)``: swap
+   tracers into the plan's tensors, run the user's Python once, read the new
+   state out, restore. ``jax.jit`` it with the written state donated.
+3. **run** — on later calls with the same structure, call the cached program
+   and write the new state back. A failing call writes nothing.
+
+The cache key is the step's *structure*: argument tree and static values,
+grad mode, the ``training`` flags of the modules it calls, which state tensors
+have a ``.grad``, and the shapes/dtypes of array arguments. Python numbers
+and state values (learning rates included) are traced, never baked in, so
+changing them never recompiles. Every recompile records its reason in words.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._capture import Capture, CaptureError, GraphBreak, StateMiss
+from ._state import flags
+from ._tensor import Tensor
+
+_LOG = os.environ.get("EAGERJAX_LOG", "")
+
+
+def _is_leaf(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def _aval(v) -> tuple:
+    return (tuple(v.shape), np.dtype(v.dtype).name)
+
+
+def _fmt_aval(a) -> str:
+    return f"shape {a[0]} dtype {a[1]}"
+
+
+class _Plan:
+    """What one step structure reads and writes (the discovered state)."""
+
+    def __init__(self, cap: Capture) -> None:
+        self.value_out = list(cap.wrote_value.values())
+        wrote = set(cap.wrote_value)
+        reads = list(cap.read_value.values())
+        # Inputs read and overwritten are donated: their old buffers become the new ones.
+        self.value_donated = [t for t in reads if id(t) in wrote]
+        self.value_kept = [t for t in reads if id(t) not in wrote]
+        self.grad_out = list(cap.wrote_grad.values())
+        gwrote = set(cap.wrote_grad)
+        self.grad_in = [t for t in cap.read_grad.values() if t._grad is not None]
+        self.grad_donated = [t for t in self.grad_in if id(t) in gwrote]
+        self.grad_kept = [t for t in self.grad_in if id(t) not in gwrote]
+        self.input_ids = {id(t) for t in reads}
+        self.modules = list(cap.modules.values())
+        self.last_sig: tuple | None = None
+        self.entries: dict = {}  # argument avals -> _Entry traced for this plan
+
+    def signature(self) -> tuple:
+        """Identity of the plan: two discoveries that found the same state share programs."""
+        return tuple(
+            tuple(id(t) for t in group)
+            for group in (self.value_donated, self.value_kept, self.value_out, self.grad_donated,
+                          self.grad_kept, self.grad_out)
+        )
+
+
+class _Entry:
+    __slots__ = ("plan", "jitted", "out_tree", "differentiable", "kernel", "tens_mask")
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.jitted = None
+        self.out_tree = None
+        self.differentiable = False
+        self.kernel = None
+
+
+class CompiledFunction:
+    """A step function compiled by ``ej.compile``. Call it like the original.
+
+    ``stats()`` reports hits, misses, traces, discoveries, compile seconds and the
+    reason of every recompile.
+    """
+
+    def __init__(
+        self,
+        fn: Callable,
+        *,
+        static_argnums: tuple[int, ...] = (),
+        static_argnames: tuple[str, ...] = (),
+        fullgraph: bool = True,
+        donate: bool = True,
+        cache_size: int = 64,
+        name: str | None = None,
+    ) -> None:
+        self.fn = fn
+        self.static_argnums = frozenset(static_argnums if isinstance(static_argnums, (tuple, list)) else (static_argnums,))
+        self.static_argnames = frozenset(
+            (static_argnames,) if isinstance(static_argnames, str) else static_argnames
+        )
+        self.fullgraph = fullgraph
+        self.donate = donate
+        self.cache_size = int(cache_size)
+        self.name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "step"))
+        self._plans: dict = {}
+        self._plans_by_sig: dict = {}
+        self._cache: OrderedDict = OrderedDict()
+        self._modules: list = []  # every module any discovery saw (their flags key the cache)
+        self._grad_owners: list = []  # every tensor whose .grad presence matters
+        self._epoch = -1
+        self._train_key: tuple = ()
+        self._last_key: tuple | None = None
+        self._eager = False
+        self._warned_evict = False
+        self._stats = {"calls": 0, "hits": 0, "misses": 0, "traces": 0, "discoveries": 0,
+                       "compile_seconds": 0.0, "recompiles": [], "evictions": 0}
+        functools.update_wrapper(self, fn)
+
+    # ------------------------------------------------------------------ public
+    def stats(self) -> dict:
+        """Counters and recompile reasons (a copy)."""
+        s = dict(self._stats)
+        s["recompiles"] = list(s["recompiles"])
+        s["cache_entries"] = len(self._cache)
+        return s
+
+    def clear_cache(self) -> None:
+        self._plans.clear()
+        self._cache.clear()
+
+    def __get__(self, obj, objtype=None):
+        # Used as a method decorator: bind like a function, one compiled cache per instance.
+        if obj is None:
+            return self
+        bound = obj.__dict__.get(("__ej_compiled__", self.name))
+        if bound is None:
+            bound = CompiledFunction(
+                self.fn.__get__(obj, objtype), static_argnums=tuple(self.static_argnums),
+                static_argnames=tuple(self.static_argnames), fullgraph=self.fullgraph,
+                donate=self.donate, cache_size=self.cache_size, name=self.name)
+            try:
+                obj.__dict__[("__ej_compiled__", self.name)] = bound
+            except (AttributeError, TypeError):
+                pass
+        return bound
+
+    def __call__(self, *args, **kwargs):
+        self._stats["calls"] += 1
+        if self._eager or flags.mode is not None:
+            # Graph broke earlier (fullgraph=False), or we are inside another
+            # capture: run the Python as is (an outer capture traces it inline).
+            return self.fn(*args, **kwargs)
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_leaf)
+        vals, avals, spec = self._split(leaves, treedef, len(args))
+        skey = (treedef, spec, flags.grad_enabled, self._dynamic_key())
+        key = (skey, avals)
+        entry = self._cache.get(key)
+        if entry is not None:
+            self._cache.move_to_end(key)
+            self._last_key = key
+            self._stats["hits"] += 1
+            if entry.differentiable:
+                tens = [a for a in leaves if isinstance(a, (Tensor, jax.Array, np.ndarray)) or type(a) in (int, float)]
+                tens = [a if isinstance(a, Tensor) else None for a in tens]
+                return self._run(entry, vals, treedef, tens)
+            return self._run(entry, vals, treedef)
+        self._stats["misses"] += 1
+        try:
+            return self._miss(skey, key, vals, avals, treedef, args, kwargs)
+        except GraphBreak as gb:
+            self._eager = True
+            warnings.warn(
+                f"ej.compile({self.name}): {gb.args[0]} reads a tensor value on the host; "
+                f"with fullgraph=False this step now runs eagerly.",
+                stacklevel=2,
+            )
+            return self.fn(*args, **kwargs)
+
+    # ------------------------------------------------------------------ keys
+    def _split(self, leaves, treedef, nargs):
+        vals, avals, spec = [], [], []
+        for i, a in enumerate(leaves):
+            if isinstance(a, Tensor):
+                v = a._value
+                vals.append(v)
+                avals.append((v.shape, v.dtype, a.requires_grad))
+                spec.append("T")
+            elif isinstance(a, (jax.Array, np.ndarray)):
+                v = jnp.asarray(a)
+                vals.append(v)
+                avals.append((v.shape, v.dtype, False))
+                spec.append("A")
+            elif type(a) is int or type(a) is float:
+                vals.append(a)
+                avals.append(type(a))
+                spec.append("N")
+            else:
+                spec.append(("S", _hashable(a)))
+        if self.static_argnums or self.static_argnames:
+            # Static-marked positions are hashed by value even when they are numbers or tensors.
+            spec, vals, avals = self._apply_static(leaves, treedef, nargs, spec, vals, avals)
+        return vals, tuple(avals), tuple(spec)
+
+    def _apply_static(self, leaves, treedef, nargs, spec, vals, avals):
+        args, kwargs = jax.tree_util.tree_unflatten(treedef, list(range(len(leaves))))
+        static_leaf = set()
+        for i, sub in enumerate(args):
+            if i in self.static_argnums:
+                static_leaf.update(jax.tree_util.tree_leaves(sub))
+        for k, sub in kwargs.items():
+            if k in self.static_argnames:
+                static_leaf.update(jax.tree_util.tree_leaves(sub))
+        nspec, nvals, navals = [], [], []
+        vi = 0
+        for i, a in enumerate(leaves):
+            s = spec[i]
+            dynamic = s in ("T", "A", "N")
+            if dynamic and i in static_leaf:
+                nspec.append(("S", _hashable(np.asarray(a).tolist() if isinstance(a, Tensor) else a)))
+                vi += 1
+            elif dynamic:
+                nspec.append(s)
+                nvals.append(vals[vi])
+                navals.append(avals[vi])
+                vi += 1
+            else:
+                nspec.append(s)
+        return nspec, nvals, navals
+
+    def _dynamic_key(self) -> tuple:
+        if flags.structure_epoch != self._epoch:
+            self._epoch = flags.structure_epoch
+            self._train_key = tuple(m.training for m in self._modules)
+        return self._train_key, tuple(t._grad is None for t in self._grad_owners)
+
+    # ------------------------------------------------------------------ miss: discover + trace
+    def _miss(self, skey, key, vals, avals, treedef, args, kwargs):
+        plan = self._plans.get(skey)
+        for _ in range(4):
+            if plan is None:
+                plan = self._discover(vals, treedef, args, kwargs)
+                # Discovery may have met new modules / grad owners: the key grows.
+                skey = (skey[0], skey[1], skey[2], self._dynamic_key())
+                key = (skey, key[1])
+                # The same state found again (e.g. grads now exist but the step
+                # zeroes them before reading): reuse that plan and its programs.
+                plan = self._plans_by_sig.setdefault(plan.signature(), plan)
+                self._plans[skey] = plan
+            entry = plan.entries.get(key[1])
+            if entry is not None and entry.out_tree is not None and not entry.differentiable:
+                self._cache[key] = entry
+                self._stats["hits"] += 1
+                self._stats["misses"] -= 1
+                return self._run(entry, vals, treedef)
+            entry = _Entry(plan)
+            template = self._template(jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf))
+            tens = [a if isinstance(a, Tensor) else None for a in jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
+                    if isinstance(a, (Tensor, jax.Array, np.ndarray)) or type(a) in (int, float)]
+            try:
+                out = self._first_run(entry, key, vals, treedef, template, tens)
+            except StateMiss as miss:
+                self._plans.pop(skey, None)
+                plan = None
+                self._log(f"state {miss.args[0]} was not in the plan: re-discovering")
+                continue
+            return out
+        raise CaptureError(f"ej.compile({self.name}): the step's state did not settle after 4 discoveries")
+
+    def _discover(self, vals, treedef, args, kwargs) -> _Plan:
+        self._stats["discoveries"] += 1
+        cap = Capture(None, self.fullgraph)
+        prev = flags.mode
+        flags.mode = cap
+        template = self._template(jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf))
+        try:
+
+            def f(*dyn):
+                a, k = self._rebuild(template, treedef, dyn)
+                out = self.fn(*a, **k)
+                return [x._value for x in jax.tree_util.tree_leaves(out, is_leaf=_is_leaf) if isinstance(x, Tensor)]
+
+            jax.eval_shape(f, *vals)
+        finally:
+            flags.mode = prev
+            cap.restore()
+        plan = _Plan(cap)
+        for m in plan.modules:
+            if all(m is not x for x in self._modules):
+                self._modules.append(m)
+                self._epoch = -1
+        for t in list(cap.read_grad.values()) + list(cap.wrote_grad.values()):
+            if all(t is not x for x in self._grad_owners):
+                self._grad_owners.append(t)
+        return plan
+
+    @staticmethod
+    def _template(leaves) -> list:
+        """What each argument leaf is, without holding on to the caller's arrays."""
+        out = []
+        for a in leaves:
+            if isinstance(a, Tensor):
+                out.append(("T", a.requires_grad))
+            elif isinstance(a, (jax.Array, np.ndarray)) or type(a) is int or type(a) is float:
+                out.append(("A", False))
+            else:
+                out.append(("S", a))
+        return out
+
+    @staticmethod
+    def _rebuild(template, treedef, dyn):
+        """Arguments for the user's function: array leaves become Tensors around ``dyn``."""
+        it = iter(dyn)
+        new = []
+        for kind, x in template:
+            if kind == "S":
+                new.append(x)
+            else:
+                t = Tensor._make(next(it))
+                t.requires_grad = x
+                new.append(t)
+        return jax.tree_util.tree_unflatten(treedef, new)
+
+    def _make_pure(self, entry: _Entry, key, treedef, template):
+        plan = entry.plan
+        value_in = plan.value_donated + plan.value_kept
+        grad_in = plan.grad_donated + plan.grad_kept
+
+        def pure(value_don, value_kept, grad_don, grad_kept, dyn):
+            self._count_trace(plan, key, value_don + value_kept, grad_don + grad_kept)
+            cap = Capture(plan.input_ids, self.fullgraph)
+            prev = flags.mode
+            flags.mode = cap
+            try:
+                for t, v in zip(value_in, list(value_don) + list(value_kept)):
+                    cap._owner(t)
+                    t._value = v
+                for t, v in zip(grad_in, list(grad_don) + list(grad_kept)):
+                    cap._owner(t)
+                    t._grad = Tensor._make(v)
+                    cap.grad_of[id(t._grad)] = t
+                a, k = self._rebuild(template, treedef, dyn)
+                out = self.fn(*a, **k)
+                if cap.missed:
+                    raise StateMiss(_describe(cap.missed[0]))
+                extra = [t for i, t in cap.wrote_value.items() if all(t is not x for x in plan.value_out)]
+                if extra:
+                    raise StateMiss(_describe(extra[0]))
+                extra = [t for i, t in cap.wrote_grad.items() if all(t is not x for x in plan.grad_out)]
+                if extra:
+                    raise StateMiss(_describe(extra[0]) + ".grad")
+                new_vals = [t._value for t in plan.value_out]
+                new_grads = [None if t._grad is None else t._grad._value for t in plan.grad_out]
+                out_leaves, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_leaf)
+                entry.out_tree = (out_tree, [None if isinstance(x, Tensor) else x for x in out_leaves])
+                arrays = [x._value for x in out_leaves if isinstance(x, Tensor)]
+                return new_vals, new_grads, arrays
+            finally:
+                flags.mode = prev
+                cap.restore()
+
+        return pure
+
+    def _first_run(self, entry: _Entry, key, vals, treedef, template, tens):
+        plan = entry.plan
+        pure = self._make_pure(entry, key, treedef, template)
+        # A step with no backward inside, run with grad enabled on tensors that need
+        # grad (a compiled forward), becomes ONE differentiable op on the tape.
+        owners = plan.value_donated + plan.value_kept
+        entry.differentiable = (
+            flags.grad_enabled
+            and not plan.grad_out
+            and not plan.grad_in
+            and (any(t.requires_grad for t in owners) or any(t is not None and t.requires_grad for t in tens))
+        )
+        if entry.differentiable:
+            entry.kernel = _pure_kernel(pure, len(plan.value_donated), len(plan.value_kept), self.name)
+        else:
+            donate = (0, 2) if self.donate else ()
+            entry.jitted = jax.jit(pure, donate_argnums=donate)
+        entry.tens_mask = [t is not None for t in tens]
+        t0 = time.perf_counter()
+        out = self._run(entry, vals, treedef, tens)
+        self._stats["compile_seconds"] += time.perf_counter() - t0
+        self._cache[key] = entry
+        self._last_key = key
+        plan.entries[key[1]] = entry
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+            self._stats["evictions"] += 1
+            if not self._warned_evict:
+                self._warned_evict = True
+                warnings.warn(
+                    f"ej.compile({self.name}): more than cache_size={self.cache_size} compiled variants; "
+                    f"evicting the least recently used (see .stats()['recompiles'] for why shapes vary).",
+                    stacklevel=3,
+                )
+        self._last_key = key
+        return out
+
+    # ------------------------------------------------------------------ run + write back
+    def _run(self, entry: _Entry, vals, treedef, tens=None):
+        plan = entry.plan
+        vd = [t._value for t in plan.value_donated]
+        vk = [t._value for t in plan.value_kept]
+        if entry.differentiable:
+            return self._run_differentiable(entry, vd, vk, vals, tens)
+        gd = [t._grad._value for t in plan.grad_donated]
+        gk = [t._grad._value for t in plan.grad_kept]
+        new_vals, new_grads, arrays = entry.jitted(vd, vk, gd, gk, vals)
+        # Success: only now does any state change.
+        for t, v in zip(plan.value_out, new_vals):
+            t._value = v
+            t._version += 1
+        for t, g in zip(plan.grad_out, new_grads):
+            t._grad = None if g is None else Tensor._make(g)
+        tree, statics = entry.out_tree
+        it = iter(arrays)
+        outs = [Tensor._make(next(it)) if s is None else s for s in statics]
+        return jax.tree_util.tree_unflatten(tree, outs)
+
+    def _run_differentiable(self, entry: _Entry, vd, vk, vals, tens):
+        """Run the step as one op recorded on the autograd tape (gradients via jax.vjp of ``pure``)."""
+        from ._dispatch import call_kernel
+
+        plan = entry.plan
+        if tens is None:
+            tens = [None] * len(vals)
+        owners = plan.value_donated + plan.value_kept
+        res = call_kernel(entry.kernel, vd + vk + list(vals), owners + list(tens))
+        n_new = len(plan.value_out)
+        for t, v in zip(plan.value_out, res[:n_new]):
+            t._value = v._value  # buffer updates (e.g. running stats) carry no gradient
+            t._version += 1
+        tree, statics = entry.out_tree
+        it = iter(res[n_new:])
+        outs = [next(it) if s is None else s for s in statics]
+        return jax.tree_util.tree_unflatten(tree, outs)
+
+    # ------------------------------------------------------------------ diagnostics
+    def _count_trace(self, plan: _Plan, key, value_in, grad_in) -> None:
+        sig = (key, tuple(_aval(v) for v in value_in), tuple(_aval(v) for v in grad_in))
+        reason = self._reason(plan, sig)
+        plan.last_sig = sig
+        self._last_key = key
+        self._stats["traces"] += 1
+        self._stats["recompiles"].append(reason)
+        self._log(reason)
+
+    def _reason(self, plan: _Plan, sig) -> str:
+        prev = self._last_key
+        if prev is None:
+            return "first call"
+        if prev != sig[0]:
+            return self._key_diff(prev, sig[0]) or "new step structure"
+        last = plan.last_sig
+        if last is None:
+            return "new step structure"
+        names = [_describe(t) for t in plan.value_donated + plan.value_kept]
+        for n, a, b in zip(names, last[1], sig[1]):
+            if a != b:
+                return f"state {n}: {_aval_change(a, b)}"
+        for t, a, b in zip(plan.grad_donated + plan.grad_kept, last[2], sig[2]):
+            if a != b:
+                return f"state {_describe(t)}.grad: {_aval_change(a, b)}"
+        return "retraced by jax"
+
+    def _key_diff(self, a, b) -> str | None:
+        (sa, aa), (sb, ab) = a, b
+        if sa[1] != sb[1] or sa[0] != sb[0]:
+            for i, (x, y) in enumerate(zip(sa[1], sb[1])):
+                if x != y:
+                    return f"argument leaf {i}: {_short(x)} -> {_short(y)}"
+            return "argument structure changed"
+        if sa[2] != sb[2]:
+            return f"grad mode {'enabled' if sa[2] else 'disabled'} -> {'enabled' if sb[2] else 'disabled'}"
+        if sa[3] != sb[3]:
+            (ta, ga), (tb, gb) = sa[3], sb[3]
+            for m, x, y in zip(self._modules, ta, tb):
+                if x != y:
+                    return f"module {type(m).__name__}: training {x} -> {y}"
+            if len(ta) != len(tb):
+                return "new modules in the step"
+            for t, x, y in zip(self._grad_owners, ga, gb):
+                if x != y:
+                    return f"state {_describe(t)}.grad: {'None' if x else 'tensor'} -> {'None' if y else 'tensor'}"
+            return "new state with gradients"
+        dyn_leaves = [i for i, sp in enumerate(sb[1]) if sp in ("T", "A", "N")]
+        for i, (x, y) in enumerate(zip(aa, ab)):
+            if x != y:
+                return f"argument {self._arg_name(sb[0], dyn_leaves[i])}: {_av(x)} -> {_av(y)}"
+        return None
+
+    def _arg_name(self, treedef, leaf: int) -> str:
+        """'0 (x)' for a leaf that is a whole positional argument, else the leaf index."""
+        import inspect
+
+        try:
+            args, kwargs = jax.tree_util.tree_unflatten(treedef, list(range(treedef.num_leaves)))
+            params = list(inspect.signature(self.fn).parameters)
+        except (TypeError, ValueError):
+            return f"leaf {leaf}"
+        for p, a in enumerate(args):
+            if a == leaf:
+                return f"{p} ({params[p]})" if p < len(params) else str(p)
+        for k, a in kwargs.items():
+            if a == leaf:
+                return k
+        return f"leaf {leaf}"
+
+    def _log(self, msg: str) -> None:
+        if "recompile" in _LOG or "all" in _LOG:
+            print(f"[eagerjax] compile {self.name}: {msg}", file=sys.stderr)
+
+
+def _pure_kernel(pure, n_don: int, n_kept: int, name: str):
+    """Wrap ``pure`` as a flat-argument Kernel: (state..., args...) -> (new state..., outputs...)."""
+    from ._dispatch import Kernel
+
+    def flat(*xs):
+        new_vals, _, arrays = pure(list(xs[:n_don]), list(xs[n_don : n_don + n_kept]), [], [], list(xs[n_don + n_kept :]))
+        return tuple(new_vals) + tuple(arrays)
+
+    return Kernel(flat, f"compiled_{name}")
+
+
+def _av(x) -> str:
+    if isinstance(x, tuple):
+        return f"shape {tuple(x[0])} dtype {np.dtype(x[1]).name}"
+    return f"python {x.__name__}"
+
+
+def _short(x) -> str:
+    if isinstance(x, tuple) and x and x[0] == "S":
+        return f"static {x[1]!r}"
+    return {"T": "tensor", "A": "array", "N": "number"}.get(x, repr(x))
+
+
+def _aval_change(a, b) -> str:
+    if a[0] != b[0]:
+        return f"shape {a[0]} -> {b[0]}"
+    return f"dtype {a[1]} -> {b[1]}"
+
+
+def _describe(t: Tensor) -> str:
+    n = getattr(t, "_name", None)
+    if n:
+        return n
+    return f"tensor{tuple(t.shape)}:{np.dtype(t._value.dtype).name}"
+
+
+def _hashable(a) -> Any:
+    try:
+        hash(a)
+        return a
+    except TypeError:
+        return repr(a)
+
+
+def compile(
+    fn: Callable | None = None,
+    *,
+    static_argnums: tuple[int, ...] | int = (),
+    static_argnames: tuple[str, ...] | str = (),
+    fullgraph: bool = True,
+    donate: bool = True,
+    cache_size: int = 64,
+    **torch_options: Any,
+):
+    """Compile a step (function or ``nn.Module``) into one cached XLA program.
+
+    Usable as ``@ej.compile``, ``@ej.compile(...)`` or ``ej.compile(model)``. torch.compile
+    options such as ``mode=`` or ``backend=`` are accepted and ignored.
+    """
+    opts = dict(static_argnums=static_argnums if isinstance(static_argnums, tuple) else (static_argnums,),
+                static_argnames=static_argnames, fullgraph=fullgraph, donate=donate, cache_size=cache_size)
+    if fn is None:
+        return lambda f: compile(f, **opts)
+    if hasattr(fn, "forward") and hasattr(fn, "named_parameters"):
+        return _compile_module(fn, opts)
+    return CompiledFunction(fn, **opts)
+
+
+def _compile_module(module, opts):
+    from ._compiled_module import CompiledModule
+
+    return CompiledModule(module, CompiledFunction(module.__call__, name=type(module).__name__, **opts))
