@@ -60,6 +60,7 @@ from ._factories import as_tensor, from_numpy, is_tensor, numel, tensor
 from . import autograd
 from ._capture import CaptureError
 from ._compile import CompiledFunction, compile  # noqa: A004 - torch.compile
+from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
 
 _generate_all()
 
@@ -70,7 +71,7 @@ globals().update({n: getattr(_functional, n) for n in _OP_FUNCTIONS})
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Parameter", "compile", "CompiledFunction", "CaptureError", "Size", "device", "dtype", "Generator", "autograd",
+    "Tensor", "Parameter", "compile", "CompiledFunction", "CaptureError", "lazy", "lazy_stats", "set_mode", "get_mode", "mark_step", "Size", "device", "dtype", "Generator", "autograd",
     "tensor", "as_tensor", "from_numpy", "is_tensor", "numel",
     "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
     "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state", "default_generator",

@@ -323,9 +323,14 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
 
         kern = _jit_programs.put(full_key, Kernel(flat, "backward"))
     with no_grad():
-        # Through call_kernel, so lazy mode records the backward and capture traces it.
+        # Through the mode's runner, so lazy mode records the backward and capture traces it.
         args = list(vals) + list(root_cts) + old
-        out = flags.mode.run(kern, args, [None] * len(args)) if flags.mode is not None else kern.jit(*args)
+        if flags.mode is not None:
+            out = flags.mode.run(kern, args, [None] * len(args))
+        else:
+            from ._lazy import concrete
+
+            out = kern.jit(*[concrete(v) for v in args])
     leaf_grads, wanted = out
     got = iter(wanted)
     target_grads = [next(got) if t is not None else None for t in targets]

@@ -147,6 +147,9 @@ class Capture:
         self._owner(t)
         self.wrote_grad.setdefault(id(t), t)
 
+    def mark_step(self) -> None:
+        """Iteration boundaries mean nothing inside a captured step."""
+
     def host_read(self, t: Tensor, what: str):
         v = t._value
         # Only a constant born inside the step is known on the host; anything else is

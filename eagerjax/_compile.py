@@ -82,11 +82,13 @@ class _Plan:
 
 
 class _Entry:
-    __slots__ = ("plan", "jitted", "out_tree", "differentiable", "kernel", "tens_mask")
+    __slots__ = ("plan", "jitted", "jitted_plain", "pure", "out_tree", "differentiable", "kernel", "tens_mask")
 
     def __init__(self, plan: _Plan) -> None:
         self.plan = plan
         self.jitted = None
+        self.jitted_plain = None
+        self.pure = None
         self.out_tree = None
         self.differentiable = False
         self.kernel = None
@@ -163,6 +165,15 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         self._stats["calls"] += 1
+        if flags.mode is not None and getattr(flags.mode, "is_lazy", False):
+            # Inside lazy mode: settle pending work, then run compiled as usual.
+            g = flags.mode
+            g.flush("calling a compiled function")
+            flags.mode = None
+            try:
+                return self(*args, **kwargs)
+            finally:
+                flags.mode = g
         if self._eager or flags.mode is not None:
             # Graph broke earlier (fullgraph=False), or we are inside another
             # capture: run the Python as is (an outer capture traces it inline).
@@ -379,7 +390,7 @@ class CompiledFunction:
 
     def _first_run(self, entry: _Entry, key, vals, treedef, template, tens):
         plan = entry.plan
-        pure = self._make_pure(entry, key, treedef, template)
+        pure = entry.pure = self._make_pure(entry, key, treedef, template)
         # A step with no backward inside, run with grad enabled on tensors that need
         # grad (a compiled forward), becomes ONE differentiable op on the tape.
         owners = plan.value_donated + plan.value_kept
@@ -423,7 +434,20 @@ class CompiledFunction:
             return self._run_differentiable(entry, vd, vk, vals, tens)
         gd = [t._grad._value for t in plan.grad_donated]
         gk = [t._grad._value for t in plan.grad_kept]
-        new_vals, new_grads, arrays = entry.jitted(vd, vk, gd, gk, vals)
+        fn = entry.jitted
+        if self.donate:
+            # Donate only buffers nothing else holds (a `.data` alias, a saved
+            # activation, a user's detach()): 3 refs = the tensor, our list, getrefcount.
+            for v in vd:
+                if sys.getrefcount(v) > 3:
+                    fn = self._no_donate(entry)
+                    break
+            else:
+                for v in gd:
+                    if sys.getrefcount(v) > 3:
+                        fn = self._no_donate(entry)
+                        break
+        new_vals, new_grads, arrays = fn(vd, vk, gd, gk, vals)
         # Success: only now does any state change.
         for t, v in zip(plan.value_out, new_vals):
             t._value = v
@@ -434,6 +458,12 @@ class CompiledFunction:
         it = iter(arrays)
         outs = [Tensor._make(next(it)) if s is None else s for s in statics]
         return jax.tree_util.tree_unflatten(tree, outs)
+
+    @staticmethod
+    def _no_donate(entry: _Entry):
+        if entry.jitted_plain is None:
+            entry.jitted_plain = jax.jit(entry.pure)
+        return entry.jitted_plain
 
     def _run_differentiable(self, entry: _Entry, vd, vk, vals, tens):
         """Run the step as one op recorded on the autograd tape (gradients via jax.vjp of ``pure``)."""

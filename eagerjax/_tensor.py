@@ -614,6 +614,8 @@ def _tensors_to_np(x):
 
 def _repr(t: Tensor, force_rg: bool = False) -> str:
     v = t._value
+    if type(v).__name__ == "LazyValue":
+        v = t._concrete("print(Tensor)")  # printing is a host read: lazy mode flushes
     if isinstance(v, jax.core.Tracer) or not isinstance(v, (jax.Array, np.ndarray)):
         body = f"<{type(v).__name__} shape={tuple(v.shape)} dtype={np.dtype(v.dtype).name}>"
         return f"tensor({body})"

@@ -1,0 +1,327 @@
+"""Lazy mode: record ops instead of running them; run each recorded graph as one cached program.
+
+Inside ``with ej.lazy():`` every dispatched kernel (ops, the fused backward,
+optimizer updates) is appended to a pending graph and returns ``LazyValue``
+placeholders that know only their shape and dtype. The graph is *flushed* at an
+iteration boundary (the end of ``optimizer.step()``), when a value is needed on
+the host (``.item()``, ``print``, ``bool(t)``), or when the context exits.
+
+A flush computes the graph's structural signature — kernels in order, how
+they are wired, the shapes/dtypes of the concrete arrays feeding it, and which
+of its values are still referenced from Python — and looks it up in a bounded
+cache. A graph seen before runs its compiled program; a new one is turned into
+a pure function, ``jax.jit``-ed once, and cached. Values nobody references any
+more stay inside the program (XLA never materializes them).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import weakref
+from collections import OrderedDict
+
+import jax
+import numpy as np
+
+from ._state import flags
+from ._tensor import Tensor
+
+_LOG = os.environ.get("EAGERJAX_LOG", "")
+_SCALARS = (int, float, bool)
+
+
+class LazyValue:
+    """A value that a pending graph will compute: shape and dtype now, ``array`` after the flush."""
+
+    __slots__ = ("shape", "dtype", "node", "leaf", "array", "__weakref__")
+
+    def __init__(self, shape, dtype, node: int, leaf: int) -> None:
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.node = node
+        self.leaf = leaf
+        self.array = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __jax_array__(self):
+        if self.array is None:
+            raise RuntimeError("internal: a lazy value was used before its graph was flushed")
+        return self.array
+
+    def __repr__(self) -> str:
+        return f"LazyValue(shape={self.shape}, dtype={self.dtype.name})"
+
+
+def concrete(v):
+    """The array behind ``v`` (a materialized LazyValue or already an array)."""
+    return v.array if type(v) is LazyValue else v
+
+
+class LazyGraph:
+    """The recorder installed as ``flags.mode`` in lazy mode (one per process)."""
+
+    is_lazy = True
+
+    def __init__(self, cache_size: int = 64) -> None:
+        self.cache_size = cache_size
+        self.cache: OrderedDict = OrderedDict()
+        self.shapes: dict = {}  # (kernel uid, input avals) -> output ShapeDtypeStruct tree
+        self.stats = {"ops_recorded": 0, "flushes": 0, "hits": 0, "misses": 0, "traces": 0,
+                      "compile_seconds": 0.0, "record_seconds": 0.0, "recompiles": []}
+        self._last_key = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.nodes: list = []  # (kernel, refs, treedef, [weakref(LazyValue)])
+        self.consts: list = []
+        self.const_ids: dict = {}
+        self.tracked: list = []  # weakrefs of tensors whose _value may be lazy
+
+    # -- recorder protocol ---------------------------------------------------------
+    def note_new(self, t: Tensor) -> None:
+        if type(t._value) is LazyValue:
+            self.tracked.append(weakref.ref(t))
+
+    def note_write(self, t: Tensor) -> None:
+        self.tracked.append(weakref.ref(t))
+
+    def note_grad(self, t: Tensor) -> None:
+        pass
+
+    def note_module(self, m) -> None:
+        pass
+
+    def note_read(self, t: Tensor):
+        return t._value
+
+    def host_read(self, t: Tensor, what: str):
+        v = t._value
+        if type(v) is LazyValue:
+            if v.array is None:
+                self.flush(f"host read: {what}")
+            v = t._value
+            return v.array if type(v) is LazyValue else v
+        return v
+
+    def mark_step(self) -> None:
+        """An iteration boundary (end of ``optimizer.step()``)."""
+        if self.nodes:
+            self.flush("step boundary")
+
+    def _ref(self, v):
+        if type(v) is LazyValue:
+            if v.array is None:
+                return ("n", v.node, v.leaf), (v.shape, v.dtype)
+            v = v.array
+        if type(v) in _SCALARS:
+            slot = len(self.consts)
+            self.consts.append(v)
+            return ("c", slot), type(v)
+        k = id(v)
+        slot = self.const_ids.get(k)
+        if slot is None:
+            slot = self.const_ids[k] = len(self.consts)
+            self.consts.append(v)
+        return ("c", slot), (tuple(v.shape), np.dtype(v.dtype))
+
+    def run(self, kern, vals, tens):
+        t0 = time.perf_counter()
+        if kern.eager_only:
+            # A value-dependent shape: materialize the inputs and run now.
+            if any(type(v) is LazyValue and v.array is None for v in vals):
+                self.flush(f"{kern.name}() needs concrete inputs")
+            return kern.fn(*[concrete(v) for v in vals])
+        refs = []
+        avals = []
+        for v in vals:
+            r, a = self._ref(v)
+            refs.append(r)
+            avals.append(a)
+        skey = (kern.uid, tuple(avals))
+        out_shape = self.shapes.get(skey)
+        if out_shape is None:
+            args = [jax.ShapeDtypeStruct(a[0], a[1]) if type(a) is tuple else v for a, v in zip(avals, vals)]
+            out_shape = self.shapes[skey] = jax.eval_shape(kern.fn, *args)
+        leaves, treedef = jax.tree_util.tree_flatten(out_shape)
+        idx = len(self.nodes)
+        outs = [LazyValue(s.shape, s.dtype, idx, i) for i, s in enumerate(leaves)]
+        self.nodes.append((kern, tuple(refs), [weakref.ref(o) for o in outs]))
+        self.stats["ops_recorded"] += 1
+        self.stats["record_seconds"] += time.perf_counter() - t0
+        return jax.tree_util.tree_unflatten(treedef, outs)
+
+    # -- flush ------------------------------------------------------------------------
+    def flush(self, why: str = "explicit") -> None:
+        if not self.nodes:
+            self._reset()
+            return
+        nodes, consts, tracked = self.nodes, self.consts, self.tracked
+        self._reset()
+        self.stats["flushes"] += 1
+        live = []  # (node, leaf, LazyValue) still referenced from Python
+        for i, (_, _, outs) in enumerate(nodes):
+            for j, r in enumerate(outs):
+                lv = r()
+                if lv is not None:
+                    live.append((i, j, lv))
+        structure = tuple((k.uid, refs) for k, refs, _ in nodes)
+        cavals = tuple(type(c) if type(c) in _SCALARS else (tuple(c.shape), np.dtype(c.dtype)) for c in consts)
+        outs_key = tuple((i, j) for i, j, _ in live)
+        key = (structure, cavals, outs_key)
+        prog = self.cache.get(key)
+        if prog is None:
+            self.stats["misses"] += 1
+            prog = self._compile(nodes, outs_key, key)
+        else:
+            self.stats["hits"] += 1
+            self.cache.move_to_end(key)
+        self._last_key = key
+        results = prog(*consts)
+        for (_, _, lv), a in zip(live, results):
+            lv.array = a
+            lv.node = None
+        # Tensors get their arrays back; placeholders are only a recording device.
+        for r in tracked:
+            t = r()
+            if t is not None:
+                v = t._value
+                if type(v) is LazyValue and v.array is not None:
+                    t._value = v.array
+
+    def _compile(self, nodes, outs_key, key):
+        kernels = [k for k, _, _ in nodes]
+        wiring = [refs for _, refs, _ in nodes]
+
+        def program(*consts):
+            self.stats["traces"] += 1
+            results = []
+            for i, (k, refs) in enumerate(zip(kernels, wiring)):
+                args = [consts[r[1]] if r[0] == "c" else results[r[1]][r[2]] for r in refs]
+                results.append(jax.tree_util.tree_leaves(k.fn(*args)))
+            return [results[i][j] for i, j in outs_key]
+
+        reason = self._reason(key)
+        self.stats["recompiles"].append(reason)
+        if "recompile" in _LOG or "all" in _LOG:
+            print(f"[eagerjax] lazy graph compile: {reason}", file=sys.stderr)
+        jitted = jax.jit(program)
+        t0 = time.perf_counter()
+
+        def first(*consts):
+            out = jitted(*consts)
+            self.stats["compile_seconds"] += time.perf_counter() - t0
+            self.cache[key] = jitted
+            return out
+
+        if len(self.cache) >= self.cache_size:
+            self.cache.popitem(last=False)
+        self.cache[key] = first
+        return first
+
+    def _reason(self, key) -> str:
+        prev = self._last_key
+        if prev is None:
+            return "first graph"
+        (sa, ca, oa), (sb, cb, ob) = prev, key
+        if len(sa) != len(sb):
+            return f"graph has {len(sb)} ops (was {len(sa)})"
+        for i, (x, y) in enumerate(zip(sa, sb)):
+            if x != y:
+                return f"op {i} differs in kernel or wiring"
+        for i, (x, y) in enumerate(zip(ca, cb)):
+            if x != y:
+                return f"input {i}: {_fmt(x)} -> {_fmt(y)}"
+        if len(ca) != len(cb):
+            return f"graph has {len(cb)} inputs (was {len(ca)})"
+        return "a different set of results is still referenced"
+
+
+def _fmt(a) -> str:
+    if isinstance(a, tuple):
+        return f"shape {a[0]} dtype {np.dtype(a[1]).name}"
+    return f"python {a.__name__}"
+
+
+_graph: LazyGraph | None = None
+
+
+def _the_graph() -> LazyGraph:
+    global _graph
+    if _graph is None:
+        _graph = LazyGraph()
+    return _graph
+
+
+class lazy:
+    """``with ej.lazy():`` records ops and runs each iteration as one compiled program.
+
+    Nested uses share the same graph; leaving the outermost context flushes it.
+    """
+
+    def __init__(self) -> None:
+        self._prev = []
+
+    def __enter__(self) -> lazy:
+        self._prev.append(flags.mode)
+        if not isinstance(flags.mode, LazyGraph):
+            if flags.mode is not None:
+                raise RuntimeError("ej.lazy() cannot be entered while a step is being captured by ej.compile")
+            flags.mode = _the_graph()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        prev = self._prev.pop()
+        if prev is None and isinstance(flags.mode, LazyGraph):
+            try:
+                flags.mode.flush("leaving ej.lazy()")
+            finally:
+                flags.mode = prev
+
+
+def set_mode(mode: str) -> None:
+    """Switch the whole process to ``"lazy"`` or back to ``"eager"`` (flushing pending work)."""
+    if mode == "lazy":
+        if flags.mode is None:
+            flags.mode = _the_graph()
+    elif mode == "eager":
+        if isinstance(flags.mode, LazyGraph):
+            g = flags.mode
+            try:
+                g.flush("switching to eager")
+            finally:
+                flags.mode = None
+    else:
+        raise ValueError(f"mode must be 'eager' or 'lazy', got {mode!r}")
+
+
+def get_mode() -> str:
+    m = flags.mode
+    return "lazy" if isinstance(m, LazyGraph) else "eager" if m is None else "capture"
+
+
+def mark_step() -> None:
+    """Flush pending lazy work now (an explicit iteration boundary)."""
+    if isinstance(flags.mode, LazyGraph):
+        flags.mode.mark_step()
+
+
+def lazy_stats() -> dict:
+    """Counters of the lazy graph cache: flushes, hits, misses, traces, recompile reasons."""
+    g = _the_graph()
+    s = dict(g.stats)
+    s["recompiles"] = list(s["recompiles"])
+    s["cache_entries"] = len(g.cache)
+    s["us_per_recorded_op"] = 1e6 * s["record_seconds"] / max(1, s["ops_recorded"])
+    return s
