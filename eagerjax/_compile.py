@@ -188,8 +188,7 @@ class CompiledFunction:
             self._last_key = key
             self._stats["hits"] += 1
             if entry.differentiable:
-                tens = [a for a in leaves if isinstance(a, (Tensor, jax.Array, np.ndarray)) or type(a) in (int, float)]
-                tens = [a if isinstance(a, Tensor) else None for a in tens]
+                tens = [a if isinstance(a, Tensor) else None for a, sp in zip(leaves, spec) if type(sp) is not tuple]
                 return self._run(entry, vals, treedef, tens)
             return self._run(entry, vals, treedef)
         self._stats["misses"] += 1
@@ -206,9 +205,17 @@ class CompiledFunction:
 
     # ------------------------------------------------------------------ keys
     def _split(self, leaves, treedef, nargs):
+        """Dynamic values, their avals, and the hashable spec of every argument leaf.
+
+        Tensors, arrays and Python ints/floats are dynamic (traced) unless their
+        argument is marked static; every other leaf is static (hashed into the key).
+        """
+        static = self._static_leaves(treedef) if (self.static_argnums or self.static_argnames) else ()
         vals, avals, spec = [], [], []
         for i, a in enumerate(leaves):
-            if isinstance(a, Tensor):
+            if i in static:
+                spec.append(("S", _hashable(np.asarray(a).tolist() if isinstance(a, Tensor) else a)))
+            elif isinstance(a, Tensor):
                 v = a._value
                 vals.append(v)
                 avals.append((v.shape, v.dtype, a.requires_grad))
@@ -224,36 +231,19 @@ class CompiledFunction:
                 spec.append("N")
             else:
                 spec.append(("S", _hashable(a)))
-        if self.static_argnums or self.static_argnames:
-            # Static-marked positions are hashed by value even when they are numbers or tensors.
-            spec, vals, avals = self._apply_static(leaves, treedef, nargs, spec, vals, avals)
         return vals, tuple(avals), tuple(spec)
 
-    def _apply_static(self, leaves, treedef, nargs, spec, vals, avals):
-        args, kwargs = jax.tree_util.tree_unflatten(treedef, list(range(len(leaves))))
-        static_leaf = set()
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - keyed by treedef, lives as long as the function
+    def _static_leaves(self, treedef) -> frozenset:
+        args, kwargs = jax.tree_util.tree_unflatten(treedef, list(range(treedef.num_leaves)))
+        out = set()
         for i, sub in enumerate(args):
             if i in self.static_argnums:
-                static_leaf.update(jax.tree_util.tree_leaves(sub))
+                out.update(jax.tree_util.tree_leaves(sub))
         for k, sub in kwargs.items():
             if k in self.static_argnames:
-                static_leaf.update(jax.tree_util.tree_leaves(sub))
-        nspec, nvals, navals = [], [], []
-        vi = 0
-        for i, a in enumerate(leaves):
-            s = spec[i]
-            dynamic = s in ("T", "A", "N")
-            if dynamic and i in static_leaf:
-                nspec.append(("S", _hashable(np.asarray(a).tolist() if isinstance(a, Tensor) else a)))
-                vi += 1
-            elif dynamic:
-                nspec.append(s)
-                nvals.append(vals[vi])
-                navals.append(avals[vi])
-                vi += 1
-            else:
-                nspec.append(s)
-        return nspec, nvals, navals
+                out.update(jax.tree_util.tree_leaves(sub))
+        return frozenset(out)
 
     def _dynamic_key(self) -> tuple:
         if flags.structure_epoch != self._epoch:
@@ -274,16 +264,17 @@ class CompiledFunction:
                 # zeroes them before reading): reuse that plan and its programs.
                 plan = self._plans_by_sig.setdefault(plan.signature(), plan)
                 self._plans[skey] = plan
-            entry = plan.entries.get(key[1])
+            entry = plan.entries.get(_entry_key(key))
             if entry is not None and entry.out_tree is not None and not entry.differentiable:
                 self._cache[key] = entry
                 self._stats["hits"] += 1
                 self._stats["misses"] -= 1
                 return self._run(entry, vals, treedef)
             entry = _Entry(plan)
-            template = self._template(jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf))
-            tens = [a if isinstance(a, Tensor) else None for a in jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
-                    if isinstance(a, (Tensor, jax.Array, np.ndarray)) or type(a) in (int, float)]
+            leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
+            spec = skey[1]
+            template = self._template(leaves, spec)
+            tens = [a if isinstance(a, Tensor) else None for a, sp in zip(leaves, spec) if type(sp) is not tuple]
             try:
                 out = self._first_run(entry, key, vals, treedef, template, tens)
             except StateMiss as miss:
@@ -299,7 +290,8 @@ class CompiledFunction:
         cap = Capture(None, self.fullgraph)
         prev = flags.mode
         flags.mode = cap
-        template = self._template(jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf))
+        leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
+        template = self._template(leaves, self._split(leaves, treedef, len(args))[2])
         try:
 
             def f(*dyn):
@@ -322,17 +314,10 @@ class CompiledFunction:
         return plan
 
     @staticmethod
-    def _template(leaves) -> list:
+    def _template(leaves, spec) -> list:
         """What each argument leaf is, without holding on to the caller's arrays."""
-        out = []
-        for a in leaves:
-            if isinstance(a, Tensor):
-                out.append(("T", a.requires_grad))
-            elif isinstance(a, (jax.Array, np.ndarray)) or type(a) is int or type(a) is float:
-                out.append(("A", False))
-            else:
-                out.append(("S", a))
-        return out
+        return [("S", a) if type(sp) is tuple else ("T", isinstance(a, Tensor) and a.requires_grad)
+                for a, sp in zip(leaves, spec)]
 
     @staticmethod
     def _rebuild(template, treedef, dyn):
@@ -411,7 +396,7 @@ class CompiledFunction:
         self._stats["compile_seconds"] += time.perf_counter() - t0
         self._cache[key] = entry
         self._last_key = key
-        plan.entries[key[1]] = entry
+        plan.entries[_entry_key(key)] = entry
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
             self._stats["evictions"] += 1
@@ -557,6 +542,12 @@ class CompiledFunction:
     def _log(self, msg: str) -> None:
         if "recompile" in _LOG or "all" in _LOG:
             print(f"[eagerjax] compile {self.name}: {msg}", file=sys.stderr)
+
+
+def _entry_key(key) -> tuple:
+    """A program is shared by keys that differ only in which grads exist (the plan decides the rest)."""
+    (treedef, spec, grad_mode, (train, _)), avals = key
+    return treedef, spec, grad_mode, train, avals
 
 
 def _pure_kernel(pure, n_don: int, n_kept: int, name: str):

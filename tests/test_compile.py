@@ -1,0 +1,249 @@
+"""ej.compile: equivalence with eager, trace counts, transactional write-back, diagnostics."""
+
+import numpy as np
+import pytest
+
+import eagerjax as ej
+
+
+def make_params(seed=0):
+    ej.manual_seed(seed)
+    w = ej.randn(3, 2).mul_(0.5).requires_grad_()
+    b = ej.zeros(2).requires_grad_()
+    w._name, b._name = "w", "b"
+    return w, b
+
+
+def sgd_step_fn(w, b):
+    def step(x, y, lr):
+        w.grad = None
+        b.grad = None
+        loss = ((x @ w + b - y) ** 2).mean()
+        loss.backward()
+        with ej.no_grad():
+            w.sub_(lr * w.grad)
+            b.sub_(lr * b.grad)
+        return loss
+
+    return step
+
+
+def data(n=8, seed=1):
+    g = ej.Generator().manual_seed(seed)
+    return ej.randn(n, 3, generator=g), ej.randn(n, 2, generator=g)
+
+
+def run(step, x, y, n=5, lr=0.1):
+    return [float(step(x, y, lr)) for _ in range(n)]
+
+
+def test_compiled_matches_eager_and_traces_once():
+    x, y = data()
+    w, b = make_params()
+    eager = run(sgd_step_fn(w, b), x, y, n=10)
+    we, be = w.detach().clone(), b.detach().clone()
+    w, b = make_params()
+    c = ej.compile(sgd_step_fn(w, b))
+    comp = run(c, x, y, n=10)
+    np.testing.assert_allclose(comp, eager, rtol=1e-6)
+    np.testing.assert_allclose(w.numpy(force=True), we.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(b.numpy(force=True), be.numpy(), rtol=1e-6, atol=1e-7)
+    assert w.grad is not None and w.grad.shape == w.shape
+    s = c.stats()
+    assert s["traces"] == 1, s["recompiles"]
+    assert s["hits"] == 9
+
+
+def test_trace_counts_shapes_scalars_and_static_args():
+    w, b = make_params()
+    step = sgd_step_fn(w, b)
+
+    @ej.compile(static_argnames=("scale",))
+    def f(x, y, lr, scale=1.0):
+        return step(x * scale, y, lr)
+
+    x, y = data(8)
+    for _ in range(50):
+        f(x, y, 0.01)
+    assert f.stats()["traces"] == 1
+    x4, y4 = data(4)
+    f(x4, y4, 0.01)
+    assert f.stats()["traces"] == 2
+    assert "argument 0 (x): shape (8, 3)" in f.stats()["recompiles"][-1]
+    assert "(4, 3)" in f.stats()["recompiles"][-1]
+    f(x, y, 0.01)  # back to the first shape: cached
+    assert f.stats()["traces"] == 2
+    f(x, y, 0.02)  # a new Python number: traced, not baked
+    assert f.stats()["traces"] == 2
+    f(x, y, 0.02, scale=2.0)  # a static argument: one more
+    assert f.stats()["traces"] == 3
+    f(x, y, 0.02, scale=2.0)
+    assert f.stats()["traces"] == 3
+
+
+def test_python_number_argument_is_not_baked_in():
+    w, b = make_params()
+    c = ej.compile(sgd_step_fn(w, b))
+    x, y = data()
+    c(x, y, 0.0)
+    before = w.detach().clone()
+    c(x, y, 0.0)
+    np.testing.assert_array_equal(w.numpy(force=True), before.numpy())  # lr 0 => no change
+    c(x, y, 0.5)
+    assert not np.allclose(w.numpy(force=True), before.numpy())
+    assert c.stats()["traces"] == 1
+
+
+def test_failing_step_leaves_state_untouched():
+    w, b = make_params()
+    step = sgd_step_fn(w, b)
+
+    @ej.compile
+    def f(x, y, lr, boom):
+        loss = step(x, y, lr)
+        if boom.shape[0] == 3:
+            raise ValueError("user error after the update")
+        return loss
+
+    x, y = data()
+    f(x, y, 0.1, ej.zeros(2))
+    w0, b0, g0 = w.detach().clone(), b.detach().clone(), w.grad.detach().clone()
+    with pytest.raises(ValueError, match="user error"):
+        f(x, y, 0.1, ej.zeros(3))
+    np.testing.assert_array_equal(w.numpy(force=True), w0.numpy())
+    np.testing.assert_array_equal(b.numpy(force=True), b0.numpy())
+    np.testing.assert_array_equal(w.grad.numpy(), g0.numpy())
+    with pytest.raises(RuntimeError):
+        f(ej.zeros(8, 5), y, 0.1, ej.zeros(2))  # shape error inside the step
+    np.testing.assert_array_equal(w.numpy(force=True), w0.numpy())
+    assert w.grad is not None and w.is_leaf and w._node is None
+
+
+def test_host_read_inside_capture_names_the_call_and_line():
+    w, b = make_params()
+
+    @ej.compile
+    def f(x):
+        loss = (x @ w).sum()
+        if loss.item() > 0:  # the offending line
+            return loss
+        return -loss
+
+    with pytest.raises(ej.CaptureError, match=r"Tensor\.item\(\).*test_compile\.py:\d+: `if loss\.item\(\) > 0:"):
+        f(ej.ones(2, 3))
+    with pytest.raises(RuntimeError):  # CaptureError is a RuntimeError
+        f(ej.ones(2, 3))
+    assert w.grad is None
+
+
+def test_bool_of_traced_tensor_raises_capture_error():
+    @ej.compile
+    def f(x):
+        if x.sum() > 0:
+            return x
+        return -x
+
+    with pytest.raises(ej.CaptureError, match="bool"):
+        f(ej.ones(3))
+
+
+def test_fullgraph_false_falls_back_to_eager_with_one_warning():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return x * 2 if float(x.sum()) > 0 else x
+
+    c = ej.compile(f, fullgraph=False)
+    with pytest.warns(UserWarning, match="runs eagerly"):
+        out = c(ej.ones(3))
+    np.testing.assert_array_equal(out.numpy(), [2, 2, 2])
+    out = c(-ej.ones(3))  # no second warning
+    np.testing.assert_array_equal(out.numpy(), [-1, -1, -1])
+
+
+def test_random_stream_is_state_and_matches_eager():
+    def f(x):
+        return x + ej.rand(3)
+
+    ej.manual_seed(7)
+    eager = [f(ej.zeros(3)).numpy() for _ in range(4)]
+    ej.manual_seed(7)
+    c = ej.compile(f)
+    comp = [c(ej.zeros(3)).numpy() for _ in range(4)]
+    np.testing.assert_array_equal(np.stack(comp), np.stack(eager))
+    assert c.stats()["traces"] == 1
+
+
+def test_inference_step_and_grad_mode_are_part_of_the_key():
+    w, b = make_params()
+
+    @ej.compile
+    def predict(x):
+        return x @ w + b
+
+    x, _ = data()
+    with ej.no_grad():
+        out = predict(x)
+    assert not out.requires_grad
+    np.testing.assert_allclose(out.numpy(), (x @ w + b).detach().numpy(), rtol=1e-6)
+    out2 = predict(x)  # grad enabled: a differentiable compiled op
+    assert out2.requires_grad and out2.grad_fn is not None
+    out2.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.tile(x.numpy().sum(0)[:, None], (1, 2)), rtol=1e-5)
+    assert predict.stats()["traces"] >= 2
+    assert any("grad mode" in r for r in predict.stats()["recompiles"])
+
+
+def test_cache_is_bounded_and_warns_once():
+    c = ej.compile(lambda x: x * 2, cache_size=2)
+    c(ej.ones(1))
+    c(ej.ones(2))
+    with pytest.warns(UserWarning, match="cache_size=2"):
+        c(ej.ones(3))
+    c(ej.ones(4))  # evicts again, silently
+    assert c.stats()["cache_entries"] == 2
+    assert c.stats()["evictions"] == 2
+
+
+def test_recompile_log_switch(capsys, monkeypatch):
+    import eagerjax._compile as comp
+
+    monkeypatch.setattr(comp, "_LOG", "recompiles")
+    c = ej.compile(lambda x: x + 1)
+    c(ej.ones(2))
+    c(ej.ones(3))
+    err = capsys.readouterr().err
+    assert "first call" in err and "shape (2,) dtype float32 -> shape (3,) dtype float32" in err
+
+
+def test_donation_never_breaks_shared_buffers():
+    w, b = make_params()
+    alias = w.detach()  # shares w's buffer
+    c = ej.compile(sgd_step_fn(w, b))
+    x, y = data()
+    c(x, y, 0.1)
+    c(x, y, 0.1)
+    assert np.isfinite(alias.numpy()).all()  # still readable: not donated
+
+
+def test_decorator_forms_and_method():
+    @ej.compile()
+    def f(x):
+        return x + 1
+
+    assert float(f(ej.tensor(1.0))) == 2.0
+
+    class Thing:
+        def __init__(self):
+            self.w = ej.ones(2)
+
+        @ej.compile
+        def step(self, x):
+            self.w.add_(x)
+            return self.w.sum()
+
+    t = Thing()
+    t.step(ej.ones(2))
+    assert float(t.step(ej.ones(2))) == 6.0
+    np.testing.assert_array_equal(t.w.numpy(), [3.0, 3.0])
