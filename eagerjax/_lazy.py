@@ -38,8 +38,8 @@ class LazyValue:
     __slots__ = ("shape", "dtype", "node", "leaf", "array", "__weakref__")
 
     def __init__(self, shape, dtype, node: int, leaf: int) -> None:
-        self.shape = tuple(shape)
-        self.dtype = np.dtype(dtype)
+        self.shape = shape
+        self.dtype = dtype
         self.node = node
         self.leaf = leaf
         self.array = None
@@ -120,22 +120,6 @@ class LazyGraph:
         if self.nodes:
             self.flush("step boundary")
 
-    def _ref(self, v):
-        if type(v) is LazyValue:
-            if v.array is None:
-                return ("n", v.node, v.leaf), (v.shape, v.dtype)
-            v = v.array
-        if type(v) in _SCALARS:
-            slot = len(self.consts)
-            self.consts.append(v)
-            return ("c", slot), type(v)
-        k = id(v)
-        slot = self.const_ids.get(k)
-        if slot is None:
-            slot = self.const_ids[k] = len(self.consts)
-            self.consts.append(v)
-        return ("c", slot), (tuple(v.shape), np.dtype(v.dtype))
-
     def run(self, kern, vals, tens):
         t0 = time.perf_counter()
         if kern.eager_only:
@@ -145,22 +129,43 @@ class LazyGraph:
             return kern.fn(*[concrete(v) for v in vals])
         refs = []
         avals = []
+        consts = self.consts
+        const_ids = self.const_ids
         for v in vals:
-            r, a = self._ref(v)
-            refs.append(r)
-            avals.append(a)
+            tv = type(v)
+            if tv is LazyValue:
+                if v.array is None:
+                    refs.append(("n", v.node, v.leaf))
+                    avals.append((v.shape, v.dtype))
+                    continue
+                v = v.array
+                tv = type(v)
+            if tv in _SCALARS:
+                refs.append(("c", len(consts)))
+                consts.append(v)
+                avals.append(tv)
+                continue
+            k = id(v)
+            slot = const_ids.get(k)
+            if slot is None:
+                slot = const_ids[k] = len(consts)
+                consts.append(v)
+            refs.append(("c", slot))
+            avals.append((v.shape, v.dtype))
         skey = (kern.uid, tuple(avals))
-        out_shape = self.shapes.get(skey)
-        if out_shape is None:
+        shape = self.shapes.get(skey)
+        if shape is None:
             args = [jax.ShapeDtypeStruct(a[0], a[1]) if type(a) is tuple else v for a, v in zip(avals, vals)]
-            out_shape = self.shapes[skey] = jax.eval_shape(kern.fn, *args)
-        leaves, treedef = jax.tree_util.tree_flatten(out_shape)
+            leaves, treedef = jax.tree_util.tree_flatten(jax.eval_shape(kern.fn, *args))
+            single = treedef.num_leaves == 1 and not treedef.children() and treedef.num_nodes == 1
+            shape = self.shapes[skey] = ([(tuple(x.shape), np.dtype(x.dtype)) for x in leaves], treedef, single)
+        leaves, treedef, single = shape
         idx = len(self.nodes)
-        outs = [LazyValue(s.shape, s.dtype, idx, i) for i, s in enumerate(leaves)]
+        outs = [LazyValue(sh, dt, idx, i) for i, (sh, dt) in enumerate(leaves)]
         self.nodes.append((kern, tuple(refs), [weakref.ref(o) for o in outs]))
         self.stats["ops_recorded"] += 1
         self.stats["record_seconds"] += time.perf_counter() - t0
-        return jax.tree_util.tree_unflatten(treedef, outs)
+        return outs[0] if single else jax.tree_util.tree_unflatten(treedef, outs)
 
     # -- flush ------------------------------------------------------------------------
     def flush(self, why: str = "explicit") -> None:
