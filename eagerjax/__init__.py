@@ -36,6 +36,7 @@ from ._tensor import Device as device
 from ._tensor import Parameter, Size, Tensor
 from ._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from ._ops import _creation, _elementwise, _linalg, _reduction, _shape  # noqa: F401 - register rows
+from ._ops import _nn  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
 from ._random import (
     Generator,
     bernoulli,
@@ -63,6 +64,7 @@ from ._compile import CompiledFunction, compile  # noqa: A004 - torch.compile
 from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
 
 _generate_all()
+from . import nn  # noqa: E402 - needs the generated op functions
 
 # Every op-table row with a function form is public under its torch name.
 _OP_FUNCTIONS = tuple(n for n in vars(_functional) if not n.startswith("_"))

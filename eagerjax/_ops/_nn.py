@@ -1,0 +1,268 @@
+"""nn rows: layer math (linear, dropout, batch norm), softmax and the losses.
+
+Rows here are library-internal (``function=False, method=False``); the public
+forms live in ``eagerjax.nn.functional`` (and ``softmax``/``log_softmax`` are
+also registered as ``ej.softmax``/``Tensor.softmax`` when no other table module
+has claimed those names). Each row is one jitted kernel per static
+configuration, so a whole loss or a whole batch-norm forward (with its
+running-statistics update) is a single compiled call in eager mode.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .._random import _split
+from ._registry import OPS, alias, op
+
+_P = dict(function=False, method=False)
+
+
+# --------------------------------------------------------------------------- linear
+def _linear(x, weight, bias=None):
+    """torch's ``F.linear`` (weight in torch layout ``(out, in)``) through ``flax.linen.Dense``.
+
+    The Dense module is applied with ``{'params': {'kernel': weight.T, 'bias': bias}}``;
+    the row is jitted per shape, so Flax's apply costs nothing after the first trace.
+    """
+    import flax.linen as fnn  # imported at trace time only: keeps ``import eagerjax`` light
+
+    params = {"kernel": weight.T}
+    if bias is not None:
+        params["bias"] = bias
+    return fnn.Dense(features=weight.shape[0], use_bias=bias is not None).apply({"params": params}, x)
+
+
+op("_linear", _linear, promote=True, **_P)
+
+
+# --------------------------------------------------------------------------- dropout
+def _dropout(key, x, p):
+    """(key, x, p) -> (new_key, x * mask / (1 - p)); torch's CPU formula ``x * (bernoulli(1-p) / (1-p))``."""
+    nk, k = _split(key)
+    keep = jax.random.bernoulli(k, 1.0 - p, x.shape)
+    denom = jnp.asarray(1.0 - p, x.dtype)
+    noise = jnp.where(p >= 1, jnp.zeros((), x.dtype), keep.astype(x.dtype) / denom)
+    return nk, x * noise
+
+
+op("_dropout", _dropout, scalars=("p", 2), **_P)
+
+
+# --------------------------------------------------------------------------- batch norm
+def _batch_norm(x, running_mean, running_var, weight, bias, num_batches, momentum, *, training, eps, cumulative):
+    """Batch norm forward plus (in training with running stats) the running-stat update.
+
+    Returns ``(y,)``, ``(y, new_mean, new_var)`` or ``(y, new_mean, new_var, new_count)``:
+    the update happens in the same kernel as the forward. Normalization uses the
+    biased batch variance, the running variance the unbiased one (torch's rule).
+    """
+    axes = (0,) + tuple(range(2, x.ndim))
+    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    outs = []
+    if training:
+        n = x.size // x.shape[1]
+        mean = jnp.mean(x, axis=axes)
+        var_sum = jnp.sum(jnp.square(x - mean.reshape(bshape)), axis=axes)
+        var = var_sum / n
+    else:
+        mean, var = running_mean, running_var
+    invstd = 1.0 / jnp.sqrt(var + eps)
+    scale = invstd if weight is None else invstd * weight
+    y = (x - mean.reshape(bshape).astype(x.dtype)) * scale.reshape(bshape).astype(x.dtype)
+    if bias is not None:
+        y = y + bias.reshape(bshape)
+    outs.append(y)
+    if training and running_mean is not None:
+        new_count = None
+        if num_batches is not None:
+            new_count = num_batches + 1
+        if cumulative:
+            m = 1.0 / new_count.astype(running_mean.dtype)
+        else:
+            m = jnp.asarray(momentum, running_mean.dtype)
+        unbiased = var_sum / (n - 1)  # n > 1 is checked before the call
+        mean_s = lax.stop_gradient(mean).astype(running_mean.dtype)
+        unb_s = lax.stop_gradient(unbiased).astype(running_var.dtype)
+        outs.append(m * mean_s + (1 - m) * running_mean)
+        outs.append(m * unb_s + (1 - m) * running_var)
+        if new_count is not None:
+            outs.append(new_count)
+    return tuple(outs)
+
+
+op("_batch_norm", _batch_norm, scalars=("momentum", 6), **_P)
+
+
+# --------------------------------------------------------------------------- softmax
+def _softmax(x, dim, dtype=None):
+    if dtype is not None:
+        x = x.astype(dtype)
+    elif not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise RuntimeError(f"\"softmax_lastdim_kernel_impl\" not implemented for '{x.dtype}'")
+    return jax.nn.softmax(x, axis=dim)
+
+
+def _log_softmax(x, dim, dtype=None):
+    if dtype is not None:
+        x = x.astype(dtype)
+    elif not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise RuntimeError(f"\"log_softmax_lastdim_kernel_impl\" not implemented for '{x.dtype}'")
+    return jax.nn.log_softmax(x, axis=dim)
+
+
+op("_softmax", _softmax, **_P)
+op("_log_softmax", _log_softmax, **_P)
+# Public ``ej.softmax`` / ``Tensor.softmax`` unless another table module already defines them.
+for _n in ("softmax", "log_softmax"):
+    if _n not in OPS:
+        alias(_n, "_" + _n, function=True, method=True)
+
+
+# --------------------------------------------------------------------------- losses
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return jnp.mean(loss)
+    if reduction == "sum":
+        return jnp.sum(loss)
+    return loss
+
+
+def _mse_loss(x, target, weight=None, *, reduction):
+    d = x - target
+    sq = d * d
+    if weight is None:
+        return _reduce(sq, reduction)
+    w = jnp.broadcast_to(weight, sq.shape).astype(sq.dtype)
+    sq = sq * w
+    if reduction == "mean":
+        return jnp.sum(sq) / jnp.sum(w)
+    return _reduce(sq, reduction)
+
+
+op("_mse_loss", _mse_loss, promote=True, **_P)
+
+
+def _class_weight_shape(ndim: int, c: int) -> tuple:
+    return (1, c) + (1,) * (ndim - 2)
+
+
+def _nll_core(logp, target, weight, ignore_index):
+    """Per-element ``-w[t] * logp[t]`` (0 where ignored) and the per-element weights."""
+    mask = target != ignore_index
+    safe = jnp.where(mask, target, 0).astype(jnp.int32)
+    picked = jnp.take_along_axis(logp, jnp.expand_dims(safe, 1), axis=1).squeeze(1)
+    if weight is not None:
+        w = jnp.where(mask, weight[safe], 0).astype(logp.dtype)
+    else:
+        w = mask.astype(logp.dtype)
+    return -picked * w, w, mask
+
+
+def _nll_loss(logp, target, weight=None, *, reduction, ignore_index):
+    unbatched = logp.ndim == 1
+    if unbatched:
+        logp, target = logp[None], target[None]
+    loss, w, _ = _nll_core(logp, target, weight, ignore_index)
+    if reduction == "none":
+        return loss[0] if unbatched else loss
+    if reduction == "sum":
+        return jnp.sum(loss)
+    return jnp.sum(loss) / jnp.sum(w)
+
+
+op("_nll_loss", _nll_loss, **_P)
+
+
+def _cross_entropy(x, target, weight=None, *, reduction, ignore_index, label_smoothing, probs):
+    unbatched = x.ndim == 1
+    if unbatched:
+        x, target = x[None], target[None]
+    c = x.shape[1]
+    logp = jax.nn.log_softmax(x, axis=1)
+    wb = None if weight is None else weight.reshape(_class_weight_shape(x.ndim, c)).astype(logp.dtype)
+    if probs:
+        t = target.astype(logp.dtype)
+        if label_smoothing > 0:
+            t = t * (1 - label_smoothing) + label_smoothing / c
+        prod = logp * t if wb is None else logp * wb * t
+        if reduction == "mean":
+            return -jnp.sum(prod) / (logp.size // c)
+        if reduction == "sum":
+            return -jnp.sum(prod)
+        out = -jnp.sum(prod, axis=1)
+        return out[0] if unbatched else out
+    loss, w, mask = _nll_core(logp, target, weight, ignore_index)
+    if reduction == "none":
+        nll = loss
+    elif reduction == "sum":
+        nll = jnp.sum(loss)
+    else:
+        nll = jnp.sum(loss) / jnp.sum(w)
+    if label_smoothing <= 0:
+        return nll[0] if (unbatched and reduction == "none") else nll
+    smooth = -jnp.sum(logp if wb is None else logp * wb, axis=1)
+    smooth = jnp.where(mask, smooth, 0)
+    if reduction == "none":
+        ret = smooth
+    elif reduction == "sum":
+        ret = jnp.sum(smooth)
+    else:
+        ret = jnp.sum(smooth) / jnp.sum(w)
+    out = (1 - label_smoothing) * nll + ret * (label_smoothing / c)
+    return out[0] if (unbatched and reduction == "none") else out
+
+
+op("_cross_entropy", _cross_entropy, **_P)
+
+
+# --------------------------------------------------------------------------- init helpers (random rows)
+def _trunc_normal(key, shape, dtype, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    nk, k = _split(key)
+    lo = (a - mean) / std
+    hi = (b - mean) / std
+    z = jax.random.truncated_normal(k, lo, hi, shape, jnp.float32)
+    return nk, jnp.clip(z * std + mean, a, b).astype(dtype)
+
+
+def _orthogonal(key, shape, dtype, gain=1.0):
+    nk, k = _split(key)
+    rows = shape[0]
+    cols = 1
+    for d in shape[1:]:
+        cols *= d
+    flat = jax.random.normal(k, (rows, cols), jnp.float32)
+    if rows < cols:
+        flat = flat.T
+    q, r = jnp.linalg.qr(flat)
+    d = jnp.sign(jnp.diagonal(r))
+    q = q * d[None, :]
+    if rows < cols:
+        q = q.T
+    return nk, (q * gain).reshape(shape).astype(dtype)
+
+
+_R = dict(function=False, method=False, differentiable=False)
+op("_trunc_normal", _trunc_normal, scalars=("mean", "std", "a", "b"), **_R)
+op("_orthogonal", _orthogonal, scalars=("gain",), **_R)
+
+
+# --------------------------------------------------------------------------- parameter vectors (nn.utils)
+op("_flat_cat", lambda xs: jnp.concatenate([jnp.ravel(x) for x in xs]), **_P)
+
+
+def _split_to_shapes(v, shapes):
+    out = []
+    start = 0
+    for s in shapes:
+        n = 1
+        for d in s:
+            n *= d
+        out.append(v[start : start + n].reshape(s))
+        start += n
+    return tuple(out)
+
+
+op("_split_to_shapes", _split_to_shapes, **_P)

@@ -1,0 +1,145 @@
+"""``nn.utils``: gradient clipping and parameter <-> vector conversion.
+
+``clip_grad_norm_`` is ONE fused kernel over all gradients (per-tensor norms,
+total norm, clip coefficient and the scaled gradients together), with no host
+read, so it costs one compiled call eagerly and traces cleanly under capture.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import jax.numpy as jnp
+
+from .._autograd import no_grad
+from .._dispatch import Kernel, call_kernel, dispatch
+from .._ops._registry import OPS
+from .._tensor import Tensor
+from ._module import typename
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters", "get_total_norm"]
+
+_kernels: dict = {}
+
+
+def _grads(parameters) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    return [p.grad for p in parameters if p.grad is not None]
+
+
+def _norm(x, norm_type: float):
+    if norm_type == math.inf:
+        return jnp.max(jnp.abs(x))
+    if norm_type == -math.inf:
+        return jnp.min(jnp.abs(x))
+    if norm_type == 0:
+        return jnp.sum(x != 0).astype(x.dtype)
+    if norm_type == 2.0:
+        return jnp.sqrt(jnp.sum(jnp.square(jnp.abs(x))))
+    return jnp.sum(jnp.abs(x) ** norm_type) ** (1.0 / norm_type)
+
+
+def _clip_norm_kernel(n: int, norm_type: float) -> Kernel:
+    key = ("clip_grad_norm", n, norm_type)
+    k = _kernels.get(key)
+    if k is None:
+
+        def clip(*vals):
+            grads, max_norm = vals[:n], vals[n]
+            norms = [_norm(jnp.ravel(g), norm_type) for g in grads]
+            total = _norm(jnp.stack(norms), norm_type)
+            coef = jnp.minimum(max_norm / (total + 1e-6), 1.0)
+            return (total, *[g * coef.astype(g.dtype) for g in grads])
+
+        k = _kernels[key] = Kernel(clip, "clip_grad_norm")
+    return k
+
+
+def _clip_value_kernel(n: int) -> Kernel:
+    key = ("clip_grad_value", n)
+    k = _kernels.get(key)
+    if k is None:
+
+        def clip(*vals):
+            grads, c = vals[:n], vals[n]
+            return tuple(jnp.clip(g, -c, c).astype(g.dtype) for g in grads)
+
+        k = _kernels[key] = Kernel(clip, "clip_grad_value")
+    return k
+
+
+def _scalar_value(x):
+    return x._read() if isinstance(x, Tensor) else float(x)
+
+
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """Scale all gradients so their joint ``norm_type``-norm is at most ``max_norm``; returns the total norm."""
+    grads = _grads(parameters)
+    norm_type = float(norm_type)
+    if not grads:
+        return Tensor._make(jnp.zeros((), jnp.float32))
+    kern = _clip_norm_kernel(len(grads), norm_type)
+    vals = [g._read() for g in grads] + [_scalar_value(max_norm)]
+    with no_grad():
+        outs = call_kernel(kern, vals, [None] * len(vals), differentiable=False)
+        for g, new in zip(grads, outs[1:]):
+            g._assign(new._read())
+    total = outs[0]
+    if error_if_nonfinite:
+        v = float(total)
+        if math.isnan(v) or math.isinf(v):
+            raise RuntimeError(
+                f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so it cannot "
+                "be clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
+                "`error_if_nonfinite=False`"
+            )
+    return total
+
+
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None) -> Tensor:
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if not tensors:
+        return Tensor._make(jnp.zeros((), jnp.float32))
+    kern = _clip_norm_kernel(len(tensors), float(norm_type))
+    vals = [t._read() for t in tensors] + [math.inf]
+    with no_grad():
+        return call_kernel(kern, vals, [None] * len(vals), differentiable=False)[0]
+
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:
+    """Clamp every gradient elementwise to ``[-clip_value, clip_value]`` (one kernel)."""
+    grads = _grads(parameters)
+    if not grads:
+        return
+    kern = _clip_value_kernel(len(grads))
+    vals = [g._read() for g in grads] + [_scalar_value(clip_value)]
+    with no_grad():
+        outs = call_kernel(kern, vals, [None] * len(vals), differentiable=False)
+        for g, new in zip(grads, outs):
+            g._assign(new._read())
+
+
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    """All parameters flattened and concatenated into one vector (differentiable)."""
+    params = list(parameters)
+    return dispatch(OPS["_flat_cat"], (params,), {})
+
+
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    """Copy slices of ``vec`` into the parameters (in order), in place."""
+    if not isinstance(vec, Tensor):
+        raise TypeError(f"expected torch.Tensor, but got: {typename(vec)}")
+    params = list(parameters)
+    shapes = tuple(tuple(p.shape) for p in params)
+    with no_grad():
+        outs = dispatch(OPS["_split_to_shapes"], (vec, shapes), {})
+        for p, v in zip(params, outs):
+            p._assign(v._cast(p.dtype)._read() if v.dtype != p.dtype else v._read())
