@@ -64,7 +64,7 @@ from ._compile import CompiledFunction, compile  # noqa: A004 - torch.compile
 from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
 
 _generate_all()
-from . import nn  # noqa: E402 - needs the generated op functions
+from . import nn, optim  # noqa: E402 - needs the generated op functions
 
 # Every op-table row with a function form is public under its torch name.
 _OP_FUNCTIONS = tuple(n for n in vars(_functional) if not n.startswith("_"))

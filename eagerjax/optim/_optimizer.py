@@ -1,0 +1,494 @@
+"""``Optimizer``: param groups whose numeric hyperparameters are tensors, and a fused update.
+
+Design (see the package docstring for the user-facing contract):
+
+* Each param group is a ``ParamGroup`` (a ``dict``). Numeric hyperparameters
+  (``lr``, ``momentum``, ``betas``, ``eps``, ``weight_decay``, ``dampening``,
+  ``initial_lr``) are stored as 0-d float32 Tensors. Assigning a new value
+  (``g['lr'] = 0.01``) writes INTO the existing tensor with ``Tensor._assign``,
+  so a compiled step that reads it never recompiles, and an lr scheduler can
+  update it with tensor math inside a compiled step. ``g['lr']`` returns the
+  Tensor; ``float(g['lr'])`` gives the number. Options that change the shape of
+  the computation (``nesterov``, ``amsgrad``, ``maximize``, ...) stay Python
+  values; changing one bumps ``_state.structure_epoch``.
+* ``step()`` updates all parameters of a group (those with a ``.grad``) in ONE
+  cached compiled call: a pure function ``(params, grads, state, hypers) ->
+  (new_params, new_state)`` wrapped in a ``Kernel`` (cached per group structure)
+  and run through ``call_kernel`` under ``no_grad``; results are written back with
+  ``Tensor._assign``.
+* Optimizer state (``exp_avg``, ``momentum_buffer``, ``step``...) is created lazily
+  on the first step, as in torch, and is born concrete even during a capture trace.
+  Params that start together share one 0-d ``step`` tensor internally;
+  ``state_dict()`` shows torch's per-parameter format.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._autograd import enable_grad, no_grad
+from .._dispatch import Kernel, call_kernel
+from .._state import bump_structure
+from .._tensor import Tensor
+
+__all__ = ["Optimizer", "ParamGroup", "required"]
+
+
+class _RequiredParameter:
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+_F32 = np.dtype("float32")
+_kernels: dict = {}
+
+
+def _concrete_scalar(x: float) -> Tensor:
+    """A new 0-d float32 tensor holding ``x``, concrete even under a capture trace."""
+    with jax.ensure_compile_time_eval():
+        v = jnp.asarray(x, jnp.float32)
+    return Tensor._make(v)
+
+
+def _concrete_zeros(shape: tuple, dtype) -> Tensor:
+    with jax.ensure_compile_time_eval():
+        v = jnp.zeros(shape, dtype)
+    return Tensor._make(v)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def _number(x):
+    """``x`` as a Python number if it is one (ints stay ints, as torch shows them), else None."""
+    if not _is_number(x):
+        return None
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _as_scalar_value(x):
+    """A Python number, eagerjax Tensor, numpy or torch scalar as a 0-d float32 jax value."""
+    if isinstance(x, Tensor):
+        t = x if x.dtype == _F32 else x._cast(_F32)
+        if t.ndim:
+            t = t.reshape(())
+        return t._read()
+    mod = type(x).__module__ or ""
+    if mod.startswith("torch") and hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(np.asarray(x, np.float64).reshape(()), jnp.float32)
+
+
+def _py(x):
+    """A host value for display / state_dict: numbers stay numbers, tensors are read."""
+    if isinstance(x, Tensor):
+        return float(x)
+    if isinstance(x, tuple):
+        return tuple(_py(v) for v in x)
+    return x
+
+
+class ParamGroup(dict):
+    """One param group: a dict whose numeric hyperparameters are 0-d float32 Tensors.
+
+    ``g['lr'] = 0.01`` writes into the existing tensor (no new program is ever
+    compiled for a new value); ``g['lr']`` returns that Tensor (``float(g['lr'])``
+    for the number). Structural options (bools, None, strings) are plain values
+    and changing one bumps the structure epoch. The group remembers the Python
+    number last assigned to each hyperparameter while its tensor still holds it
+    (``known``), for display and for structural choices such as skipping a zero
+    weight decay.
+    """
+
+    def __init__(self, tensor_keys: Iterable[str] = (), data: dict | None = None):
+        super().__init__()
+        self._tensor_keys = frozenset(tensor_keys) | {"initial_lr"}
+        self._known: dict = {}  # key -> (python value, tensor version(s)) while the tensor still holds it
+        if data:
+            for k, v in data.items():
+                self[k] = v
+
+    # -- writes -------------------------------------------------------------------------
+    def __setitem__(self, key, value) -> None:
+        if key in self._tensor_keys and not isinstance(value, (bool, str)) and value is not None:
+            self._set_tensor(key, value)
+            return
+        if key != "params" and key in self:
+            old = dict.__getitem__(self, key)
+            if old is not value and (type(old) is not type(value) or old != value):
+                bump_structure()
+        dict.__setitem__(self, key, value)
+
+    def _set_tensor(self, key, value) -> None:
+        if isinstance(value, (tuple, list)):
+            old = dict.get(self, key)
+            if not isinstance(old, tuple) or len(old) != len(value):
+                old = tuple(_concrete_scalar(0.0) for _ in value)
+                dict.__setitem__(self, key, old)
+            for t, v in zip(old, value):
+                t._assign(_as_scalar_value(v))
+            self._known[key] = (tuple(_number(v) for v in value), tuple(t._version for t in old))
+            return
+        old = dict.get(self, key)
+        if not isinstance(old, Tensor):
+            old = _concrete_scalar(0.0)
+            dict.__setitem__(self, key, old)
+        old._assign(_as_scalar_value(value))
+        self._known[key] = (_number(value), old._version)
+
+    def update(self, *args, **kwargs) -> None:
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __reduce__(self):
+        return (_rebuild_group, (tuple(self._tensor_keys), dict(self)))
+
+    # -- host-side knowledge ---------------------------------------------------------------
+    def known(self, key):
+        """The Python value last assigned to ``key`` if its tensor(s) still hold it, else None."""
+        rec = self._known.get(key)
+        if rec is None:
+            return None
+        value, version = rec
+        cur = dict.__getitem__(self, key)
+        if isinstance(cur, tuple):
+            if tuple(t._version for t in cur) != version:
+                return None
+        elif not isinstance(cur, Tensor) or cur._version != version:
+            return None
+        return value
+
+    def host_value(self, key):
+        """The hyperparameter as a Python value (reads the tensor only when no Python value is known)."""
+        v = dict.__getitem__(self, key)
+        k = self.known(key) if key in self._known else None
+        if isinstance(v, tuple):
+            if k is not None and all(x is not None for x in k):
+                return k
+            return tuple(float(t) for t in v)
+        if isinstance(v, Tensor) and key in self._tensor_keys:
+            return k if k is not None else float(v)
+        return v
+
+
+def _rebuild_group(tensor_keys, data):
+    g = ParamGroup(tensor_keys)
+    for k, v in data.items():
+        if isinstance(v, Tensor) and k in g._tensor_keys:
+            v = Tensor._make(v._read())
+        elif isinstance(v, tuple) and k in g._tensor_keys:
+            v = tuple(Tensor._make(t._read()) if isinstance(t, Tensor) else t for t in v)
+        g[k] = v
+    return g
+
+
+def _typename(x) -> str:
+    if isinstance(x, Tensor):
+        return x.type()
+    t = type(x)
+    mod = t.__module__
+    return t.__qualname__ if mod in ("builtins", "") else f"{mod}.{t.__qualname__}"
+
+
+class Optimizer:
+    """Base class of all optimizers (``torch.optim.Optimizer``).
+
+    Subclasses declare ``_tensor_keys`` (hyperparameters stored as tensors) and
+    implement ``_group_update(group, params)``.
+    """
+
+    _tensor_keys: tuple[str, ...] = ("lr",)
+
+    def __init__(self, params, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: defaultdict = defaultdict(dict)
+        self.param_groups: list[ParamGroup] = []
+        self._optimizer_step_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict = OrderedDict()
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or dicts, but got "
+                + _typename(params)
+            )
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for g in param_groups:
+            self.add_param_group(g)
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        param_group = dict(param_group)
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but "
+                "the ordering of tensors in sets will change between runs. Please use a list instead."
+            )
+        else:
+            params = list(params)
+        names = []
+        plain = []
+        for p in params:
+            if isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str):
+                names.append(p[0])
+                plain.append(p[1])
+            else:
+                plain.append(p)
+        if names:
+            if len(names) != len(plain):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            param_group["param_names"] = names
+        param_group["params"] = plain
+        for p in plain:
+            if not isinstance(p, Tensor):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params is " + _typename(p))
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
+            param_group.setdefault(name, default)
+        ids = [id(p) for p in plain]
+        if len(ids) != len(set(ids)):
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters; "
+                "in future, this will cause an error; "
+                "see github.com/pytorch/pytorch/issues/40967 for more information",
+                stacklevel=3,
+            )
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if not seen.isdisjoint(ids):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(ParamGroup(self._tensor_keys, param_group))
+        bump_structure()
+
+    # ------------------------------------------------------------------ grads
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if g.grad_fn is not None:
+                        g.detach_()
+                    else:
+                        g.requires_grad_(False)
+                    with jax.ensure_compile_time_eval():
+                        z = jnp.zeros(tuple(g.shape), g.dtype)
+                    g._assign(z)
+
+    # ------------------------------------------------------------------ step
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
+        for hook in list(self._optimizer_step_pre_hooks.values()):
+            res = hook(self, (), {})
+            if res is not None:
+                raise RuntimeError("optimizer step pre-hooks that change arguments are not supported")
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                params = [p for p in group["params"] if p.grad is not None]
+                if params:
+                    self._group_update(group, params)
+        for hook in list(self._optimizer_step_post_hooks.values()):
+            hook(self, (), {})
+        return loss
+
+    def _group_update(self, group: ParamGroup, params: list[Tensor]) -> None:
+        raise NotImplementedError
+
+    def register_step_pre_hook(self, hook):
+        from ..nn._module import RemovableHandle
+
+        h = RemovableHandle(self._optimizer_step_pre_hooks)
+        self._optimizer_step_pre_hooks[h.id] = hook
+        return h
+
+    def register_step_post_hook(self, hook):
+        from ..nn._module import RemovableHandle
+
+        h = RemovableHandle(self._optimizer_step_post_hooks)
+        self._optimizer_step_post_hooks[h.id] = hook
+        return h
+
+    # -- helpers for subclasses --------------------------------------------------------
+    def _shared_steps(self, group: ParamGroup, params: list[Tensor]) -> tuple[list[Tensor], tuple[int, ...]]:
+        """The distinct ``step`` tensors of ``params`` and, per param, the index of its step.
+
+        Params without state get one new shared step tensor. A step tensor shared
+        with a param that is skipped this time is split off, so every param keeps
+        torch's per-parameter count.
+        """
+        in_call = {id(p) for p in params}
+        users: dict[int, list] = {}
+        for p in group["params"]:
+            st = self.state.get(p)
+            if st and "step" in st:
+                users.setdefault(id(st["step"]), []).append(p)
+        fresh = None
+        steps: list[Tensor] = []
+        index: dict[int, int] = {}
+        per_param = []
+        split: dict[int, Tensor] = {}
+        for p in params:
+            st = self.state[p]
+            s = st.get("step")
+            if s is None:
+                if fresh is None:
+                    fresh = _concrete_scalar(0.0)
+                s = st["step"] = fresh
+            elif any(id(u) not in in_call for u in users.get(id(s), ())):
+                if id(s) not in split:
+                    split[id(s)] = Tensor._make(s._read())
+                s = st["step"] = split[id(s)]
+            k = index.get(id(s))
+            if k is None:
+                k = index[id(s)] = len(steps)
+                steps.append(s)
+            per_param.append(k)
+        return steps, tuple(per_param)
+
+    @staticmethod
+    def _run(key: tuple, build, vals: list):
+        """Run the cached kernel for ``key`` (built by ``build()``) on ``vals``; returns result Tensors."""
+        k = _kernels.get(key)
+        if k is None:
+            k = _kernels[key] = Kernel(build(), key[0])
+        return call_kernel(k, vals, [None] * len(vals), differentiable=False)
+
+    # ------------------------------------------------------------------ state dict
+    def state_dict(self) -> dict[str, Any]:
+        """torch's format: ``{'state': {index: {...}}, 'param_groups': [{..., 'params': [index...]}]}``."""
+        mapping: dict[int, int] = {}
+        start = 0
+        groups = []
+        for g in self.param_groups:
+            for i, p in enumerate(g["params"], start):
+                mapping.setdefault(id(p), i)
+            packed = {k: g.host_value(k) for k in g if k != "params"}
+            packed["params"] = [mapping[id(p)] for p in g["params"]]
+            start += len(g["params"])
+            groups.append(packed)
+        state = {}
+        for g in self.param_groups:
+            for p in g["params"]:
+                st = self.state.get(p)
+                if not st:
+                    continue
+                out = {}
+                for k, v in st.items():
+                    out[k] = Tensor._make(v._read()) if k == "step" and isinstance(v, Tensor) else v
+                state[mapping[id(p)]] = out
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        groups = self.param_groups
+        saved_groups = list(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
+            raise ValueError(
+                "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
+            )
+        id_map = dict(
+            zip(
+                chain.from_iterable(s["params"] for s in saved_groups), chain.from_iterable(g["params"] for g in groups)
+            )
+        )
+        self.state = defaultdict(dict)
+        step_cache: dict = {}
+        for k, v in state_dict["state"].items():
+            if k not in id_map:
+                self.state[k] = v
+                continue
+            p = id_map[k]
+            st = {}
+            for name, val in v.items():
+                if val is None or not _tensorlike(val):
+                    st[name] = val
+                    continue
+                arr = _to_array(val)
+                if name == "step":
+                    key = float(np.asarray(arr).reshape(()))
+                    if key not in step_cache:
+                        step_cache[key] = _concrete_scalar(key)
+                    st[name] = step_cache[key]
+                else:
+                    if jnp.issubdtype(arr.dtype, jnp.floating) and arr.dtype != p.dtype:
+                        arr = arr.astype(p.dtype)
+                    st[name] = Tensor._make(arr)
+            self.state[p] = st
+        for g, s in zip(groups, saved_groups):
+            for k, v in s.items():
+                if k in ("params", "param_names"):
+                    continue
+                if isinstance(v, list):
+                    v = tuple(v)
+                g[k] = v
+        bump_structure()
+
+    # ------------------------------------------------------------------ misc
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_optimizer_step_pre_hooks", OrderedDict())
+        self.__dict__.setdefault("_optimizer_step_post_hooks", OrderedDict())
+
+    def __repr__(self) -> str:
+        s = self.__class__.__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            s += "\n"
+            s += f"Parameter Group {i}\n"
+            for key in sorted(group.keys()):
+                if key != "params":
+                    s += f"    {key}: {group.host_value(key)}\n"
+        return s + ")"
+
+
+def _tensorlike(v) -> bool:
+    if isinstance(v, (Tensor, np.ndarray, jax.Array)):
+        return True
+    mod = type(v).__module__ or ""
+    return mod.startswith("torch") and hasattr(v, "detach")
+
+
+def _to_array(v):
+    if isinstance(v, Tensor):
+        return v._read()
+    mod = type(v).__module__ or ""
+    if mod.startswith("torch"):
+        v = v.detach().cpu().numpy()
+    with jax.ensure_compile_time_eval():
+        return jnp.asarray(v)
