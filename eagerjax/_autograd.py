@@ -205,8 +205,24 @@ def _fused_program(structure: tuple, kernels_ref: tuple):
     """
     nodes, roots, leaf_old, targets, nleaves = structure
     fns = [k.fn for k in kernels_ref]
+    # Nodes whose (small) outputs are recomputed here instead of passed in. Every
+    # node's inputs are scanned, so producers of recomputed inputs are covered too.
+    needed = [False] * len(nodes)
+    for in_spec, _, _ in nodes:
+        for s, _ in in_spec:
+            if type(s) is tuple:
+                needed[s[1]] = True
 
     def program(vals, root_cts, old_grads):
+        fwd = [None] * len(nodes)
+
+        def resolve(s):
+            return vals[s] if type(s) is int else fwd[s[1]][s[2]]
+
+        for i, need in enumerate(needed):
+            if need:
+                out = fns[i](*[resolve(s) for s, _ in nodes[i][0]])
+                fwd[i] = out if type(out) in (tuple, list) else (out,)
         cts = [None] * len(nodes)
         for (ni, oi), c in zip(roots, root_cts):
             if cts[ni] is None:
@@ -222,7 +238,7 @@ def _fused_program(structure: tuple, kernels_ref: tuple):
             for t in targets:
                 if t[0] == "n" and t[1] == i:
                     wanted[t] = c[t[2]]
-            args = [vals[s] for s, _ in in_spec]
+            args = [resolve(s) for s, _ in in_spec]
             gs = _node_vjp(fns[i], args, diff_pos, c)
             for j, g in zip(diff_pos, gs):
                 p = in_spec[j][1]
@@ -266,6 +282,19 @@ class _LRU(dict):
 _jit_programs = _LRU(1024)
 
 
+_RECOMPUTE_MAX = 16384  # elements: smaller intermediates are recomputed, larger ones passed
+
+
+def _cheap(v) -> bool:
+    shape = getattr(v, "shape", None)
+    if shape is None:
+        return False
+    n = 1
+    for d in shape:
+        n *= d
+    return n <= _RECOMPUTE_MAX
+
+
 def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
     """Assemble the structural key for ``topo`` and run its cached jitted backward."""
     from ._dispatch import Kernel
@@ -282,8 +311,12 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
         for j, (v, p) in enumerate(zip(n.vals, n.parents)):
             s = slots.get(id(v))
             if s is None:
-                s = slots[id(v)] = len(vals)
-                vals.append(v)
+                if type(p) is tuple and id(p[0]) in node_idx and _cheap(v):
+                    # Recomputing a small intermediate inside the program beats passing it in.
+                    s = slots[id(v)] = ("r", node_idx[id(p[0])], p[1])
+                else:
+                    s = slots[id(v)] = len(vals)
+                    vals.append(v)
             if p is None:
                 ps = None
             elif type(p) is tuple:
