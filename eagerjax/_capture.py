@@ -116,7 +116,9 @@ class Capture:
 
     def note_read(self, t: Tensor):
         v = t._value
-        if t in self.born:
+        if t in self.born and isinstance(v, jax.core.Tracer) and id(t) not in self.owners:
+            # An intermediate of this step. (State born *concrete* inside the step, like
+            # optimizer moments made under ensure_compile_time_eval, is recorded below.)
             return v
         k = id(t)
         owner = self.grad_of.get(k)
@@ -130,9 +132,8 @@ class Capture:
         return v
 
     def note_write(self, t: Tensor) -> None:
-        if t in self.born:
-            self._save(t)  # born-concrete state (optimizer moments) returns to its birth value
-            return
+        if t in self.born and isinstance(t._value, jax.core.Tracer) and id(t) not in self.owners:
+            return  # an intermediate of this step
         owner = self.grad_of.get(id(t))
         if owner is not None:  # in-place on an owner's .grad (grad clipping, accumulate)
             self._save(t)
