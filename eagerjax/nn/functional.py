@@ -14,6 +14,7 @@ from .. import _dtypes
 from .._autograd import no_grad
 from .._dispatch import dispatch
 from .._generate import _torch_name, check_inplace, inplace_update
+
 from .._ops import functional as _F
 from .._ops._registry import OPS
 from .._random import draw
@@ -64,6 +65,13 @@ _CE = OPS["_cross_entropy"]
 
 
 # --------------------------------------------------------------------------- helpers
+def _dtype_name(d) -> str:
+    """torch's short dtype name for messages; int32 storage of ``torch.long`` (no x64) reads as Long."""
+    if d == _dtypes.int64:
+        return "Long"
+    return _torch_name(d)
+
+
 def _inplace(input: Tensor, out: Tensor, inplace: bool, name: str) -> Tensor:
     if not inplace:
         return out
@@ -307,7 +315,7 @@ def mse_loss(
 
 def _check_index_target(input: Tensor, target: Tensor) -> None:
     if not _dtypes.is_integer(target.dtype) and target.dtype != _dtypes.uint8:
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_torch_name(target.dtype)}")
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_dtype_name(target.dtype)}")
     if input.dim() >= 2 and target.dim() >= 1 and input.size(0) != target.size(0):
         raise ValueError(f"Expected input batch_size ({input.size(0)}) to match target batch_size ({target.size(0)}).")
 
@@ -360,7 +368,7 @@ def cross_entropy(
     if probs:
         if not _dtypes.is_floating(target.dtype):
             raise RuntimeError(
-                f"Expected floating point type for target with class probabilities, got {_torch_name(target.dtype)}"
+                f"Expected floating point type for target with class probabilities, got {_dtype_name(target.dtype)}"
             )
     else:
         _check_index_target(input, target)
@@ -375,3 +383,16 @@ def cross_entropy(
             "probs": probs,
         },
     )
+
+
+# convolution, pooling, normalization, embedding, padding, interpolation, distances, channel dropout and the
+# extra losses live in ``_functional2`` (rows in ``_ops/_nn2.py``)
+from . import _functional2  # noqa: E402
+from ._functional2 import *  # noqa: E402, F401, F403
+
+__all__ += _functional2.__all__
+
+# attention (rows in ``_ops/_nn_seq.py``)
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
