@@ -370,3 +370,28 @@ def test_optimizer_and_scheduler_pickle():
         opt2 = copy.deepcopy(opt)
     assert float(opt2.param_groups[0]["lr"]) == pytest.approx(0.1)
     assert opt2.param_groups[0]["lr"] is not opt.param_groups[0]["lr"]
+
+
+# --------------------------------------------------------------------------- capture
+def test_training_step_compiles_and_matches_eager():
+    """Dropout RNG, BatchNorm running stats, grad clipping, lazily created optimizer state and a
+    scheduler stepping its epoch tensor: compiled and lazy runs agree with eager."""
+    testing = pytest.importorskip("eagerjax.testing")
+    ej.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Dropout(0.25), nn.Linear(12, 3))
+    opt = ej.optim.Adam(model.parameters(), lr=1e-2, weight_decay=0.01)
+    sched = ej.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    rs = np.random.RandomState(0)
+    x = ej.tensor(rs.randn(16, 6).astype(np.float32))
+    y = ej.tensor(rs.randint(0, 3, 16))
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+        sched.step()
+        return loss
+
+    testing.assert_compile_equivalent(step, x, y, steps=3)
