@@ -30,6 +30,7 @@ from ._tensor import Tensor
 
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 _SCALARS = (int, float, bool)
+_MAX_PENDING = 5000  # recorded kernels before a forced flush
 
 
 class LazyValue:
@@ -163,6 +164,9 @@ class LazyGraph:
         idx = len(self.nodes)
         outs = [LazyValue(sh, dt, idx, i) for i, (sh, dt) in enumerate(leaves)]
         self.nodes.append((kern, tuple(refs), [weakref.ref(o) for o in outs]))
+        if idx >= _MAX_PENDING:
+            # A loop with no boundary (no optimizer.step, no host read): keep graphs bounded.
+            self.flush("pending graph reached its size limit")
         self.stats["ops_recorded"] += 1
         self.stats["record_seconds"] += time.perf_counter() - t0
         return outs[0] if single else jax.tree_util.tree_unflatten(treedef, outs)

@@ -36,7 +36,7 @@ import numpy as np
 
 from .._autograd import enable_grad, no_grad
 from .._dispatch import Kernel, call_kernel
-from .._state import bump_structure
+from .._state import bump_structure, flags
 from .._tensor import Tensor
 
 __all__ = ["Optimizer", "ParamGroup", "required"]
@@ -322,6 +322,9 @@ class Optimizer:
                     self._group_update(group, params)
         for hook in list(self._optimizer_step_post_hooks.values()):
             hook(self, (), {})
+        m = flags.mode
+        if m is not None:
+            m.mark_step()  # the iteration boundary: lazy mode flushes its graph here
         return loss
 
     def _group_update(self, group: ParamGroup, params: list[Tensor]) -> None:
