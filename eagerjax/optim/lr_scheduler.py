@@ -39,9 +39,11 @@ _EPOCH_DEPRECATION_WARNING = (
 class LRScheduler:
     """Base class: ``last_epoch``, ``base_lrs``, ``step()``, ``get_last_lr()``, ``state_dict()``.
 
-    Subclasses implement ``_lr(epoch, base_lr, *hypers)`` (jax math on the epoch
-    tensor), ``_hypers()`` (the numbers it needs, passed as traced scalars) and
-    ``_static()`` (anything that changes the shape of that math).
+    Subclasses implement the static method ``_lr(static, epoch, base_lr, *hypers)``
+    (jax math on the epoch tensor), ``_hypers()`` (the numbers it needs, passed as
+    traced scalars) and ``_static()`` (anything that changes the shape of that
+    math). Kernels are cached by class and static structure and hold no reference
+    to a scheduler instance.
     """
 
     _get_lr_called_within_step = False
@@ -71,7 +73,8 @@ class LRScheduler:
         self._is_initial = False
 
     # -- the schedule (subclasses) ----------------------------------------------------------
-    def _lr(self, epoch, base, *hypers):
+    @staticmethod
+    def _lr(static, epoch, base, *hypers):
         raise NotImplementedError
 
     def _hypers(self) -> tuple:
@@ -100,15 +103,16 @@ class LRScheduler:
 
     def _kernel(self, advance: bool) -> Kernel:
         n = len(self._base)
-        key = (type(self).__name__, n, advance, self._static())
+        static = self._static()
+        key = (type(self), n, advance, static)
         k = _kernels.get(key)
         if k is None:
-            lr_fn = self._lr
+            lr_fn = type(self)._lr
 
             def schedule(epoch, *rest):
                 bases, hypers = rest[:n], rest[n:]
                 e = epoch + 1 if advance else epoch
-                return (e, *[jnp.asarray(lr_fn(e, b, *hypers), jnp.float32) for b in bases])
+                return (e, *[jnp.asarray(lr_fn(static, e, b, *hypers), jnp.float32) for b in bases])
 
             k = _kernels[key] = Kernel(schedule, "lr_schedule")
         return k
@@ -137,7 +141,8 @@ class LRScheduler:
                 stacklevel=2,
             )
         e = self._epoch._read()
-        return [float(self._lr(e, b._read(), *[float(h) for h in self._hypers()])) for b in self._base]
+        hypers = [float(h) for h in self._hypers()]
+        return [float(type(self)._lr(self._static(), e, b._read(), *hypers)) for b in self._base]
 
     def state_dict(self) -> dict[str, Any]:
         skip = {"optimizer", "_epoch", "_base"}
@@ -184,7 +189,8 @@ class StepLR(LRScheduler):
     def _hypers(self) -> tuple:
         return (self.step_size, _log(self.gamma), self.gamma)
 
-    def _lr(self, epoch, base, step_size, log_gamma, gamma):
+    @staticmethod
+    def _lr(static, epoch, base, step_size, log_gamma, gamma):
         k = jnp.floor(epoch / step_size)
         return jnp.where(k == 0, base, base * jnp.where(gamma == 0, 0.0, _pow(log_gamma, k)))
 
@@ -203,9 +209,10 @@ class MultiStepLR(LRScheduler):
     def _hypers(self) -> tuple:
         return (_log(self.gamma), self.gamma)
 
-    def _lr(self, epoch, base, log_gamma, gamma):
+    @staticmethod
+    def _lr(static, epoch, base, log_gamma, gamma):
         k = jnp.zeros((), jnp.float32)
-        for m in sorted(self.milestones.elements()):
+        for m in static:
             k = k + (epoch >= m).astype(jnp.float32)
         return jnp.where(k == 0, base, base * jnp.where(gamma == 0, 0.0, _pow(log_gamma, k)))
 
@@ -220,7 +227,8 @@ class ExponentialLR(LRScheduler):
     def _hypers(self) -> tuple:
         return (_log(self.gamma), self.gamma)
 
-    def _lr(self, epoch, base, log_gamma, gamma):
+    @staticmethod
+    def _lr(static, epoch, base, log_gamma, gamma):
         return jnp.where(epoch == 0, base, base * jnp.where(gamma == 0, 0.0, _pow(log_gamma, epoch)))
 
 
@@ -235,7 +243,8 @@ class CosineAnnealingLR(LRScheduler):
     def _hypers(self) -> tuple:
         return (self.T_max, self.eta_min)
 
-    def _lr(self, epoch, base, t_max, eta_min):
+    @staticmethod
+    def _lr(static, epoch, base, t_max, eta_min):
         # (1 + cos(pi e / T)) / 2 == sin(pi |T - e mod 2T| / (2T)) ** 2: an argument in [0, pi/2]
         # computed from exact integers, so float32 keeps full relative accuracy near eta_min
         d = jnp.abs(t_max - jnp.mod(epoch, 2 * t_max))
@@ -266,6 +275,7 @@ class LinearLR(LRScheduler):
     def _hypers(self) -> tuple:
         return (self.start_factor, self.end_factor, self.total_iters)
 
-    def _lr(self, epoch, base, start, end, total):
+    @staticmethod
+    def _lr(static, epoch, base, start, end, total):
         frac = jnp.minimum(epoch, total) / jnp.maximum(total, 1)
         return base * (start + (end - start) * jnp.where(total == 0, 1.0, frac))
