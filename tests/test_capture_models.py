@@ -117,3 +117,22 @@ def test_compiled_module_forward_trains_with_eager_backward():
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg=n)
     np.testing.assert_allclose(model[1].running_mean.numpy(), ref[1].running_mean.numpy(), rtol=1e-6)
     assert cmodel.stats()["traces"] >= 1
+
+
+def test_buffer_reassigned_in_forward_is_state():
+    class Ema(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("avg", ej.zeros(3))
+
+        def forward(self, x):
+            self.avg = 0.9 * self.avg + 0.1 * x.mean(0)
+            return x - self.avg
+
+    m = Ema()
+    x = ej.randn(4, 3)
+    assert_compile_equivalent(lambda x: m(x), x, steps=4)
+    c = ej.compile(m)
+    for _ in range(3):
+        c(x)
+    assert c.stats()["traces"] == 1

@@ -241,6 +241,20 @@ class Module:
         if buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
                 raise TypeError(f"cannot assign '{typename(value)}' as buffer '{name}' (torch.Tensor or None expected)")
+            old = buffers[name]
+            if (
+                isinstance(old, Tensor)
+                and isinstance(value, Tensor)
+                and old is not value
+                and tuple(old.shape) == tuple(value.shape)
+                and old.dtype == value.dtype
+            ):
+                # `self.buf = new_value` updates the registered buffer in place (its
+                # graph links included): the buffer object is the state slot that
+                # compiled steps, optimizers and checkpoints hold, in every mode alike.
+                old._assign(value._read())
+                old._node, old._idx, old.requires_grad = value._node, value._idx, value.requires_grad
+                return
             buffers[name] = value
             bump_structure()
             return
