@@ -25,7 +25,16 @@ from ._activation import (
     Tanh,
     Tanhshrink,
 )
+from ._attention import MultiheadAttention
 from ._containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from ._rnn import GRU, LSTM, RNN, RNNBase
+from ._transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from ._dropout import Dropout
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._loss import CrossEntropyLoss, MSELoss, NLLLoss
@@ -35,6 +44,9 @@ from ._norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 __all__ = [
     "Parameter",
     "Module",
+    # sequence models (_attention, _rnn, _transformer)
+    "MultiheadAttention", "RNNBase", "RNN", "LSTM", "GRU",
+    "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer",
     "functional",
     "init",
     "utils",
