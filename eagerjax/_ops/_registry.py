@@ -9,6 +9,7 @@ functions, Tensor methods, in-place variants and operators, and
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,7 @@ class OpDef:
         "uid",
         "doc",
         "ref",
+        "family",
     )
 
     def __init__(
@@ -91,6 +93,7 @@ class OpDef:
         self.kernels: dict = {}
         self.uid = next(_uids)
         self.doc = doc
+        self.family = ""
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -104,6 +107,10 @@ def op(name: str, fn: Callable, **kw: Any) -> OpDef:
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice in the op table")
     row = OpDef(name, fn, **kw)
+    # The registering module names the op's family (for docs and the coverage table).
+    row.family = sys._getframe(1).f_globals.get("__name__", "").rsplit(".", 1)[-1].lstrip("_")
+    if row.family == "registry":
+        row.family = sys._getframe(2).f_globals.get("__name__", "").rsplit(".", 1)[-1].lstrip("_")
     OPS[name] = row
     return row
 
