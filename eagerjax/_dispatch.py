@@ -203,7 +203,10 @@ def call_kernel(kern: Kernel, vals: list, tens: list, differentiable: bool = Tru
         except (TypeError, ValueError, IndexError) as e:
             raise _op_error(kern, vals, e) from None
     else:
-        out = mode.run(kern, vals, tens)
+        try:
+            out = mode.run(kern, vals, tens)
+        except (TypeError, ValueError, IndexError) as e:
+            raise _op_error(kern, vals, e) from None
     needs_grad = False
     if differentiable and flags.grad_enabled:
         for t in tens:
@@ -271,9 +274,27 @@ def _promotion(vals: list, tens: list):
 
 
 def _op_error(kern: Kernel, vals: list, e: Exception) -> Exception:
-    """Re-raise a jax error naming the op and the operand shapes, in torch's style."""
+    """Re-raise a jax error naming the op and the operand shapes, in torch's words where it has them."""
     shapes = ", ".join(
         f"{tuple(v.shape)}:{np.dtype(v.dtype).name}" if hasattr(v, "shape") else repr(v) for v in vals
     )
     msg = str(e).split("\n")[0]
+    if "broadcast" in msg and "incompatible" in msg.lower():
+        b = _broadcast_mismatch([tuple(v.shape) for v in vals if hasattr(v, "shape")])
+        if b is not None:
+            return RuntimeError(f"{kern.name}(): {b} (operands: {shapes})")
     return type(e)(f"{kern.name}(): {msg} (operands: {shapes})")
+
+
+def _broadcast_mismatch(shapes: list) -> str | None:
+    """torch's message for the first pair of shapes that do not broadcast (rightmost dim first)."""
+    for i, a in enumerate(shapes):
+        for b in shapes[i + 1 :]:
+            nd = max(len(a), len(b))
+            for d in range(nd - 1, -1, -1):
+                x = a[d - nd + len(a)] if d - nd + len(a) >= 0 else 1
+                y = b[d - nd + len(b)] if d - nd + len(b) >= 0 else 1
+                if x != y and x != 1 and y != 1:
+                    return (f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
+                            f"at non-singleton dimension {d}")
+    return None

@@ -1,0 +1,179 @@
+"""Define-by-run autograd: accumulation, retain_graph, grad modes, hooks, autograd.grad, errors."""
+
+import numpy as np
+import pytest
+
+import eagerjax as ej
+
+
+def t(x, rg=True):
+    return ej.tensor(x, requires_grad=rg)
+
+
+def test_grads_accumulate_across_backward_calls():
+    x = t([1.0, 2.0, 3.0])
+    (x * x).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 7.0, 9.0])
+
+
+def test_retain_graph_and_freed_graph_error():
+    x = t([1.0, 2.0])
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, 2.0]), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
+def test_implicit_gradient_needs_scalar_and_explicit_gradient_works():
+    x = t([1.0, 2.0])
+    y = x * 2
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+        y.backward()
+    y.backward(ej.tensor([1.0, 10.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 20.0])
+    with pytest.raises(RuntimeError, match="Mismatch in shape"):
+        (x * 2).backward(ej.ones(3))
+
+
+def test_no_grad_enable_grad_set_grad_enabled_inference_mode():
+    x = t([1.0])
+    with ej.no_grad():
+        y = x * 2
+        assert not y.requires_grad and y.grad_fn is None
+        with ej.enable_grad():
+            assert (x * 2).requires_grad
+    with ej.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert ej.is_grad_enabled()
+    with ej.inference_mode():
+        assert not (x * 2).requires_grad
+
+    @ej.no_grad()
+    def f(a):
+        return a * 2
+
+    assert not f(x).requires_grad
+
+
+def test_leaf_and_nonleaf_flags_retain_grad_and_grad_fn():
+    x = t([1.0, 2.0])
+    h = x * 3
+    assert x.is_leaf and not h.is_leaf and h.grad_fn is not None and x.grad_fn is None
+    assert "MulBackward0" in repr(h.grad_fn)
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.detach().numpy())
+    np.testing.assert_allclose(x.grad.numpy(), 18 * x.detach().numpy())
+
+
+def test_hooks_on_leaf_and_intermediate():
+    x = t([1.0, 2.0])
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(g.numpy().copy()) or g * 10)
+    h = x * 2
+    h.register_hook(lambda g: g + 1)
+    h.sum().backward()
+    np.testing.assert_allclose(seen[0], [4.0, 4.0])  # (1 + 1) * 2
+    np.testing.assert_allclose(x.grad.numpy(), [40.0, 40.0])
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_autograd_grad_and_higher_order():
+    x = t([1.0, 2.0, 3.0])
+    y = (x ** 3).sum()
+    (g,) = ej.autograd.grad(y, x, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), 3 * np.array([1.0, 4.0, 9.0]))
+    assert x.grad is None  # autograd.grad does not accumulate
+    (g2,) = ej.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(g2.numpy(), [6.0, 12.0, 18.0])
+    z = t([1.0])
+    with pytest.raises(RuntimeError, match="appears to not have been used"):
+        ej.autograd.grad((x * 2).sum(), [x, z])
+    a, b = ej.autograd.grad((x * 2).sum(), [x, z], allow_unused=True)
+    assert b is None and a is not None
+
+
+def test_backward_inputs_restricts_accumulation():
+    x, w = t([1.0, 2.0]), t([3.0, 4.0])
+    (x * w).sum().backward(inputs=[w])
+    assert x.grad is None
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 2.0])
+
+
+def test_inplace_on_leaf_requiring_grad_is_an_error_but_fine_under_no_grad():
+    x = t([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation"):
+        x.add_(1)
+    with ej.no_grad():
+        x.add_(1)
+    np.testing.assert_allclose(x.detach().numpy(), [2.0, 3.0])
+
+
+def test_inplace_on_intermediate_keeps_the_graph():
+    x = t([1.0, 2.0])
+    h = x * 2
+    h.mul_(3)
+    h.exp_()
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * np.exp(6 * np.array([1.0, 2.0])), rtol=1e-6)
+
+
+def test_inplace_change_of_saved_tensor_is_safe_here():
+    # torch raises "modified by an inplace operation"; nodes here save immutable arrays,
+    # so the gradient is that of the graph as it was built.
+    x = t([1.0, 2.0])
+    h = x * 1
+    y = (h * h).sum()
+    with ej.no_grad():
+        h.add_(100)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(RuntimeError, match="only Tensors of floating point and complex dtype can require gradients"):
+        ej.tensor([1, 2], requires_grad=True)
+    with pytest.raises(RuntimeError, match="floating point"):
+        ej.arange(3).requires_grad_()
+
+
+def test_detach_and_data():
+    x = t([1.0, 2.0])
+    d = x.detach()
+    assert not d.requires_grad and d.is_leaf
+    x.data = ej.tensor([5.0, 6.0])
+    np.testing.assert_allclose(x.detach().numpy(), [5.0, 6.0])
+    assert x.requires_grad
+    x.data.mul_(2)  # in place through the alias
+    np.testing.assert_allclose(x.detach().numpy(), [10.0, 12.0])
+
+
+def test_shape_errors_name_the_op_and_shapes():
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 4x5\)"):
+        ej.ones(2, 3) @ ej.ones(4, 5)
+    with pytest.raises(RuntimeError, match=r"The size of tensor a \(3\) must match the size of tensor b \(4\) at non-singleton dimension 0"):
+        ej.ones(3) + ej.ones(4)
+
+
+def test_matches_torch_on_a_small_script():
+    torch = pytest.importorskip("torch")
+
+    def script(lib, x0, w0):
+        x = lib.tensor(x0, requires_grad=True)
+        w = lib.tensor(w0, requires_grad=True)
+        h = (x @ w).tanh()
+        h.retain_grad()
+        loss = (h.softmax(-1) * h.sigmoid()).sum() + (w ** 2).mean()
+        loss.backward()
+        return [loss.detach().numpy(), x.grad.numpy(), w.grad.numpy(), h.grad.numpy()]
+
+    rng = np.random.default_rng(0)
+    x0, w0 = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(3, 5)).astype(np.float32)
+    for a, b in zip(script(ej, x0, w0), script(torch, x0, w0)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
