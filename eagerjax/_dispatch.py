@@ -45,9 +45,9 @@ class Kernel:
 
     __slots__ = ("fn", "jit", "uid", "name", "eager_only", "__weakref__")
 
-    def __init__(self, fn: Callable, name: str, eager_only: bool = False) -> None:
+    def __init__(self, fn: Callable, name: str, eager_only: bool = False, host: Callable | None = None) -> None:
         self.fn = fn
-        self.jit = fn if eager_only else jax.jit(fn)
+        self.jit = host if host is not None else fn if eager_only else jax.jit(fn)
         self.uid = next(_kernel_ids)
         self.name = name
         self.eager_only = eager_only
@@ -100,8 +100,14 @@ def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast) -> Kernel:
     for k, s in kwspec:
         kws.append((k, _D if s is _D else ("s", _unstatic(s))))
     fn = op.fn
+    host = None
+    if op.host is not None:
+        hfn = op.host
 
-    def kernel(*vals):
+        def host(*vals):
+            return jax.numpy.asarray(call(hfn, vals))
+
+    def call(f, vals):
         it = iter(vals)
         args = []
         for p in pos:
@@ -117,9 +123,12 @@ def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast) -> Kernel:
         kw = {}
         for k, p in kws:
             kw[k] = next(it) if p is _D else p[1]
-        return fn(*args, **kw)
+        return f(*args, **kw)
 
-    return Kernel(kernel, op.name, op.eager_only)
+    def kernel(*vals):
+        return call(fn, vals)
+
+    return Kernel(kernel, op.name, op.eager_only, host)
 
 
 class _ListMarker:

@@ -16,6 +16,7 @@ import numpy as np
 from . import _dtypes
 from ._dispatch import dispatch
 from ._ops._registry import op
+from ._state import flags
 from ._tensor import Tensor
 
 
@@ -78,11 +79,39 @@ def _gen(generator: Generator | None) -> Generator:
 
 
 def draw(row, generator: Generator | None, *args, **static):
-    """Run a random row ``row(key, *args, **static) -> (new_key, sample)``; advance the generator."""
+    """Run a random row ``row(key, *args, **static) -> (new_key, sample, ...)``; advance the generator.
+
+    Returns the sample, or a tuple of everything after the key when the row returns more.
+    """
     g = _gen(generator)
-    new_key, out = dispatch(row, (g._key, *args), static)
+    new_key, *out = dispatch(row, (g._key, *args), static)
     g._key._assign(new_key._read())
-    return out
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _bucket(n: int) -> int:
+    b = 256
+    while b < n:
+        b *= 2
+    return b
+
+
+def draw_shaped(row, generator: Generator | None, shape: tuple, dtype, **params) -> Tensor:
+    """A ``shape``-d draw from a flat row (``uniform``/``normal``) of a power-of-two size.
+
+    Threefry kernels take ~0.3 s each to compile, so drawing per shape made building a
+    model cost seconds. Drawing a size bucket and slicing compiles one kernel per
+    bucket for the whole process; every mode slices the same bucket, so eager,
+    compiled and lazy runs still see identical numbers.
+    """
+    n = 1
+    for d in shape:
+        n *= d
+    flat = draw(row, generator, shape=(_bucket(n),), dtype=dtype, **params)
+    if flags.mode is None:
+        # Eager: an unjitted slice/reshape costs microseconds and compiles nothing.
+        return Tensor._make(jnp.asarray(np.asarray(flat._value)[:n].reshape(shape)))
+    return flat.narrow(0, 0, n).reshape(shape)
 
 
 def _split(key):
@@ -164,11 +193,11 @@ def _finish(t: Tensor, requires_grad: bool) -> Tensor:
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
-    return _finish(draw(_uniform_row, generator, shape=_size(size), dtype=_fdt(dtype)), requires_grad)
+    return _finish(draw_shaped(_uniform_row, generator, _size(size), _fdt(dtype)), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
-    return _finish(draw(_normal_row, generator, shape=_size(size), dtype=_fdt(dtype)), requires_grad)
+    return _finish(draw_shaped(_normal_row, generator, _size(size), _fdt(dtype)), requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -204,7 +233,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires
     if size is None:
         raise TypeError("normal() missing required argument 'size'")
     return _finish(
-        draw(_normal_row, generator, shape=tuple(size), dtype=_fdt(dtype), mean=float(mean), std=float(std)),
+        draw_shaped(_normal_row, generator, tuple(size), _fdt(dtype), mean=float(mean), std=float(std)),
         requires_grad,
     )
 
@@ -227,12 +256,12 @@ def _fill_random(t: Tensor, sample: Tensor) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
-    s = draw(_uniform_row, generator, shape=tuple(t.shape), dtype=t.dtype, low=float(a), high=float(b))
+    s = draw_shaped(_uniform_row, generator, tuple(t.shape), t.dtype, low=float(a), high=float(b))
     return _fill_random(t, s)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
-    s = draw(_normal_row, generator, shape=tuple(t.shape), dtype=t.dtype, mean=float(mean), std=float(std))
+    s = draw_shaped(_normal_row, generator, tuple(t.shape), t.dtype, mean=float(mean), std=float(std))
     return _fill_random(t, s)
 
 

@@ -136,3 +136,65 @@ def test_buffer_reassigned_in_forward_is_state():
     for _ in range(3):
         c(x)
     assert c.stats()["traces"] == 1
+
+
+def test_cnn_batchnorm_dropout_sgd_momentum_nesterov_steplr():
+    ej.manual_seed(4)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
+        nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(8 * 3 * 3, 5),
+    )
+    opt = ej.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    sched = ej.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.3)
+    x, y = ej.randn(8, 1, 8, 8), ej.randint(0, 5, (8,))
+    assert_compile_equivalent(make_step(model, opt, sched), x, y, steps=20, rtol=1e-5, atol=1e-6)
+
+
+def test_transformer_encoder_adamw_grad_clipping():
+    if not hasattr(nn, "TransformerEncoderLayer"):
+        pytest.skip("nn.TransformerEncoderLayer not available")
+    ej.manual_seed(5)
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(11, 16)
+            layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.1, batch_first=True)
+            self.enc = nn.TransformerEncoder(layer, 2)
+            self.head = nn.Linear(16, 11)
+
+        def forward(self, tokens):
+            return self.head(self.enc(self.emb(tokens)))
+
+    model = LM()
+    opt = ej.optim.AdamW(model.parameters(), lr=1e-3)
+    x = ej.randint(0, 11, (4, 7))
+    y = ej.randint(0, 11, (4, 7))
+
+    def loss_fn(logits, target):
+        return F.cross_entropy(logits.reshape(-1, 11), target.reshape(-1))
+
+    step = make_step(model, opt, loss_fn=loss_fn, clip=1.0)
+    assert_compile_equivalent(step, x, y, steps=20, rtol=1e-5, atol=1e-5)
+
+
+def test_lstm_classifier():
+    if not hasattr(nn, "LSTM"):
+        pytest.skip("nn.LSTM not available")
+    ej.manual_seed(6)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(5, 12, num_layers=2, batch_first=True)
+            self.fc = nn.Linear(12, 3)
+
+        def forward(self, x):
+            out, (h, c) = self.lstm(x)
+            return self.fc(out[:, -1])
+
+    model = Net()
+    opt = ej.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = ej.randn(6, 9, 5), ej.randint(0, 3, (6,))
+    assert_compile_equivalent(make_step(model, opt), x, y, steps=20, rtol=1e-5, atol=1e-6)

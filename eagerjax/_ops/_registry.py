@@ -36,6 +36,9 @@ class OpDef:
         eager_only: the output shape depends on values (``nonzero``): run unjitted
             on concrete arrays; refused inside compiled/lazy capture.
         namespaces: extra public homes for the function (``("linalg",)``).
+        host: optional NumPy implementation with ``fn``'s signature, used by eager
+            mode instead of a compiled kernel (creation ops: a new shape then costs
+            no XLA compile; traced modes still use ``fn``).
     """
 
     __slots__ = (
@@ -57,6 +60,7 @@ class OpDef:
         "doc",
         "ref",
         "family",
+        "host",
     )
 
     def __init__(
@@ -76,6 +80,7 @@ class OpDef:
         eager_only: bool = False,
         namespaces: tuple[str, ...] = (),
         doc: str | None = None,
+        host: Callable | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -94,6 +99,7 @@ class OpDef:
         self.uid = next(_uids)
         self.doc = doc
         self.family = ""
+        self.host = host
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

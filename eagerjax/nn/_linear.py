@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _dtypes
 from .._tensor import Parameter, Tensor
@@ -19,9 +19,8 @@ __all__ = ["Identity", "Linear", "Flatten", "Unflatten"]
 def _empty(shape: tuple, dtype=None) -> Tensor:
     """Storage for a new parameter (filled by ``reset_parameters``); concrete even under a trace."""
     dt = _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
-    with jax.ensure_compile_time_eval():
-        v = jnp.zeros(tuple(shape), dt)
-    return Tensor._make(v)
+    # From NumPy: a device_put, not an XLA compile per new shape.
+    return Tensor._make(jnp.asarray(np.zeros(tuple(shape), dt)))
 
 
 class Identity(Module):
