@@ -38,6 +38,7 @@ from ._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, se
 from ._ops import _creation, _elementwise, _linalg, _reduction, _shape  # noqa: F401 - register rows
 from ._ops import _nn  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
 from ._ops import _nn_seq  # noqa: F401 - attention / RNN rows
+from ._ops import _nn2  # noqa: F401 - conv / pool / norm / embedding / loss rows
 from ._random import (
     Generator,
     bernoulli,

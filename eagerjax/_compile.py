@@ -422,14 +422,15 @@ class CompiledFunction:
         fn = entry.jitted
         if self.donate:
             # Donate only buffers nothing else holds (a `.data` alias, a saved
-            # activation, a user's detach()): 3 refs = the tensor, our list, getrefcount.
+            # activation, a user's detach()). 4 references are ours: the tensor,
+            # the list, the loop variable and getrefcount's argument.
             for v in vd:
-                if sys.getrefcount(v) > 3:
+                if sys.getrefcount(v) > 4:
                     fn = self._no_donate(entry)
                     break
             else:
                 for v in gd:
-                    if sys.getrefcount(v) > 3:
+                    if sys.getrefcount(v) > 4:
                         fn = self._no_donate(entry)
                         break
         new_vals, new_grads, arrays = fn(vd, vk, gd, gk, vals)

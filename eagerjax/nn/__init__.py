@@ -40,8 +40,33 @@ from ._linear import Flatten, Identity, Linear, Unflatten
 from ._loss import CrossEntropyLoss, MSELoss, NLLLoss
 from ._module import Module
 from ._norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from ._conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from ._losses2 import BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, SmoothL1Loss
+from ._misc import Bilinear, Dropout1d, Dropout2d, Dropout3d, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from ._normalization import GroupNorm, LayerNorm, RMSNorm
+from ._pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool1d,
+    MaxPool2d,
+    MaxPool3d,
+)
+from ._sparse import Embedding
 
 __all__ = [
+    # convolution / pooling / normalization / embedding / extra losses (_conv, _pooling, ...)
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "LayerNorm", "GroupNorm", "RMSNorm", "Embedding", "Bilinear", "Dropout1d", "Dropout2d", "Dropout3d",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+    "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "CosineEmbeddingLoss",
     "Parameter",
     "Module",
     # sequence models (_attention, _rnn, _transformer)
