@@ -123,6 +123,7 @@ class CompiledFunction:
         self.name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "step"))
         self._plans: dict = {}
         self._plans_by_sig: dict = {}
+        self._treedefs: dict = {}
         self._cache: OrderedDict = OrderedDict()
         self._modules: list = []  # every module any discovery saw (their flags key the cache)
         self._grad_owners: list = []  # every tensor whose .grad presence matters
@@ -165,20 +166,27 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         self._stats["calls"] += 1
-        if flags.mode is not None and getattr(flags.mode, "is_lazy", False):
+        mode = flags.mode
+        if mode is not None and getattr(mode, "is_lazy", False):
             # Inside lazy mode: settle pending work, then run compiled as usual.
-            g = flags.mode
-            g.flush("calling a compiled function")
+            mode.flush("calling a compiled function")
             flags.mode = None
             try:
                 return self(*args, **kwargs)
             finally:
-                flags.mode = g
-        if self._eager or flags.mode is not None:
+                flags.mode = mode
+        if self._eager or mode is not None:
             # Graph broke earlier (fullgraph=False), or we are inside another
             # capture: run the Python as is (an outer capture traces it inline).
             return self.fn(*args, **kwargs)
-        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_leaf)
+        if not kwargs and all(type(a) is Tensor for a in args):
+            # The common call, step(x, y): every argument is a leaf.
+            leaves = args
+            treedef = self._treedefs.get(len(args))
+            if treedef is None:
+                treedef = self._treedefs[len(args)] = jax.tree_util.tree_structure((args, {}), is_leaf=_is_leaf)
+        else:
+            leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=_is_leaf)
         vals, avals, spec = self._split(leaves, treedef, len(args))
         skey = (treedef, spec, flags.grad_enabled, self._dynamic_key())
         key = (skey, avals)
@@ -441,6 +449,8 @@ class CompiledFunction:
         for t, g in zip(plan.grad_out, new_grads):
             t._grad = None if g is None else Tensor._make(g)
         tree, statics = entry.out_tree
+        if tree.num_nodes == 1 and statics == [None]:
+            return Tensor._make(arrays[0])  # a step returning one tensor (the loss)
         it = iter(arrays)
         outs = [Tensor._make(next(it)) if s is None else s for s in statics]
         return jax.tree_util.tree_unflatten(tree, outs)
