@@ -36,6 +36,7 @@ from ._transformer import (
     TransformerEncoderLayer,
 )
 from ._dropout import Dropout
+from ._flax import FlaxModule, from_flax, to_flax
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._loss import CrossEntropyLoss, MSELoss, NLLLoss
 from ._module import Module
@@ -69,6 +70,7 @@ __all__ = [
     "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "CosineEmbeddingLoss",
     "Parameter",
     "Module",
+    "FlaxModule", "from_flax", "to_flax",
     # sequence models (_attention, _rnn, _transformer)
     "MultiheadAttention", "RNNBase", "RNN", "LSTM", "GRU",
     "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer",
