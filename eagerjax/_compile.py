@@ -82,7 +82,8 @@ class _Plan:
 
 
 class _Entry:
-    __slots__ = ("plan", "jitted", "jitted_plain", "pure", "out_tree", "differentiable", "kernel", "tens_mask")
+    __slots__ = ("plan", "jitted", "jitted_plain", "pure", "out_tree", "out_rg", "differentiable", "kernel",
+                 "tens_mask")
 
     def __init__(self, plan: _Plan) -> None:
         self.plan = plan
@@ -90,6 +91,7 @@ class _Entry:
         self.jitted_plain = None
         self.pure = None
         self.out_tree = None
+        self.out_rg = None
         self.differentiable = False
         self.kernel = None
 
@@ -373,6 +375,7 @@ class CompiledFunction:
                 new_grads = [None if t._grad is None else t._grad._value for t in plan.grad_out]
                 out_leaves, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_leaf)
                 entry.out_tree = (out_tree, [None if isinstance(x, Tensor) else x for x in out_leaves])
+                entry.out_rg = [x.requires_grad for x in out_leaves if isinstance(x, Tensor)]
                 arrays = [x._value for x in out_leaves if isinstance(x, Tensor)]
                 return new_vals, new_grads, arrays
             finally:
@@ -475,7 +478,8 @@ class CompiledFunction:
             t._value = v._value  # buffer updates (e.g. running stats) carry no gradient
             t._version += 1
         tree, statics = entry.out_tree
-        it = iter(res[n_new:])
+        # Outputs the step detached (or that never needed grad) stay off the tape.
+        it = iter(r if rg else Tensor._make(r._value) for r, rg in zip(res[n_new:], entry.out_rg))
         outs = [next(it) if s is None else s for s in statics]
         return jax.tree_util.tree_unflatten(tree, outs)
 

@@ -247,3 +247,16 @@ def test_decorator_forms_and_method():
     t.step(ej.ones(2))
     assert float(t.step(ej.ones(2))) == 6.0
     np.testing.assert_array_equal(t.w.numpy(), [3.0, 3.0])
+
+
+def test_detached_output_of_compiled_forward_stays_detached():
+    w, _ = make_params()
+
+    @ej.compile
+    def f(x):
+        y = x @ w
+        return y, y.detach()
+
+    y, d = f(ej.ones(2, 3))
+    assert y.requires_grad and y.grad_fn is not None
+    assert not d.requires_grad and d.grad_fn is None
