@@ -45,8 +45,15 @@ alias("multiply", "mul", inplace=True)
 op("div", _div, scalars=_BIN, inplace=True, promote=True, dunders=("__truediv__",), rdunders=("__rtruediv__",))
 alias("divide", "div", inplace=True)
 alias("true_divide", "div", inplace=True)
-op("floor_divide", jnp.floor_divide, scalars=_BIN, inplace=True, promote=True,
-   dunders=("__floordiv__",), rdunders=("__rfloordiv__",))
+op(
+    "floor_divide",
+    jnp.floor_divide,
+    scalars=_BIN,
+    inplace=True,
+    promote=True,
+    dunders=("__floordiv__",),
+    rdunders=("__rfloordiv__",),
+)
 op("remainder", jnp.remainder, scalars=_BIN, inplace=True, promote=True, dunders=("__mod__",), rdunders=("__rmod__",))
 op("fmod", jnp.fmod, scalars=_BIN, inplace=True, promote=True)
 op("pow", _pow, scalars=(0, "input"), inplace=True, promote=True, dunders=("__pow__",), rdunders=("__rpow__",))
@@ -83,14 +90,43 @@ op("logical_and", jnp.logical_and, scalars=_BIN, differentiable=False, inplace=T
 op("logical_or", jnp.logical_or, scalars=_BIN, differentiable=False, inplace=True)
 op("logical_xor", jnp.logical_xor, scalars=_BIN, differentiable=False, inplace=True)
 op("logical_not", jnp.logical_not, differentiable=False, inplace=True)
-op("bitwise_and", jnp.bitwise_and, scalars=_BIN, differentiable=False, inplace=True, promote=True,
-   dunders=("__and__",), rdunders=("__rand__",))
-op("bitwise_or", jnp.bitwise_or, scalars=_BIN, differentiable=False, inplace=True, promote=True,
-   dunders=("__or__",), rdunders=("__ror__",))
-op("bitwise_xor", jnp.bitwise_xor, scalars=_BIN, differentiable=False, inplace=True, promote=True,
-   dunders=("__xor__",), rdunders=("__rxor__",))
-op("bitwise_not", lambda x: jnp.logical_not(x) if x.dtype == jnp.bool_ else jnp.bitwise_not(x),
-   differentiable=False, inplace=True, dunders=("__invert__",))
+op(
+    "bitwise_and",
+    jnp.bitwise_and,
+    scalars=_BIN,
+    differentiable=False,
+    inplace=True,
+    promote=True,
+    dunders=("__and__",),
+    rdunders=("__rand__",),
+)
+op(
+    "bitwise_or",
+    jnp.bitwise_or,
+    scalars=_BIN,
+    differentiable=False,
+    inplace=True,
+    promote=True,
+    dunders=("__or__",),
+    rdunders=("__ror__",),
+)
+op(
+    "bitwise_xor",
+    jnp.bitwise_xor,
+    scalars=_BIN,
+    differentiable=False,
+    inplace=True,
+    promote=True,
+    dunders=("__xor__",),
+    rdunders=("__rxor__",),
+)
+op(
+    "bitwise_not",
+    lambda x: jnp.logical_not(x) if x.dtype == jnp.bool_ else jnp.bitwise_not(x),
+    differentiable=False,
+    inplace=True,
+    dunders=("__invert__",),
+)
 op("bitwise_left_shift", jnp.left_shift, scalars=_BIN, differentiable=False, dunders=("__lshift__",))
 op("bitwise_right_shift", jnp.right_shift, scalars=_BIN, differentiable=False, dunders=("__rshift__",))
 
@@ -108,16 +144,39 @@ def _float_unary(f):
 
 
 for _name, _fn in [
-    ("exp", jnp.exp), ("exp2", jnp.exp2), ("expm1", jnp.expm1), ("log", jnp.log), ("log2", jnp.log2),
-    ("log10", jnp.log10), ("log1p", jnp.log1p), ("sqrt", jnp.sqrt), ("rsqrt", lax.rsqrt),
-    ("sin", jnp.sin), ("cos", jnp.cos), ("tan", jnp.tan), ("asin", jnp.arcsin), ("acos", jnp.arccos),
-    ("atan", jnp.arctan), ("sinh", jnp.sinh), ("cosh", jnp.cosh), ("tanh", jnp.tanh),
-    ("asinh", jnp.arcsinh), ("acosh", jnp.arccosh), ("atanh", jnp.arctanh),
-    ("sigmoid", jax.nn.sigmoid), ("erf", jax.scipy.special.erf), ("erfc", jax.scipy.special.erfc),
-    ("erfinv", jax.scipy.special.erfinv), ("lgamma", jax.scipy.special.gammaln),
-    ("digamma", jax.scipy.special.digamma), ("reciprocal", lambda x: 1 / x),
-    ("logit", lambda x: jnp.log(x / (1 - x))), ("sinc", jnp.sinc), ("deg2rad", jnp.deg2rad),
-    ("rad2deg", jnp.rad2deg), ("i0", jnp.i0),
+    ("exp", jnp.exp),
+    ("exp2", jnp.exp2),
+    ("expm1", jnp.expm1),
+    ("log", jnp.log),
+    ("log2", jnp.log2),
+    ("log10", jnp.log10),
+    ("log1p", jnp.log1p),
+    ("sqrt", jnp.sqrt),
+    ("rsqrt", lax.rsqrt),
+    ("sin", jnp.sin),
+    ("cos", jnp.cos),
+    ("tan", jnp.tan),
+    ("asin", jnp.arcsin),
+    ("acos", jnp.arccos),
+    ("atan", jnp.arctan),
+    ("sinh", jnp.sinh),
+    ("cosh", jnp.cosh),
+    ("tanh", jnp.tanh),
+    ("asinh", jnp.arcsinh),
+    ("acosh", jnp.arccosh),
+    ("atanh", jnp.arctanh),
+    ("sigmoid", jax.nn.sigmoid),
+    ("erf", jax.scipy.special.erf),
+    ("erfc", jax.scipy.special.erfc),
+    ("erfinv", jax.scipy.special.erfinv),
+    ("lgamma", jax.scipy.special.gammaln),
+    ("digamma", jax.scipy.special.digamma),
+    ("reciprocal", lambda x: 1 / x),
+    ("logit", lambda x: jnp.log(x / (1 - x))),
+    ("sinc", jnp.sinc),
+    ("deg2rad", jnp.deg2rad),
+    ("rad2deg", jnp.rad2deg),
+    ("i0", jnp.i0),
 ]:
     op(_name, _float_unary(_fn), inplace=True)
 alias("arcsin", "asin")
@@ -164,8 +223,11 @@ op("relu6", jax.nn.relu6, method=False)
 op("gelu", lambda x, approximate="none": jax.nn.gelu(x, approximate=(approximate == "tanh")), method=False)
 op("silu", jax.nn.silu, method=False)
 op("mish", lambda x: x * jnp.tanh(jax.nn.softplus(x)), method=False)
-op("softplus", lambda x, beta=1.0, threshold=20.0: jnp.where(
-    x * beta > threshold, x, jax.nn.softplus(x * beta) / beta), method=False)
+op(
+    "softplus",
+    lambda x, beta=1.0, threshold=20.0: jnp.where(x * beta > threshold, x, jax.nn.softplus(x * beta) / beta),
+    method=False,
+)
 op("elu", lambda x, alpha=1.0: jax.nn.elu(x, alpha), method=False)
 op("selu", jax.nn.selu, method=False)
 op("celu", lambda x, alpha=1.0: jax.nn.celu(x, alpha), method=False)
@@ -198,18 +260,46 @@ op("isposinf", jnp.isposinf, differentiable=False)
 op("isneginf", jnp.isneginf, differentiable=False)
 op("isfinite", jnp.isfinite, differentiable=False)
 op("isreal", jnp.isreal, differentiable=False)
-op("nan_to_num", lambda x, nan=0.0, posinf=None, neginf=None: jnp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
-   inplace=True)
+op(
+    "nan_to_num",
+    lambda x, nan=0.0, posinf=None, neginf=None: jnp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf),
+    inplace=True,
+)
 
 
 def _where(cond, x=None, y=None):
     return jnp.where(cond, x, y)
 
 
-op("where", _where, scalars=(1, 2, "input", "other"))
+# Public as ``ej.where``/``Tensor.where`` through _indexing.py (one-argument form, method argument order).
+op("where", _where, scalars=(1, 2, "input", "other"), function=False, method=False, promote=True)
 op("_cast", lambda x, dtype: x.astype(dtype), function=False)
 op("clone", lambda x, memory_format=None: jnp.array(x, copy=True))
 op("real", jnp.real)
 op("imag", jnp.imag)
 op("conj", jnp.conj)
 op("angle", jnp.angle)
+
+
+op(
+    "isclose",
+    lambda x, y, rtol=1e-05, atol=1e-08, equal_nan=False: jnp.isclose(x, y, rtol, atol, equal_nan),
+    differentiable=False,
+    promote=True,
+)
+op("logaddexp", jnp.logaddexp, promote=True)
+op("logaddexp2", jnp.logaddexp2, promote=True)
+op(
+    "heaviside",
+    lambda x, values: jnp.heaviside(x, values).astype(jnp.result_type(x, values)),
+    promote=True,
+    differentiable=False,
+    inplace=True,
+)
+op("gcd", jnp.gcd, promote=True, differentiable=False, inplace=True)
+op("lcm", jnp.lcm, promote=True, differentiable=False, inplace=True)
+op("nextafter", jnp.nextafter, promote=True, differentiable=False, inplace=True)
+op("ldexp", lambda x, other: _float_unary(lambda a: a * jnp.exp2(other))(x), promote=True, inplace=True)
+op("rsub", lambda x, y, alpha=1: _sub(y, x, alpha), scalars=_BIN, promote=True, method=False)
+op("polygamma", lambda n, x: jax.scipy.special.polygamma(n, _float_unary(lambda a: a)(x)), method=False)
+op("special_xlog1py", jax.scipy.special.xlog1py, scalars=_BIN, promote=True, method=False)

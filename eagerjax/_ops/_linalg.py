@@ -1,23 +1,433 @@
-"""Linear algebra rows."""
+"""Linear algebra rows: products, triangular/diagonal helpers, decompositions and ``torch.linalg``.
+
+Rows in the ``linalg`` namespace are named ``linalg_<name>`` and carry
+``namespaces=("linalg",)``: they are public as ``ej.linalg.<name>``.
+"""
 
 from __future__ import annotations
 
+import collections
+
+import jax
 import jax.numpy as jnp
 
-from ._registry import op
+from ._reduction import _to_float, _wrap, vector_norm
+from ._registry import alias, op
+
+_LINALG = ("linalg",)
+
+
+def _shape_str(s) -> str:
+    return "x".join(map(str, s))
 
 
 def _matmul(x, y):
     if x.ndim == 0 or y.ndim == 0:
-        raise RuntimeError("both arguments to matmul need to be at least 1D, but they are "
-                           f"{x.ndim}D and {y.ndim}D")
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {x.ndim}D and {y.ndim}D")
     kx = x.shape[-1]
     ky = y.shape[-2] if y.ndim > 1 else y.shape[0]
     if kx != ky:
-        sx = "x".join(map(str, x.shape if x.ndim > 1 else (1,) + x.shape))
-        sy = "x".join(map(str, y.shape if y.ndim > 1 else y.shape + (1,)))
+        sx = _shape_str(x.shape if x.ndim > 1 else (1,) + x.shape)
+        sy = _shape_str(y.shape if y.ndim > 1 else y.shape + (1,))
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sx} and {sy})")
     return jnp.matmul(x, y)
 
 
 op("matmul", _matmul, promote=True, dunders=("__matmul__",), rdunders=("__rmatmul__",))
+
+
+def _mm(x, y):
+    if x.ndim != 2:
+        raise RuntimeError("self must be a matrix")
+    if y.ndim != 2:
+        raise RuntimeError("mat2 must be a matrix")
+    return _matmul(x, y)
+
+
+def _bmm(x, y):
+    if x.ndim != 3:
+        raise RuntimeError("batch1 must be a 3D tensor")
+    if y.ndim != 3:
+        raise RuntimeError("batch2 must be a 3D tensor")
+    if y.shape[0] != x.shape[0] or y.shape[1] != x.shape[2]:
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{x.shape[0]}, {x.shape[2]}] "
+            f"but got: [{y.shape[0]}, {y.shape[1]}]."
+        )
+    return jnp.matmul(x, y)
+
+
+def _mv(x, v):
+    if x.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {x.ndim}, {v.ndim}")
+    if x.shape[1] != v.shape[0]:
+        raise RuntimeError(f"size mismatch, got input ({x.shape[0]}), mat ({_shape_str(x.shape)}), vec ({v.shape[0]})")
+    return jnp.matmul(x, v)
+
+
+def _dot(x, y):
+    if x.ndim != 1 or y.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {x.ndim}D and {y.ndim}D tensors")
+    if x.shape[0] != y.shape[0]:
+        raise RuntimeError(
+            f"inconsistent tensor size, expected tensor [{x.shape[0]}] and src [{y.shape[0]}] to have the same "
+            f"number of elements, but got {x.shape[0]} and {y.shape[0]} elements respectively"
+        )
+    return jnp.dot(x, y)
+
+
+def _vdot(x, y):
+    _dot(x, y)
+    return jnp.vdot(x, y)
+
+
+def _inner(x, y):
+    if x.ndim == 0 or y.ndim == 0:
+        return x * y
+    return jnp.inner(x, y)
+
+
+op("mm", _mm, promote=True)
+op("bmm", _bmm, promote=True)
+op("mv", _mv, promote=True)
+op("dot", _dot, promote=True)
+op("vdot", _vdot, promote=True)
+op("inner", _inner, promote=True)
+op("outer", lambda x, y: jnp.outer(x, y), promote=True)
+alias("ger", "outer")
+
+_BA = ("beta", "alpha")
+
+
+def _addmm(x, m1, m2, *, beta=1, alpha=1):
+    return beta * x + alpha * _mm(m1, m2)
+
+
+def _addmv(x, m, v, *, beta=1, alpha=1):
+    return beta * x + alpha * _mv(m, v)
+
+
+def _addbmm(x, b1, b2, *, beta=1, alpha=1):
+    return beta * x + alpha * jnp.sum(_bmm(b1, b2), axis=0)
+
+
+def _baddbmm(x, b1, b2, *, beta=1, alpha=1):
+    return beta * x + alpha * _bmm(b1, b2)
+
+
+def _addr(x, v1, v2, *, beta=1, alpha=1):
+    return beta * x + alpha * jnp.outer(v1, v2)
+
+
+op("addmm", _addmm, scalars=_BA, promote=True, inplace=True)
+op("addmv", _addmv, scalars=_BA, promote=True, inplace=True)
+op("addbmm", _addbmm, scalars=_BA, promote=True, inplace=True)
+op("baddbmm", _baddbmm, scalars=_BA, promote=True, inplace=True)
+op("addr", _addr, scalars=_BA, promote=True, inplace=True)
+
+
+def _einsum(eq, *operands):
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    return jnp.einsum(eq, *operands)
+
+
+op("einsum", _einsum, method=False)
+
+
+def _chain_matmul(*ms):
+    if len(ms) == 1 and isinstance(ms[0], (list, tuple)):
+        ms = tuple(ms[0])
+    return jnp.linalg.multi_dot(ms) if len(ms) > 1 else ms[0]
+
+
+op("linalg_multi_dot", lambda ms: _chain_matmul(ms), function=False, method=False, namespaces=_LINALG)
+op("kron", jnp.kron, promote=True)
+
+
+def _tensordot(a, b, dims=2):
+    if isinstance(dims, (list, tuple)):
+        dims = (
+            tuple(dims[0]) if isinstance(dims[0], (list, tuple)) else (dims[0],),
+            tuple(dims[1]) if isinstance(dims[1], (list, tuple)) else (dims[1],),
+        )
+    return jnp.tensordot(a, b, axes=dims)
+
+
+op("tensordot", _tensordot, method=False, promote=True)
+
+
+def _cross(x, y, dim=None):
+    if dim is None:
+        shape = jnp.broadcast_shapes(x.shape, y.shape)
+        dim = next((i for i, s in enumerate(shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError("no dimension of size 3 in input")
+    return _lcross(x, y, dim)
+
+
+def _lcross(x, y, dim=-1):
+    shape = jnp.broadcast_shapes(x.shape, y.shape)
+    d = _wrap(dim, len(shape))
+    if shape[d] != 3:
+        raise RuntimeError(
+            f"linalg.cross: inputs dimension {dim} must have length 3. Got {x.shape[d]} and {y.shape[d]}"
+        )
+    x, y = jnp.broadcast_to(x, shape), jnp.broadcast_to(y, shape)
+    return jnp.cross(x, y, axis=d)
+
+
+op("cross", _cross, promote=True)
+op("linalg_cross", _lcross, function=False, method=False, promote=True, namespaces=_LINALG)
+
+
+def _trace(x):
+    if x.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
+    dt = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    return jnp.trace(x, dtype=dt if (x.dtype == jnp.bool_ or jnp.issubdtype(x.dtype, jnp.integer)) else None)
+
+
+op("trace", _trace)
+
+
+def _diag(x, diagonal=0):
+    if x.ndim not in (1, 2):
+        raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{x.ndim}D")
+    return jnp.diag(x, diagonal)
+
+
+op("diag", _diag)
+op("diagonal", lambda x, offset=0, dim1=0, dim2=1: jnp.diagonal(x, offset, dim1, dim2))
+
+
+def _diag_embed(x, offset=0, dim1=-2, dim2=-1):
+    n = x.shape[-1] + abs(offset)
+    i = jnp.arange(x.shape[-1])
+    rows, cols = i + max(-offset, 0), i + max(offset, 0)
+    out = jnp.zeros(x.shape[:-1] + (n, n), x.dtype).at[..., rows, cols].set(x)
+    nd = out.ndim
+    return jnp.moveaxis(out, (-2, -1), (_wrap(dim1, nd), _wrap(dim2, nd)))
+
+
+op("diag_embed", _diag_embed)
+
+
+def _tril(x, diagonal=0):
+    if x.ndim < 2:
+        raise RuntimeError("tril: input tensor must have at least 2 dimensions")
+    return jnp.tril(x, diagonal)
+
+
+def _triu(x, diagonal=0):
+    if x.ndim < 2:
+        raise RuntimeError("triu: input tensor must have at least 2 dimensions")
+    return jnp.triu(x, diagonal)
+
+
+op("tril", _tril, inplace=True)
+op("triu", _triu, inplace=True)
+
+
+def _square(x, name):
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise RuntimeError(
+            f"linalg.{name}: A must be batches of square matrices, but they are {x.shape[-2] if x.ndim > 1 else 1} "
+            f"by {x.shape[-1] if x.ndim else 1} matrices"
+        )
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise RuntimeError(f"linalg.{name}: Expected a floating point or complex tensor as input. Got {x.dtype}")
+    return x
+
+
+SignLogAbsDet = collections.namedtuple("SignLogAbsDet", ["sign", "logabsdet"])
+QR = collections.namedtuple("QR", ["Q", "R"])
+SVD = collections.namedtuple("SVD", ["U", "S", "Vh"])
+Eigh = collections.namedtuple("Eigh", ["eigenvalues", "eigenvectors"])
+TorchSVD = collections.namedtuple("TorchSVD", ["U", "S", "V"])
+
+
+def _det(x):
+    return jnp.linalg.det(_square(x, "det"))
+
+
+def _inv(x):
+    return jnp.linalg.inv(_square(x, "inv"))
+
+
+def _slogdet(x):
+    s, ld = jnp.linalg.slogdet(_square(x, "slogdet"))
+    return s, ld
+
+
+def _logdet(x):
+    s, ld = jnp.linalg.slogdet(_square(x, "logdet"))
+    return jnp.where(s < 0, jnp.nan, jnp.where(s == 0, -jnp.inf, ld))
+
+
+op("det", _det)
+op("linalg_det", _det, function=False, method=False, namespaces=_LINALG)
+op("inverse", _inv)
+op("linalg_inv", _inv, function=False, method=False, namespaces=_LINALG)
+op("slogdet", _slogdet, out_type=SignLogAbsDet)
+op("linalg_slogdet", _slogdet, function=False, method=False, out_type=SignLogAbsDet, namespaces=_LINALG)
+op("logdet", _logdet)
+
+
+def _solve(a, b, *, left=True):
+    _square(a, "solve")
+    if not left:
+        vec = b.ndim == a.ndim - 1
+        bt = b if vec else jnp.swapaxes(b, -1, -2)
+        x = _solve(jnp.swapaxes(a, -1, -2), bt)
+        return x if vec else jnp.swapaxes(x, -1, -2)
+    if b.ndim == a.ndim - 1 and b.shape == a.shape[:-1]:  # a batch of vectors
+        return jnp.linalg.solve(a, b[..., None])[..., 0]
+    return jnp.linalg.solve(a, b)
+
+
+op("linalg_solve", _solve, function=False, method=False, promote=True, namespaces=_LINALG)
+
+
+def _cholesky(a, upper=False):
+    lo = jnp.linalg.cholesky(_square(a, "cholesky"))
+    return jnp.swapaxes(lo, -1, -2).conj() if upper else lo
+
+
+op("cholesky", _cholesky)
+op("linalg_cholesky", lambda a, *, upper=False: _cholesky(a, upper), function=False, method=False, namespaces=_LINALG)
+
+
+def _qr(a, mode="reduced"):
+    if mode == "r":
+        return jnp.zeros((0,), a.dtype), jnp.linalg.qr(a, mode="r")
+    return tuple(jnp.linalg.qr(a, mode=mode))
+
+
+op("linalg_qr", _qr, function=False, method=False, out_type=QR, namespaces=_LINALG)
+op("qr", lambda a, some=True: _qr(a, "reduced" if some else "complete"), out_type=QR)
+
+
+def _svd(a, full_matrices=True, *, driver=None):
+    u, s, vh = jnp.linalg.svd(a, full_matrices=full_matrices)
+    return u, s, vh
+
+
+def _torch_svd(a, some=True, compute_uv=True):
+    u, s, vh = jnp.linalg.svd(a, full_matrices=not some)
+    v = jnp.swapaxes(vh, -1, -2).conj()
+    if not compute_uv:
+        return jnp.zeros_like(u), s, jnp.zeros_like(v)
+    return u, s, v
+
+
+op("linalg_svd", _svd, function=False, method=False, out_type=SVD, namespaces=_LINALG)
+op("svd", _torch_svd, out_type=TorchSVD)
+op(
+    "linalg_svdvals",
+    lambda a, *, driver=None: jnp.linalg.svd(a, compute_uv=False),
+    function=False,
+    method=False,
+    namespaces=_LINALG,
+)
+
+
+def _eigh(a, UPLO="L"):
+    w, v = jnp.linalg.eigh(_square(a, "eigh"), UPLO=UPLO, symmetrize_input=True)
+    return w, v
+
+
+op("linalg_eigh", _eigh, function=False, method=False, out_type=Eigh, namespaces=_LINALG)
+op("linalg_eigvalsh", lambda a, UPLO="L": _eigh(a, UPLO)[0], function=False, method=False, namespaces=_LINALG)
+op(
+    "linalg_pinv",
+    lambda a, *, atol=None, rtol=None, hermitian=False: jnp.linalg.pinv(a, rtol=rtol, hermitian=hermitian),
+    function=False,
+    method=False,
+    namespaces=_LINALG,
+)
+op("pinverse", lambda a, rcond=1e-15: jnp.linalg.pinv(a, rtol=rcond))
+op("linalg_matrix_power", lambda a, n: jnp.linalg.matrix_power(a, n), function=False, method=False, namespaces=_LINALG)
+alias("matrix_power", "linalg_matrix_power", function=True, method=True, namespaces=())
+op(
+    "linalg_matrix_rank",
+    lambda a, *, atol=None, rtol=None, hermitian=False: jnp.linalg.matrix_rank(a, rtol=rtol).astype(
+        jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    ),
+    function=False,
+    method=False,
+    differentiable=False,
+    namespaces=_LINALG,
+)
+
+
+# --------------------------------------------------------------------------- norms
+def _matrix_norm(a, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    if dtype is not None:
+        a = a.astype(dtype)
+    a = _to_float(a)
+    if a.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    d0, d1 = _wrap(dim[0], a.ndim), _wrap(dim[1], a.ndim)
+    if ord == "fro":
+        return vector_norm(a, 2, (d0, d1), keepdim)
+    m = jnp.moveaxis(a, (d0, d1), (-2, -1))
+    if ord == "nuc":
+        r = jnp.sum(jnp.linalg.svd(m, compute_uv=False), axis=-1)
+    elif ord in (2, -2):
+        s = jnp.linalg.svd(m, compute_uv=False)
+        r = jnp.max(s, axis=-1) if ord == 2 else jnp.min(s, axis=-1)
+    elif ord in (1, -1):
+        c = jnp.sum(jnp.abs(m), axis=-2)
+        r = jnp.max(c, axis=-1) if ord == 1 else jnp.min(c, axis=-1)
+    elif ord in (float("inf"), float("-inf")):
+        c = jnp.sum(jnp.abs(m), axis=-1)
+        r = jnp.max(c, axis=-1) if ord > 0 else jnp.min(c, axis=-1)
+    else:
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    if keepdim:
+        for ax in sorted((d0, d1)):
+            r = jnp.expand_dims(r, ax)
+    return r
+
+
+def _linalg_norm(a, ord=None, dim=None, keepdim=False, *, dtype=None):
+    if dim is not None and not isinstance(dim, (list, tuple)):
+        dim = (dim,)
+    if ord is None:
+        return vector_norm(a, 2, dim, keepdim, dtype=dtype)
+    if dim is None:
+        if a.ndim == 2:
+            return _matrix_norm(a, ord, (-2, -1), keepdim, dtype=dtype)
+        if a.ndim != 1:
+            raise RuntimeError(
+                f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got {a.ndim}D."
+            )
+        return vector_norm(a, ord, None, keepdim, dtype=dtype)
+    if len(dim) == 2:
+        return _matrix_norm(a, ord, tuple(dim), keepdim, dtype=dtype)
+    return vector_norm(a, ord, tuple(dim), keepdim, dtype=dtype)
+
+
+op("linalg_norm", _linalg_norm, function=False, method=False, namespaces=_LINALG)
+op("linalg_vector_norm", vector_norm, function=False, method=False, namespaces=_LINALG)
+op("linalg_matrix_norm", _matrix_norm, function=False, method=False, namespaces=_LINALG)
+
+
+def _cdist(x1, x2, p=2.0, compute_mode=None):
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise RuntimeError(f"cdist only supports at least 2D tensors, X1 got: {x1.ndim}D")
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {x1.shape[-1]} X2: {x2.shape[-1]}")
+    diff = x1[..., :, None, :] - x2[..., None, :, :]
+    return vector_norm(diff, p, -1)
+
+
+op("cdist", _cdist, method=False, promote=True)
+
+
+def _vecdot(x, y, *, dim=-1):
+    return jnp.sum(jnp.conj(x) * y, axis=dim)
+
+
+op("linalg_vecdot", _vecdot, function=False, method=False, promote=True, namespaces=_LINALG)

@@ -1,4 +1,9 @@
-"""Reductions with torch's ``dim``/``keepdim`` conventions."""
+"""Reductions, scans, sorting and selection with torch's ``dim``/``keepdim`` conventions.
+
+Ops that return values *and* indices take the values with ``take_along_axis``
+at the chosen indices, so the gradient flows to exactly the selected elements
+(torch's rule), not evenly to ties.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,589 @@ import collections
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from ._registry import op
 
 ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
+MinMax = collections.namedtuple("MinMax", ["min", "max"])
+
+
+def _long():
+    return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
 
 
 def _axis(dim):
-    if isinstance(dim, list):
-        return tuple(dim)
+    """torch ``dim`` (None, int, list, tuple; ``()``/``[]`` mean all dims) -> jnp ``axis``."""
+    if dim is None:
+        return None
+    if isinstance(dim, (list, tuple)):
+        return tuple(dim) if len(dim) else None
     return dim
 
 
+def _wrap(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def _is_int(x) -> bool:
+    return x.dtype == jnp.bool_ or jnp.issubdtype(x.dtype, jnp.integer)
+
+
+def _to_float(x):
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
+
+
+def _require_float(x, name: str):
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise RuntimeError(
+            f"{name}(): input dtype should be either floating point or complex. Got {_tname(x.dtype)} instead."
+        )
+
+
+def _tname(d) -> str:
+    return {
+        "float32": "Float",
+        "float16": "Half",
+        "bfloat16": "BFloat16",
+        "int32": "Int",
+        "int64": "Long",
+        "bool": "Bool",
+        "int16": "Short",
+        "int8": "Char",
+        "uint8": "Byte",
+    }.get(jnp.dtype(d).name, str(d))
+
+
+def _nonempty(x, name: str):
+    if x.size == 0:
+        raise RuntimeError(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+            "Specify the reduction dim with the 'dim' argument."
+        )
+
+
+# --------------------------------------------------------------------------- sums and means
 def _sum(x, dim=None, keepdim=False, *, dtype=None):
-    if dtype is None and (x.dtype == jnp.bool_ or jnp.issubdtype(x.dtype, jnp.integer)):
-        dtype = jnp.int32 if not jax.config.jax_enable_x64 else jnp.int64
+    if dtype is None and _is_int(x):
+        dtype = _long()
     return jnp.sum(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+
+
+def _nansum(x, dim=None, keepdim=False, *, dtype=None):
+    if dtype is None and _is_int(x):
+        dtype = _long()
+    return jnp.nansum(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
 
 
 def _mean(x, dim=None, keepdim=False, *, dtype=None):
     if not jnp.issubdtype(x.dtype, jnp.inexact) and dtype is None:
         raise RuntimeError(
-            f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. Got: {x.dtype}"
+            "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
+            f"Got: {_tname(x.dtype)}"
         )
-    return jnp.mean(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+    if dtype is not None:
+        x = x.astype(dtype)
+    return jnp.mean(x, axis=_axis(dim), keepdims=keepdim)
+
+
+def _nanmean(x, dim=None, keepdim=False, *, dtype=None):
+    if not jnp.issubdtype(x.dtype, jnp.inexact) and dtype is None:
+        raise RuntimeError(
+            "nanmean(): expected input to have floating point or complex dtype but got " + _tname(x.dtype)
+        )
+    if dtype is not None:
+        x = x.astype(dtype)
+    return jnp.nanmean(x, axis=_axis(dim), keepdims=keepdim)
+
+
+def _prod(x, dim=None, keepdim=False, *, dtype=None):
+    if dtype is None and _is_int(x):
+        dtype = _long()
+    return jnp.prod(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
 
 
 op("sum", _sum)
+op("nansum", _nansum)
 op("mean", _mean)
+op("nanmean", _nanmean)
+op("prod", _prod)
+
+
+# --------------------------------------------------------------------------- max / min family
+def _select_along(x, dim, keepdim, arg):
+    """(values, indices) at ``arg(x, axis=dim)``; values gathered so gradients go to the chosen element."""
+    if x.ndim == 0:
+        return x, jnp.zeros((), _long())
+    d = _wrap(dim, x.ndim)
+    if x.shape[d] == 0:
+        raise IndexError(f"max(): Expected reduction dim {d} to have non-zero size.")
+    idx = arg(x, axis=d, keepdims=True).astype(_long())
+    vals = jnp.take_along_axis(x, idx, axis=d)
+    if not keepdim:
+        vals, idx = jnp.squeeze(vals, d), jnp.squeeze(idx, d)
+    return vals, idx
+
+
+def _maxmin(name, red, arg, binary):
+    def f(x, dim=None, keepdim=False):
+        if dim is None:
+            _nonempty(x, name)
+            return red(x)
+        if hasattr(dim, "shape"):  # max(a, b): the elementwise maximum
+            return binary(x, dim)
+        return _select_along(x, dim, keepdim, arg)
+
+    f.__name__ = name
+    return f
+
+
+op("max", _maxmin("max", jnp.max, jnp.argmax, jnp.maximum), out_type=ValuesIndices, promote=True)
+op("min", _maxmin("min", jnp.min, jnp.argmin, jnp.minimum), out_type=ValuesIndices, promote=True)
+
+
+def _amax(x, dim=(), keepdim=False):
+    return jnp.max(x, axis=_axis(dim), keepdims=keepdim)
+
+
+def _amin(x, dim=(), keepdim=False):
+    return jnp.min(x, axis=_axis(dim), keepdims=keepdim)
+
+
+op("amax", _amax)
+op("amin", _amin)
+
+
+def _aminmax(x, *, dim=None, keepdim=False):
+    return jnp.min(x, axis=_axis(dim), keepdims=keepdim), jnp.max(x, axis=_axis(dim), keepdims=keepdim)
+
+
+op("aminmax", _aminmax, out_type=MinMax)
+
+
+def _argmaxmin(arg):
+    def f(x, dim=None, keepdim=False):
+        if dim is None:
+            r = arg(x.reshape(-1)).astype(_long())
+            return r.reshape((1,) * x.ndim) if keepdim else r
+        return arg(x, axis=_wrap(dim, x.ndim), keepdims=keepdim).astype(_long())
+
+    return f
+
+
+op("argmax", _argmaxmin(jnp.argmax), differentiable=False)
+op("argmin", _argmaxmin(jnp.argmin), differentiable=False)
+
+
+# --------------------------------------------------------------------------- statistics
+def _correction(dim, unbiased, correction):
+    """Sort out torch's overloads: ``var(x, unbiased)``, ``var(x, dim, unbiased, keepdim)``, ``correction=``."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return dim, correction
+
+
+def _var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    _require_float(x, "var")
+    dim, c = _correction(dim, unbiased, correction)
+    return jnp.var(x, axis=_axis(dim), ddof=c, keepdims=keepdim)
+
+
+def _std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    _require_float(x, "std")
+    dim, c = _correction(dim, unbiased, correction)
+    return jnp.std(x, axis=_axis(dim), ddof=c, keepdims=keepdim)
+
+
+def _var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _var(x, dim, unbiased, keepdim, correction=correction), _mean(
+        x, _correction(dim, unbiased, correction)[0], keepdim
+    )
+
+
+def _std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return _std(x, dim, unbiased, keepdim, correction=correction), _mean(
+        x, _correction(dim, unbiased, correction)[0], keepdim
+    )
+
+
+op("var", _var)
+op("std", _std)
+op("var_mean", _var_mean, method=False)
+op("std_mean", _std_mean, method=False)
+
+
+def _safe_root(s, p):
+    """``s ** (1/p)`` with a zero gradient at ``s == 0`` (torch's norm backward at the origin)."""
+    pos = s > 0
+    safe = jnp.where(pos, s, 1)
+    r = jnp.sqrt(safe) if p == 2 else safe ** (1.0 / p)
+    return jnp.where(pos, r, 0)
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    """torch.linalg.vector_norm; shared by ``norm``, ``cdist``, ``linalg.norm``."""
+    if dtype is not None:
+        x = x.astype(dtype)
+    x = _to_float(x)
+    ax = _axis(dim)
+    a = jnp.abs(x)
+    if ord == float("inf"):
+        return jnp.max(a, axis=ax, keepdims=keepdim)
+    if ord == float("-inf"):
+        return jnp.min(a, axis=ax, keepdims=keepdim)
+    if ord == 0:
+        return jnp.sum((x != 0).astype(a.dtype), axis=ax, keepdims=keepdim)
+    if ord == 1:
+        return jnp.sum(a, axis=ax, keepdims=keepdim)
+    if ord == 2:
+        return _safe_root(jnp.sum(jnp.real(x * jnp.conj(x)), axis=ax, keepdims=keepdim), 2)
+    return _safe_root(jnp.sum(a**ord, axis=ax, keepdims=keepdim), ord)
+
+
+def _norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    if p == "nuc":
+        axes = (-2, -1) if dim is None else tuple(dim)
+        x = _to_float(x)
+        s = jnp.linalg.svd(jnp.moveaxis(x, axes, (-2, -1)), compute_uv=False)
+        r = jnp.sum(s, axis=-1)
+        if keepdim:
+            for a in sorted(_wrap(d, x.ndim) for d in axes):
+                r = jnp.expand_dims(r, a)
+        return r
+    if p == "fro" or p is None:
+        p = 2
+    return vector_norm(x, p, dim, keepdim, dtype=dtype)
+
+
+op("norm", _norm)
+
+
+def _logsumexp(x, dim, keepdim=False):
+    x = _to_float(x)
+    ax = _axis(dim)
+    if x.ndim == 0:
+        return x
+    return jax.scipy.special.logsumexp(x, axis=ax, keepdims=keepdim)
+
+
+op("logsumexp", _logsumexp)
+
+
+def _all(x, dim=None, keepdim=False):
+    return jnp.all(x, axis=_axis(dim), keepdims=keepdim)
+
+
+def _any(x, dim=None, keepdim=False):
+    return jnp.any(x, axis=_axis(dim), keepdims=keepdim)
+
+
+op("all", _all, differentiable=False)
+op("any", _any, differentiable=False)
+
+
+def _count_nonzero(x, dim=None):
+    return jnp.sum(x != 0, axis=_axis(dim), dtype=_long())
+
+
+op("count_nonzero", _count_nonzero, differentiable=False)
+
+
+# --------------------------------------------------------------------------- scans
+def _scan_dtype(x, dtype):
+    if dtype is not None:
+        return x.astype(dtype)
+    if _is_int(x):
+        return x.astype(_long())
+    return x
+
+
+def _cumsum(x, dim, *, dtype=None):
+    x = _scan_dtype(x, dtype)
+    if x.ndim == 0:
+        return x
+    return jnp.cumsum(x, axis=_wrap(dim, x.ndim))
+
+
+def _cumprod(x, dim, *, dtype=None):
+    x = _scan_dtype(x, dtype)
+    if x.ndim == 0:
+        return x
+    return jnp.cumprod(x, axis=_wrap(dim, x.ndim))
+
+
+def _cumext(scan, cmp):
+    def f(x, dim):
+        if x.ndim == 0:
+            return x, jnp.zeros((), _long())
+        d = _wrap(dim, x.ndim)
+        run = scan(x, axis=d)
+        shape = [1] * x.ndim
+        shape[d] = x.shape[d]
+        pos = jnp.arange(x.shape[d], dtype=_long()).reshape(shape)
+        # the latest position that reached the running extreme (torch keeps the last tie)
+        cand = jnp.where(cmp(x, run), pos, -1)
+        idx = lax.cummax(cand, axis=d)
+        return jnp.take_along_axis(x, idx, axis=d), idx
+
+    return f
+
+
+def _logcumsumexp(x, dim):
+    x = _to_float(x)
+    if x.ndim == 0:
+        return x
+    return lax.cumlogsumexp(x, axis=_wrap(dim, x.ndim))
+
+
+op("cumsum", _cumsum, inplace=True)
+op("cumprod", _cumprod, inplace=True)
+op("cummax", _cumext(lax.cummax, lambda x, r: x == r), out_type=ValuesIndices)
+op("cummin", _cumext(lax.cummin, lambda x, r: x == r), out_type=ValuesIndices)
+op("logcumsumexp", _logcumsumexp)
+
+
+def _softmax(x, dim=None, dtype=None, *, _stacklevel=3):
+    if dtype is not None:
+        x = x.astype(dtype)
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1  # torch's legacy implicit dim
+    if x.ndim == 0:
+        return jnp.ones_like(x)
+    return jax.nn.softmax(x, axis=_wrap(dim, x.ndim))
+
+
+def _log_softmax(x, dim=None, dtype=None, *, _stacklevel=3):
+    if dtype is not None:
+        x = x.astype(dtype)
+    if dim is None:
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    if x.ndim == 0:
+        return jnp.zeros_like(x)
+    return jax.nn.log_softmax(x, axis=_wrap(dim, x.ndim))
+
+
+op("softmax", _softmax)
+op("log_softmax", _log_softmax)
+
+
+# --------------------------------------------------------------------------- sorting and selection
+def _sort(x, dim=-1, descending=False, stable=False):
+    if x.ndim == 0:
+        return x, jnp.zeros((), _long())
+    d = _wrap(dim, x.ndim)
+    idx = jnp.argsort(x, axis=d, stable=True, descending=descending).astype(_long())
+    return jnp.take_along_axis(x, idx, axis=d), idx
+
+
+def _argsort(x, dim=-1, descending=False, stable=False):
+    return _sort(x, dim, descending, stable)[1]
+
+
+def _msort(x):
+    return _sort(x, 0)[0]
+
+
+op("sort", _sort, out_type=ValuesIndices)
+op("argsort", _argsort, differentiable=False)
+op("msort", _msort)
+
+
+def _topk(x, k, dim=-1, largest=True, sorted=True):
+    if x.ndim == 0:
+        if k > 1:
+            raise RuntimeError("selected index k out of range")
+        return x, jnp.zeros((), _long())
+    d = _wrap(dim, x.ndim)
+    if not 0 <= k <= x.shape[d]:
+        raise RuntimeError("selected index k out of range")
+    xm = jnp.moveaxis(x, d, -1)
+    key = xm if largest else _negate_order(xm)
+    _, idx = lax.top_k(key, k)
+    idx = jnp.moveaxis(idx.astype(_long()), -1, d)
+    return jnp.take_along_axis(x, idx, axis=d), idx
+
+
+def _negate_order(x):
+    """A key that sorts in the reverse order of ``x`` (for ``largest=False``)."""
+    if x.dtype == jnp.bool_:
+        return ~x
+    if jnp.issubdtype(x.dtype, jnp.unsignedinteger):
+        return jnp.iinfo(x.dtype).max - x
+    if jnp.issubdtype(x.dtype, jnp.integer):
+        return ~x  # -x - 1: order-reversing without overflow
+    return -x
+
+
+op("topk", _topk, out_type=ValuesIndices)
+
+
+def _kthvalue(x, k, dim=-1, keepdim=False):
+    if x.ndim == 0:
+        return x, jnp.zeros((), _long())
+    d = _wrap(dim, x.ndim)
+    if not 1 <= k <= x.shape[d]:
+        raise IndexError(f"kthvalue(): selected number k out of range for dimension {d}")
+    idx = jnp.argsort(x, axis=d, stable=True)
+    idx = lax.slice_in_dim(idx, k - 1, k, axis=d).astype(_long())
+    vals = jnp.take_along_axis(x, idx, axis=d)
+    if not keepdim:
+        vals, idx = jnp.squeeze(vals, d), jnp.squeeze(idx, d)
+    return vals, idx
+
+
+op("kthvalue", _kthvalue, out_type=ValuesIndices)
+
+
+def _median(x, dim=None, keepdim=False):
+    """torch's median is the *lower* median (no averaging)."""
+    if dim is None:
+        _nonempty(x, "median")
+        flat = x.reshape(-1)
+        return jnp.take(flat, jnp.argsort(flat, stable=True)[(flat.size - 1) // 2])
+    if x.ndim == 0:
+        return x, jnp.zeros((), _long())
+    d = _wrap(dim, x.ndim)
+    return _kthvalue(x, (x.shape[d] - 1) // 2 + 1, d, keepdim)
+
+
+def _nanmedian(x, dim=None, keepdim=False):
+    """Lower median over the non-NaN values (NaN only where a slice is all NaN)."""
+    if dim is None:
+        _nonempty(x, "nanmedian")
+        x = x.reshape(-1)
+        d = 0
+    else:
+        if x.ndim == 0:
+            return x, jnp.zeros((), _long())
+        d = _wrap(dim, x.ndim)
+    idx = jnp.argsort(x, axis=d, stable=True)  # NaNs sort last
+    n = jnp.sum(~jnp.isnan(x), axis=d, keepdims=True)
+    k = jnp.maximum((n - 1) // 2, 0)
+    sel = jnp.take_along_axis(idx, k, axis=d).astype(_long())
+    vals = jnp.take_along_axis(x, sel, axis=d)
+    if dim is None:
+        return vals.reshape(())
+    if not keepdim:
+        vals, sel = jnp.squeeze(vals, d), jnp.squeeze(sel, d)
+    return vals, sel
+
+
+op("median", _median, out_type=ValuesIndices)
+op("nanmedian", _nanmedian, out_type=ValuesIndices)
+
+
+def _mode(x, dim=-1, keepdim=False):
+    """Most frequent value along ``dim`` (smallest on ties) and the last index holding it."""
+    if x.ndim == 0:
+        return x, jnp.zeros((), _long())
+    d = _wrap(dim, x.ndim)
+    xm = jnp.moveaxis(x, d, -1)
+    n = xm.shape[-1]
+    eq = xm[..., :, None] == xm[..., None, :]  # (..., n, n)
+    counts = jnp.sum(eq, axis=-1)
+    best = jnp.max(counts, axis=-1, keepdims=True)
+    # among the most frequent values pick the smallest
+    big = jnp.where(counts == best, xm, _max_of(xm.dtype))
+    val = jnp.min(big, axis=-1, keepdims=True)
+    pos = jnp.arange(n, dtype=_long())
+    idx = jnp.max(jnp.where(xm == val, pos, -1), axis=-1, keepdims=True)
+    vals = jnp.take_along_axis(xm, idx, axis=-1)
+    vals, idx = jnp.moveaxis(vals, -1, d), jnp.moveaxis(idx, -1, d)
+    if not keepdim:
+        vals, idx = jnp.squeeze(vals, d), jnp.squeeze(idx, d)
+    return vals, idx
+
+
+def _max_of(dt):
+    if dt == jnp.bool_:
+        return True
+    if jnp.issubdtype(dt, jnp.integer):
+        return jnp.iinfo(dt).max
+    return jnp.inf
+
+
+op("mode", _mode, out_type=ValuesIndices)
+
+
+def _quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+    _require_float(x, "quantile")
+    if dim is None:
+        x = x.reshape(-1)
+        dim = 0
+        r = jnp.quantile(x, q, axis=0, method=interpolation)
+        return r
+    return jnp.quantile(x, q, axis=_wrap(dim, x.ndim), keepdims=keepdim, method=interpolation)
+
+
+def _nanquantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):
+    _require_float(x, "nanquantile")
+    if dim is None:
+        return jnp.nanquantile(x.reshape(-1), q, axis=0, method=interpolation)
+    return jnp.nanquantile(x, q, axis=_wrap(dim, x.ndim), keepdims=keepdim, method=interpolation)
+
+
+op("quantile", _quantile, scalars=(1, "q"))
+op("nanquantile", _nanquantile, scalars=(1, "q"))
+
+
+def _dist(x, y, p=2):
+    return vector_norm(x - y, p)
+
+
+op("dist", _dist, promote=True)
+
+
+# --------------------------------------------------------------------------- value-dependent shapes
+def _unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    if dim is None:
+        flat = x.reshape(-1)
+        u, inv, cnt = jnp.unique(flat, return_inverse=True, return_counts=True)
+        inv = inv.reshape(x.shape)
+    else:
+        d = _wrap(dim, x.ndim)
+        u, inv, cnt = jnp.unique(x, return_inverse=True, return_counts=True, axis=d)
+        inv = inv.reshape(-1)
+    out = (u,)
+    if return_inverse:
+        out += (inv.astype(_long()),)
+    if return_counts:
+        out += (cnt.astype(_long()),)
+    return out[0] if len(out) == 1 else out
+
+
+def _unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
+    if dim is None:
+        src = x.reshape(-1)
+        d = 0
+    else:
+        d = _wrap(dim, x.ndim)
+        src = jnp.moveaxis(x, d, 0)
+    n = src.shape[0]
+    if n == 0:
+        keep = jnp.zeros((0,), bool)
+    else:
+        ne = src[1:] != src[:-1]
+        if ne.ndim > 1:
+            ne = jnp.any(ne.reshape(ne.shape[0], -1), axis=1)
+        keep = jnp.concatenate([jnp.ones((1,), bool), ne])
+    starts = jnp.nonzero(keep)[0]
+    u = src[starts]
+    if dim is not None:
+        u = jnp.moveaxis(u, 0, d)
+    out = (u,)
+    if return_inverse:
+        inv = jnp.cumsum(keep) - 1
+        out += ((inv.reshape(x.shape) if dim is None else inv).astype(_long()),)
+    if return_counts:
+        out += (jnp.diff(jnp.append(starts, n)).astype(_long()),)
+    return out[0] if len(out) == 1 else out
+
+
+op("unique", _unique, eager_only=True, differentiable=False)
+op("unique_consecutive", _unique_consecutive, eager_only=True, differentiable=False)
