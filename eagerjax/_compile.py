@@ -56,15 +56,17 @@ class _Plan:
     """What one step structure reads and writes (the discovered state)."""
 
     def __init__(self, cap: Capture) -> None:
-        self.value_out = list(cap.wrote_value.values())
+        # Canonical order (by identity), so two discoveries that met the same state in a
+        # different order (zero_grad before or after backward) give the same plan.
+        self.value_out = sorted(cap.wrote_value.values(), key=id)
         wrote = set(cap.wrote_value)
-        reads = list(cap.read_value.values())
+        reads = sorted(cap.read_value.values(), key=id)
         # Inputs read and overwritten are donated: their old buffers become the new ones.
         self.value_donated = [t for t in reads if id(t) in wrote]
         self.value_kept = [t for t in reads if id(t) not in wrote]
-        self.grad_out = list(cap.wrote_grad.values())
+        self.grad_out = sorted(cap.wrote_grad.values(), key=id)
         gwrote = set(cap.wrote_grad)
-        self.grad_in = [t for t in cap.read_grad.values() if t._grad is not None]
+        self.grad_in = [t for t in sorted(cap.read_grad.values(), key=id) if t._grad is not None]
         self.grad_donated = [t for t in self.grad_in if id(t) in gwrote]
         self.grad_kept = [t for t in self.grad_in if id(t) not in gwrote]
         self.input_ids = {id(t) for t in reads}
