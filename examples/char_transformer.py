@@ -27,8 +27,9 @@ class CharLM(nn.Module):
         super().__init__()
         self.tok = nn.Embedding(vocab, d)
         self.pos = nn.Embedding(block, d)
-        layer = nn.TransformerEncoderLayer(d, heads, dim_feedforward=4 * d, dropout=0.1, batch_first=True,
-                                           norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d, heads, dim_feedforward=4 * d, dropout=0.1, batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(layer, layers)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab)
@@ -70,8 +71,10 @@ def main() -> None:
         sched.step()
         return loss
 
-    print(f"corpus: {len(text)} characters, vocabulary {len(chars)}; model: "
-          f"{sum(p.numel() for p in model.parameters())} parameters")
+    print(
+        f"corpus: {len(text)} characters, vocabulary {len(chars)}; model: "
+        f"{sum(p.numel() for p in model.parameters())} parameters"
+    )
     offsets = torch.arange(block)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):

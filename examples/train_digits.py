@@ -22,6 +22,7 @@ import eagerjax.nn.functional as F
 try:
     from tqdm import tqdm
 except ImportError:  # the progress bar is optional
+
     def tqdm(it, **_):
         return it
 
@@ -44,9 +45,14 @@ def mlp() -> nn.Module:
 
 def cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 4 * 4, 10),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32 * 4 * 4, 10),
     )
 
 
@@ -103,12 +109,16 @@ def main() -> None:
         res = {}
         for compiled in (False, True):
             mode = "compiled" if compiled else "eager"
-            r = res[mode] = train(make, data, compiled=compiled, epochs=epochs, batch=64,
-                                  max_steps=max_steps, label=f"{name} {mode}")
-            print(f"{name:<5} {mode:<9} {r['acc']:>9.3f} {r['loss']:>11.4f} {r['first_s']:>10.2f}s "
-                  f"{r['step_us']:>8.0f}µs")
-        print(f"{name}: compiled step is {res['eager']['step_us'] / res['compiled']['step_us']:.1f}x faster "
-              f"than eager; same loss to {abs(res['eager']['loss'] - res['compiled']['loss']):.1e}")
+            r = res[mode] = train(
+                make, data, compiled=compiled, epochs=epochs, batch=64, max_steps=max_steps, label=f"{name} {mode}"
+            )
+            print(
+                f"{name:<5} {mode:<9} {r['acc']:>9.3f} {r['loss']:>11.4f} {r['first_s']:>10.2f}s {r['step_us']:>8.0f}µs"
+            )
+        print(
+            f"{name}: compiled step is {res['eager']['step_us'] / res['compiled']['step_us']:.1f}x faster "
+            f"than eager; same loss to {abs(res['eager']['loss'] - res['compiled']['loss']):.1e}"
+        )
 
 
 if __name__ == "__main__":
