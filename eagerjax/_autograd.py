@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -430,7 +431,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
     retained = []
     for n in topo:
         if n.retained:
-            for o, ref in n.retained.items():
+            for ref in n.retained.values():
                 r = ref()
                 if r is not None:
                     retained.append(r)
@@ -477,7 +478,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
 
 def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
     """Per-node backward through dispatch: used for hooks and create_graph."""
-    from ._dispatch import Kernel, call_kernel
+    from ._dispatch import call_kernel
     from ._tensor import Tensor
 
     def wrap(c):

@@ -216,7 +216,7 @@ class LazyGraph:
         def program(*consts):
             self.stats["traces"] += 1
             results = []
-            for i, (k, refs) in enumerate(zip(kernels, wiring)):
+            for k, refs in zip(kernels, wiring):
                 args = [consts[r[1]] if r[0] == "c" else results[r[1]][r[2]] for r in refs]
                 results.append(jax.tree_util.tree_leaves(k.fn(*args)))
             return [results[i][j] for i, j in outs_key]
@@ -243,7 +243,7 @@ class LazyGraph:
         prev = self._last_key
         if prev is None:
             return "first graph"
-        (sa, ca, oa), (sb, cb, ob) = prev, key
+        (sa, ca, _), (sb, cb, _) = prev, key
         if len(sa) != len(sb):
             return f"graph has {len(sb)} ops (was {len(sa)})"
         for i, (x, y) in enumerate(zip(sa, sb)):

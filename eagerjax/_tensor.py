@@ -282,9 +282,9 @@ class Tensor:
     def _scalar(self, what: str):
         if self.numel() != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is ambiguous"
+                "Boolean value of Tensor with more than one value is ambiguous"
                 if what == "bool(Tensor)"
-                else f"only one element tensors can be converted to Python scalars"
+                else "only one element tensors can be converted to Python scalars"
             )
         return np.asarray(self._concrete(what)).reshape(()).item()
 

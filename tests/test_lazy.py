@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from test_compile import data, make_params, sgd_step_fn
 
 import eagerjax as ej
-from test_compile import data, make_params, sgd_step_fn
 
 
 @pytest.fixture(autouse=True)
