@@ -8,8 +8,25 @@ Every numeric hyperparameter of a param group (``lr``, ``betas``, ``eps``,
 """
 
 from . import lr_scheduler
+from ._adagrad import Adagrad
 from ._adam import Adam, AdamW
+from ._adamax import Adamax
+from ._nadam import NAdam
 from ._optimizer import Optimizer, ParamGroup
+from ._radam import RAdam
+from ._rmsprop import RMSprop
 from ._sgd import SGD
 
-__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "lr_scheduler"]
+__all__ = [
+    "Optimizer",
+    "ParamGroup",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "lr_scheduler",
+]
