@@ -68,6 +68,7 @@ from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
 _generate_all()
 from . import nn, optim  # noqa: E402 - needs the generated op functions
 from . import utils  # noqa: E402 - utils.data
+from ._serialization import load, save  # noqa: E402
 
 # Every op-table row with a function form is public under its torch name.
 _OP_FUNCTIONS = tuple(n for n in vars(_functional) if not n.startswith("_"))
@@ -76,7 +77,7 @@ globals().update({n: getattr(_functional, n) for n in _OP_FUNCTIONS})
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Parameter", "compile", "CompiledFunction", "CaptureError", "lazy", "lazy_stats", "set_mode", "get_mode", "mark_step", "Size", "device", "dtype", "Generator", "autograd", "utils",
+    "Tensor", "Parameter", "compile", "CompiledFunction", "CaptureError", "lazy", "lazy_stats", "set_mode", "get_mode", "mark_step", "Size", "device", "dtype", "Generator", "autograd", "utils", "save", "load",
     "tensor", "as_tensor", "from_numpy", "is_tensor", "numel",
     "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
     "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state", "default_generator",
