@@ -89,10 +89,11 @@ def to_jax(a):
 
 def ej_callable(name: str):
     row = OPS.get(name)
-    if name.startswith("linalg_"):
-        lin = getattr(ej, "linalg", None)
-        if lin is not None and hasattr(lin, name[7:]):
-            return getattr(lin, name[7:])
+    if row is not None and row.namespaces:  # ej.linalg.<name>, ej.special.<name>
+        ns = getattr(ej, row.namespaces[0], None)
+        short = name.removeprefix(row.namespaces[0] + "_")
+        if ns is not None and hasattr(ns, short):
+            return getattr(ns, short)
         return lambda *a, **k: dispatch(row, a, k)
     if hasattr(ej, name):
         return getattr(ej, name)
@@ -385,8 +386,9 @@ def test_forms_exist_in_torch() -> None:
             continue
         if r.method and not hasattr(torch.Tensor, n):
             bad.append(f"Tensor.{n}")
-        if r.function and not any(hasattr(m, n) for m in (torch, torch.nn.functional)) and not n.startswith("special_"):
+        if r.function and not any(hasattr(m, n) for m in (torch, torch.nn.functional)):
             bad.append(f"torch.{n}")
-        if r.namespaces and not hasattr(torch.linalg, n.removeprefix("linalg_")):
-            bad.append(f"torch.linalg.{n}")
+        for ns in r.namespaces:
+            if not hasattr(getattr(torch, ns), n.removeprefix(ns + "_")):
+                bad.append(f"torch.{ns}.{n}")
     assert not bad, bad

@@ -417,3 +417,44 @@ def test_repr_grad_fn_and_requires_grad():
     assert repr(x) == "tensor([1., 2.], requires_grad=True)"
     assert repr(x * 2).endswith("grad_fn=<MulBackward0>)")
     assert repr(ej.tensor([1, 2], dtype=ej.int16)) == "tensor([1, 2], dtype=torch.int16)"
+
+
+@needs_torch
+def test_return_types_print_like_torch():
+    a = [[1.0, 3.0], [2.0, 0.0]]
+    e, t = ej.tensor(a), torch.tensor(a)
+    assert repr(e.max(1)) == repr(t.max(1))
+    assert repr(ej.sort(e, descending=True)) == repr(torch.sort(t, descending=True))
+    assert repr(ej.aminmax(e)) == repr(torch.aminmax(t))
+    assert repr(ej.slogdet(e)) == repr(torch.slogdet(t))
+
+
+def test_inplace_index_ops():
+    x = ej.zeros(3, 2)
+    x.index_add_(0, ej.tensor([0, 2, 0]), ej.ones(3, 2))
+    assert x.tolist() == [[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]]
+    x.masked_fill_(x > 1.5, -1.0)
+    x.scatter_(1, ej.tensor([[1], [0], [1]]), 7.0)
+    x.index_fill_(0, ej.tensor([1]), 3.0)
+    assert x.tolist() == [[-1.0, 7.0], [3.0, 3.0], [1.0, 7.0]]
+    x.clamp_(min=0.0).tril_()
+    assert x.tolist() == [[0.0, 0.0], [3.0, 3.0], [1.0, 7.0]]
+
+
+def test_python_ints_and_slices_in_indices_are_traced():
+    """``x[i]`` / ``x[i:i + 3]`` in a loop reuse one kernel instead of compiling one per ``i``."""
+    from eagerjax._ops._registry import OPS
+
+    x = ej.arange(10.0)
+    kernels = OPS["_getitem"].kernels
+    before = len(kernels)
+    assert [x[i].item() for i in range(10)] == [float(i) for i in range(10)]
+    assert [x[i : i + 3].tolist() for i in (0, 4, 7)][1:] == [[4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]
+    assert x[-1].item() == 9.0 and x[8:20].tolist() == [8.0, 9.0]
+    assert len(kernels) - before <= 4
+    y = ej.zeros(10)
+    set_before = len(OPS["_setitem"].kernels)
+    for i in range(0, 10, 2):
+        y[i : i + 2] = float(i)
+    assert y.tolist() == [0.0, 0.0, 2.0, 2.0, 4.0, 4.0, 6.0, 6.0, 8.0, 8.0]
+    assert len(OPS["_setitem"].kernels) - set_before <= 2

@@ -35,19 +35,21 @@ def _fdt(dtype):
     return _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
 
 
-def _fill(value):
+# Every creation row has a NumPy ``host`` twin: in eager mode a new shape then costs no XLA
+# compile (the result is copied to the device once); traced modes use the jnp function.
+def _fill(value, xp):
     def make(
         *size, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False, out=None, memory_format=None
     ):
-        return jnp.full(_check_size(_size(size)), value, _fdt(dtype))
+        return xp.full(_check_size(_size(size)), value, _fdt(dtype))
 
     make.__name__ = "zeros" if value == 0 else "ones"
     return make
 
 
-op("zeros", _fill(0), method=False)
-op("ones", _fill(1), method=False)
-op("empty", _fill(0), method=False)
+op("zeros", _fill(0, jnp), method=False, host=_fill(0, np))
+op("ones", _fill(1, jnp), method=False, host=_fill(1, np))
+op("empty", _fill(0, jnp), method=False, host=_fill(0, np))
 
 
 def _long():
@@ -56,44 +58,66 @@ def _long():
 
 def _value_dtype(v):
     """torch.full's dtype inference from the fill value: bool -> bool, int -> long, float -> default."""
-    d = jnp.asarray(v).dtype
-    if d == jnp.bool_:
-        return jnp.bool_
-    if jnp.issubdtype(d, jnp.integer):
-        return _long() if getattr(v, "weak_type", False) or isinstance(v, int) else d
-    if jnp.issubdtype(d, jnp.complexfloating):
-        return d
-    if getattr(v, "weak_type", False) or isinstance(v, float):
+    if isinstance(v, bool):
+        return np.dtype(bool)
+    if isinstance(v, int):
+        return np.dtype(_long())
+    if isinstance(v, float):
         return _dtypes.get_default_dtype()
+    if isinstance(v, complex):
+        return np.dtype(np.complex64)
+    d = np.dtype(v.dtype)
+    if getattr(v, "weak_type", False):  # a Python number traced as an operand
+        if d.kind in "iu":
+            return np.dtype(_long())
+        if d.kind == "f":
+            return _dtypes.get_default_dtype()
     return d
 
 
-def _full(size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False, out=None):
-    size = _check_size(tuple(size) if isinstance(size, (list, tuple)) else (size,))
-    dt = _dtypes.to_dtype(dtype) or _value_dtype(fill_value)
-    return jnp.full(size, fill_value, dt)
+def _full_impl(xp):
+    def _full(
+        size, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False, out=None
+    ):
+        size = _check_size(tuple(size) if isinstance(size, (list, tuple)) else (size,))
+        dt = _dtypes.to_dtype(dtype) or _value_dtype(fill_value)
+        return xp.full(size, fill_value, dt)
+
+    return _full
 
 
-op("full", _full, method=False, scalars=(1, "fill_value"))
+op("full", _full_impl(jnp), method=False, scalars=(1, "fill_value"), host=_full_impl(np))
 
 
-def _like(value):
+def _like(value, xp):
     def f(x, *, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None, pin_memory=False):
-        return jnp.full(x.shape, value, _dtypes.to_dtype(dtype) or x.dtype)
+        return xp.full(x.shape, value, _dtypes.to_dtype(dtype) or x.dtype)
 
     return f
 
 
-def _full_like(
-    x, fill_value, *, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None, pin_memory=False
-):
-    return jnp.full(x.shape, fill_value, _dtypes.to_dtype(dtype) or x.dtype)
+def _full_like_impl(xp):
+    def _full_like(
+        x,
+        fill_value,
+        *,
+        dtype=None,
+        device=None,
+        requires_grad=False,
+        layout=None,
+        memory_format=None,
+        pin_memory=False,
+    ):
+        return xp.full(x.shape, fill_value, _dtypes.to_dtype(dtype) or x.dtype)
+
+    return _full_like
 
 
-op("zeros_like", _like(0), method=False, differentiable=False)
-op("ones_like", _like(1), method=False, differentiable=False)
-op("empty_like", _like(0), method=False, differentiable=False)
-op("full_like", _full_like, method=False, differentiable=False, scalars=(1, "fill_value"))
+_ND = {"method": False, "differentiable": False}
+op("zeros_like", _like(0, jnp), host=_like(0, np), **_ND)
+op("ones_like", _like(1, jnp), host=_like(1, np), **_ND)
+op("empty_like", _like(0, jnp), host=_like(0, np), **_ND)
+op("full_like", _full_like_impl(jnp), host=_full_like_impl(np), scalars=(1, "fill_value"), **_ND)
 
 
 def _num(v):
@@ -115,62 +139,60 @@ def _arange(
     n = max(int(math.ceil((end - start) / step)), 0)
     if anyfloat or jnp.issubdtype(dt, jnp.floating):
         # torch accumulates in double, then casts
-        return jnp.asarray((start + step * np.arange(n, dtype=np.float64)).astype(dt))
-    return jnp.asarray((start + step * np.arange(n, dtype=np.int64)).astype(dt))
+        return (start + step * np.arange(n, dtype=np.float64)).astype(dt)
+    return (start + step * np.arange(n, dtype=np.int64)).astype(dt)
 
 
-op("arange", _arange, method=False, differentiable=False)
+op("arange", lambda *a, **k: jnp.asarray(_arange(*a, **k)), host=_arange, **_ND)
 
 
-def _linspace_values(start, end, steps, dt):
-    if steps == 1:
-        return jnp.full((1,), start, dt)
-    i = jnp.arange(steps, dtype=jnp.float32)
-    start = jnp.asarray(start, jnp.float32)
-    end = jnp.asarray(end, jnp.float32)
-    step = (end - start) / (steps - 1)
-    half = steps // 2
-    v = jnp.where(i < half, start + i * step, end - (steps - 1 - i) * step)
-    return v
+def _spaced(xp):
+    def values(start, end, steps):
+        """torch's linspace formula: from both ends towards the middle, in float32."""
+        if steps == 1:
+            return xp.full((1,), start, xp.float32)
+        i = xp.arange(steps, dtype=xp.float32)
+        start = xp.asarray(start, xp.float32)
+        end = xp.asarray(end, xp.float32)
+        step = (end - start) / xp.float32(steps - 1)
+        return xp.where(i < steps // 2, start + i * step, end - (steps - 1 - i) * step)
+
+    def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, layout=None, out=None):
+        if steps < 0:
+            raise RuntimeError("number of steps must be non-negative")
+        dt = _fdt(dtype)
+        if steps == 0:
+            return xp.zeros((0,), dt)
+        return values(start, end, steps).astype(dt)
+
+    def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False, layout=None, out=None):
+        dt = _fdt(dtype)
+        if steps == 0:
+            return xp.zeros((0,), dt)
+        return xp.power(xp.asarray(base, xp.float32), values(start, end, steps)).astype(dt)
+
+    def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False, out=None):
+        return xp.eye(n, n if m is None else m, dtype=_fdt(dtype))
+
+    return linspace, logspace, eye
 
 
-def _linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, layout=None, out=None):
-    if steps < 0:
-        raise RuntimeError("number of steps must be non-negative")
-    dt = _fdt(dtype)
-    if steps == 0:
-        return jnp.zeros((0,), dt)
-    return _linspace_values(start, end, steps, dt).astype(dt)
+_J, _H = _spaced(jnp), _spaced(np)
+op("linspace", _J[0], host=_H[0], scalars=(0, 1, "start", "end"), **_ND)
+op("logspace", _J[1], host=_H[1], scalars=(0, 1, 3, "start", "end", "base"), **_ND)
+op("eye", _J[2], host=_H[2], **_ND)
 
 
-def _logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False, layout=None, out=None):
-    dt = _fdt(dtype)
-    if steps == 0:
-        return jnp.zeros((0,), dt)
-    return jnp.power(jnp.asarray(base, jnp.float32), _linspace_values(start, end, steps, dt)).astype(dt)
-
-
-op("linspace", _linspace, method=False, differentiable=False, scalars=(0, 1, "start", "end"))
-op("logspace", _logspace, method=False, differentiable=False, scalars=(0, 1, 3, "start", "end", "base"))
-
-
-def _eye(n, m=None, *, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False, out=None):
-    return jnp.eye(n, n if m is None else m, dtype=_fdt(dtype))
-
-
-op("eye", _eye, method=False, differentiable=False)
-
-
-def _tri_indices(which):
+def _tri_indices(which, xp):
     def f(row, col, offset=0, *, dtype=None, device=None, layout=None):
         r, c = which(row, offset, col)
-        return jnp.asarray(np.stack([r, c]).astype(_dtypes.to_dtype(dtype) or np.dtype(_long())))
+        return xp.asarray(np.stack([r, c]).astype(_dtypes.to_dtype(dtype) or np.dtype(_long())))
 
     return f
 
 
-op("tril_indices", _tri_indices(np.tril_indices), method=False, differentiable=False)
-op("triu_indices", _tri_indices(np.triu_indices), method=False, differentiable=False)
+op("tril_indices", _tri_indices(np.tril_indices, jnp), host=_tri_indices(np.tril_indices, np), **_ND)
+op("triu_indices", _tri_indices(np.triu_indices, jnp), host=_tri_indices(np.triu_indices, np), **_ND)
 
 
 # --------------------------------------------------------------------------- in-place fills (see _indexing.py)

@@ -185,7 +185,8 @@ alias("arctan", "atan")
 alias("arcsinh", "asinh")
 alias("arccosh", "acosh")
 alias("arctanh", "atanh")
-alias("special_erf", "erf", method=False)
+# ``torch.special.<name>`` rows: named ``special_<name>``, public as ``ej.special.<name>``.
+alias("special_erf", "erf", method=False, function=False, namespaces=("special",))
 
 
 def _int_preserving(f):
@@ -302,4 +303,12 @@ op("nextafter", jnp.nextafter, promote=True, differentiable=False, inplace=True)
 op("ldexp", lambda x, other: _float_unary(lambda a: a * jnp.exp2(other))(x), promote=True, inplace=True)
 op("rsub", lambda x, y, alpha=1: _sub(y, x, alpha), scalars=_BIN, promote=True, method=False)
 op("polygamma", lambda n, x: jax.scipy.special.polygamma(n, _float_unary(lambda a: a)(x)), method=False)
-op("special_xlog1py", jax.scipy.special.xlog1py, scalars=_BIN, promote=True, method=False)
+op(
+    "special_xlog1py",
+    jax.scipy.special.xlog1py,
+    scalars=_BIN,
+    promote=True,
+    method=False,
+    function=False,
+    namespaces=("special",),
+)

@@ -6,12 +6,10 @@ Rows in the ``linalg`` namespace are named ``linalg_<name>`` and carry
 
 from __future__ import annotations
 
-import collections
-
 import jax
 import jax.numpy as jnp
 
-from ._reduction import _to_float, _wrap, vector_norm
+from ._reduction import _to_float, _wrap, return_type, vector_norm
 from ._registry import alias, op
 
 _LINALG = ("linalg",)
@@ -240,11 +238,11 @@ def _square(x, name):
     return x
 
 
-SignLogAbsDet = collections.namedtuple("SignLogAbsDet", ["sign", "logabsdet"])
-QR = collections.namedtuple("QR", ["Q", "R"])
-SVD = collections.namedtuple("SVD", ["U", "S", "Vh"])
-Eigh = collections.namedtuple("Eigh", ["eigenvalues", "eigenvectors"])
-TorchSVD = collections.namedtuple("TorchSVD", ["U", "S", "V"])
+SignLogAbsDet = return_type("slogdet", ("sign", "logabsdet"))
+QR = return_type("qr", ("Q", "R"))
+SVD = return_type("linalg_svd", ("U", "S", "Vh"))
+Eigh = return_type("linalg_eigh", ("eigenvalues", "eigenvectors"))
+TorchSVD = return_type("svd", ("U", "S", "V"))
 
 
 def _det(x):
@@ -270,7 +268,14 @@ op("linalg_det", _det, function=False, method=False, namespaces=_LINALG)
 op("inverse", _inv)
 op("linalg_inv", _inv, function=False, method=False, namespaces=_LINALG)
 op("slogdet", _slogdet, out_type=SignLogAbsDet)
-op("linalg_slogdet", _slogdet, function=False, method=False, out_type=SignLogAbsDet, namespaces=_LINALG)
+op(
+    "linalg_slogdet",
+    _slogdet,
+    function=False,
+    method=False,
+    out_type=return_type("linalg_slogdet", ("sign", "logabsdet")),
+    namespaces=_LINALG,
+)
 op("logdet", _logdet)
 
 
@@ -304,7 +309,7 @@ def _qr(a, mode="reduced"):
     return tuple(jnp.linalg.qr(a, mode=mode))
 
 
-op("linalg_qr", _qr, function=False, method=False, out_type=QR, namespaces=_LINALG)
+op("linalg_qr", _qr, function=False, method=False, out_type=return_type("linalg_qr", ("Q", "R")), namespaces=_LINALG)
 op("qr", lambda a, some=True: _qr(a, "reduced" if some else "complete"), out_type=QR)
 
 

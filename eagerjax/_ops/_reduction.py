@@ -8,6 +8,7 @@ at the chosen indices, so the gradient flows to exactly the selected elements
 from __future__ import annotations
 
 import collections
+import types
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +16,29 @@ from jax import lax
 
 from ._registry import op
 
-ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
-MinMax = collections.namedtuple("MinMax", ["min", "max"])
+
+def return_type(name: str, fields: tuple = ("values", "indices")) -> type:
+    """A namedtuple printing like ``torch.return_types.<name>`` (what torch returns for multi-output ops)."""
+    base = collections.namedtuple(name, fields)
+
+    def __repr__(self) -> str:
+        body = ",\n".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+        return f"torch.return_types.{name}(\n{body})"
+
+    have = getattr(return_types, name, None)
+    if have is not None and have._fields == tuple(fields):
+        return have
+    cls = type(name, (base,), {"__slots__": (), "__repr__": __repr__, "__module__": __name__})
+    cls.__qualname__ = f"return_types.{name}"  # picklable by reference
+    setattr(return_types, name, cls)
+    return cls
+
+
+return_types = types.SimpleNamespace()  # like ``torch.return_types``
+
+
+ValuesIndices = return_type("ValuesIndices")  # the generic (values, indices) pair
+MinMax = return_type("aminmax", ("min", "max"))
 
 
 def _long():
@@ -151,8 +173,8 @@ def _maxmin(name, red, arg, binary):
     return f
 
 
-op("max", _maxmin("max", jnp.max, jnp.argmax, jnp.maximum), out_type=ValuesIndices, promote=True)
-op("min", _maxmin("min", jnp.min, jnp.argmin, jnp.minimum), out_type=ValuesIndices, promote=True)
+op("max", _maxmin("max", jnp.max, jnp.argmax, jnp.maximum), out_type=return_type("max"), promote=True)
+op("min", _maxmin("min", jnp.min, jnp.argmin, jnp.minimum), out_type=return_type("min"), promote=True)
 
 
 def _amax(x, dim=(), keepdim=False):
@@ -353,8 +375,8 @@ def _logcumsumexp(x, dim):
 
 op("cumsum", _cumsum, inplace=True)
 op("cumprod", _cumprod, inplace=True)
-op("cummax", _cumext(lax.cummax, lambda x, r: x == r), out_type=ValuesIndices)
-op("cummin", _cumext(lax.cummin, lambda x, r: x == r), out_type=ValuesIndices)
+op("cummax", _cumext(lax.cummax, lambda x, r: x == r), out_type=return_type("cummax"))
+op("cummin", _cumext(lax.cummin, lambda x, r: x == r), out_type=return_type("cummin"))
 op("logcumsumexp", _logcumsumexp)
 
 
@@ -399,7 +421,7 @@ def _msort(x):
     return _sort(x, 0)[0]
 
 
-op("sort", _sort, out_type=ValuesIndices)
+op("sort", _sort, out_type=return_type("sort"))
 op("argsort", _argsort, differentiable=False)
 op("msort", _msort)
 
@@ -430,7 +452,7 @@ def _negate_order(x):
     return -x
 
 
-op("topk", _topk, out_type=ValuesIndices)
+op("topk", _topk, out_type=return_type("topk"))
 
 
 def _kthvalue(x, k, dim=-1, keepdim=False):
@@ -447,7 +469,7 @@ def _kthvalue(x, k, dim=-1, keepdim=False):
     return vals, idx
 
 
-op("kthvalue", _kthvalue, out_type=ValuesIndices)
+op("kthvalue", _kthvalue, out_type=return_type("kthvalue"))
 
 
 def _median(x, dim=None, keepdim=False):
@@ -484,8 +506,8 @@ def _nanmedian(x, dim=None, keepdim=False):
     return vals, sel
 
 
-op("median", _median, out_type=ValuesIndices)
-op("nanmedian", _nanmedian, out_type=ValuesIndices)
+op("median", _median, out_type=return_type("median"))
+op("nanmedian", _nanmedian, out_type=return_type("nanmedian"))
 
 
 def _mode(x, dim=-1, keepdim=False):
@@ -518,7 +540,7 @@ def _max_of(dt):
     return jnp.inf
 
 
-op("mode", _mode, out_type=ValuesIndices)
+op("mode", _mode, out_type=return_type("mode"))
 
 
 def _quantile(x, q, dim=None, keepdim=False, *, interpolation="linear"):

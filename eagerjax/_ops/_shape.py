@@ -58,7 +58,7 @@ alias("swapdims", "transpose")
 
 
 def _permute(x, *dims, **kw):
-    dims = _shape_arg(dims) if dims else tuple(kw["dims"])
+    dims = _shape_arg(dims) if dims or "dims" not in kw else tuple(kw["dims"])
     if len(dims) != x.ndim:
         raise RuntimeError(
             f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
@@ -129,7 +129,7 @@ op("unflatten", _unflatten)
 
 
 def _expand(x, *sizes, **kw):
-    sizes = _shape_arg(sizes) if sizes else tuple(kw["size"])
+    sizes = _shape_arg(sizes) if sizes or "size" not in kw else tuple(kw["size"])
     if len(sizes) < x.ndim:
         raise RuntimeError(
             f"expand(torch.FloatTensor{{{list(x.shape)}}}, size=[{', '.join(map(str, sizes))}]): the number of "
@@ -173,7 +173,7 @@ op("broadcast_tensors", _broadcast_tensors, method=False)
 
 
 def _repeat(x, *sizes, **kw):
-    sizes = _shape_arg(sizes) if sizes else tuple(kw["repeats"])
+    sizes = _shape_arg(sizes) if sizes or "repeats" not in kw else tuple(kw["repeats"])
     if len(sizes) < x.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
     x = x.reshape((1,) * (len(sizes) - x.ndim) + x.shape)
@@ -291,7 +291,7 @@ op("select", _select)
 
 
 def _flip(x, *dims, **kw):
-    dims = _shape_arg(dims) if dims else kw["dims"]
+    dims = _shape_arg(dims) if dims or "dims" not in kw else kw["dims"]
     dims = dims if isinstance(dims, (list, tuple)) else (dims,)
     if x.ndim == 0:
         return x
