@@ -926,6 +926,9 @@ class OneCycleLR(LRScheduler):
         per_group = [_val(g.get(k, 0.0)) for g in self.optimizer.param_groups for k in self._KEYS[1:]]
         return state, inputs + self._bounds(), targets, per_group + hypers
 
+    def _load_extra_state(self, state_dict: dict) -> None:
+        self.__dict__.pop("_bounds_t", None)  # rebuilt from the loaded phases on the next step
+
     @classmethod
     def _pure(cls, static, mode, state, inputs, targets, hypers):
         phases, anneal, cycle = static
