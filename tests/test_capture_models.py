@@ -159,10 +159,10 @@ def test_transformer_encoder_adamw_grad_clipping():
     class LM(nn.Module):
         def __init__(self):
             super().__init__()
-            self.emb = nn.Embedding(11, 16)
-            layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.1, batch_first=True)
-            self.enc = nn.TransformerEncoder(layer, 2)
-            self.head = nn.Linear(16, 11)
+            self.emb = nn.Embedding(11, 8)
+            layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.1, batch_first=True)
+            self.enc = nn.TransformerEncoder(layer, 1)
+            self.head = nn.Linear(8, 11)
 
         def forward(self, tokens):
             return self.head(self.enc(self.emb(tokens)))
