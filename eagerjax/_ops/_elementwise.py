@@ -12,11 +12,12 @@ _BIN = (0, 1, "other", "input")
 
 
 def _add(x, y, alpha=1):
-    return x + y * alpha if alpha != 1 else x + y
+    # `alpha` may be a tensor (torch-style optimizers: p.add_(g, alpha=-lr)).
+    return x + y if (type(alpha) is int and alpha == 1) else x + y * alpha
 
 
 def _sub(x, y, alpha=1):
-    return x - y * alpha if alpha != 1 else x - y
+    return x - y if (type(alpha) is int and alpha == 1) else x - y * alpha
 
 
 def _div(x, y, rounding_mode=None):
@@ -37,8 +38,8 @@ def _pow(x, y):
     return jnp.power(x, y)
 
 
-op("add", _add, scalars=_BIN, inplace=True, promote=True, dunders=("__add__",), rdunders=("__radd__",))
-op("sub", _sub, scalars=_BIN, inplace=True, promote=True, dunders=("__sub__",), rdunders=("__rsub__",))
+op("add", _add, scalars=_BIN + ("alpha",), inplace=True, promote=True, dunders=("__add__",), rdunders=("__radd__",))
+op("sub", _sub, scalars=_BIN + ("alpha",), inplace=True, promote=True, dunders=("__sub__",), rdunders=("__rsub__",))
 alias("subtract", "sub")
 op("mul", jnp.multiply, scalars=_BIN, inplace=True, promote=True, dunders=("__mul__",), rdunders=("__rmul__",))
 alias("multiply", "mul", inplace=True)
@@ -213,7 +214,14 @@ op("frac", lambda x: x - jnp.trunc(x), inplace=True)
 op("neg", jnp.negative, inplace=True, dunders=("__neg__",))
 alias("negative", "neg", inplace=True)
 op("positive", lambda x: x, dunders=("__pos__",))
-op("abs", jnp.abs, inplace=True, dunders=("__abs__",))
+def _abs(x):
+    # x * sign(x): |x| with torch's gradient sign(x), which is 0 at 0 (jnp.abs's is 1).
+    if x.dtype == jnp.bool_ or jnp.issubdtype(x.dtype, jnp.unsignedinteger) or jnp.issubdtype(x.dtype, jnp.complexfloating):
+        return jnp.abs(x)
+    return x * jnp.sign(x)
+
+
+op("abs", _abs, inplace=True, dunders=("__abs__",))
 alias("absolute", "abs", inplace=True)
 op("sign", jnp.sign, inplace=True)
 op("sgn", jnp.sign, inplace=True)
