@@ -1,0 +1,1 @@
+"""Benchmarks of eagerjax against the hand-written jax.jit step and others: ``python -m benchmarks``."""

@@ -1,0 +1,34 @@
+"""`python -m benchmarks --quick` runs and writes its results (no timing assertions: speed lives in benchmarks/)."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_benchmarks_quick_writes_results(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    args = "--quick --only tiny --systems eager,compiled,lazy,hand --out".split() + [str(tmp_path)]
+    cmd = [sys.executable, "-m", "benchmarks", *args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert "## Targets" in r.stdout
+
+    with open(tmp_path / "results.json") as f:
+        res = json.load(f)
+    assert {"machine", "config", "train", "micro", "targets", "notes", "elapsed_s"} <= set(res)
+    assert {"cpu", "cores", "versions", "date", "load_at_start"} <= set(res["machine"])
+    tiny = res["train"]["tiny"]
+    assert set(tiny) == {"eager", "compiled", "lazy", "hand"}
+    for name, sysres in tiny.items():
+        assert {"median_us", "min_us", "max_us", "first_call_s", "loss_first_step"} <= set(sysres), name
+        assert abs(sysres["loss_first_step"] - tiny["hand"]["loss_first_step"]) < 1e-4, name
+    assert tiny["compiled"]["traces"] == 1
+    assert tiny["lazy"]["traces"] == 1
+    assert {"dispatch", "fwd_bwd", "lazy_recording"} <= set(res["micro"])
+    assert all(t["status"] in ("PASS", "MISS", "n/a") for t in res["targets"])
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "chart.png").stat().st_size > 0
