@@ -56,13 +56,13 @@ _kernels: dict = {}
 def _concrete_scalar(x: float) -> Tensor:
     """A new 0-d float32 tensor holding ``x``, concrete even under a capture trace."""
     with jax.ensure_compile_time_eval():
-        v = jnp.asarray(x, jnp.float32)
+        v = jnp.asarray(np.asarray(x, np.float32))  # from NumPy: a device_put, no XLA compile
     return Tensor._make(v)
 
 
 def _concrete_zeros(shape: tuple, dtype) -> Tensor:
     with jax.ensure_compile_time_eval():
-        v = jnp.zeros(shape, dtype)
+        v = jnp.asarray(np.zeros(shape, dtype))  # no XLA compile per parameter shape
     return Tensor._make(v)
 
 
