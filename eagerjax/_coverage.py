@@ -62,7 +62,7 @@ def section() -> str:
         lines.append(f"| {_FAMILY.get(fam, fam)} ({len(fams[fam])}) | {names} |")
     lines.append("")
     mods = sorted(n for n, v in vars(ej.nn).items() if inspect.isclass(v) and issubclass(v, ej.nn.Module)
-                  and not n.startswith("_"))
+                  and not n.startswith("_") and n not in ("Module", "FlaxModule"))
     lines.append(f"**nn layers and losses ({len(mods)}):** " + ", ".join(f"`{n}`" for n in mods))
     lines.append("")
     opts = sorted(n for n, v in vars(ej.optim).items() if inspect.isclass(v) and issubclass(v, ej.optim.Optimizer)
