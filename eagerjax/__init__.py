@@ -7,10 +7,15 @@ one compiled XLA program per training step with ``eagerjax.compile`` or
 
 from __future__ import annotations
 
-from . import _dtypes
+from . import (
+    _dtypes,  # noqa: F401 - dtype helpers, e.g. eagerjax._dtypes.result_type
+    autograd,
+)
+from ._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from ._capture import CaptureError
+from ._compile import CompiledFunction, compile  # noqa: A004 - torch.compile
 from ._dtypes import (
     bfloat16,
-    bool_ as bool,  # noqa: A001 - torch.bool
     cfloat,
     complex64,
     double,
@@ -30,15 +35,25 @@ from ._dtypes import (
     uint8,
     uint32,
 )
+from ._dtypes import (
+    bool_ as bool,  # noqa: A001 - torch.bool
+)
 from ._dtypes import float_ as float  # noqa: A001 - torch.float
 from ._dtypes import int_ as int  # noqa: A001 - torch.int
-from ._tensor import Device as device
-from ._tensor import Parameter, Size, Tensor
-from ._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from ._ops import _creation, _elementwise, _linalg, _reduction, _shape  # noqa: F401 - register rows
-from ._ops import _nn  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
-from ._ops import _nn_seq  # noqa: F401 - attention / RNN rows
-from ._ops import _nn2  # noqa: F401 - conv / pool / norm / embedding / loss rows
+from ._factories import as_tensor, from_numpy, is_tensor, numel, tensor
+from ._generate import functional as _functional
+from ._generate import generate as _generate_all
+from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
+from ._ops import (  # noqa: F401 - register rows
+    _creation,
+    _elementwise,
+    _linalg,
+    _nn,  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
+    _nn2,  # noqa: F401 - conv / pool / norm / embedding / loss rows
+    _nn_seq,  # noqa: F401 - attention / RNN rows
+    _reduction,
+    _shape,
+)
 from ._random import (
     Generator,
     bernoulli,
@@ -58,16 +73,24 @@ from ._random import (
     seed,
     set_rng_state,
 )
-from ._generate import functional as _functional, generate as _generate_all
-from ._factories import as_tensor, from_numpy, is_tensor, numel, tensor
-from . import autograd
-from ._capture import CaptureError
-from ._compile import CompiledFunction, compile  # noqa: A004 - torch.compile
-from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
+from ._tensor import Device as device
+from ._tensor import Parameter, Size, Tensor
 
 _generate_all()
-from . import nn, optim  # noqa: E402 - needs the generated op functions
-from . import utils  # noqa: E402 - utils.data
+
+# torch.linalg / torch.special: the rows that declare those namespaces.
+import sys as _sys  # noqa: E402
+
+from ._generate import namespaces as _namespaces  # noqa: E402
+
+for _ns, _mod in _namespaces.items():
+    globals()[_ns] = _mod
+    _sys.modules[f"eagerjax.{_ns}"] = _mod
+from . import (  # noqa: E402, F401 - need the generated op functions
+    nn,
+    optim,
+    utils,  # noqa: E402 - utils.data
+)
 from ._serialization import load, save  # noqa: E402
 
 # Every op-table row with a function form is public under its torch name.
@@ -77,7 +100,9 @@ globals().update({n: getattr(_functional, n) for n in _OP_FUNCTIONS})
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Parameter", "compile", "CompiledFunction", "CaptureError", "lazy", "lazy_stats", "set_mode", "get_mode", "mark_step", "Size", "device", "dtype", "Generator", "autograd", "utils", "save", "load",
+    "Tensor", "Parameter", "compile", "CompiledFunction", "CaptureError", "lazy", "lazy_stats", "set_mode",
+    "get_mode", "mark_step", "Size", "device", "dtype", "Generator", "autograd", "nn", "optim", "utils", "save",
+    "load",
     "tensor", "as_tensor", "from_numpy", "is_tensor", "numel",
     "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
     "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state", "default_generator",
@@ -87,4 +112,5 @@ __all__ = [
     "int8", "int16", "short", "int32", "int", "int64", "long", "uint8", "uint32", "bool",
     "complex64", "cfloat", "get_default_dtype", "set_default_dtype",
     *_OP_FUNCTIONS,
+    *_namespaces,
 ]

@@ -610,7 +610,7 @@ def grad(
     for t, g in zip(inputs, res):
         if g is None:
             if materialize_grads:
-                from ._ops import functional as F
+                from ._generate import functional as F
 
                 out.append(F.zeros_like(t))
                 continue

@@ -86,6 +86,8 @@ def _inplace(op: OpDef):
 
 
 functional = types.ModuleType("eagerjax._ops.functional", "Every op-table row as a function.")
+# Rows with ``namespaces=("linalg",)`` named ``linalg_norm`` become ``ej.linalg.norm``.
+namespaces: dict[str, types.ModuleType] = {}
 
 
 def generate() -> None:
@@ -94,6 +96,12 @@ def generate() -> None:
         fn = _function(op)
         if op.function:
             setattr(functional, name, fn)
+        for ns in op.namespaces:
+            mod = namespaces.get(ns)
+            if mod is None:
+                mod = namespaces[ns] = types.ModuleType(f"eagerjax.{ns}", f"torch.{ns}: op-table rows.")
+            short = name[len(ns) + 1 :] if name.startswith(ns + "_") else name
+            setattr(mod, short, fn)
         if op.method and not hasattr(Tensor, name):
             setattr(Tensor, name, fn)
         if op.inplace and not hasattr(Tensor, name + "_"):

@@ -177,3 +177,15 @@ def test_matches_torch_on_a_small_script():
     x0, w0 = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(3, 5)).astype(np.float32)
     for a, b in zip(script(ej, x0, w0), script(torch, x0, w0)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_linalg_and_special_namespaces():
+    import eagerjax.linalg as linalg
+
+    x = ej.tensor([3.0, 4.0], requires_grad=True)
+    n = ej.linalg.norm(x)
+    assert float(n) == 5.0
+    n.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.6, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(linalg.inv(ej.eye(2) * 2).numpy(), np.eye(2) / 2)
+    assert float(ej.special.erf(ej.tensor(0.0))) == 0.0

@@ -14,7 +14,7 @@ from .. import _dtypes
 from .._autograd import no_grad
 from .._dispatch import dispatch
 from .._generate import _torch_name, check_inplace, inplace_update
-from .._ops import functional as _F
+from .._generate import functional as _F
 from .._ops._registry import OPS
 from .._random import draw
 from .._tensor import Size, Tensor
