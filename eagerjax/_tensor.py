@@ -612,6 +612,29 @@ def _tensors_to_np(x):
     return x
 
 
+def _float_formatter(a: np.ndarray):
+    """torch's float printing: ``1.`` when every value is whole, else 4 decimals, and
+    scientific notation when the nonzero magnitudes span more than 1000x, exceed 1e8 or
+    fall below 1e-4; every element padded to one width."""
+    finite = np.abs(a[np.isfinite(a)]).astype(np.float64)
+    nonzero = finite[finite != 0]
+    whole = finite.size == 0 or bool(np.all(finite == np.ceil(finite)))
+    sci = False
+    if nonzero.size:
+        lo, hi = nonzero.min(), nonzero.max()
+        sci = hi / lo > 1000.0 or hi > 1e8 or (not whole and lo < 1e-4)
+
+    def fmt(v) -> str:
+        if not np.isfinite(v):
+            return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+        if sci:
+            return f"{v:.4e}"
+        return f"{v:.0f}." if whole else f"{v:.4f}"
+
+    width = max((len(fmt(v)) for v in a.ravel()[:2000]), default=0)
+    return lambda v: fmt(v).rjust(width)
+
+
 def _repr(t: Tensor, force_rg: bool = False) -> str:
     v = t._value
     if type(v).__name__ == "LazyValue":
@@ -624,10 +647,8 @@ def _repr(t: Tensor, force_rg: bool = False) -> str:
     if a.dtype == _dtypes.bfloat16:
         a = a.astype(np.float32)
     if a.dtype.kind == "f":
-        body = np.array2string(
-            a, separator=", ", precision=4, prefix="tensor(", floatmode="maxprec_equal",
-            suppress_small=True, threshold=1000, edgeitems=3
-        )
+        body = np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
+                               formatter={"float_kind": _float_formatter(a)}, max_line_width=80)
     else:
         body = np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
     extras = []
