@@ -27,23 +27,15 @@ from ._activation import (
 )
 from ._attention import MultiheadAttention
 from ._containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from ._rnn import GRU, LSTM, RNN, RNNBase
-from ._transformer import (
-    Transformer,
-    TransformerDecoder,
-    TransformerDecoderLayer,
-    TransformerEncoder,
-    TransformerEncoderLayer,
-)
+from ._conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from ._dropout import Dropout
 from ._flax import FlaxModule, from_flax, to_flax
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._loss import CrossEntropyLoss, MSELoss, NLLLoss
-from ._module import Module
-from ._norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from ._conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from ._losses2 import BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, SmoothL1Loss
 from ._misc import Bilinear, Dropout1d, Dropout2d, Dropout3d, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from ._module import Module
+from ._norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from ._normalization import GroupNorm, LayerNorm, RMSNorm
 from ._pooling import (
     AdaptiveAvgPool1d,
@@ -58,7 +50,15 @@ from ._pooling import (
     MaxPool2d,
     MaxPool3d,
 )
+from ._rnn import GRU, LSTM, RNN, RNNBase
 from ._sparse import Embedding
+from ._transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     # convolution / pooling / normalization / embedding / extra losses (_conv, _pooling, ...)
