@@ -425,9 +425,12 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
     leaf_roots = [(t, c) for t, c in zip(tensors, cts) if t._node is None]
     node_roots = [((t._node, t._idx), c) for t, c in zip(tensors, cts) if t._node is not None]
     topo = _topo([r[0][0] for r in node_roots])
-    slow = create_graph or any(n.hooks for n in topo) or any(
-        p._hooks for n in topo for p in n.parents if p is not None and type(p) is not tuple
-    ) or any(t._hooks for t, _ in leaf_roots)
+    slow = (
+        create_graph
+        or any(n.hooks for n in topo)
+        or any(p._hooks for n in topo for p in n.parents if p is not None and type(p) is not tuple)
+        or any(t._hooks for t, _ in leaf_roots)
+    )
     retained = []
     for n in topo:
         if n.retained:
@@ -437,7 +440,9 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
                     retained.append(r)
     leaves: list = []
     if slow:
-        leaf_grads, target_grads, leaves = _slow_engine(topo, node_roots, leaf_roots, list(targets) + retained, create_graph)
+        leaf_grads, target_grads, leaves = _slow_engine(
+            topo, node_roots, leaf_roots, list(targets) + retained, create_graph
+        )
     elif topo:
         leaf_grads, target_grads = _run_fused(
             topo, [r[0] for r in node_roots], [r[1] for r in node_roots], leaves, accumulate, list(targets) + retained
@@ -455,9 +460,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
         leaf_grads = [c for _, c in leaf_roots]
         target_grads = [c if any(t is x for x, _ in leaf_roots) else None for t in list(targets) + retained]
         if accumulate:
-            leaf_grads = [
-                (t._grad._read() + g) if t._grad is not None else g for t, g in zip(leaves, leaf_grads)
-            ]
+            leaf_grads = [(t._grad._read() + g) if t._grad is not None else g for t, g in zip(leaves, leaf_grads)]
     if not retain_graph:
         for n in topo:
             n.vals = _FREED
@@ -523,8 +526,11 @@ def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
             kern = _vjp_kernel(n.kernel, len(n.vals), diff, tuple(x is not None for x in c))
             ins = [_input_tensor(v, p) for v, p in zip(n.vals, n.parents)]
             present = [x for x in c if x is not None]
-            gs = call_kernel(kern, [x._read() if isinstance(x, Tensor) else x for x in ins] + [x._read() for x in present],
-                             [x if isinstance(x, Tensor) else None for x in ins] + present)
+            gs = call_kernel(
+                kern,
+                [x._read() if isinstance(x, Tensor) else x for x in ins] + [x._read() for x in present],
+                [x if isinstance(x, Tensor) else None for x in ins] + present,
+            )
             if isinstance(gs, Tensor):
                 gs = (gs,)
             for j, g in zip(diff, gs):
@@ -623,5 +629,3 @@ def grad(
         else:
             out.append(g if isinstance(g, Tensor) else Tensor._make(g))
     return tuple(out)
-
-

@@ -78,14 +78,29 @@ class _Plan:
         """Identity of the plan: two discoveries that found the same state share programs."""
         return tuple(
             tuple(id(t) for t in group)
-            for group in (self.value_donated, self.value_kept, self.value_out, self.grad_donated,
-                          self.grad_kept, self.grad_out)
+            for group in (
+                self.value_donated,
+                self.value_kept,
+                self.value_out,
+                self.grad_donated,
+                self.grad_kept,
+                self.grad_out,
+            )
         )
 
 
 class _Entry:
-    __slots__ = ("plan", "jitted", "jitted_plain", "pure", "out_tree", "out_rg", "differentiable", "kernel",
-                 "tens_mask")
+    __slots__ = (
+        "plan",
+        "jitted",
+        "jitted_plain",
+        "pure",
+        "out_tree",
+        "out_rg",
+        "differentiable",
+        "kernel",
+        "tens_mask",
+    )
 
     def __init__(self, plan: _Plan) -> None:
         self.plan = plan
@@ -117,10 +132,10 @@ class CompiledFunction:
         name: str | None = None,
     ) -> None:
         self.fn = fn
-        self.static_argnums = frozenset(static_argnums if isinstance(static_argnums, (tuple, list)) else (static_argnums,))
-        self.static_argnames = frozenset(
-            (static_argnames,) if isinstance(static_argnames, str) else static_argnames
+        self.static_argnums = frozenset(
+            static_argnums if isinstance(static_argnums, (tuple, list)) else (static_argnums,)
         )
+        self.static_argnames = frozenset((static_argnames,) if isinstance(static_argnames, str) else static_argnames)
         self.fullgraph = fullgraph
         self.donate = donate
         self.cache_size = int(cache_size)
@@ -136,8 +151,16 @@ class CompiledFunction:
         self._last_key: tuple | None = None
         self._eager = False
         self._warned_evict = False
-        self._stats = {"calls": 0, "hits": 0, "misses": 0, "traces": 0, "discoveries": 0,
-                       "compile_seconds": 0.0, "recompiles": [], "evictions": 0}
+        self._stats = {
+            "calls": 0,
+            "hits": 0,
+            "misses": 0,
+            "traces": 0,
+            "discoveries": 0,
+            "compile_seconds": 0.0,
+            "recompiles": [],
+            "evictions": 0,
+        }
         functools.update_wrapper(self, fn)
 
     # ------------------------------------------------------------------ public
@@ -159,9 +182,14 @@ class CompiledFunction:
         bound = obj.__dict__.get(("__ej_compiled__", self.name))
         if bound is None:
             bound = CompiledFunction(
-                self.fn.__get__(obj, objtype), static_argnums=tuple(self.static_argnums),
-                static_argnames=tuple(self.static_argnames), fullgraph=self.fullgraph,
-                donate=self.donate, cache_size=self.cache_size, name=self.name)
+                self.fn.__get__(obj, objtype),
+                static_argnums=tuple(self.static_argnums),
+                static_argnames=tuple(self.static_argnames),
+                fullgraph=self.fullgraph,
+                donate=self.donate,
+                cache_size=self.cache_size,
+                name=self.name,
+            )
             try:
                 obj.__dict__[("__ej_compiled__", self.name)] = bound
             except (AttributeError, TypeError):
@@ -328,8 +356,10 @@ class CompiledFunction:
     @staticmethod
     def _template(leaves, spec) -> list:
         """What each argument leaf is, without holding on to the caller's arrays."""
-        return [("S", a) if type(sp) is tuple else ("T", isinstance(a, Tensor) and a.requires_grad)
-                for a, sp in zip(leaves, spec)]
+        return [
+            ("S", a) if type(sp) is tuple else ("T", isinstance(a, Tensor) and a.requires_grad)
+            for a, sp in zip(leaves, spec)
+        ]
 
     @staticmethod
     def _rebuild(template, treedef, dyn):
@@ -572,7 +602,9 @@ def _pure_kernel(pure, n_don: int, n_kept: int, name: str):
     from ._dispatch import Kernel
 
     def flat(*xs):
-        new_vals, _, arrays = pure(list(xs[:n_don]), list(xs[n_don : n_don + n_kept]), [], [], list(xs[n_don + n_kept :]))
+        new_vals, _, arrays = pure(
+            list(xs[:n_don]), list(xs[n_don : n_don + n_kept]), [], [], list(xs[n_don + n_kept :])
+        )
         return tuple(new_vals) + tuple(arrays)
 
     return Kernel(flat, f"compiled_{name}")
@@ -626,8 +658,13 @@ def compile(
     Usable as ``@ej.compile``, ``@ej.compile(...)`` or ``ej.compile(model)``. torch.compile
     options such as ``mode=`` or ``backend=`` are accepted and ignored.
     """
-    opts = dict(static_argnums=static_argnums if isinstance(static_argnums, tuple) else (static_argnums,),
-                static_argnames=static_argnames, fullgraph=fullgraph, donate=donate, cache_size=cache_size)
+    opts = dict(
+        static_argnums=static_argnums if isinstance(static_argnums, tuple) else (static_argnums,),
+        static_argnames=static_argnames,
+        fullgraph=fullgraph,
+        donate=donate,
+        cache_size=cache_size,
+    )
     if fn is None:
         return lambda f: compile(f, **opts)
     if hasattr(fn, "forward") and hasattr(fn, "named_parameters"):

@@ -284,9 +284,7 @@ def _promotion(vals: list, tens: list):
 
 def _op_error(kern: Kernel, vals: list, e: Exception) -> Exception:
     """Re-raise a jax error naming the op and the operand shapes, in torch's words where it has them."""
-    shapes = ", ".join(
-        f"{tuple(v.shape)}:{np.dtype(v.dtype).name}" if hasattr(v, "shape") else repr(v) for v in vals
-    )
+    shapes = ", ".join(f"{tuple(v.shape)}:{np.dtype(v.dtype).name}" if hasattr(v, "shape") else repr(v) for v in vals)
     msg = str(e).split("\n")[0]
     if "broadcast" in msg and "incompatible" in msg.lower():
         b = _broadcast_mismatch([tuple(v.shape) for v in vals if hasattr(v, "shape")])
@@ -304,6 +302,8 @@ def _broadcast_mismatch(shapes: list) -> str | None:
                 x = a[d - nd + len(a)] if d - nd + len(a) >= 0 else 1
                 y = b[d - nd + len(b)] if d - nd + len(b) >= 0 else 1
                 if x != y and x != 1 and y != 1:
-                    return (f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
-                            f"at non-singleton dimension {d}")
+                    return (
+                        f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
+                        f"at non-singleton dimension {d}"
+                    )
     return None

@@ -63,15 +63,23 @@ def inplace_update(self: Tensor, out: Tensor, name: str) -> Tensor:
 
 
 def _torch_name(d) -> str:
-    return {"float32": "Float", "float16": "Half", "bfloat16": "BFloat16", "int32": "Int", "int64": "Long",
-            "bool": "Bool", "int16": "Short", "int8": "Char", "uint8": "Byte", "float64": "Double"}.get(d.name, d.name)
+    return {
+        "float32": "Float",
+        "float16": "Half",
+        "bfloat16": "BFloat16",
+        "int32": "Int",
+        "int64": "Long",
+        "bool": "Bool",
+        "int16": "Short",
+        "int8": "Char",
+        "uint8": "Byte",
+        "float64": "Double",
+    }.get(d.name, d.name)
 
 
 def check_inplace(self: Tensor, name: str) -> None:
     if self.requires_grad and self._node is None and flags.grad_enabled:
-        raise RuntimeError(
-            f"a leaf Variable that requires grad is being used in an in-place operation. ({name})"
-        )
+        raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place operation. ({name})")
 
 
 def _inplace(op: OpDef):

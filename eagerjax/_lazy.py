@@ -79,8 +79,16 @@ class LazyGraph:
         self.cache_size = cache_size
         self.cache: OrderedDict = OrderedDict()
         self.shapes: dict = {}  # (kernel uid, input avals) -> output ShapeDtypeStruct tree
-        self.stats = {"ops_recorded": 0, "flushes": 0, "hits": 0, "misses": 0, "traces": 0,
-                      "compile_seconds": 0.0, "record_seconds": 0.0, "recompiles": []}
+        self.stats = {
+            "ops_recorded": 0,
+            "flushes": 0,
+            "hits": 0,
+            "misses": 0,
+            "traces": 0,
+            "compile_seconds": 0.0,
+            "record_seconds": 0.0,
+            "recompiles": [],
+        }
         self._last_key = None
         self._reset()
 

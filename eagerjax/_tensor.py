@@ -177,7 +177,9 @@ class Tensor:
     def grad(self, g: Tensor | None) -> None:
         if g is not None:
             if not isinstance(g, Tensor):
-                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {type(g).__name__}")
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(g).__name__}"
+                )
             if tuple(g.shape) != tuple(self.shape):
                 raise RuntimeError(
                     f"assigned grad has data of a different size: grad {tuple(g.shape)} vs tensor {tuple(self.shape)}"
@@ -188,9 +190,7 @@ class Tensor:
         self._grad = g
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and not (
-            _dtypes.is_floating(self.dtype) or _dtypes.is_complex(self.dtype)
-        ):
+        if requires_grad and not (_dtypes.is_floating(self.dtype) or _dtypes.is_complex(self.dtype)):
             raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         if not requires_grad and self._node is not None:
             raise RuntimeError(
@@ -257,9 +257,7 @@ class Tensor:
     # -- host reads ----------------------------------------------------------------
     def item(self):
         if self.numel() != 1:
-            raise RuntimeError(
-                f"a Tensor with {self.numel()} elements cannot be converted to Scalar"
-            )
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
         return np.asarray(self._concrete("Tensor.item()")).reshape(()).item()
 
     def tolist(self):
@@ -267,9 +265,7 @@ class Tensor:
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         if self.requires_grad and not force:
-            raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
-            )
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return np.asarray(self._concrete("Tensor.numpy()"))
 
     def __array__(self, dtype=None, copy=None):
@@ -533,9 +529,7 @@ _TYPE_NAMES = {
 def _wrap_dim(dim: int, ndim: int) -> int:
     n = max(ndim, 1)
     if not -n <= dim < n:
-        raise IndexError(
-            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
-        )
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
     return dim % n
 
 
@@ -647,8 +641,15 @@ def _repr(t: Tensor, force_rg: bool = False) -> str:
     if a.dtype == _dtypes.bfloat16:
         a = a.astype(np.float32)
     if a.dtype.kind == "f":
-        body = np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3,
-                               formatter={"float_kind": _float_formatter(a)}, max_line_width=80)
+        body = np.array2string(
+            a,
+            separator=", ",
+            prefix="tensor(",
+            threshold=1000,
+            edgeitems=3,
+            formatter={"float_kind": _float_formatter(a)},
+            max_line_width=80,
+        )
     else:
         body = np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
     extras = []

@@ -86,7 +86,7 @@ def test_hooks_on_leaf_and_intermediate():
 
 def test_autograd_grad_and_higher_order():
     x = t([1.0, 2.0, 3.0])
-    y = (x ** 3).sum()
+    y = (x**3).sum()
     (g,) = ej.autograd.grad(y, x, create_graph=True)
     np.testing.assert_allclose(g.detach().numpy(), 3 * np.array([1.0, 4.0, 9.0]))
     assert x.grad is None  # autograd.grad does not accumulate
@@ -157,7 +157,10 @@ def test_detach_and_data():
 def test_shape_errors_name_the_op_and_shapes():
     with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 4x5\)"):
         ej.ones(2, 3) @ ej.ones(4, 5)
-    with pytest.raises(RuntimeError, match=r"The size of tensor a \(3\) must match the size of tensor b \(4\) at non-singleton dimension 0"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"The size of tensor a \(3\) must match the size of tensor b \(4\) at non-singleton dimension 0",
+    ):
         ej.ones(3) + ej.ones(4)
 
 
@@ -169,7 +172,7 @@ def test_matches_torch_on_a_small_script():
         w = lib.tensor(w0, requires_grad=True)
         h = (x @ w).tanh()
         h.retain_grad()
-        loss = (h.softmax(-1) * h.sigmoid()).sum() + (w ** 2).mean()
+        loss = (h.softmax(-1) * h.sigmoid()).sum() + (w**2).mean()
         loss.backward()
         return [loss.detach().numpy(), x.grad.numpy(), w.grad.numpy(), h.grad.numpy()]
 

@@ -141,9 +141,15 @@ def test_buffer_reassigned_in_forward_is_state():
 def test_cnn_batchnorm_dropout_sgd_momentum_nesterov_steplr():
     ej.manual_seed(4)
     model = nn.Sequential(
-        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.2),
-        nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(8 * 3 * 3, 5),
+        nn.Conv2d(1, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Dropout(0.2),
+        nn.Conv2d(4, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 3 * 3, 5),
     )
     opt = ej.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     sched = ej.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.3)

@@ -17,6 +17,11 @@ def test_example_runs_quick(name):
     if name == "port_from_pytorch.py":
         pytest.importorskip("torch")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", name), "--quick"],
-                       capture_output=True, text=True, timeout=600, env=env)
+    r = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", name), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]

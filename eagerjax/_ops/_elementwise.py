@@ -214,9 +214,15 @@ op("frac", lambda x: x - jnp.trunc(x), inplace=True)
 op("neg", jnp.negative, inplace=True, dunders=("__neg__",))
 alias("negative", "neg", inplace=True)
 op("positive", lambda x: x, dunders=("__pos__",))
+
+
 def _abs(x):
     # x * sign(x): |x| with torch's gradient sign(x), which is 0 at 0 (jnp.abs's is 1).
-    if x.dtype == jnp.bool_ or jnp.issubdtype(x.dtype, jnp.unsignedinteger) or jnp.issubdtype(x.dtype, jnp.complexfloating):
+    if (
+        x.dtype == jnp.bool_
+        or jnp.issubdtype(x.dtype, jnp.unsignedinteger)
+        or jnp.issubdtype(x.dtype, jnp.complexfloating)
+    ):
         return jnp.abs(x)
     return x * jnp.sign(x)
 

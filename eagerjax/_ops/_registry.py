@@ -124,9 +124,20 @@ def op(name: str, fn: Callable, **kw: Any) -> OpDef:
 def alias(new: str, old: str, **overrides: Any) -> OpDef:
     """Another torch name for an existing row (``clip`` for ``clamp``)."""
     base = OPS[old]
-    kw = {s: getattr(base, s) for s in (
-        "scalars", "method", "function", "inplace", "differentiable", "promote",
-        "out_type", "eager_only", "namespaces")}
+    kw = {
+        s: getattr(base, s)
+        for s in (
+            "scalars",
+            "method",
+            "function",
+            "inplace",
+            "differentiable",
+            "promote",
+            "out_type",
+            "eager_only",
+            "namespaces",
+        )
+    }
     kw.update(dunders=(), rdunders=())
     kw.update(overrides)
     return op(new, base.fn, **kw)
