@@ -11,6 +11,24 @@ and the step is run ``steps`` times eagerly, compiled and lazily, each from the
 same snapshot. Outputs of every step and the final state are compared; the
 first difference is reported by name (``model.0.weight after step 3: ...``).
 The state is left as the eager run left it.
+
+Hypothesis strategies fuzz your own code (or eagerjax) in every mode: ``tensors`` and
+``broadcastable_shapes`` for inputs, ``programs`` for random op sequences drawn from the op
+table (checked against eager, compiled, lazy, a pure ``jax.numpy`` reference and PyTorch
+with ``assert_program_equivalent``), ``modules`` and ``optimizers`` for random training
+setups::
+
+    from hypothesis import given
+    from eagerjax.testing import modules, optimizers, assert_compile_equivalent
+
+    @given(modules(), optimizers())
+    def test_training(model_spec, opt_spec):
+        model = model_spec.build(seed=0)
+        opt, sched = opt_spec.build(model.parameters())
+        x, y = model_spec.inputs(batch=4)
+        assert_compile_equivalent(make_step(model, opt, sched), x, y, steps=3)
+
+Hypothesis is only imported when a strategy is called.
 """
 
 from __future__ import annotations
@@ -28,7 +46,19 @@ from ._lazy import lazy, mark_step
 from ._state import flags
 from ._tensor import Tensor
 
-__all__ = ["assert_close", "assert_compile_equivalent", "discover_state", "default_tolerances"]
+__all__ = [
+    "assert_close",
+    "assert_compile_equivalent",
+    "assert_fresh_equivalent",
+    "discover_state",
+    "default_tolerances",
+    "tensors",
+    "broadcastable_shapes",
+    "programs",
+    "assert_program_equivalent",
+    "modules",
+    "optimizers",
+]
 
 _TOL = {
     "float16": (1e-3, 1e-5),
@@ -53,8 +83,16 @@ def _np(x) -> np.ndarray:
     return a
 
 
-def assert_close(actual, expected, *, rtol: float | None = None, atol: float | None = None,
-                 equal_nan: bool = False, check_dtype: bool = True, msg: str = "") -> None:
+def assert_close(
+    actual,
+    expected,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    equal_nan: bool = False,
+    check_dtype: bool = True,
+    msg: str = "",
+) -> None:
     """torch.testing.assert_close for eagerjax tensors (and arrays/numbers), with per-dtype defaults."""
     a, e = _np(actual), _np(expected)
     if a.shape != e.shape:
@@ -202,13 +240,300 @@ def assert_compile_equivalent(
             for k, (o, r) in enumerate(zip(outs, ref_outs)):
                 _compare(f"{mode} step {k + 1}", o, r, rtol, atol)
             for (name, t), (rv, rg) in zip(state, ref_state):
-                assert_close(t._value, rv, rtol=rtol, atol=atol, check_dtype=False,
-                             msg=f"{mode}: {name} after step {steps}: ")
+                assert_close(
+                    t._value, rv, rtol=rtol, atol=atol, check_dtype=False, msg=f"{mode}: {name} after step {steps}: "
+                )
                 if (t._grad is None) != (rg is None):
-                    raise AssertionError(f"{mode}: {name}.grad is {'None' if t._grad is None else 'set'} "
-                                         f"after step {steps}, eager left it {'None' if rg is None else 'set'}")
+                    raise AssertionError(
+                        f"{mode}: {name}.grad is {'None' if t._grad is None else 'set'} "
+                        f"after step {steps}, eager left it {'None' if rg is None else 'set'}"
+                    )
                 if rg is not None:
-                    assert_close(t._grad._value, rg, rtol=rtol, atol=atol, check_dtype=False,
-                                 msg=f"{mode}: {name}.grad after step {steps}: ")
+                    assert_close(
+                        t._grad._value,
+                        rg,
+                        rtol=rtol,
+                        atol=atol,
+                        check_dtype=False,
+                        msg=f"{mode}: {name}.grad after step {steps}: ",
+                    )
     finally:
         _restore(state, ref_state)
+
+
+def assert_fresh_equivalent(
+    make_step: Callable,
+    *args: Any,
+    steps: int = 3,
+    rtol: float | None = None,
+    atol: float | None = None,
+    modes: tuple[str, ...] = ("compiled", "lazy"),
+    compile_kwargs: dict | None = None,
+    **kwargs: Any,
+) -> None:
+    """Like ``assert_compile_equivalent``, but every mode starts from scratch.
+
+    ``make_step()`` must build a fresh step (model, optimizer, scheduler...) deterministically,
+    e.g. calling ``ej.manual_seed`` first. The eager reference then runs exactly as a user's
+    eager loop would: no discovery trace creates optimizer state before its first step. This
+    catches what ``assert_compile_equivalent`` cannot: a compiled or lazy first step that differs
+    because state was created early (momentum buffers), or a step that compiles twice.
+    Outputs of every step and the final state (named by a discovery after the run) are compared.
+    """
+    results = {}
+    for mode in ("eager",) + tuple(modes):
+        step_fn = make_step()
+        if isinstance(step_fn, CompiledFunction):
+            step_fn = step_fn.fn
+        outs = _run_mode(mode, step_fn, args, kwargs, steps, compile_kwargs or {})
+        state = discover_state(step_fn, *args, **kwargs)
+        results[mode] = (outs, [(n, t._value, None if t._grad is None else t._grad._value) for n, t in state])
+    ref_outs, ref_state = results["eager"]
+    for mode in modes:
+        outs, state = results[mode]
+        for k, (o, r) in enumerate(zip(outs, ref_outs)):
+            _compare(f"{mode} (fresh) step {k + 1}", o, r, rtol, atol)
+        names = [n for n, _, _ in state]
+        if names != [n for n, _, _ in ref_state]:
+            raise AssertionError(
+                f"{mode} (fresh): the step left state {names}, eager left {[n for n, _, _ in ref_state]}"
+            )
+        for (name, v, g), (_, rv, rg) in zip(state, ref_state):
+            assert_close(
+                v, rv, rtol=rtol, atol=atol, check_dtype=False, msg=f"{mode} (fresh): {name} after step {steps}: "
+            )
+            if (g is None) != (rg is None):
+                raise AssertionError(
+                    f"{mode} (fresh): {name}.grad is {'None' if g is None else 'set'} after step "
+                    f"{steps}, eager left it {'None' if rg is None else 'set'}"
+                )
+            if rg is not None:
+                assert_close(
+                    g,
+                    rg,
+                    rtol=rtol,
+                    atol=atol,
+                    check_dtype=False,
+                    msg=f"{mode} (fresh): {name}.grad after step {steps}: ",
+                )
+
+
+# --------------------------------------------------------------------------- hypothesis strategies
+#
+# Hypothesis is imported inside the functions: ``import eagerjax.testing`` works without it.
+
+
+def _hyp():
+    try:
+        from hypothesis import strategies as st
+        from hypothesis.extra import numpy as hnp
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("eagerjax.testing strategies need hypothesis: pip install hypothesis") from e
+    return st, hnp
+
+
+def _strategy(x, st):
+    """``x`` if it is already a strategy, else ``st.just(x)``."""
+    return x if hasattr(x, "example") and hasattr(x, "map") else st.just(x)
+
+
+def _default_elements(dtype, st):
+    d = np.dtype(dtype)
+    if d.kind == "b":
+        return st.booleans()
+    if d.kind in "iu":
+        info = np.iinfo(d)
+        return st.integers(max(info.min, -100), min(info.max, 100))
+    width = 16 if d.itemsize == 2 else 32
+    return st.floats(-10, 10, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def tensors(shape=None, dtype=None, elements=None, requires_grad: bool = False):
+    """A hypothesis strategy for eagerjax tensors.
+
+    Args:
+        shape: a shape tuple, a strategy of shapes, or None for any shape with up to 4 dims of
+            sizes 0-5 (``hypothesis.extra.numpy.array_shapes``).
+        dtype: an eagerjax/numpy dtype or a strategy of dtypes (default ``ej.float32``);
+            ``bfloat16`` is drawn as float32 and cast.
+        elements: a strategy for the values (default: finite, non-subnormal floats in [-10, 10],
+            integers in [-100, 100], booleans).
+        requires_grad: make floating tensors leaves that require grad (ignored for other dtypes,
+            which cannot require grad).
+
+    Example::
+
+        @given(tensors(shape=(3, 4)), tensors(dtype=st.sampled_from([ej.float32, ej.int32])))
+        def test_add(a, b): ...
+    """
+    st, hnp = _hyp()
+    from . import _dtypes
+
+    shapes = (
+        hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)
+        if shape is None
+        else (_strategy(shape, st).map(tuple))
+    )
+    dtypes = _strategy(_dtypes.float32 if dtype is None else dtype, st)
+
+    def build(sd):
+        shp, dt = sd
+        dt = _dtypes.to_dtype(dt)
+        draw_dt = np.dtype("float32") if dt.name == "bfloat16" else dt
+        el = elements if elements is not None else _default_elements(draw_dt, st)
+        return hnp.arrays(draw_dt, shp, elements=el).map(lambda a: _as_tensor(a, dt, requires_grad))
+
+    return st.tuples(shapes, dtypes).flatmap(build)
+
+
+def _as_tensor(a, dt, requires_grad):
+    from ._factories import tensor
+
+    t = tensor(a, dtype=dt)
+    if requires_grad and (np.dtype(dt).kind == "f" or np.dtype(dt).name == "bfloat16"):
+        t.requires_grad_(True)
+    return t
+
+
+def broadcastable_shapes(n: int = 2, min_dims: int = 0, max_dims: int = 3, min_side: int = 0, max_side: int = 4):
+    """A strategy for tuples of ``n`` shapes that broadcast together (torch/numpy rules).
+
+    Shapes may differ in rank and use size-1 dims to broadcast; ``min_side=0`` allows size-0
+    dims (which broadcast only with 0 or 1). Built on ``hypothesis.extra.numpy.mutually_broadcastable_shapes``.
+
+    Example: ``@given(broadcastable_shapes(3))`` draws e.g. ``((2, 1, 3), (4, 1), ())``.
+    """
+    _, hnp = _hyp()
+    return hnp.mutually_broadcastable_shapes(
+        num_shapes=n, min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    ).map(lambda b: tuple(tuple(s) for s in b.input_shapes))
+
+
+def programs(
+    ops=None,
+    max_ops: int = 12,
+    *,
+    min_ops: int = 1,
+    dtypes=("float32", "float16", "int32", "bool"),
+    inplace: bool = True,
+    forms=("fn", "method", "op"),
+    max_side: int = 4,
+    zero_dims: bool = True,
+    reject=None,
+):
+    """A strategy for random op programs drawn from the op table (a ``Program``).
+
+    A program is ``min_ops``..``max_ops`` calls of op-table rows on 1-3 inputs of broadcastable
+    shapes (plus inputs made for ops that need them: index tensors, matmul partners), each
+    called as a function, a method, an operator or in place. Every step is checked on the
+    program's own inputs while it is drawn, so a program is valid: in-domain, finite, and free
+    of results that would legitimately differ between implementations (a ``floor`` only sees
+    exactly computed values). Most inputs are float32; ``dtypes`` weights the rest.
+
+    Args:
+        ops: op names to draw from (default: every op the fuzzer knows, ~250 specs over the
+            elementwise, reduction, shape, linear-algebra and indexing families).
+        max_ops / min_ops: the number of steps (invalid draws are retried, then skipped).
+        dtypes: dtypes inputs are drawn from (float32 dominates).
+        inplace: allow in-place forms (``x.add_(y)``, ``x += y``).
+        forms: call forms to draw from: ``"fn"`` (``torch.op(x)``), ``"method"``, ``"op"``.
+        max_side / zero_dims: largest dim size; whether size-0 dims may appear.
+        reject: ``reject(op_name, form, operands) -> bool`` vetoes a step (``operands`` are
+            ``_fuzz_gen.Operand(name, dtype, shape, requires_grad, leaf)``, an in-place target
+            first); tests use it to steer around known bugs.
+
+    The program object: ``print(prog)`` shows runnable torch-style source with its inputs;
+    ``prog.run(*prog.tensors())`` runs it with eagerjax in the current mode;
+    ``prog.step_fn()`` is ``f(*inputs) -> (outputs, grads)`` for ``ej.compile``/``ej.lazy``;
+    ``prog.reference()`` computes the same with the rows' pure jax functions (gradients by
+    ``jax.grad``) and ``prog.torch()`` with PyTorch. ``assert_program_equivalent(prog)`` compares
+    them all.
+    """
+    st, hnp = _hyp()
+    from ._fuzz_catalog import SPECS
+    from ._fuzz_gen import Gen, build_program
+    from ._ops._registry import OPS
+
+    specs = [s for s in SPECS if s.name in OPS and (ops is None or s.name in ops)]
+    if not specs:
+        raise ValueError(f"programs(): no op the fuzzer knows among {ops!r}")
+    dts = tuple(np.dtype(d).name for d in dtypes)
+
+    @st.composite
+    def _programs(draw):
+        g = Gen(
+            draw,
+            st,
+            hnp,
+            dtypes=dts,
+            allow_inplace=inplace,
+            forms=tuple(forms),
+            max_side=max_side,
+            zero_dims=zero_dims,
+            reject=reject,
+        )
+        return build_program(g, specs, draw(st.integers(min_ops, max_ops)))
+
+    return _programs()
+
+
+def assert_program_equivalent(
+    prog,
+    modes=("reference", "compiled", "lazy", "torch"),
+    *,
+    grads: bool = True,
+    rtol: float | None = None,
+    torch_grads: bool = True,
+) -> dict:
+    """Run a ``programs()`` program eagerly and in each of ``modes`` and assert they agree.
+
+    Compared: every output's values (float tolerance relative to the output's scale: 1e-4 for
+    float32, 2e-2 for float16), shape and dtype (torch's int64/float64 read as int32/float32),
+    ``requires_grad`` against torch, and the gradients of ``sum((out.float() * w).sum())`` w.r.t.
+    the inputs that require grad. ``"compiled"`` also asserts a second call hits the cache (one
+    trace). ``"torch"`` is skipped when PyTorch is not installed; torch's gradients are skipped
+    when torch refuses the backward (an in-place write to a tensor saved for backward). Returns
+    the results by mode; raises AssertionError with the program's source on any difference.
+    """
+    from ._fuzz_check import check_program
+
+    return check_program(prog, modes, grads=grads, rtol=rtol, torch_grads=torch_grads)
+
+
+def modules(
+    kinds=("mlp", "conv1d", "conv2d", "attention"), max_layers: int = 4, *, dropout: bool = True, norm: bool = True
+):
+    """A strategy for random models (a ``ModelSpec``): layer stacks ending in ``(B, classes)`` logits.
+
+    ``mlp``: Linear / LayerNorm / BatchNorm1d / activation / Dropout blocks; ``conv1d``/``conv2d``:
+    Conv (random kernel, stride, padding; BatchNorm1d for 1-d) / activation / Dropout, then
+    Flatten + Linear; ``attention``: ``nn.MultiheadAttention`` self-attention over ``(B, T, E)``
+    with optional LayerNorm, averaged over time, then Linear. Activations from ReLU, Tanh, GELU,
+    SiLU, Sigmoid, LeakyReLU, ELU.
+
+    The spec prints as the model it builds; ``spec.build(seed)`` makes a fresh ``nn.Sequential``,
+    ``spec.input_shape(batch)`` / ``spec.inputs(batch, seed)`` give matching data and labels
+    (``spec.classes`` outputs). Use a batch >= 2 when ``spec.has_batchnorm``.
+    """
+    st, _ = _hyp()
+    from ._fuzz_models import Draws, draw_model
+
+    return st.composite(lambda draw: draw_model(Draws(draw, st), kinds, max_layers, dropout, norm))()
+
+
+def optimizers(names=None, schedulers=None, *, p_scheduler: float = 0.5):
+    """A strategy for a random optimizer recipe (an ``OptimizerSpec``) with valid hyperparameters.
+
+    Draws a class from ``eagerjax.optim`` (SGD with momentum/nesterov/dampening/maximize, Adam,
+    AdamW with amsgrad, RMSprop centered/momentum, Adagrad, Adamax, NAdam, RAdam: whichever
+    exist), learning rate, weight decay and betas, and with probability ``p_scheduler`` an
+    ``eagerjax.optim.lr_scheduler`` (StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR,
+    LinearLR, ConstantLR, PolynomialLR, CosineAnnealingWarmRestarts). ``spec.build(params)``
+    returns ``(optimizer, scheduler or None)``; the spec prints as the constructor calls.
+    """
+    st, _ = _hyp()
+    from ._fuzz_models import OPTIMIZERS, SCHEDULERS, Draws, draw_optimizer
+
+    names = OPTIMIZERS if names is None else list(names)
+    scheds = SCHEDULERS if schedulers is None else list(schedulers)
+    return st.composite(lambda draw: draw_optimizer(Draws(draw, st), names, scheds, p_scheduler))()

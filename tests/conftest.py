@@ -1,0 +1,50 @@
+"""Shared test configuration: hypothesis profiles for the fuzz suites (tests/test_fuzz_*.py).
+
+- ``ci`` (default for the fuzz files): few examples per test, no deadline, derandomized
+  (every run draws the same examples, so CI is reproducible), no example database, no
+  shrinking (a failure prints the whole drawn program or model instead).
+- ``thorough`` (``EAGERJAX_FUZZ=thorough``): thousands of examples per test (the op-program
+  fuzzer runs up to 10,000 programs), random seeds (pin one with ``--hypothesis-seed``).
+
+The profiles are registered here and applied by the fuzz files themselves (``fuzz_settings``
+below), so the other test files keep hypothesis' defaults. At the end of a session the
+number of generated fuzz examples per suite is printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from hypothesis import HealthCheck, Phase, settings
+
+FUZZ_PROFILE = "thorough" if os.environ.get("EAGERJAX_FUZZ", "").lower() == "thorough" else "ci"
+_QUIET = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+
+# ci: no shrinking (a failing example prints its full program/model; shrinking one can take minutes)
+settings.register_profile(
+    "ci",
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_QUIET,
+    phases=[Phase.explicit, Phase.generate],
+)
+settings.register_profile(
+    "thorough", max_examples=10_000, deadline=None, derandomize=False, print_blob=True, suppress_health_check=_QUIET
+)
+
+FUZZ_COUNTS: Counter = Counter()  # examples run per fuzz suite (printed at the end of the session)
+
+
+def fuzz_settings(ci: int, thorough: int, **kw) -> settings:
+    """The active fuzz profile with this test's example budget (``ci`` or ``thorough`` examples)."""
+    return settings(settings.get_profile(FUZZ_PROFILE), max_examples=ci if FUZZ_PROFILE == "ci" else thorough, **kw)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FUZZ_COUNTS:
+        parts = ", ".join(f"{k}: {v}" for k, v in sorted(FUZZ_COUNTS.items()))
+        terminalreporter.write_line(f"eagerjax fuzz ({FUZZ_PROFILE} profile) examples run: {parts}")
