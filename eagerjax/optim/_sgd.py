@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
-from ._optimizer import Optimizer, _concrete_zeros
+from ._optimizer import Optimizer, _concrete_scalar, _concrete_zeros
 
 __all__ = ["SGD"]
 
 
-def _build_sgd(n: int, first: tuple, use_mom: bool, use_wd: bool, nesterov: bool, maximize: bool):
-    n_old = sum(1 for f in first if not f) if use_mom else 0
+def _build_sgd(n: int, use_mom: bool, use_wd: bool, nesterov: bool, maximize: bool):
+    import jax.numpy as jnp
 
     def sgd_step(*vals):
         ps = vals[:n]
         gs = vals[n : 2 * n]
-        olds = iter(vals[2 * n : 2 * n + n_old])
-        lr, momentum, dampening, wd = vals[2 * n + n_old :]
+        k = 2 * n
+        bufs = vals[k : k + n] if use_mom else ()
+        started = vals[k + n : k + 2 * n] if use_mom else ()
+        lr, momentum, dampening, wd = vals[k + 2 * n if use_mom else k :]
         new_ps, new_bufs = [], []
         for i in range(n):
             p, g = ps[i], gs[i]
@@ -24,14 +26,16 @@ def _build_sgd(n: int, first: tuple, use_mom: bool, use_wd: bool, nesterov: bool
             if use_wd:
                 g = g + wd.astype(p.dtype) * p
             if use_mom:
-                if first[i]:
-                    buf = g
-                else:
-                    buf = next(olds) * momentum.astype(p.dtype) + (1 - dampening).astype(p.dtype) * g
+                # torch: buf = g on a parameter's first step, then the momentum rule. The
+                # "started" flag is a tensor, so the choice is data, not Python structure,
+                # and a compiled step takes the same path as eager.
+                later = bufs[i] * momentum.astype(p.dtype) + (1 - dampening).astype(p.dtype) * g
+                buf = jnp.where(started[i] > 0, later, g)
                 new_bufs.append(buf)
                 g = g + momentum.astype(p.dtype) * buf if nesterov else buf
             new_ps.append(p + (-lr).astype(p.dtype) * g)
-        return tuple(new_ps + new_bufs)
+        flags = [jnp.ones((), jnp.float32) for _ in new_bufs]
+        return tuple(new_ps + new_bufs + flags)
 
     return lambda: sgd_step
 
@@ -88,34 +92,38 @@ class SGD(Optimizer):
         wd = group.known("weight_decay")
         use_wd = wd is None or wd != 0
         n = len(params)
-        first = ()
-        olds: list[Tensor] = []
         bufs: list[Tensor] = []
+        started: list[Tensor] = []
         if use_mom:
-            fl = []
+            flags = self.__dict__.setdefault("_started", {})  # id(param) -> (buffer, started flag)
             for p in params:
                 st = self.state[p]
                 b = st.get("momentum_buffer")
-                if b is None:
+                fresh = b is None
+                if fresh:
                     b = st["momentum_buffer"] = _concrete_zeros(tuple(p.shape), p.dtype)
-                    fl.append(True)
-                else:
-                    olds.append(b)
-                    fl.append(False)
+                entry = flags.get(id(p))
+                if entry is None or entry[0] is not b:
+                    # A buffer made here has not started; one that already existed (loaded
+                    # with load_state_dict, or set by hand) has.
+                    entry = flags[id(p)] = (b, _concrete_scalar(0.0 if fresh else 1.0))
                 bufs.append(b)
-            first = tuple(fl)
+                started.append(entry[1])
         nesterov = bool(group["nesterov"])
         maximize = bool(group["maximize"])
-        key = ("sgd_step", n, first, use_mom, use_wd, nesterov, maximize)
-        vals = [p._read() for p in params] + [p.grad._read() for p in params] + [b._read() for b in olds]
+        key = ("sgd_step", n, use_mom, use_wd, nesterov, maximize)
+        vals = [p._read() for p in params] + [p.grad._read() for p in params]
+        vals += [b._read() for b in bufs] + [f._read() for f in started]
         vals += [
             group["lr"]._read(),
             group["momentum"]._read(),
             group["dampening"]._read(),
             group["weight_decay"]._read(),
         ]
-        outs = self._run(key, _build_sgd(n, first, use_mom, use_wd, nesterov, maximize), vals)
+        outs = self._run(key, _build_sgd(n, use_mom, use_wd, nesterov, maximize), vals)
         for p, v in zip(params, outs[:n]):
             p._assign(v._read())
-        for b, v in zip(bufs, outs[n:]):
+        for b, v in zip(bufs, outs[n : 2 * n]):
             b._assign(v._read())
+        for f, v in zip(started, outs[2 * n :]):
+            f._assign(v._read())
