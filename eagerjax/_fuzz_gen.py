@@ -347,8 +347,10 @@ def draw_step(G: Gen, specs, primary: str) -> bool:
         if G.reject is not None and G.reject(spec.name, form, [_operand(tgt)] + [_operand(v) for v in ops]):
             return _rollback(G)
         new = jnp.asarray(outs[0]).astype(tgt.value.dtype)
-        if tgt.grad and _was_read(G, tgt.name):
-            # torch saved this tensor (or a view of it) for an earlier op's backward: it raises
+        if not row.differentiable and any(v.grad for v in ops):
+            G.notes.add("torch-grad-quirk")  # torch marks even a bool result of ``x.eq_(y)`` requires_grad
+        if _was_read(G, tgt.name) and any(v.grad for v in G.vars.values()):
+            # torch may have saved this tensor (or a view of it) for an earlier op's backward: it raises
             # "modified by an inplace operation" -- or, through some composite ops (kron), silently
             # differentiates with the new values. eagerjax's values are immutable: its gradient is
             # the graph's as built. torch's gradients are then not compared.

@@ -207,19 +207,20 @@ class Program:
     def reference(self, arrays=None, grads: bool = True):
         """``(outputs, grads)`` computed with the rows' pure jax functions (gradients by ``jax.grad``)."""
         arrays = [jnp.asarray(i.array) for i in self.inputs] if arrays is None else [jnp.asarray(a) for a in arrays]
-        outs = self._ref_run(arrays)
-        if not grads:
-            return outs, []
         pos = [k for k, i in enumerate(self.inputs) if i.requires_grad]
+        if not grads or not pos:
+            return self._ref_run(arrays), []
 
         def loss(*gv):
             a = list(arrays)
             for k, v in zip(pos, gv):
                 a[k] = v
-            out = _loss(_JNP, self._ref_run(a), self.outputs, self.weights, lambda o: True)
-            return jnp.zeros((), jnp.float32) if out is None else out
+            outs = self._ref_run(a)
+            out = _loss(_JNP, outs, self.outputs, self.weights, lambda o: True)
+            return (jnp.zeros((), jnp.float32) if out is None else out), outs
 
-        g = jax.grad(loss, argnums=tuple(range(len(pos))))(*[arrays[k] for k in pos]) if pos else ()
+        # one op-by-op forward pass gives the outputs (aux) and the gradients
+        (_, outs), g = jax.value_and_grad(loss, argnums=tuple(range(len(pos))), has_aux=True)(*[arrays[k] for k in pos])
         return outs, list(g)
 
     def _ref_run(self, arrays):

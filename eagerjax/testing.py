@@ -10,7 +10,10 @@ which also creates lazily-made state such as optimizer moments), snapshotted,
 and the step is run ``steps`` times eagerly, compiled and lazily, each from the
 same snapshot. Outputs of every step and the final state are compared; the
 first difference is reported by name (``model.0.weight after step 3: ...``).
-The state is left as the eager run left it.
+The state is left as the eager run left it. Since that discovery creates state before
+the eager reference runs, a difference in a *first* step (a momentum buffer born early)
+is invisible to it: ``assert_fresh_equivalent(make_step, x, y)`` builds everything anew
+for each mode and catches that too.
 
 Hypothesis strategies fuzz your own code (or eagerjax) in every mode: ``tensors`` and
 ``broadcastable_shapes`` for inputs, ``programs`` for random op sequences drawn from the op

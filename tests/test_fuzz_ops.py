@@ -110,6 +110,28 @@ KRON_INPLACE = _w(
         notes=("torch-inplace",),
     )
 )
+# the same torch bug with an in-place write to an input that does not require grad (thorough run)
+KRON_INPLACE_INPUT = _w(
+    _prog(
+        [("x0", np.array(0.5, np.float32), True), ("x1", np.array(0.0, np.float32), False)],
+        [
+            Step("exp", "fn", (Ref("x0"),), {}, ("v0",)),
+            Step("kron", "fn", (Ref("v0"), Ref("x1")), {}, ("v1",)),
+            Step("exp", "inplace", (Ref("x1"),), {}, ("x1",)),
+        ],
+        ["v1", "x1"],
+        notes=("torch-inplace",),
+    )
+)
+# torch marks a bool tensor updated by ``x1.eq_(x2)`` (x2 requires grad) as requiring grad
+BOOL_INPLACE_EQ = _w(
+    _prog(
+        [("x0", np.array(False), False), ("x1", np.array(0.0, np.float32), True)],
+        [Step("eq", "inplace", (Ref("x0"), Ref("x1")), {}, ("x0",))],
+        ["x0"],
+        notes=("torch-grad-quirk",),
+    )
+)
 # BUG inplace-nondiff (eagerjax, _generate.inplace_update): the gradient of x through
 # ``v = x * 2; v.ge_(1.0)`` must be zero (torch: GeBackward0); eagerjax backpropagates 2 * w.
 INPLACE_NONDIFF = _w(
@@ -129,6 +151,8 @@ INPLACE_NONDIFF = _w(
 @example(prog=SCALAR_FIRST)
 @example(prog=KINK_PROGRAM)
 @example(prog=KRON_INPLACE)
+@example(prog=BOOL_INPLACE_EQ)
+@example(prog=KRON_INPLACE_INPUT)
 @example(prog=INPLACE_NONDIFF).xfail(
     raises=AssertionError, reason="BUG inplace-nondiff: in-place non-differentiable op keeps the old gradient path"
 )
