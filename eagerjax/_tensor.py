@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _dtypes
+from ._repr import tensor_repr
 from ._state import flags
 
 
@@ -428,7 +429,7 @@ class Parameter(Tensor):
             self.requires_grad_(True)
 
     def __repr__(self) -> str:
-        return "Parameter containing:\n" + _repr(self, force_rg=True)
+        return "Parameter containing:\n" + _repr(self)
 
 
 def _rebuild(cls, array, requires_grad):
@@ -606,30 +607,7 @@ def _tensors_to_np(x):
     return x
 
 
-def _float_formatter(a: np.ndarray):
-    """torch's float printing: ``1.`` when every value is whole, else 4 decimals, and
-    scientific notation when the nonzero magnitudes span more than 1000x, exceed 1e8 or
-    fall below 1e-4; every element padded to one width."""
-    finite = np.abs(a[np.isfinite(a)]).astype(np.float64)
-    nonzero = finite[finite != 0]
-    whole = finite.size == 0 or bool(np.all(finite == np.ceil(finite)))
-    sci = False
-    if nonzero.size:
-        lo, hi = nonzero.min(), nonzero.max()
-        sci = hi / lo > 1000.0 or hi > 1e8 or (not whole and lo < 1e-4)
-
-    def fmt(v) -> str:
-        if not np.isfinite(v):
-            return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-        if sci:
-            return f"{v:.4e}"
-        return f"{v:.0f}." if whole else f"{v:.4f}"
-
-    width = max((len(fmt(v)) for v in a.ravel()[:2000]), default=0)
-    return lambda v: fmt(v).rjust(width)
-
-
-def _repr(t: Tensor, force_rg: bool = False) -> str:
+def _repr(t: Tensor) -> str:
     v = t._value
     if type(v).__name__ == "LazyValue":
         v = t._concrete("print(Tensor)")  # printing is a host read: lazy mode flushes
@@ -637,29 +615,5 @@ def _repr(t: Tensor, force_rg: bool = False) -> str:
         body = f"<{type(v).__name__} shape={tuple(v.shape)} dtype={np.dtype(v.dtype).name}>"
         return f"tensor({body})"
     a = np.asarray(v)
-    dt = a.dtype
-    if a.dtype == _dtypes.bfloat16:
-        a = a.astype(np.float32)
-    if a.dtype.kind == "f":
-        body = np.array2string(
-            a,
-            separator=", ",
-            prefix="tensor(",
-            threshold=1000,
-            edgeitems=3,
-            formatter={"float_kind": _float_formatter(a)},
-            max_line_width=80,
-        )
-    else:
-        body = np.array2string(a, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
-    extras = []
-    if a.size == 0 and a.shape != (0,):
-        extras.append(f"size={tuple(a.shape)}")
-    default_dt = dt in (_dtypes.get_default_dtype(), _dtypes.int64, _dtypes.bool_)
-    if not default_dt or (a.size == 0 and dt != _dtypes.get_default_dtype()):
-        extras.append(f"dtype=torch.{dt.name}")
-    if t._node is not None:
-        extras.append(f"grad_fn=<{t._node.name()}>")
-    elif t.requires_grad and not force_rg:
-        extras.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+    grad_fn = t._node.name() if t._node is not None else None
+    return tensor_repr(a, a.dtype.name, grad_fn, t.requires_grad)

@@ -393,22 +393,53 @@ def test_shape_errors_name_shapes():
         "tensor([1e10, 1.0])",
         "tensor([123456.7, 1.0])",
         "tensor([1e-8, 1.0])",
+        # nonfinite values do not widen the column
+        "tensor([float('nan'), float('inf'), 1.0])",
+        "tensor([float('nan'), 1.5, -float('inf')])",
+        "tensor(float('nan'))",
+        "tensor([[float('nan')]])",
+        # summarized (more than 1000 elements): ' ...' between the edges, '...' rows
+        "arange(2000.)",
+        "arange(2000)",
+        "ones(2000, dtype=M.bool)",
+        "arange(5000.).reshape(50, 100)",
+        "arange(3000).reshape(10, 3, 100) - 1500",
+        "arange(1200.).reshape(2, 600) * 1e-6",
+        # line wrapping, negative numbers, integers, bools
+        "arange(40.) / 3",
+        "arange(100.).reshape(10, 10) * 1.5",
+        "tensor([-1.25, 3.5, -100.0])",
+        "tensor([-0.0, 1.0])",
+        "tensor([0., 0.])",
+        "tensor([True, False, True])",
+        "tensor([1, -100, 30], dtype=M.int16)",
+        "tensor([1, -100, 30], dtype=M.int8)",
+        "tensor([[1, 2]], dtype=M.uint8)",
+        "zeros(3, 4, 5, 6)",
+        # scientific notation
+        "tensor([1e-5, 1.0, -2.5])",
+        "tensor([1e12, -3.0])",
+        "tensor(-2.5e-7)",
+        "tensor([0., 1e-3, 12345.])",
+        "arange(30.).reshape(2, 3, 5) * 1e5",
+        # dtype suffix, empty tensors, complex
+        "tensor([1.5, 2.0], dtype=M.float16)",
+        "tensor([1.5, 2.0], dtype=M.bfloat16)",
+        "tensor([1e-5, 2.0], dtype=M.float16)",
+        "full((2, 2), 65504., dtype=M.float16)",
+        "zeros(2, 0)",
+        "zeros(0, dtype=M.int16)",
+        "tensor([1+2j, -3.5-1j])",
+        # requires_grad / grad_fn suffixes, wrapped onto a new line when long
+        "ones(3, requires_grad=True) * 2",
+        "arange(20., requires_grad=True) * 1.5",
+        "arange(19., requires_grad=True) / 7",
+        "arange(12., requires_grad=True).reshape(3, 4) + 1",
+        "nn.Parameter(M.ones(2))",
+        "nn.Parameter(M.ones(2), requires_grad=False)",
     ],
 )
 def test_repr_matches_torch(expr):
-    assert repr(eval("M." + expr, {"M": ej})) == repr(eval("M." + expr, {"M": torch}))
-
-
-@needs_torch
-@pytest.mark.xfail(reason="nan/inf padding and summarized (...) spacing differ from torch", strict=True)
-@pytest.mark.parametrize(
-    "expr",
-    [
-        "tensor([float('nan'), float('inf'), 1.0])",
-        "arange(2000.)",
-    ],
-)
-def test_repr_matches_torch_known_gaps(expr):
     assert repr(eval("M." + expr, {"M": ej})) == repr(eval("M." + expr, {"M": torch}))
 
 
