@@ -557,7 +557,8 @@ def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
         final = []
         for t, g in zip(leaves, leaf_g):
             if t._grad is not None:
-                g = t._grad + g if create_graph else Tensor._make(t._grad._read() + g._read())
+                # through dispatch (not raw `+` on values): lazy mode holds LazyValues here
+                g = t._grad + g if create_graph else Tensor._make((t._grad + g)._read())
             final.append(g if create_graph else Tensor._make(g._read()))
     return final, out_t, leaves
 

@@ -91,6 +91,7 @@ class Capture:
         self.grad_of: dict[int, Tensor] = {}  # id(grad tensor) -> its owner
         self.undo: dict[int, tuple] = {}
         self.born = _IdSet()
+        self.born_read: dict[int, Tensor] = {}  # born-concrete tensors read before any write
         self.modules: dict[int, object] = {}
         self.missed: list[Tensor] = []
 
@@ -116,9 +117,15 @@ class Capture:
 
     def note_read(self, t: Tensor):
         v = t._value
-        if t in self.born and isinstance(v, jax.core.Tracer) and id(t) not in self.owners:
-            # An intermediate of this step. (State born *concrete* inside the step, like
-            # optimizer moments made under ensure_compile_time_eval, is recorded below.)
+        if t in self.born and id(t) not in self.owners:
+            if not isinstance(v, jax.core.Tracer):
+                # A constant born concrete inside this step: a wrapper the backward engine
+                # makes around a cached cotangent (hooks take that path), or state created
+                # under ensure_compile_time_eval (optimizer moments). Either way its value is
+                # known now; it becomes state only if the step also writes it (note_write
+                # promotes the read), which is what persistent state does.
+                self.born_read.setdefault(id(t), t)
+            # Otherwise an intermediate of this step.
             return v
         k = id(t)
         owner = self.grad_of.get(k)
@@ -134,6 +141,12 @@ class Capture:
     def note_write(self, t: Tensor) -> None:
         if t in self.born and isinstance(t._value, jax.core.Tracer) and id(t) not in self.owners:
             return  # an intermediate of this step
+        k = id(t)
+        if k in self.born_read and k not in self.owners:
+            # State born concrete in this step, read before this first write: its old value
+            # is an input of the step (a later trace will find it existing, not born).
+            self._owner(t)
+            self.read_value.setdefault(k, t)
         owner = self.grad_of.get(id(t))
         if owner is not None:  # in-place on an owner's .grad (grad clipping, accumulate)
             self._save(t)
