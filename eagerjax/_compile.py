@@ -100,6 +100,8 @@ class _Entry:
         "differentiable",
         "kernel",
         "tens_mask",
+        "arg_grad_in",
+        "arg_writes",
     )
 
     def __init__(self, plan: _Plan) -> None:
@@ -111,6 +113,11 @@ class _Entry:
         self.out_rg = None
         self.differentiable = False
         self.kernel = None
+        self.arg_grad_in: list = []  # dyn indices of Tensor arguments whose .grad is an input
+        # What the step did to its Tensor arguments (set when traced), written back to the
+        # caller's tensors after a successful call: None if nothing, else
+        # (value written: [dyn index], .grad written: [(dyn index, not None)], [(dyn index, requires_grad)])
+        self.arg_writes = None
 
 
 class CompiledFunction:
@@ -227,7 +234,7 @@ class CompiledFunction:
             self._cache.move_to_end(key)
             self._last_key = key
             self._stats["hits"] += 1
-            if entry.differentiable:
+            if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in:
                 tens = [a if isinstance(a, Tensor) else None for a, sp in zip(leaves, spec) if type(sp) is not tuple]
                 return self._run(entry, vals, treedef, tens)
             return self._run(entry, vals, treedef)
@@ -258,7 +265,8 @@ class CompiledFunction:
             elif isinstance(a, Tensor):
                 v = a._value
                 vals.append(v)
-                avals.append((v.shape, v.dtype, a.requires_grad))
+                # whether it has a .grad: the step may read or accumulate into it
+                avals.append((v.shape, v.dtype, a.requires_grad, a._grad is not None))
                 spec.append("T")
             elif isinstance(a, (jax.Array, np.ndarray)):
                 v = jnp.asarray(a)
@@ -304,17 +312,18 @@ class CompiledFunction:
                 # zeroes them before reading): reuse that plan and its programs.
                 plan = self._plans_by_sig.setdefault(plan.signature(), plan)
                 self._plans[skey] = plan
+            leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
+            spec = skey[1]
+            tens = [a if isinstance(a, Tensor) else None for a, sp in zip(leaves, spec) if type(sp) is not tuple]
             entry = plan.entries.get(_entry_key(key))
             if entry is not None and entry.out_tree is not None and not entry.differentiable:
                 self._cache[key] = entry
                 self._stats["hits"] += 1
                 self._stats["misses"] -= 1
-                return self._run(entry, vals, treedef)
+                return self._run(entry, vals, treedef, tens)
             entry = _Entry(plan)
-            leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
-            spec = skey[1]
             template = self._template(leaves, spec)
-            tens = [a if isinstance(a, Tensor) else None for a, sp in zip(leaves, spec) if type(sp) is not tuple]
+            entry.arg_grad_in = [i for i, t in enumerate(tens) if t is not None and t._grad is not None]
             try:
                 out = self._first_run(entry, key, vals, treedef, template, tens)
             except StateMiss as miss:
@@ -331,15 +340,17 @@ class CompiledFunction:
         prev = flags.mode
         flags.mode = cap
         leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
-        template = self._template(leaves, self._split(leaves, treedef, len(args))[2])
+        spec = self._split(leaves, treedef, len(args))[2]
+        template = self._template(leaves, spec)
+        grads = [a._grad._value for a, sp in zip(leaves, spec) if type(sp) is not tuple and _has_grad(a)]
         try:
 
             def f(*dyn):
-                a, k = self._rebuild(template, treedef, dyn)
+                (a, k), _ = self._rebuild(template, treedef, dyn)
                 out = self.fn(*a, **k)
                 return [x._value for x in jax.tree_util.tree_leaves(out, is_leaf=_is_leaf) if isinstance(x, Tensor)]
 
-            jax.eval_shape(f, *vals)
+            jax.eval_shape(f, *vals, *grads)
         finally:
             flags.mode = prev
             cap.restore()
@@ -355,25 +366,33 @@ class CompiledFunction:
 
     @staticmethod
     def _template(leaves, spec) -> list:
-        """What each argument leaf is, without holding on to the caller's arrays."""
+        """What each argument leaf is, without holding on to the caller's arrays:
+        ("S", static value) or ("T", requires_grad, has a .grad)."""
         return [
-            ("S", a) if type(sp) is tuple else ("T", isinstance(a, Tensor) and a.requires_grad)
+            ("S", a) if type(sp) is tuple else ("T", isinstance(a, Tensor) and a.requires_grad, _has_grad(a))
             for a, sp in zip(leaves, spec)
         ]
 
     @staticmethod
     def _rebuild(template, treedef, dyn):
-        """Arguments for the user's function: array leaves become Tensors around ``dyn``."""
+        """Arguments for the user's function: array leaves become Tensors around ``dyn``
+        (values first, then the ``.grad`` of those that have one). Returns the argument
+        tree and the Tensors made, one per dynamic leaf."""
         it = iter(dyn)
         new = []
-        for kind, x in template:
-            if kind == "S":
-                new.append(x)
+        made = []
+        for e in template:
+            if e[0] == "S":
+                new.append(e[1])
             else:
                 t = Tensor._make(next(it))
-                t.requires_grad = x
+                t.requires_grad = e[1]
                 new.append(t)
-        return jax.tree_util.tree_unflatten(treedef, new)
+                made.append(t)
+        for t, e in zip(made, [e for e in template if e[0] != "S"]):
+            if e[2]:
+                t._grad = Tensor._make(next(it))
+        return jax.tree_util.tree_unflatten(treedef, new), made
 
     def _make_pure(self, entry: _Entry, key, treedef, template):
         plan = entry.plan
@@ -393,7 +412,8 @@ class CompiledFunction:
                     cap._owner(t)
                     t._grad = Tensor._make(v)
                     cap.grad_of[id(t._grad)] = t
-                a, k = self._rebuild(template, treedef, dyn)
+                (a, k), made = self._rebuild(template, treedef, dyn)
+                before = [(t._value, t._grad, None if t._grad is None else t._grad._value) for t in made]
                 out = self.fn(*a, **k)
                 if cap.missed:
                     raise StateMiss(_describe(cap.missed[0]))
@@ -409,7 +429,7 @@ class CompiledFunction:
                 entry.out_tree = (out_tree, [None if isinstance(x, Tensor) else x for x in out_leaves])
                 entry.out_rg = [x.requires_grad for x in out_leaves if isinstance(x, Tensor)]
                 arrays = [x._value for x in out_leaves if isinstance(x, Tensor)]
-                return new_vals, new_grads, arrays
+                return new_vals, new_grads, arrays, _arg_effects(entry, template, made, before)
             finally:
                 flags.mode = prev
                 cap.restore()
@@ -476,13 +496,17 @@ class CompiledFunction:
                     if sys.getrefcount(v) > 4:
                         fn = self._no_donate(entry)
                         break
-        new_vals, new_grads, arrays = fn(vd, vk, gd, gk, vals)
+        if entry.arg_grad_in:
+            vals = list(vals) + [tens[i]._grad._value for i in entry.arg_grad_in]
+        new_vals, new_grads, arrays, arg_out = fn(vd, vk, gd, gk, vals)
         # Success: only now does any state change.
         for t, v in zip(plan.value_out, new_vals):
             t._value = v
             t._version += 1
         for t, g in zip(plan.grad_out, new_grads):
             t._grad = None if g is None else Tensor._make(g)
+        if entry.arg_writes is not None:
+            _write_args(entry, tens, arg_out)
         tree, statics = entry.out_tree
         if tree.num_nodes == 1 and statics == [None]:
             return Tensor._make(arrays[0])  # a step returning one tensor (the loss)
@@ -504,11 +528,17 @@ class CompiledFunction:
         if tens is None:
             tens = [None] * len(vals)
         owners = plan.value_donated + plan.value_kept
-        res = call_kernel(entry.kernel, vd + vk + list(vals), owners + list(tens))
+        gin = [tens[i]._grad._value for i in entry.arg_grad_in]
+        res = call_kernel(entry.kernel, vd + vk + list(vals) + gin, owners + list(tens) + [None] * len(gin))
         n_new = len(plan.value_out)
         for t, v in zip(plan.value_out, res[:n_new]):
             t._value = v._value  # buffer updates (e.g. running stats) carry no gradient
             t._version += 1
+        if entry.arg_writes is not None:
+            # (known once the kernel has traced) writes to arguments, off the tape like buffers
+            n_arg = len(entry.arg_writes[0]) + sum(p for _, p in entry.arg_writes[1])
+            _write_args(entry, tens, [r._value for r in res[n_new : n_new + n_arg]])
+            n_new += n_arg
         tree, statics = entry.out_tree
         # Outputs the step detached (or that never needed grad) stay off the tape.
         it = iter(r if rg else Tensor._make(r._value) for r, rg in zip(res[n_new:], entry.out_rg))
@@ -566,7 +596,7 @@ class CompiledFunction:
         dyn_leaves = [i for i, sp in enumerate(sb[1]) if sp in ("T", "A", "N")]
         for i, (x, y) in enumerate(zip(aa, ab)):
             if x != y:
-                return f"argument {self._arg_name(sb[0], dyn_leaves[i])}: {_av(x)} -> {_av(y)}"
+                return f"argument {self._arg_name(sb[0], dyn_leaves[i])}: {_av_change(x, y)}"
         return None
 
     def _arg_name(self, treedef, leaf: int) -> str:
@@ -602,18 +632,71 @@ def _pure_kernel(pure, n_don: int, n_kept: int, name: str):
     from ._dispatch import Kernel
 
     def flat(*xs):
-        new_vals, _, arrays = pure(
+        new_vals, _, arrays, arg_out = pure(
             list(xs[:n_don]), list(xs[n_don : n_don + n_kept]), [], [], list(xs[n_don + n_kept :])
         )
-        return tuple(new_vals) + tuple(arrays)
+        return tuple(new_vals) + tuple(arg_out) + tuple(arrays)
 
     return Kernel(flat, f"compiled_{name}")
+
+
+def _has_grad(a) -> bool:
+    return isinstance(a, Tensor) and a._grad is not None
+
+
+def _arg_effects(entry: _Entry, template, made, before) -> list:
+    """At trace time: what the step did to the Tensors standing for its arguments.
+
+    Records it on ``entry.arg_writes`` and returns the arrays to hand back: written values,
+    then the written (non-None) ``.grad``s."""
+    kinds = [e for e in template if e[0] != "S"]
+    vals, grads, rgs, out = [], [], [], []
+    for i, (t, e, (v0, g0, gv0)) in enumerate(zip(made, kinds, before)):
+        if t._value is not v0:
+            vals.append(i)
+            out.append(t._value)
+        g = t._grad
+        if g is not g0 or (g is not None and g._value is not gv0):
+            grads.append((i, g is not None))
+        if t.requires_grad != e[1]:
+            rgs.append((i, t.requires_grad))
+    out += [made[i]._grad._value for i, present in grads if present]
+    entry.arg_writes = (vals, grads, rgs) if (vals or grads or rgs) else None
+    return out
+
+
+def _write_args(entry: _Entry, tens, arg_out) -> None:
+    """Write a successful call's argument updates back to the caller's tensors."""
+    vals, grads, rgs = entry.arg_writes
+    it = iter(arg_out)
+    for i in vals:
+        v = next(it)
+        t = tens[i]
+        if t is not None:
+            t._value = v
+            t._version += 1
+    for i, present in grads:
+        g = next(it) if present else None
+        t = tens[i]
+        if t is not None:
+            t._grad = None if g is None else Tensor._make(g)
+    for i, rg in rgs:
+        if tens[i] is not None:
+            tens[i].requires_grad = rg
 
 
 def _av(x) -> str:
     if isinstance(x, tuple):
         return f"shape {tuple(x[0])} dtype {np.dtype(x[1]).name}"
     return f"python {x.__name__}"
+
+
+def _av_change(x, y) -> str:
+    if isinstance(x, tuple) and isinstance(y, tuple) and x[:2] == y[:2]:
+        if x[2] != y[2]:
+            return f"requires_grad {x[2]} -> {y[2]}"
+        return f".grad {'tensor' if x[3] else 'None'} -> {'tensor' if y[3] else 'None'}"
+    return f"{_av(x)} -> {_av(y)}"
 
 
 def _short(x) -> str:
