@@ -1,0 +1,209 @@
+"""Eager forward fusion: a hot ``Sequential`` of small, pure layers runs as ONE kernel.
+
+On a 2-core CPU one XLA execution costs ~10 µs however tiny the op, so a 32x64
+MLP's forward is dominated by launching six kernels. When every child of a
+``Sequential`` is a layer whose forward is a pure function of its input and its
+parameters (``Linear``, activations, ``LayerNorm``, eval-mode ``Dropout``, ...), the
+whole stack is one op: its kernel runs the children's own ``forward`` code on
+tracers (so values and errors are the layers' own), and autograd records ONE node
+whose gradient comes from ``jax.vjp`` of that kernel like any other op.
+
+Invariants:
+- Only eager mode fuses; ``ej.compile`` and lazy mode trace the children one by one
+  (XLA fuses them there anyway), so captured programs do not change.
+- A stack fuses from its ``_HOT_CALLS``-th call with the same structure and input
+  shape: one-off calls keep the per-op kernels shared by every model.
+- The backward recomputes a fused stack's intermediates from its inputs, which is
+  only cheaper than launching kernels when they are small: a stack with any
+  intermediate above autograd's recompute limit is not fused while grad is recorded.
+- Any forward hook on a child, an in-place layer that could write to the caller's
+  input, or a layer attribute that is not a plain value keeps the per-op path.
+- The kernel is keyed by structure (layer types, their plain attributes, training
+  flags), never by the model instance: it runs on parameter-less clones of the
+  first model's layers, so caching it keeps no model alive.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import OrderedDict
+
+import jax
+
+from .._autograd import _RECOMPUTE_MAX, no_grad
+from .._dispatch import Kernel, call_kernel
+from .._state import flags
+from .._tensor import Tensor
+from . import _activation as A
+from ._dropout import Dropout
+from ._linear import Flatten, Identity, Linear, Unflatten
+from ._normalization import LayerNorm, RMSNorm
+
+_HOT_CALLS = 3
+_FRESH = (Linear, LayerNorm, RMSNorm)  # produce a new tensor: an in-place layer after one is safe
+_PURE = frozenset(
+    [Linear, Identity, Flatten, Unflatten, LayerNorm, RMSNorm, Dropout] + [getattr(A, n) for n in A.__all__]
+)
+_PLAIN = (int, float, bool, str, type(None))
+_HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks")
+_HOOK_DICTS += ("_forward_hooks_with_kwargs", "_forward_hooks_always_called")
+
+# (structure, input shape, input dtype, grad recorded) -> call count | Kernel | None (do not fuse)
+_plans: dict = {}
+_PLANS_MAX = 512
+_probe: list | None = None  # while deciding: each child's output size, from a shape-only trace
+
+
+def _plain(v) -> bool:
+    if type(v) is tuple:
+        return all(_plain(x) for x in v)
+    return type(v) in _PLAIN
+
+
+def _layout(seq) -> tuple | None:
+    """Per-epoch facts about ``seq``'s children, or None if they cannot fuse.
+
+    Returns (static key, [(child dict, attribute getter, is Dropout)]): what can only change
+    with a structure change (types, which parameters exist) is fixed here; plain attributes
+    (training, p, negative_slope, ...) are re-read on every call by the getters.
+    """
+    children = tuple(seq._modules.values())
+    if not children:
+        return None
+    static, per_call = [], []
+    fresh = False
+    for c in children:
+        if type(c) not in _PURE or c._modules:
+            return None
+        d = c.__dict__
+        keys = tuple(k for k in d if k[0] != "_")
+        if not all(_plain(d[k]) for k in keys):
+            return None
+        if d.get("inplace") and not fresh:
+            return None  # would write into the caller's tensor
+        fresh = fresh or isinstance(c, _FRESH)
+        static.append((type(c), keys, tuple(p is not None for p in c._parameters.values())))
+        per_call.append((d, operator.itemgetter(*keys) if keys else _nothing, type(c) is Dropout))
+    return tuple(static), per_call
+
+
+def _nothing(d: dict) -> tuple:
+    return ()
+
+
+def _structure(seq) -> tuple | None:
+    """The structural key of ``seq`` for this call, or None if this call cannot fuse."""
+    cache = seq.__dict__.get("_fusion_layout")
+    if cache is None or cache[0] != flags.structure_epoch:
+        cache = (flags.structure_epoch, _layout(seq))
+        object.__setattr__(seq, "_fusion_layout", cache)
+    lay = cache[1]
+    if lay is None:
+        return None
+    static, per_call = lay
+    key = [static]
+    for d, get, dropout in per_call:
+        # (the *_with_kwargs / *_always_called dicts only ever hold ids also in these two)
+        if d["_forward_pre_hooks"] or d["_forward_hooks"]:
+            return None
+        if dropout and d["training"] and d["p"] > 0:
+            return None  # draws random numbers: not a pure function of the parameters
+        key.append(get(d))
+    return tuple(key)
+
+
+def _params(seq) -> list:
+    return [p for c in seq._modules.values() for p in c._parameters.values() if p is not None]
+
+
+def _build(seq) -> Kernel:
+    """One kernel running clones of ``seq``'s children whose parameters are slots filled per call."""
+    slots: list[Tensor] = []
+    skel = []
+    for c in seq._modules.values():
+        s = object.__new__(type(c))
+        s.__dict__.update(c.__dict__)
+        ps = OrderedDict()
+        for k, p in c._parameters.items():
+            if p is not None:
+                p = Tensor._make(None)
+                slots.append(p)
+            ps[k] = p
+        object.__setattr__(s, "_parameters", ps)
+        object.__setattr__(s, "_buffers", OrderedDict())
+        for h in _HOOK_DICTS:
+            object.__setattr__(s, h, OrderedDict())
+        skel.append(s)
+
+    def fused(x, *pvals):
+        # Runs at trace time only (under jit, jax.vjp, or a lazy flush): the children's
+        # own forward code, eagerly dispatched on tracers, with no recorder active.
+        saved = flags.mode
+        flags.mode = None
+        try:
+            for t, v in zip(slots, pvals):
+                t._value = v
+            with no_grad():
+                h = Tensor._make(x)
+                for s in skel:
+                    h = s.forward(h)
+                    if _probe is not None:
+                        _probe.append(h._value.size)
+            return h._value
+        finally:
+            for t in slots:
+                t._value = None
+            flags.mode = saved
+
+    return Kernel(fused, "sequential")
+
+
+def _decide(seq, x: Tensor, key: tuple) -> Kernel | None:
+    """Build the kernel for ``key``, or remember not to fuse it (large intermediates, a failing trace)."""
+    global _probe
+    kern = _build(seq)
+    if flags.grad_enabled:
+        _probe = []
+        try:
+            avals = [jax.ShapeDtypeStruct(tuple(t.shape), t._value.dtype) for t in [x, *_params(seq)]]
+            jax.eval_shape(kern.fn, *avals)
+            sizes = _probe[:-1]  # the last output is the result, not an intermediate
+        except Exception:
+            sizes = None  # e.g. a shape error: the layer-by-layer path reports it
+        finally:
+            _probe = None
+        if sizes is None:
+            return None  # not cached: a later call with fixed inputs may fuse
+        if any(n > _RECOMPUTE_MAX for n in sizes):
+            kern = None
+    if len(_plans) >= _PLANS_MAX:
+        del _plans[next(iter(_plans))]
+    _plans[key] = kern
+    return kern
+
+
+def fused_forward(seq, x) -> Tensor | None:
+    """``seq(x)`` as one fused op, or None when this call should run layer by layer."""
+    if flags.mode is not None or not isinstance(x, Tensor):
+        return None
+    try:
+        struct = _structure(seq)
+        if struct is None:
+            return None
+        key = (struct, tuple(x.shape), x._value.dtype, flags.grad_enabled)
+        plan = _plans.get(key, 0)
+    except TypeError:  # an attribute changed to something unhashable
+        return None
+    if type(plan) is int:
+        if plan + 1 < _HOT_CALLS:
+            _plans[key] = plan + 1
+            return None
+        plan = _decide(seq, x, key)
+    if plan is None:
+        return None
+    params = _params(seq)
+    tens = [x, *params]
+    try:
+        return call_kernel(plan, [t._value for t in tens], tens)
+    except Exception:
+        return None  # the layer-by-layer path raises the layers' own error
