@@ -568,6 +568,16 @@ def _infer_dtype(data) -> np.dtype | None:
     return _dtypes.get_default_dtype()
 
 
+def _device_array(a: np.ndarray):
+    """A concrete jax array holding host data, even inside a trace, without an XLA compile.
+
+    (``jnp.asarray`` under ``ensure_compile_time_eval`` stages a copy through a tiny jitted
+    program per shape, which a first compiled step would pay once per parameter shape.)
+    """
+    with jax.ensure_compile_time_eval():
+        return jax.device_put(a)
+
+
 def _to_array(data, dtype):
     """Anything array-like -> jax array with torch's dtype inference."""
     dtype = _dtypes.to_dtype(dtype)

@@ -10,6 +10,9 @@ running-statistics update) is a single compiled call in eager mode.
 
 from __future__ import annotations
 
+# Imported up front (~60 ms) rather than inside the rows: otherwise the first step that
+# runs a Linear -- often a compiled step being timed -- pays for importing Flax.
+import flax.linen as fnn
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -27,8 +30,6 @@ def _linear(x, weight, bias=None):
     The Dense module is applied with ``{'params': {'kernel': weight.T, 'bias': bias}}``;
     the row is jitted per shape, so Flax's apply costs nothing after the first trace.
     """
-    import flax.linen as fnn  # imported at trace time only: keeps ``import eagerjax`` light
-
     params = {"kernel": weight.T}
     if bias is not None:
         params["bias"] = bias

@@ -24,7 +24,7 @@ import numpy as np
 from .. import _dtypes
 from .._autograd import no_grad
 from .._state import bump_structure, flags
-from .._tensor import Device, Parameter, Size, Tensor
+from .._tensor import Device, Parameter, Size, Tensor, _device_array
 
 __all__ = ["Module", "RemovableHandle"]
 
@@ -586,9 +586,7 @@ class Module:
                     g.detach_()
                 else:
                     g.requires_grad_(False)
-                with jax.ensure_compile_time_eval():
-                    z = jnp.zeros(tuple(g.shape), g.dtype)
-                g._assign(z)
+                g._assign(_device_array(np.zeros(tuple(g.shape), g.dtype)))
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         for m in self.children():

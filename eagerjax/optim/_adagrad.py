@@ -9,10 +9,10 @@ when the optimizer is built, not on the first step.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .._tensor import Tensor
+from .._tensor import Tensor, _device_array
 from ._optimizer import Optimizer, _concrete_scalar
 from ._rules import take
 
@@ -20,9 +20,7 @@ __all__ = ["Adagrad"]
 
 
 def _concrete_full(shape: tuple, value: float, dtype) -> Tensor:
-    with jax.ensure_compile_time_eval():
-        v = jnp.full(shape, value, dtype)
-    return Tensor._make(v)
+    return Tensor._make(_device_array(np.full(shape, value, dtype)))
 
 
 def _build_adagrad(n: int, k: int, step_idx: tuple, use_wd: bool, maximize: bool):

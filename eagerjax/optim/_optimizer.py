@@ -37,7 +37,7 @@ import numpy as np
 from .._autograd import enable_grad, no_grad
 from .._dispatch import Kernel, call_kernel
 from .._state import bump_structure, flags
-from .._tensor import Tensor
+from .._tensor import Tensor, _device_array
 
 __all__ = ["Optimizer", "ParamGroup", "required"]
 
@@ -55,15 +55,11 @@ _kernels: dict = {}
 
 def _concrete_scalar(x: float) -> Tensor:
     """A new 0-d float32 tensor holding ``x``, concrete even under a capture trace."""
-    with jax.ensure_compile_time_eval():
-        v = jnp.asarray(np.asarray(x, np.float32))  # from NumPy: a device_put, no XLA compile
-    return Tensor._make(v)
+    return Tensor._make(_device_array(np.asarray(x, np.float32)))
 
 
 def _concrete_zeros(shape: tuple, dtype) -> Tensor:
-    with jax.ensure_compile_time_eval():
-        v = jnp.asarray(np.zeros(shape, dtype))  # no XLA compile per parameter shape
-    return Tensor._make(v)
+    return Tensor._make(_device_array(np.zeros(shape, dtype)))
 
 
 def _is_number(x) -> bool:
@@ -87,8 +83,7 @@ def _as_scalar_value(x):
     mod = type(x).__module__ or ""
     if mod.startswith("torch") and hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    with jax.ensure_compile_time_eval():
-        return jnp.asarray(np.asarray(x, np.float64).reshape(()), jnp.float32)
+    return _device_array(np.asarray(np.asarray(x, np.float64).reshape(()), np.float32))
 
 
 def _py(x):
@@ -300,9 +295,7 @@ class Optimizer:
                         g.detach_()
                     else:
                         g.requires_grad_(False)
-                    with jax.ensure_compile_time_eval():
-                        z = jnp.zeros(tuple(g.shape), g.dtype)
-                    g._assign(z)
+                    g._assign(_device_array(np.zeros(tuple(g.shape), g.dtype)))
 
     # ------------------------------------------------------------------ step
     def step(self, closure=None):
