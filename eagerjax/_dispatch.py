@@ -236,6 +236,17 @@ def call_kernel(kern: Kernel, vals: list, tens: list, differentiable: bool = Tru
     return Tensor._make(out)
 
 
+def run_kernel(kern: Kernel, vals: list):
+    """Run ``kern`` on ``vals`` off the tape and return its raw outputs (arrays, or the mode's
+    placeholders): for library code that writes results into existing tensors itself
+    (optimizer updates, schedulers), so no result Tensor is made just to be unwrapped."""
+    mode = flags.mode
+    try:
+        return kern.jit(*vals) if mode is None else mode.run(kern, vals, [None] * len(vals))
+    except (TypeError, ValueError, IndexError) as e:
+        raise _op_error(kern, vals, e) from None
+
+
 def _floatlike(v) -> bool:
     k = v.dtype.kind if hasattr(v.dtype, "kind") else np.dtype(v.dtype).kind
     return k == "f" or k == "c" or k == "V"  # "V": bfloat16 reports as a void kind in numpy

@@ -95,6 +95,7 @@ class LazyGraph:
     def _reset(self) -> None:
         self.nodes: list = []  # (kernel, refs, treedef, [weakref(LazyValue)])
         self.consts: list = []
+        self.const_avals: list = []  # per const: (shape, dtype), or the Python scalar's type
         self.const_ids: dict = {}
         self.tracked: list = []  # weakrefs of tensors whose _value may be lazy
 
@@ -139,6 +140,7 @@ class LazyGraph:
         refs = []
         avals = []
         consts = self.consts
+        const_avals = self.const_avals
         const_ids = self.const_ids
         for v in vals:
             tv = type(v)
@@ -152,6 +154,7 @@ class LazyGraph:
             if tv in _SCALARS:
                 refs.append(("c", len(consts)))
                 consts.append(v)
+                const_avals.append(tv)
                 avals.append(tv)
                 continue
             k = id(v)
@@ -159,8 +162,9 @@ class LazyGraph:
             if slot is None:
                 slot = const_ids[k] = len(consts)
                 consts.append(v)
+                const_avals.append((v.shape, v.dtype))
             refs.append(("c", slot))
-            avals.append((v.shape, v.dtype))
+            avals.append(const_avals[slot])
         skey = (kern.uid, tuple(avals))
         shape = self.shapes.get(skey)
         if shape is None:
@@ -184,7 +188,7 @@ class LazyGraph:
         if not self.nodes:
             self._reset()
             return
-        nodes, consts, tracked = self.nodes, self.consts, self.tracked
+        nodes, consts, tracked, const_avals = self.nodes, self.consts, self.tracked, self.const_avals
         self._reset()
         self.stats["flushes"] += 1
         live = []  # (node, leaf, LazyValue) still referenced from Python
@@ -194,7 +198,7 @@ class LazyGraph:
                 if lv is not None:
                     live.append((i, j, lv))
         structure = tuple((k.uid, refs) for k, refs, _ in nodes)
-        cavals = tuple(type(c) if type(c) in _SCALARS else (tuple(c.shape), np.dtype(c.dtype)) for c in consts)
+        cavals = tuple(const_avals)
         outs_key = tuple((i, j) for i, j, _ in live)
         key = (structure, cavals, outs_key)
         prog = self.cache.get(key)

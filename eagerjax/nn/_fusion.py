@@ -9,10 +9,12 @@ tracers (so values and errors are the layers' own), and autograd records ONE nod
 whose gradient comes from ``jax.vjp`` of that kernel like any other op.
 
 Invariants:
-- Only eager mode fuses; ``ej.compile`` and lazy mode trace the children one by one
-  (XLA fuses them there anyway), so captured programs do not change.
-- A stack fuses from its ``_HOT_CALLS``-th call with the same structure and input
-  shape: one-off calls keep the per-op kernels shared by every model.
+- Eager and lazy mode fuse; ``ej.compile`` traces the children one by one (XLA fuses
+  them there anyway). Lazy mode records one op instead of one per layer, which is
+  most of what it costs per layer.
+- In eager mode a stack fuses from its ``_HOT_CALLS``-th call with the same structure
+  and input shape: one-off calls keep the per-op kernels shared by every model. In
+  lazy mode it fuses from the first call, so every iteration records the same graph.
 - The backward recomputes a fused stack's intermediates from its inputs, which is
   only cheaper than launching kernels when they are small: a stack with any
   intermediate above autograd's recompute limit is not fused while grad is recorded.
@@ -184,7 +186,9 @@ def _decide(seq, x: Tensor, key: tuple) -> Kernel | None:
 
 def fused_forward(seq, x) -> Tensor | None:
     """``seq(x)`` as one fused op, or None when this call should run layer by layer."""
-    if flags.mode is not None or not isinstance(x, Tensor):
+    mode = flags.mode
+    lazy = mode is not None and getattr(mode, "is_lazy", False)
+    if (mode is not None and not lazy) or not isinstance(x, Tensor):
         return None
     try:
         struct = _structure(seq)
@@ -195,7 +199,9 @@ def fused_forward(seq, x) -> Tensor | None:
     except TypeError:  # an attribute changed to something unhashable
         return None
     if type(plan) is int:
-        if plan + 1 < _HOT_CALLS:
+        # Lazy mode records one op per call and compiles the whole graph anyway: fuse from
+        # the first call, so the recorded graph is the same every iteration.
+        if plan + 1 < _HOT_CALLS and not lazy:
             _plans[key] = plan + 1
             return None
         plan = _decide(seq, x, key)

@@ -125,4 +125,4 @@ class Adagrad(Optimizer):
         outs = self._run(key, _build_adagrad(n, k, step_idx, use_wd, maximize), vals)
         it = iter(outs)
         for t in steps + params + sums:
-            t._assign(next(it)._read())
+            t._assign(next(it))

@@ -150,10 +150,10 @@ class Adam(Optimizer):
         outs = self._run(key, _build_adam(n, k, step_idx, use_wd, amsgrad, maximize, decoupled), vals)
         it = iter(outs)
         for t in steps:
-            t._assign(next(it)._read())
+            t._assign(next(it))
         for group_of in (params, ms, vs, vmax):
             for t in group_of:
-                t._assign(next(it)._read())
+                t._assign(next(it))
 
 
 class AdamW(Adam):

@@ -98,4 +98,4 @@ class Adamax(Optimizer):
         outs = self._run(key, _build_adamax(n, k, step_idx, use_wd, maximize), vals)
         it = iter(outs)
         for t in steps + params + ms + us:
-            t._assign(next(it)._read())
+            t._assign(next(it))

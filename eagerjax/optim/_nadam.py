@@ -126,4 +126,4 @@ class NAdam(Optimizer):
         outs = self._run(key, _build_nadam(n, k, step_idx, use_wd, decoupled, maximize), vals)
         it = iter(outs)
         for t in steps + params + ms + vs + mus:
-            t._assign(next(it)._read())
+            t._assign(next(it))

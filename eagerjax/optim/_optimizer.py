@@ -14,7 +14,7 @@ Design (see the package docstring for the user-facing contract):
 * ``step()`` updates all parameters of a group (those with a ``.grad``) in ONE
   cached compiled call: a pure function ``(params, grads, state, hypers) ->
   (new_params, new_state)`` wrapped in a ``Kernel`` (cached per group structure)
-  and run through ``call_kernel`` under ``no_grad``; results are written back with
+  and run through ``run_kernel`` under ``no_grad``; results are written back with
   ``Tensor._assign``.
 * Optimizer state (``exp_avg``, ``momentum_buffer``, ``step``...) is created lazily
   on the first step, as in torch, and is born concrete even during a capture trace.
@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._autograd import enable_grad, no_grad
-from .._dispatch import Kernel, call_kernel
+from .._dispatch import Kernel, run_kernel
 from .._state import bump_structure, flags
 from .._tensor import Tensor, _device_array
 
@@ -345,6 +345,18 @@ class Optimizer:
         with a param that is skipped this time is split off, so every param keeps
         torch's per-parameter count.
         """
+        # Fast path, every step of a plain loop: the whole group updates and shares one step.
+        if len(params) == len(group["params"]):
+            state = self.state
+            first = None
+            for p in params:
+                st = state.get(p)
+                s = st.get("step") if st else None
+                if s is None or (first is not None and s is not first):
+                    break
+                first = s
+            else:
+                return [first], (0,) * len(params)
         in_call = {id(p) for p in params}
         users: dict[int, list] = {}
         for p in group["params"]:
@@ -376,11 +388,11 @@ class Optimizer:
 
     @staticmethod
     def _run(key: tuple, build, vals: list):
-        """Run the cached kernel for ``key`` (built by ``build()``) on ``vals``; returns result Tensors."""
+        """Run the cached kernel for ``key`` (built by ``build()``) on ``vals``; returns its raw outputs."""
         k = _kernels.get(key)
         if k is None:
             k = _kernels[key] = Kernel(build(), key[0])
-        return call_kernel(k, vals, [None] * len(vals), differentiable=False)
+        return run_kernel(k, vals)
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, Any]:

@@ -115,4 +115,4 @@ class RAdam(Optimizer):
         outs = self._run(key, _build_radam(n, k, step_idx, use_wd, decoupled, maximize), vals)
         it = iter(outs)
         for t in steps + params + ms + vs:
-            t._assign(next(it)._read())
+            t._assign(next(it))

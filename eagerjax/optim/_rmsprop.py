@@ -131,6 +131,6 @@ class RMSprop(Optimizer):
         outs = self._run(key, _build_rmsprop(n, k, use_wd, use_mom, centered, maximize), vals)
         it = iter(outs)
         for t in steps:
-            t._assign(next(it)._read())
+            t._assign(next(it))
         for t in params + sqs + bufs + gavgs:
-            t._assign(next(it)._read())
+            t._assign(next(it))

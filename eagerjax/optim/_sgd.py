@@ -122,8 +122,8 @@ class SGD(Optimizer):
         ]
         outs = self._run(key, _build_sgd(n, use_mom, use_wd, nesterov, maximize), vals)
         for p, v in zip(params, outs[:n]):
-            p._assign(v._read())
+            p._assign(v)
         for b, v in zip(bufs, outs[n : 2 * n]):
-            b._assign(v._read())
+            b._assign(v)
         for f, v in zip(started, outs[2 * n :]):
-            f._assign(v._read())
+            f._assign(v)

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from .._autograd import no_grad
-from .._dispatch import Kernel, call_kernel
+from .._dispatch import Kernel, run_kernel
 from .._state import flags
 from .._tensor import Tensor
 from ._optimizer import Optimizer, _concrete_scalar
@@ -106,11 +106,11 @@ def _run(key, build, state: list[Tensor], inputs: list[Tensor], targets: list[Te
         k = _kernels[key] = Kernel(build(), "lr_schedule")
     vals = [t._read() for t in state] + [t._read() for t in inputs] + [t._read() for t in targets] + hypers
     with no_grad():
-        outs = call_kernel(k, vals, [None] * len(vals), differentiable=False)
+        outs = run_kernel(k, vals)
     for t, v in zip(state + targets, outs):
         # (an output that is its input unchanged -- a pass-through while tracing -- is not a write)
-        if v._value is not t._value:
-            t._assign(v._value)
+        if v is not t._value:
+            t._assign(v)
 
 
 def _kernel_fn(pure, static, mode, ns: int, ni: int, nt: int):
