@@ -24,7 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._lazy import concrete
 from ._state import flags
+from ._tensor import Tensor
 
 _FREED = None
 
@@ -298,8 +300,6 @@ def _cheap(v) -> bool:
 
 def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
     """Assemble the structural key for ``topo`` and run its cached jitted backward."""
-    from ._dispatch import Kernel
-
     node_idx = {id(n): i for i, n in enumerate(topo)}
     leaf_idx = {id(t): k for k, t in enumerate(leaves)}
     slots = {}
@@ -350,6 +350,8 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
     full_key = (structure, kkey)
     kern = _jit_programs.get(full_key)
     if kern is None:
+        from ._dispatch import Kernel  # (_dispatch imports this module)
+
         prog = _fused_program(structure, tuple(kernels))
 
         def flat(*args, _n=len(vals), _r=len(root_cts)):
@@ -362,8 +364,6 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
         if flags.mode is not None:
             out = flags.mode.run(kern, args, [None] * len(args))
         else:
-            from ._lazy import concrete
-
             out = kern.jit(*[concrete(v) for v in args])
     leaf_grads, wanted = out
     got = iter(wanted)
@@ -373,8 +373,6 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
 
 # --------------------------------------------------------------------------- entry points
 def _as_root_ct(t, g):
-    from ._tensor import Tensor
-
     if g is None:
         if t.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
@@ -401,8 +399,6 @@ def _ones(shape, dtype):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
     """Accumulate d(sum(tensors * grad_tensors))/d(leaf) into each leaf's ``.grad``."""
-    from ._tensor import Tensor
-
     if isinstance(tensors, Tensor):
         tensors = [tensors]
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
@@ -420,8 +416,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
 
 
 def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), only=None):
-    from ._tensor import Tensor
-
     leaf_roots = [(t, c) for t, c in zip(tensors, cts) if t._node is None]
     node_roots = [((t._node, t._idx), c) for t, c in zip(tensors, cts) if t._node is not None]
     topo = _topo([r[0][0] for r in node_roots])
@@ -469,12 +463,16 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
         if g is not None:
             t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
     if accumulate:
+        mode = flags.mode
         for t, g in zip(leaves, leaf_grads):
             if g is None or (only is not None and id(t) not in only):
                 continue
             if not t.requires_grad:
                 continue
-            t.grad = g if isinstance(g, Tensor) else Tensor._make(g)
+            # (the .grad setter's shape check is moot: g has the leaf's shape by construction)
+            if mode is not None:
+                mode.note_grad(t)
+            t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
         return None
     return target_grads[:nt]
 
@@ -482,8 +480,6 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
 def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
     """Per-node backward through dispatch: used for hooks and create_graph."""
     from ._dispatch import call_kernel
-    from ._tensor import Tensor
-
     def wrap(c):
         return c if isinstance(c, Tensor) else Tensor._make(c)
 
@@ -564,8 +560,6 @@ def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
 
 
 def _input_tensor(v, p):
-    from ._tensor import Tensor
-
     if p is None:
         return v if not hasattr(v, "shape") else Tensor._make(v)
     if type(p) is tuple:
@@ -596,8 +590,6 @@ def grad(
     materialize_grads: bool = False,
 ):
     """Gradients of ``outputs`` w.r.t. ``inputs``, returned (not accumulated into ``.grad``)."""
-    from ._tensor import Tensor
-
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
