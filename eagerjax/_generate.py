@@ -62,6 +62,30 @@ def inplace_update(self: Tensor, out: Tensor, name: str) -> Tensor:
     return self
 
 
+_CUT_KERNELS: dict = {}
+
+
+def _cut_gradient(op: OpDef, out: Tensor, self: Tensor, args, kwargs) -> Tensor:
+    """A non-differentiable op written in place into a float tensor that requires grad (or
+    computed from one that does): torch's result still requires grad, with a zero gradient
+    (``v.ge_(1.0)`` -> ``GeBackward``), so the old gradient path is cut, not kept. The zero
+    comes from ``jax.vjp`` of a ``stop_gradient`` kernel over the operands."""
+    from ._dispatch import Kernel, call_kernel
+
+    srcs = [self] + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
+    if not any(t.requires_grad for t in srcs):
+        return out
+    kern = _CUT_KERNELS.get((op.name, len(srcs)))
+    if kern is None:
+        import jax
+
+        def cut(new, target, *_):
+            return jax.lax.stop_gradient(new).astype(target.dtype)
+
+        kern = _CUT_KERNELS[(op.name, len(srcs))] = Kernel(cut, op.name)
+    return call_kernel(kern, [out._read()] + [t._read() for t in srcs], [None] + srcs)
+
+
 def _torch_name(d) -> str:
     return {
         "float32": "Float",
@@ -87,7 +111,10 @@ def _inplace(op: OpDef):
 
     def f(self, *args, **kwargs):
         check_inplace(self, name)
-        return inplace_update(self, dispatch(op, (self, *args), kwargs), name)
+        out = dispatch(op, (self, *args), kwargs)
+        if not op.differentiable and flags.grad_enabled:
+            out = _cut_gradient(op, out, self, args, kwargs)
+        return inplace_update(self, out, name)
 
     f.__name__ = name
     return f
