@@ -96,11 +96,6 @@ def _both(f):
     return pre
 
 
-def _ties(x, y, *a, **k):
-    x, y = np.broadcast_arrays(np.asarray(x), np.asarray(y))
-    return bool((x == y).any())
-
-
 def _nz(b):
     return np.abs(b) >= 0.1
 
@@ -219,31 +214,17 @@ _ACT = {
 }
 
 
-def _at(*vals):
-    """A ``kink`` predicate: some element of the first operand equals one of ``vals`` (keyword
-    names are looked up in the call's kwargs, with the given default)."""
-
-    def kink(x, *a, **kw):
-        x = np.asarray(x)
-        pts = [kw.get(v[0], v[1]) if isinstance(v, tuple) else v for v in vals]
-        pts += [p for p in a if isinstance(p, (int, float))]
-        return bool(np.isin(x, [p for p in pts if p is not None]).any())
-
-    return kink
-
-
-# Gradient conventions at kinks where eagerjax (jax) and torch differ -- see test_fuzz_ops.py
-# ``test_gradient_at_kinks_matches_torch``; the program check skips torch's gradients there.
-_KINKS = {"leaky_relu": _at(0.0)}
+# Gradients at kinks and ties (leaky_relu at 0, hardtanh/clamp at the bounds, norm p=1 at 0,
+# fmax/fmin ties) follow torch's conventions (the rows are written so that jax's autodiff gives
+# them; see test_fuzz_ops.py ``test_gradient_at_kinks_matches_torch``): no ``kink`` steering.
 for _n, _k in _ACT.items():
-    add(_n, (lambda k: lambda G, x: ([], k(G, x) if k else {}))(_k), kinds=(F32,), method=False, kink=_KINKS.get(_n))
+    add(_n, (lambda k: lambda G, x: ([], k(G, x) if k else {}))(_k), kinds=(F32,), method=False)
 add(
     "hardtanh",
     lambda G, x: ([], G.pick([{}, {"min_val": -0.5, "max_val": 2.0}])),
     kinds=(F32,),
     ex="same",
     method=False,
-    kink=_at(("min_val", -1.0), ("max_val", 1.0)),
 )
 add("relu6", kinds=(F32,), ex="same", method=False)
 
@@ -254,10 +235,10 @@ def _clamp(G, x):
     return [], G.pick([{"min": lo, "max": hi}, {"min": lo}, {"max": hi}])
 
 
-add("clamp", _clamp, kinds=FI, ex="same", kink=_at(("min", None), ("max", None)))
-add("clip", _clamp, kinds=FI, ex="same", kink=_at(("min", None), ("max", None)))
-add("clamp_min", lambda G, x: ([G.scalar("i" if x.dtype == I32 else "f")], {}), kinds=FI, ex="same", kink=_at())
-add("clamp_max", lambda G, x: ([G.scalar("i" if x.dtype == I32 else "f")], {}), kinds=FI, ex="same", kink=_at())
+add("clamp", _clamp, kinds=FI, ex="same")
+add("clip", _clamp, kinds=FI, ex="same")
+add("clamp_min", lambda G, x: ([G.scalar("i" if x.dtype == I32 else "f")], {}), kinds=FI, ex="same")
+add("clamp_max", lambda G, x: ([G.scalar("i" if x.dtype == I32 else "f")], {}), kinds=FI, ex="same")
 add("_cast", lambda G, x: ([Dtype(G.pick([F32, F16, I32, BOOL]))], {}), kinds=FIB, disc=True, ex="same")
 
 
@@ -316,7 +297,7 @@ B("atan2", F, F, pre=_both(lambda a, b: np.hypot(a, b) >= 0.1), scalar=False)
 B("arctan2", F, F, pre=_both(lambda a, b: np.hypot(a, b) >= 0.1), scalar=False)
 B("hypot", F, F, pre=_both(lambda a, b: np.hypot(a, b) >= 0.1), scalar=False)
 for _n in ["maximum", "minimum", "fmax", "fmin"]:
-    B(_n, FI, FI, ex="same", scalar=False, kink=_ties if _n in ("fmax", "fmin") else None)
+    B(_n, FI, FI, ex="same", scalar=False)
 B("copysign", F, F, ex="same", scalar=False, disc=True)
 B("xlogy", F, F, pre=_both(lambda a, b: b >= 0.1))
 B("special_xlog1py", F, F, pre=_both(lambda a, b: b >= -0.9), method=False)

@@ -101,7 +101,6 @@ R(
     tuples=False,
     extra=lambda G, x, kw: {"p": G.pick([2, 1])},
     pre=_norm_pre,
-    kink=lambda x, p=2, **k: p == 1 and bool((np.asarray(x) == 0).any()),
 )
 for _n in ["all", "any", "count_nonzero"]:
     R(_n, FIB, tuples=_n == "count_nonzero", keepdim=_n != "count_nonzero", disc=True)

@@ -45,8 +45,14 @@ from ._ops._registry import OPS
 F32, F16, I32, BOOL = "float32", "float16", "int32", "bool"
 _MAXBITS = {F32: 22, F16: 10}
 # torch marks these results as requiring grad although eagerjax's rows are not differentiable
-# (heaviside: torch's backward raises; nextafter: torch's gradient is 1 w.r.t. ``input``)
-TORCH_GRAD_QUIRKS = {"heaviside", "nextafter"}
+# (heaviside: torch's backward raises "not implemented")
+TORCH_GRAD_QUIRKS = {"heaviside"}
+# In-place non-differentiable ops whose float result torch gives a zero gradient (GeBackward:
+# ``zeros_like``), as eagerjax does. For the others torch keeps the old gradient path
+# (logical_*) or raises (heaviside_), and a bool/int target is marked requires_grad by torch.
+TORCH_ZERO_GRAD_INPLACE = {
+    "eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal"
+}  # fmt: skip
 _LIM = {F32: (1e4, 1e-6), F16: (300.0, 1e-3)}
 
 
@@ -348,7 +354,8 @@ def draw_step(G: Gen, specs, primary: str) -> bool:
             return _rollback(G)
         new = jnp.asarray(outs[0]).astype(tgt.value.dtype)
         if not row.differentiable and any(v.grad for v in ops):
-            G.notes.add("torch-grad-quirk")  # torch marks even a bool result of ``x.eq_(y)`` requires_grad
+            if spec.name not in TORCH_ZERO_GRAD_INPLACE or tgt.dtype not in (F32, F16):
+                G.notes.add("torch-grad-quirk")  # torch marks even a bool result of ``x.eq_(y)`` requires_grad
         if _was_read(G, tgt.name) and any(v.grad for v in G.vars.values()):
             # torch may have saved this tensor (or a view of it) for an earlier op's backward: it raises
             # "modified by an inplace operation" -- or, through some composite ops (kron), silently

@@ -2,8 +2,9 @@
 jax.numpy reference built from the same rows vs PyTorch (values, dtypes, gradients).
 
 Profiles: see tests/conftest.py (``EAGERJAX_FUZZ=thorough`` runs up to 10,000 programs).
-Known eagerjax bugs are steered around in generation (``known_bugs``) and kept as explicit
-xfail regressions, so a fix shows up as an XPASS-turned-failure to clean up.
+Known eagerjax bugs, while open, are steered around in generation (a ``reject`` hook passed to
+``programs``) and kept as explicit xfail regressions; every bug found so far is fixed and kept
+as an ``@example`` regression.
 """
 
 from __future__ import annotations
@@ -15,17 +16,7 @@ from hypothesis import example, given
 
 import eagerjax as ej
 from eagerjax._fuzz_programs import Dtype, Input, Program, Ref, Step
-from eagerjax._ops._registry import OPS
 from eagerjax.testing import assert_program_equivalent, broadcastable_shapes, programs, tensors
-
-
-def known_bugs(name, form, operands) -> bool:
-    """Steps that hit a known, reported eagerjax bug (see the xfail regressions below)."""
-    # BUG inplace-nondiff: an in-place non-differentiable op (x.ge_(y), x.floor_divide_...) on a
-    # tensor that requires grad keeps the tensor's old autograd node: gradients flow through it.
-    if form in ("inplace", "iop") and not OPS[name].differentiable and operands[0].requires_grad:
-        return True
-    return False
 
 
 def _prog(inputs, steps, outputs, notes=()) -> Program:
@@ -132,8 +123,8 @@ BOOL_INPLACE_EQ = _w(
         notes=("torch-grad-quirk",),
     )
 )
-# BUG inplace-nondiff (eagerjax, _generate.inplace_update): the gradient of x through
-# ``v = x * 2; v.ge_(1.0)`` must be zero (torch: GeBackward0); eagerjax backpropagates 2 * w.
+# fixed bug inplace-nondiff (eagerjax, _generate._inplace): the gradient of x through
+# ``v = x * 2; v.ge_(1.0)`` must be zero (torch: GeBackward0); eagerjax backpropagated 2 * w.
 INPLACE_NONDIFF = _w(
     _prog(
         [("x0", _A, True)],
@@ -144,7 +135,7 @@ INPLACE_NONDIFF = _w(
 
 
 @fuzz_settings(ci=12, thorough=10_000)
-@given(prog=programs(reject=known_bugs))
+@given(prog=programs())
 @example(prog=SPLIT_OF_ONE)
 @example(prog=CAST_METHOD)
 @example(prog=NONDIFF_IN_GRAPH)
@@ -153,43 +144,60 @@ INPLACE_NONDIFF = _w(
 @example(prog=KRON_INPLACE)
 @example(prog=BOOL_INPLACE_EQ)
 @example(prog=KRON_INPLACE_INPUT)
-@example(prog=INPLACE_NONDIFF).xfail(
-    raises=AssertionError, reason="BUG inplace-nondiff: in-place non-differentiable op keeps the old gradient path"
-)
+@example(prog=INPLACE_NONDIFF)
 def test_op_programs(prog):
     FUZZ_COUNTS["op programs"] += 1
     assert_program_equivalent(prog)
 
 
 @fuzz_settings(ci=4, thorough=2_000)
-@given(prog=programs(dtypes=("float32",), max_ops=12, min_ops=8, inplace=False, zero_dims=False, reject=known_bugs))
+@given(prog=programs(dtypes=("float32",), max_ops=12, min_ops=8, inplace=False, zero_dims=False))
 def test_long_float32_chains(prog):
     """Long float32-only chains: gradients through many ops, no dtype or in-place noise."""
     FUZZ_COUNTS["float32 chains"] += 1
     assert_program_equivalent(prog)
 
 
-def test_inplace_nondifferentiable_stops_gradient():
-    """Minimal repro of BUG inplace-nondiff (eager mode alone, compared with torch's rule)."""
+@pytest.mark.parametrize("op", ["ge_", "eq_", "lt_", "ne_"])
+def test_inplace_nondifferentiable_stops_gradient(op):
+    """Regression inplace-nondiff: an in-place comparison on a tensor that requires grad kept its
+    old autograd node. torch's result keeps requires_grad with a zero gradient (GeBackward0)."""
     x = ej.tensor(_A, requires_grad=True)
     v = x * 2
-    v.ge_(1.0)
+    getattr(v, op)(1.0)
+    assert v.requires_grad and v.grad_fn is not None and v.dtype == ej.float32
     (v * ej.tensor(_A)).sum().backward()
-    if np.any(x.grad.numpy() != 0):
-        pytest.xfail(
-            "BUG inplace-nondiff: v.ge_() on a tensor that requires grad keeps its old grad_fn; "
-            f"x.grad = {x.grad.numpy().tolist()}, torch gives zeros"
-        )
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros_like(_A))
+    # a target that does not require grad, compared with one that does: requires grad, zero gradient
+    y = ej.tensor(_A, requires_grad=True)
+    w = ej.ones(2, 2)
+    getattr(w, op)(y)
+    assert w.requires_grad
+    (w * 3.0).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), np.zeros_like(_A))
+    # under no_grad nothing is recorded: v keeps its node, as in torch
+    v = x * 2
+    node = v.grad_fn
+    with ej.no_grad():
+        getattr(v, op)(1.0)
+    assert v.grad_fn is node
 
 
 def test_nextafter_gradient_matches_torch():
-    """torch differentiates nextafter w.r.t. ``input`` (gradient 1); eagerjax's row is not differentiable."""
-    x = ej.tensor([1.5, -2.5], requires_grad=True)
-    y = ej.nextafter(x, ej.tensor([0.5, 2.0]))
-    if not y.requires_grad:
-        pytest.xfail("DIVERGENCE nextafter: result does not require grad (torch: requires_grad, gradient 1)")
+    """torch differentiates nextafter: gradient 1 w.r.t. ``input`` where input != other (0 at a tie,
+    0 w.r.t. ``other``); the row's value is still exactly jnp.nextafter's."""
+    x = ej.tensor([1.5, -2.5, 2.0], requires_grad=True)
+    o = ej.tensor([0.5, 2.0, 2.0], requires_grad=True)
+    y = ej.nextafter(x, o)
+    assert y.requires_grad
+    np.testing.assert_array_equal(y.detach().numpy(), np.nextafter(x.detach().numpy(), o.detach().numpy()))
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(o.grad.numpy(), [0.0, 0.0, 0.0])
+    # the smallest subnormal and signed zeros survive (XLA's CPU arithmetic flushes subnormals)
+    z = ej.nextafter(ej.tensor([0.0, 0.0, -1.4e-45]), ej.tensor([1.0, -1.0, 1.0]))
+    np.testing.assert_array_equal(z.numpy(), np.nextafter(np.float32([0, 0, -1.4e-45]), np.float32([1, -1, 1])))
+    assert np.signbit(z.numpy()[2])
 
 
 # --------------------------------------------------------------------------- the strategies themselves
@@ -217,32 +225,70 @@ def test_program_prints_as_source():
     assert "v0 = 2.0 - x0" in s and "v1 = 2.0 ** v0" in s and "x0 = np.array(" in s
 
 
-# Gradient conventions at kinks and ties where eagerjax (jax's rules) differs from torch. The
-# program fuzzer skips torch's gradients when a step hits one of these points ("torch-kink").
+# Gradients at kinks and ties, where jax's own conventions differ from torch's: the rows are
+# written (jnp.where selections, stop_gradient) so that jax's autodiff gives torch's answer.
 KINKS = [
-    ("leaky_relu", {}, [0.0]),
-    ("hardtanh", {}, [-1.0, 1.0]),
-    ("clamp", {"min": -1.0, "max": 2.0}, [-1.0, 2.0]),
-    ("clamp_min", {"min": 0.5}, [0.5]),
-    ("clamp_max", {"max": 0.5}, [0.5]),
-    ("norm", {"p": 1}, [0.0, 1.0]),
-    ("fmax", {}, [1.0]),
-    ("fmin", {}, [1.0]),
+    ("leaky_relu", {}, [0.0, -0.0, 1.0, -1.0]),
+    ("leaky_relu", {"negative_slope": 0.25}, [0.0, 2.0, -2.0]),
+    ("hardtanh", {}, [-1.0, 1.0, 0.0, -2.0, 2.0]),
+    ("hardtanh", {"min_val": -0.5, "max_val": 2.0}, [-0.5, 2.0]),
+    ("clamp", {"min": -1.0, "max": 2.0}, [-1.0, 2.0, 0.0, -3.0, 3.0]),
+    ("clamp", {"min": 1.0, "max": 1.0}, [1.0, 0.0, 2.0]),
+    ("clip", {"min": -1.0, "max": 2.0}, [-1.0, 2.0]),
+    ("clamp_min", {"min": 0.5}, [0.5, 0.0, 1.0]),
+    ("clamp_max", {"max": 0.5}, [0.5, 0.0, 1.0]),
+    ("norm", {"p": 1}, [0.0, 1.0, -0.0, -2.0]),
+    ("fmax", {}, [1.0, 0.0, -2.0]),
+    ("fmin", {}, [1.0, 0.0, -2.0]),
 ]
 
 
-@pytest.mark.parametrize("name,kw,pts", KINKS, ids=[k[0] for k in KINKS])
+@pytest.mark.parametrize("name,kw,pts", KINKS, ids=[f"{k[0]}-{i}" for i, k in enumerate(KINKS)])
 def test_gradient_at_kinks_matches_torch(name, kw, pts):
     torch = pytest.importorskip("torch")
     a = np.array(pts, np.float32)
-    grads = []
+    grads, vals = [], []
     for lib in (ej, torch):
         x = lib.tensor(a, requires_grad=True)
+        other = lib.tensor(a, requires_grad=True)
         fn = getattr(lib, name, None) or getattr(lib.nn.functional, name)
-        out = fn(x, lib.tensor(a), **kw) if name in ("fmax", "fmin") else fn(x, **kw)
+        out = fn(x, other, **kw) if name in ("fmax", "fmin") else fn(x, **kw)
+        (out * lib.tensor(np.arange(1.0, out.numel() + 1, dtype=np.float32).reshape(out.shape))).sum().backward()
+        grads.append((x.grad.numpy(), None if other.grad is None else other.grad.numpy()))
+        vals.append(out.detach().numpy())
+    np.testing.assert_array_equal(vals[0], vals[1])
+    np.testing.assert_array_equal(grads[0][0], grads[1][0], err_msg=f"d{name}{kw}/dx at {pts}")
+    if name in ("fmax", "fmin"):
+        np.testing.assert_array_equal(grads[0][1], grads[1][1], err_msg=f"d{name}/dother at {pts}")
+
+
+@pytest.mark.parametrize("name", ["clamp", "fmax", "fmin", "leaky_relu", "hardtanh", "nextafter"])
+def test_rewritten_rows_keep_values_and_nans(name):
+    """The kink rewrites keep torch's values on a grid of specials (NaN, infinities, signed zeros),
+    and torch's gradients except at the documented nextafter points (infinite input, zero or
+    subnormal result)."""
+    torch = pytest.importorskip("torch")
+    sp = np.array([-np.inf, -2.0, -1.0, -0.0, 0.0, 0.5, 1.0, np.inf, np.nan], np.float32)
+    x, y = (a.ravel() for a in np.meshgrid(sp, sp))
+    got = {}
+    for lib in (ej, torch):
+        tx, ty = lib.tensor(x, requires_grad=True), lib.tensor(y)
+        if name == "clamp":
+            out = lib.clamp(tx, -1.0, 0.5)
+        elif name == "leaky_relu":
+            out = lib.nn.functional.leaky_relu(tx, 0.25)
+        elif name == "hardtanh":
+            out = lib.nn.functional.hardtanh(tx, -1.0, 0.5)
+        else:
+            out = getattr(lib, name)(tx, ty)
         out.sum().backward()
-        grads.append(x.grad.numpy())
-    if not np.allclose(grads[0], grads[1]):
-        pytest.xfail(
-            f"DIVERGENCE kink-grad: d{name}{kw}/dx at {pts}: eagerjax {grads[0].tolist()}, torch {grads[1].tolist()}"
-        )
+        got[lib] = out.detach().numpy(), tx.grad.numpy()
+    (ev, eg), (tv, tg) = got[ej], got[torch]
+    np.testing.assert_array_equal(ev, tv)
+    assert (np.signbit(ev) == np.signbit(tv)).all()
+    if name == "nextafter":
+        keep = np.isfinite(x) & (np.abs(tv) >= np.finfo(np.float32).tiny)
+        eg, tg = eg[keep], tg[keep]
+    if name == "hardtanh":  # at NaN torch's vectorized kernel gives 0, its scalar tail loop 1
+        eg, tg = eg[~np.isnan(x)], tg[~np.isnan(x)]
+    np.testing.assert_array_equal(eg, tg)

@@ -64,8 +64,20 @@ alias("arctan2", "atan2")
 op("hypot", jnp.hypot, scalars=_BIN, inplace=True, promote=True)
 op("maximum", jnp.maximum, promote=True)
 op("minimum", jnp.minimum, promote=True)
-op("fmax", jnp.fmax, promote=True)
-op("fmin", jnp.fmin, promote=True)
+
+
+def _fmax(x, y):
+    # torch: NaN-ignoring max that returns `input` at ties (its gradient goes to `input` there;
+    # jnp.fmax splits it, and picks `other`'s sign at a -0/+0 tie)
+    return jnp.where((x >= y) | jnp.isnan(y), x, y)
+
+
+def _fmin(x, y):
+    return jnp.where((x <= y) | jnp.isnan(y), x, y)
+
+
+op("fmax", _fmax, promote=True)
+op("fmin", _fmin, promote=True)
 op("copysign", jnp.copysign, scalars=_BIN, inplace=True, promote=True)
 op("xlogy", jax.scipy.special.xlogy, scalars=_BIN, inplace=True, promote=True)
 op("lerp", lambda x, end, weight: x + weight * (end - x), scalars=(2, "weight"), inplace=True, promote=True)
@@ -246,8 +258,18 @@ op(
 op("elu", lambda x, alpha=1.0: jax.nn.elu(x, alpha), method=False)
 op("selu", jax.nn.selu, method=False)
 op("celu", lambda x, alpha=1.0: jax.nn.celu(x, alpha), method=False)
-op("leaky_relu", lambda x, negative_slope=0.01: jax.nn.leaky_relu(x, negative_slope), method=False)
-op("hardtanh", lambda x, min_val=-1.0, max_val=1.0: jnp.clip(x, min_val, max_val), method=False)
+# torch's gradient at 0 is the slope (jax.nn.leaky_relu's is 1)
+op("leaky_relu", lambda x, negative_slope=0.01: jnp.where(x > 0, x, x * negative_slope), method=False)
+
+
+def _hardtanh(x, min_val=-1.0, max_val=1.0):
+    # torch's gradient is 1 strictly inside (min_val, max_val), 0 at the bounds and beyond. At
+    # NaN torch's vectorized CPU kernel gives 0 and its scalar tail loop 1: 0 here.
+    inside = (x > min_val) & (x < max_val)
+    return jnp.where(inside, x, lax.stop_gradient(_clamp(x, min_val, max_val)))
+
+
+op("hardtanh", _hardtanh, method=False)
 op("hardsigmoid", jax.nn.hard_sigmoid, method=False)
 op("hardswish", jax.nn.hard_swish, method=False)
 op("logsigmoid", jax.nn.log_sigmoid, method=False)
@@ -256,13 +278,26 @@ op("tanhshrink", lambda x: x - jnp.tanh(x), method=False)
 
 
 def _clamp(x, min=None, max=None):
+    """torch.clamp, written as selections so jax's gradients are torch's: ``input`` gets the
+    gradient where ``min <= x <= max`` (bounds included), a tensor ``min`` where ``x < min < max``,
+    a tensor ``max`` where ``x > max`` or ``max < min``. At a tie the value is ``x`` (torch's
+    signed zero); NaN in ``x`` or a bound gives NaN (the ``maximum``/``minimum`` value)."""
     if min is None and max is None:
         raise ValueError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    if min is not None:
-        x = jnp.maximum(x, jnp.asarray(min, x.dtype) if not hasattr(min, "dtype") else min)
-    if max is not None:
-        x = jnp.minimum(x, jnp.asarray(max, x.dtype) if not hasattr(max, "dtype") else max)
-    return x
+    lo = None if min is None else jnp.asarray(min, x.dtype) if not hasattr(min, "dtype") else min
+    hi = None if max is None else jnp.asarray(max, x.dtype) if not hasattr(max, "dtype") else max
+    val = x
+    if lo is not None:
+        val = jnp.maximum(val, lo)
+    if hi is not None:
+        val = jnp.minimum(val, hi)
+    rest = lax.stop_gradient(val)  # NaNs, and x < min == max: no gradient anywhere (torch's too)
+    if lo is None:
+        return jnp.where(x <= hi, x, jnp.where(x > hi, hi, rest))
+    if hi is None:
+        return jnp.where(x >= lo, x, jnp.where(x < lo, lo, rest))
+    to_hi = ((x > hi) | (hi < lo)) & ~jnp.isnan(x) & ~jnp.isnan(lo)
+    return jnp.where((x >= lo) & (x <= hi), x, jnp.where((x < lo) & (lo < hi), lo, jnp.where(to_hi, hi, rest)))
 
 
 op("clamp", _clamp, scalars=(1, 2, "min", "max"), inplace=True)
@@ -313,7 +348,21 @@ op(
 )
 op("gcd", jnp.gcd, promote=True, differentiable=False, inplace=True)
 op("lcm", jnp.lcm, promote=True, differentiable=False, inplace=True)
-op("nextafter", jnp.nextafter, promote=True, differentiable=False, inplace=True)
+
+
+def _nextafter(x, y):
+    # torch differentiates nextafter: gradient 1 w.r.t. `input` where x != y, 0 w.r.t. `other`.
+    # The value is exactly jnp.nextafter's: n - (x - x) keeps -0.0 and NaN. XLA's CPU
+    # arithmetic flushes subnormals, so a zero or subnormal result is only selected (no
+    # gradient there), and an infinite x stays off the gradient path (inf - inf): torch's
+    # gradient is 1 at those points too, the only places where this row differs.
+    n = jnp.nextafter(lax.stop_gradient(x), lax.stop_gradient(y))
+    xm = jnp.where((x != y) & ~jnp.isinf(x), x, jnp.zeros((), x.dtype))
+    tiny = jnp.abs(n) < jnp.finfo(n.dtype).tiny
+    return jnp.where(tiny, n, n - (lax.stop_gradient(xm) - xm))
+
+
+op("nextafter", _nextafter, promote=True, inplace=True)
 op("ldexp", lambda x, other: _float_unary(lambda a: a * jnp.exp2(other))(x), promote=True, inplace=True)
 op("rsub", lambda x, y, alpha=1: _sub(y, x, alpha), scalars=_BIN, promote=True, method=False)
 op("polygamma", lambda n, x: jax.scipy.special.polygamma(n, _float_unary(lambda a: a)(x)), method=False)

@@ -272,7 +272,9 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     if ord == 0:
         return jnp.sum((x != 0).astype(a.dtype), axis=ax, keepdims=keepdim)
     if ord == 1:
-        return jnp.sum(a, axis=ax, keepdims=keepdim)
+        # torch's gradient is sgn(x): 0 at x == 0 and at NaN (jnp.abs's is +-1 there)
+        a1 = a if jnp.iscomplexobj(x) else jnp.where(x > 0, x, jnp.where(x < 0, -x, lax.stop_gradient(a)))
+        return jnp.sum(a1, axis=ax, keepdims=keepdim)
     if ord == 2:
         return _safe_root(jnp.sum(jnp.real(x * jnp.conj(x)), axis=ax, keepdims=keepdim), 2)
     return _safe_root(jnp.sum(a**ord, axis=ax, keepdims=keepdim), ord)
