@@ -583,9 +583,35 @@ def _linear_weights(n_in: int, n_out: int, align_corners: bool, scale):
     return i0, i1, l0, l1
 
 
+_CUBIC_A = np.float32(-0.75)
+
+
+def _cubic_weights(n_in: int, n_out: int, align_corners: bool, scale):
+    """torch's bicubic taps: 4 source indices per output (clamped to the edges) and their
+    Keys-kernel weights (``a = -0.75``), computed in float32 as torch's CPU kernel does."""
+    s = _interp_scale(n_in, n_out, align_corners, scale)
+    dst = np.arange(n_out).astype(np.float32)
+    src = s * dst if align_corners else s * (dst + np.float32(0.5)) - np.float32(0.5)  # no clamp at 0
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    t = np.clip(src - i0.astype(np.float32), np.float32(0), np.float32(1)).astype(np.float32)
+    a = _CUBIC_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    one = np.float32(1)
+    w = np.stack([far(t + one), near(t), near(one - t), far(one - t + one)], axis=1).astype(np.float32)
+    idx = np.clip(i0[:, None] + np.arange(-1, 3)[None, :], 0, n_in - 1)
+    return idx, w
+
+
 def _interpolate(x, *, size, mode, align_corners, scales):
-    """torch's ``interpolate`` for nearest / nearest-exact / (bi/tri)linear / area: one gather
-    (and, for linear modes, one 2-tap blend) per spatial dim with index tables built at trace time."""
+    """torch's ``interpolate`` for nearest / nearest-exact / (bi/tri)linear / bicubic / area: one
+    gather (and, for the interpolating modes, one 2- or 4-tap blend) per spatial dim with index
+    tables built at trace time."""
     nsp = len(size)
     if mode == "area":
         return _adaptive_avg_pool(x, output_size=tuple(size))
@@ -598,6 +624,17 @@ def _interpolate(x, *, size, mode, align_corners, scales):
         if mode in ("nearest", "nearest-exact"):
             idx = _nearest_index(n_in, n_out, sc, mode == "nearest-exact", nsp == 2 and mode == "nearest")
             y = jnp.take(y, jnp.asarray(idx, jnp.int32), axis=ax)
+        elif mode == "bicubic":
+            idx, w = _cubic_weights(n_in, n_out, bool(align_corners), sc)
+            bshape = [1] * x.ndim
+            bshape[ax] = n_out
+            acc = None
+            for k in range(4):
+                term = jnp.take(y, jnp.asarray(idx[:, k], jnp.int32), axis=ax) * jnp.asarray(
+                    w[:, k].reshape(bshape), x.dtype
+                )
+                acc = term if acc is None else acc + term
+            y = acc
         elif n_in == n_out:
             continue  # torch's linear kernels copy a dim whose size does not change, whatever the scale
         else:

@@ -712,8 +712,8 @@ def interpolate(
     recompute_scale_factor=None,
     antialias=False,
 ) -> Tensor:
-    """Resize the spatial dims: nearest / nearest-exact / linear / bilinear / trilinear / area,
-    by ``size`` or ``scale_factor``, with torch's source-index rules (``align_corners`` too)."""
+    """Resize the spatial dims: nearest / nearest-exact / linear / bilinear / bicubic / trilinear /
+    area, by ``size`` or ``scale_factor``, with torch's source-index rules (``align_corners`` too)."""
     ishape = tuple(input.shape)
     nsp = len(ishape) - 2
     if mode in ("nearest", "area", "nearest-exact"):
@@ -724,13 +724,11 @@ def interpolate(
             )
     elif align_corners is None:
         align_corners = False
-    if mode not in _INTERP_MODES or nsp not in (1, 2, 3):
+    if mode not in _INTERP_MODES or nsp not in (1, 2, 3) or (mode == "bicubic" and nsp != 2):
         raise NotImplementedError(
             f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {len(ishape)}D) for the modes: nearest | "
             f"linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact (got {mode})"
         )
-    if mode == "bicubic":
-        raise NotImplementedError("eagerjax: interpolate(mode='bicubic') is not supported yet")
     if antialias:
         raise NotImplementedError("eagerjax: interpolate(antialias=True) is not supported yet")
     if mode in _LINEAR_DIMS and len(ishape) != _LINEAR_DIMS[mode]:
