@@ -29,6 +29,7 @@ from ._attention import MultiheadAttention
 from ._containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from ._conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from ._dropout import Dropout
+from ._extra_layers import EmbeddingBag, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, PixelShuffle, PixelUnshuffle
 from ._flax import FlaxModule, from_flax, to_flax
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._loss import CrossEntropyLoss, MSELoss, NLLLoss
@@ -51,6 +52,7 @@ from ._pooling import (
     MaxPool3d,
 )
 from ._rnn import GRU, LSTM, RNN, RNNBase
+from ._rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from ._sparse import Embedding
 from ._transformer import (
     Transformer,
@@ -82,7 +84,13 @@ __all__ = [
     "LayerNorm",
     "GroupNorm",
     "RMSNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
     "Embedding",
+    "EmbeddingBag",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "Bilinear",
     "Dropout1d",
     "Dropout2d",
@@ -108,6 +116,10 @@ __all__ = [
     "RNN",
     "LSTM",
     "GRU",
+    "RNNCellBase",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
     "TransformerEncoderLayer",
     "TransformerEncoder",
     "TransformerDecoderLayer",

@@ -391,6 +391,12 @@ from ._functional2 import *  # noqa: E402, F401, F403
 
 __all__ += _functional2.__all__
 
+# instance norm, pixel (un)shuffle, embedding bag (rows in ``_ops/_nn3.py``)
+from . import _functional3  # noqa: E402
+from ._functional3 import *  # noqa: E402, F401, F403
+
+__all__ += _functional3.__all__
+
 # attention (rows in ``_ops/_nn_seq.py``)
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
