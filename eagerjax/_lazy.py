@@ -98,6 +98,7 @@ class LazyGraph:
         self.const_avals: list = []  # per const: (shape, dtype), or the Python scalar's type
         self.const_ids: dict = {}
         self.tracked: list = []  # weakrefs of tensors whose _value may be lazy
+        self.overwritten: dict = {}  # const slot -> weakref of the tensor that held it and was written
 
     # -- recorder protocol ---------------------------------------------------------
     def note_new(self, t: Tensor) -> None:
@@ -105,6 +106,9 @@ class LazyGraph:
             self.tracked.append(weakref.ref(t))
 
     def note_write(self, t: Tensor) -> None:
+        slot = self.const_ids.get(id(t._value))  # (called before the write: the old value)
+        if slot is not None:
+            self.overwritten[slot] = weakref.ref(t)
         self.tracked.append(weakref.ref(t))
 
     def note_grad(self, t: Tensor) -> None:
@@ -189,6 +193,7 @@ class LazyGraph:
             self._reset()
             return
         nodes, consts, tracked, const_avals = self.nodes, self.consts, self.tracked, self.const_avals
+        donate = _donatable(consts, const_avals, self.overwritten)
         self._reset()
         self.stats["flushes"] += 1
         live = []  # (node, leaf, LazyValue) still referenced from Python
@@ -200,11 +205,11 @@ class LazyGraph:
         structure = tuple((k.uid, refs) for k, refs, _ in nodes)
         cavals = tuple(const_avals)
         outs_key = tuple((i, j) for i, j, _ in live)
-        key = (structure, cavals, outs_key)
+        key = (structure, cavals, outs_key, donate)
         prog = self.cache.get(key)
         if prog is None:
             self.stats["misses"] += 1
-            prog = self._compile(nodes, outs_key, key)
+            prog = self._compile(nodes, outs_key, key, donate)
         else:
             self.stats["hits"] += 1
             self.cache.move_to_end(key)
@@ -221,7 +226,7 @@ class LazyGraph:
                 if type(v) is LazyValue and v.array is not None:
                     t._value = v.array
 
-    def _compile(self, nodes, outs_key, key):
+    def _compile(self, nodes, outs_key, key, donate: tuple):
         kernels = [k for k, _, _ in nodes]
         wiring = [refs for _, refs, _ in nodes]
 
@@ -237,7 +242,7 @@ class LazyGraph:
         self.stats["recompiles"].append(reason)
         if "recompile" in _LOG or "all" in _LOG:
             print(f"[eagerjax] lazy graph compile: {reason}", file=sys.stderr)
-        jitted = jax.jit(program)
+        jitted = jax.jit(program, donate_argnums=donate)
         t0 = time.perf_counter()
 
         def first(*consts):
@@ -255,7 +260,7 @@ class LazyGraph:
         prev = self._last_key
         if prev is None:
             return "first graph"
-        (sa, ca, _), (sb, cb, _) = prev, key
+        (sa, ca, _, da), (sb, cb, _, db) = prev, key
         if len(sa) != len(sb):
             return f"graph has {len(sb)} ops (was {len(sa)})"
         for i, (x, y) in enumerate(zip(sa, sb)):
@@ -266,7 +271,29 @@ class LazyGraph:
                 return f"input {i}: {_fmt(x)} -> {_fmt(y)}"
         if len(ca) != len(cb):
             return f"graph has {len(cb)} inputs (was {len(ca)})"
+        if da != db:
+            return f"inputs donated {list(db)} (were {list(da)}): other references to old values changed"
         return "a different set of results is still referenced"
+
+
+def _donatable(consts: list, avals: list, overwritten: dict) -> tuple:
+    """Const slots whose buffer the program may reuse for its result: the old value of a
+    tensor the graph overwrote with a same-shaped value, held by nothing but the graph.
+
+    Donation lets XLA update parameters and optimizer state in place (as ``ej.compile``
+    does) instead of allocating every state buffer afresh each step.
+    """
+    out = []
+    for slot, ref in overwritten.items():
+        t = ref()
+        new = None if t is None else t._value
+        if type(new) is not LazyValue or avals[slot] != (new.shape, new.dtype):
+            continue
+        # 2 references: the consts list and getrefcount's argument. A third (a `.data` or
+        # detach() alias, a tensor saved for a backward not yet run) keeps the buffer.
+        if sys.getrefcount(consts[slot]) <= 2:
+            out.append(slot)
+    return tuple(sorted(out))
 
 
 def _fmt(a) -> str:

@@ -15,9 +15,11 @@ Invariants:
 - In eager mode a stack fuses from its ``_HOT_CALLS``-th call with the same structure
   and input shape: one-off calls keep the per-op kernels shared by every model. In
   lazy mode it fuses from the first call, so every iteration records the same graph.
-- The backward recomputes a fused stack's intermediates from its inputs, which is
+- An eager backward recomputes a fused stack's intermediates from its inputs, which is
   only cheaper than launching kernels when they are small: a stack with any
-  intermediate above autograd's recompute limit is not fused while grad is recorded.
+  intermediate above autograd's recompute limit is not fused while grad is recorded
+  (in lazy mode the backward is in the same XLA program as the forward and shares
+  its values, so size does not matter there).
 - Any forward hook on a child, an in-place layer that could write to the caller's
   input, or a layer attribute that is not a plain value keeps the per-op path.
 - The kernel is keyed by structure (layer types, their plain attributes, training
@@ -161,23 +163,25 @@ def _build(seq) -> Kernel:
 
 
 def _decide(seq, x: Tensor, key: tuple) -> Kernel | None:
-    """Build the kernel for ``key``, or remember not to fuse it (large intermediates, a failing trace)."""
+    """Build the kernel for ``key``, or remember not to fuse it (large intermediates, a failing trace).
+
+    ``key[3]``: whether an eager backward will recompute the intermediates (grad recorded,
+    not lazy) -- then only small ones are worth it.
+    """
     global _probe
     kern = _build(seq)
-    if flags.grad_enabled:
-        _probe = []
-        try:
-            avals = [jax.ShapeDtypeStruct(tuple(t.shape), t._value.dtype) for t in [x, *_params(seq)]]
-            jax.eval_shape(kern.fn, *avals)
-            sizes = _probe[:-1]  # the last output is the result, not an intermediate
-        except Exception:
-            sizes = None  # e.g. a shape error: the layer-by-layer path reports it
-        finally:
-            _probe = None
-        if sizes is None:
-            return None  # not cached: a later call with fixed inputs may fuse
-        if any(n > _RECOMPUTE_MAX for n in sizes):
-            kern = None
+    _probe = []
+    try:
+        # A shape-only trace (no compile): catches errors early and sizes each child's output.
+        avals = [jax.ShapeDtypeStruct(tuple(t.shape), t._value.dtype) for t in [x, *_params(seq)]]
+        jax.eval_shape(kern.fn, *avals)
+        sizes = _probe[:-1]  # the last output is the result, not an intermediate
+    except Exception:
+        return None  # e.g. a shape error, not cached: the layer-by-layer path reports it
+    finally:
+        _probe = None
+    if key[3] and any(n > _RECOMPUTE_MAX for n in sizes):
+        kern = None
     if len(_plans) >= _PLANS_MAX:
         del _plans[next(iter(_plans))]
     _plans[key] = kern
@@ -194,7 +198,9 @@ def fused_forward(seq, x) -> Tensor | None:
         struct = _structure(seq)
         if struct is None:
             return None
-        key = (struct, tuple(x.shape), x._value.dtype, flags.grad_enabled)
+        # Recomputing intermediates costs only when an eager backward will run; a lazy graph is
+        # one XLA program, where the backward shares the forward's values.
+        key = (struct, tuple(x.shape), x._value.dtype, flags.grad_enabled and not lazy)
         plan = _plans.get(key, 0)
     except TypeError:  # an attribute changed to something unhashable
         return None
