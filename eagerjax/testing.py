@@ -45,7 +45,7 @@ import numpy as np
 
 from ._capture import Capture
 from ._compile import CompiledFunction, _is_leaf
-from ._lazy import lazy, mark_step
+from ._lazy import concrete, lazy, mark_step
 from ._state import flags
 from ._tensor import Tensor
 
@@ -167,14 +167,22 @@ def _names(modules) -> dict[int, str]:
     return out
 
 
+def _copy_array(v):
+    """A fresh buffer holding ``v`` (same dtype and weak type; no compile)."""
+    return jax.device_put(concrete(v), may_alias=False)
+
+
 def _snapshot(state):
-    return [(t._value, t._grad._value if t._grad is not None else None) for _, t in state]
+    # Copies: a snapshot holding the live arrays would be a second reference to buffers that
+    # a compiled step donates, making it fall back to a second, non-donating compile.
+    return [(_copy_array(t._value), None if t._grad is None else _copy_array(t._grad._value)) for _, t in state]
 
 
 def _restore(state, snap) -> None:
+    # Fresh copies again: the snapshot must survive a compiled step donating what it restored.
     for (_, t), (v, g) in zip(state, snap):
-        t._value = v
-        t._grad = None if g is None else Tensor._make(g)
+        t._value = _copy_array(v)
+        t._grad = None if g is None else Tensor._make(_copy_array(g))
 
 
 def _outputs(out) -> list:

@@ -390,3 +390,17 @@ def test_autograd_grad_results_in_compiled_step():
         np.testing.assert_allclose(c.detach().numpy(), e.numpy(), rtol=1e-6)
         assert c.requires_grad == e.requires_grad is False
     assert ca.requires_grad and ea.requires_grad
+
+
+def test_equivalence_check_keeps_donation(monkeypatch):
+    """Regression: ``assert_compile_equivalent``'s snapshot held the live state arrays, a second
+    reference that made the compiled step give up buffer donation and compile a second program."""
+    from eagerjax._compile import CompiledFunction
+
+    fallbacks = []
+    orig = CompiledFunction._no_donate
+    monkeypatch.setattr(CompiledFunction, "_no_donate", staticmethod(lambda e: fallbacks.append(e) or orig(e)))
+    step = build({**HOOKS_ACCUMULATE_LAZY, "inplace": [], "param_hook": False, "tensor_hook": False, "opt": "Adam"})
+    x, y = ej.randn(3, 4), ej.tensor([0, 1, 2])
+    assert_compile_equivalent(step, x, y, steps=3, rtol=1e-4, atol=1e-6)
+    assert not fallbacks
