@@ -39,8 +39,15 @@ settings.register_profile(
 FUZZ_COUNTS: Counter = Counter()  # examples run per fuzz suite (printed at the end of the session)
 
 
+# EAGERJAX_FUZZ_EXAMPLES=N (thorough profile only) replaces every thorough budget by N: long
+# runs go in chunks (pick each chunk's seed with --hypothesis-seed).
+_THOROUGH_N = os.environ.get("EAGERJAX_FUZZ_EXAMPLES")
+
+
 def fuzz_settings(ci: int, thorough: int, **kw) -> settings:
     """The active fuzz profile with this test's example budget (``ci`` or ``thorough`` examples)."""
+    if FUZZ_PROFILE == "thorough" and _THOROUGH_N:
+        thorough = int(_THOROUGH_N)
     return settings(settings.get_profile(FUZZ_PROFILE), max_examples=ci if FUZZ_PROFILE == "ci" else thorough, **kw)
 
 
