@@ -40,6 +40,21 @@ from ._tensor import Tensor
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 
 
+def _fast_key(args: tuple, grad_owners: list) -> tuple | None:
+    """A cheap stand-in for the full cache key of a call whose arguments are all Tensors
+    (None otherwise): what ``_split`` and ``_dynamic_key`` would read, plus the structure
+    epoch (train/eval flags, param groups) and grad mode."""
+    key = [flags.structure_epoch, flags.grad_enabled]
+    for a in args:
+        if type(a) is not Tensor:
+            return None
+        v = a._value
+        key.append((v.shape, v.dtype, a.requires_grad, a._grad is None))
+    for t in grad_owners:
+        key.append(t._grad is None)
+    return tuple(key)
+
+
 def _is_leaf(x) -> bool:
     return isinstance(x, Tensor)
 
@@ -150,6 +165,7 @@ class CompiledFunction:
         self._plans: dict = {}
         self._plans_by_sig: dict = {}
         self._treedefs: dict = {}
+        self._fast: dict = {}  # all-Tensor positional calls: cheap key -> full cache key
         self._cache: OrderedDict = OrderedDict()
         self._modules: list = []  # every module any discovery saw (their flags key the cache)
         self._grad_owners: list = []  # every tensor whose .grad presence matters
@@ -218,7 +234,22 @@ class CompiledFunction:
             # Graph broke earlier (fullgraph=False), or we are inside another
             # capture: run the Python as is (an outer capture traces it inline).
             return self.fn(*args, **kwargs)
-        if not kwargs and all(type(a) is Tensor for a in args):
+        fast = None
+        if not kwargs and not (self.static_argnums or self.static_argnames):
+            fast = _fast_key(args, self._grad_owners)
+            if fast is not None:
+                key = self._fast.get(fast)
+                entry = None if key is None else self._cache.get(key)
+                if entry is not None:
+                    # The steady state: same shapes, flags and structure as a cached call.
+                    self._cache.move_to_end(key)
+                    self._last_key = key
+                    self._stats["hits"] += 1
+                    vals = [a._value for a in args]
+                    if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in:
+                        return self._run(entry, vals, key[0][0], list(args))
+                    return self._run(entry, vals, key[0][0])
+        if fast is not None:
             # The common call, step(x, y): every argument is a leaf.
             leaves = args
             treedef = self._treedefs.get(len(args))
@@ -234,6 +265,10 @@ class CompiledFunction:
             self._cache.move_to_end(key)
             self._last_key = key
             self._stats["hits"] += 1
+            if fast is not None:
+                if len(self._fast) >= 4 * self.cache_size:
+                    self._fast.clear()
+                self._fast[fast] = key
             if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in:
                 tens = [a if isinstance(a, Tensor) else None for a, sp in zip(leaves, spec) if type(sp) is not tuple]
                 return self._run(entry, vals, treedef, tens)
@@ -485,17 +520,11 @@ class CompiledFunction:
         fn = entry.jitted
         if self.donate:
             # Donate only buffers nothing else holds (a `.data` alias, a saved
-            # activation, a user's detach()). 4 references are ours: the tensor,
-            # the list, the loop variable and getrefcount's argument.
-            for v in vd:
-                if sys.getrefcount(v) > 4:
-                    fn = self._no_donate(entry)
-                    break
-            else:
-                for v in gd:
-                    if sys.getrefcount(v) > 4:
-                        fn = self._no_donate(entry)
-                        break
+            # activation, a user's detach()). 3 references are ours: the tensor,
+            # the list and getrefcount's argument.
+            rc = sys.getrefcount
+            if max(map(rc, vd), default=0) > 3 or max(map(rc, gd), default=0) > 3:
+                fn = self._no_donate(entry)
         if entry.arg_grad_in:
             vals = list(vals) + [tens[i]._grad._value for i in entry.arg_grad_in]
         new_vals, new_grads, arrays, arg_out = fn(vd, vk, gd, gk, vals)
