@@ -1,6 +1,9 @@
 """Pooling modules: ``MaxPool1d/2d/3d``, ``AvgPool1d/2d/3d``, ``AdaptiveAvgPool1d/2d/3d``,
 ``AdaptiveMaxPool1d/2d`` with torch's constructor signatures and defaults
-(``stride`` defaults to ``kernel_size``)."""
+(``stride`` defaults to ``kernel_size``).
+
+Each family's constructor, repr and forward live once in its ``_*Nd`` base; a
+subclass only names its functional form as ``_pool``."""
 
 from __future__ import annotations
 
@@ -43,10 +46,8 @@ class _MaxPoolNd(Module):
             f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
 
-
-class MaxPool1d(_MaxPoolNd):
     def forward(self, input: Tensor):
-        return F2.max_pool1d(
+        return self._pool(
             input,
             self.kernel_size,
             self.stride,
@@ -55,34 +56,20 @@ class MaxPool1d(_MaxPoolNd):
             ceil_mode=self.ceil_mode,
             return_indices=self.return_indices,
         )
+
+
+class MaxPool1d(_MaxPoolNd):
+    _pool = staticmethod(F2.max_pool1d)
 
 
 class MaxPool2d(_MaxPoolNd):
     """2D max pooling; ``return_indices=True`` also returns flat per-plane argmax indices."""
 
-    def forward(self, input: Tensor):
-        return F2.max_pool2d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
+    _pool = staticmethod(F2.max_pool2d)
 
 
 class MaxPool3d(_MaxPoolNd):
-    def forward(self, input: Tensor):
-        return F2.max_pool3d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
+    _pool = staticmethod(F2.max_pool3d)
 
 
 class _AvgPoolNd(Module):
@@ -115,6 +102,7 @@ class AvgPool2d(_AvgPoolNd):
     """2D average pooling with ``ceil_mode``, ``count_include_pad`` and ``divisor_override`` as in torch."""
 
     __constants__ = ["kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"]
+    _pool = staticmethod(F2.avg_pool2d)
 
     def __init__(
         self,
@@ -134,7 +122,7 @@ class AvgPool2d(_AvgPoolNd):
         self.divisor_override = divisor_override
 
     def forward(self, input: Tensor) -> Tensor:
-        return F2.avg_pool2d(
+        return self._pool(
             input,
             self.kernel_size,
             self.stride,
@@ -146,16 +134,7 @@ class AvgPool2d(_AvgPoolNd):
 
 
 class AvgPool3d(AvgPool2d):
-    def forward(self, input: Tensor) -> Tensor:
-        return F2.avg_pool3d(
-            input,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.ceil_mode,
-            self.count_include_pad,
-            self.divisor_override,
-        )
+    _pool = staticmethod(F2.avg_pool3d)
 
 
 class _AdaptiveAvgPoolNd(Module):
@@ -168,22 +147,22 @@ class _AdaptiveAvgPoolNd(Module):
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
+    def forward(self, input: Tensor) -> Tensor:
+        return self._pool(input, self.output_size)
+
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
-    def forward(self, input: Tensor) -> Tensor:
-        return F2.adaptive_avg_pool1d(input, self.output_size)
+    _pool = staticmethod(F2.adaptive_avg_pool1d)
 
 
 class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     """Average pooling to a fixed ``output_size`` (``None`` entries keep the input size)."""
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F2.adaptive_avg_pool2d(input, self.output_size)
+    _pool = staticmethod(F2.adaptive_avg_pool2d)
 
 
 class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
-    def forward(self, input: Tensor) -> Tensor:
-        return F2.adaptive_avg_pool3d(input, self.output_size)
+    _pool = staticmethod(F2.adaptive_avg_pool3d)
 
 
 class _AdaptiveMaxPoolNd(Module):
@@ -197,12 +176,13 @@ class _AdaptiveMaxPoolNd(Module):
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
+    def forward(self, input: Tensor):
+        return self._pool(input, self.output_size, self.return_indices)
+
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
-    def forward(self, input: Tensor):
-        return F2.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+    _pool = staticmethod(F2.adaptive_max_pool1d)
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
-    def forward(self, input: Tensor):
-        return F2.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+    _pool = staticmethod(F2.adaptive_max_pool2d)
