@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 
-from .._tensor import Parameter, Tensor
+from .._tensor import Tensor
 from . import _functional2 as F2
 from . import init
-from ._linear import _empty
+from ._linear import _weight_and_bias
 from ._module import Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
@@ -98,11 +98,7 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:
             shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(_empty(shape, dtype))
-        if bias:
-            self.bias = Parameter(_empty((out_channels,), dtype))
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, shape, (out_channels,), bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

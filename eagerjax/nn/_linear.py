@@ -23,6 +23,16 @@ def _empty(shape: tuple, dtype=None) -> Tensor:
     return Tensor._make(jnp.asarray(np.zeros(tuple(shape), dt)))
 
 
+def _weight_and_bias(module: Module, weight_shape: tuple, bias_shape: tuple, bias: bool, dtype) -> None:
+    """torch's ``weight`` and ``bias`` Parameters (storage for ``reset_parameters`` to fill); without
+    ``bias``, ``bias`` is registered as None so that it still shows in ``_parameters``, as in torch."""
+    module.weight = Parameter(_empty(weight_shape, dtype))
+    if bias:
+        module.bias = Parameter(_empty(bias_shape, dtype))
+    else:
+        module.register_parameter("bias", None)
+
+
 class Identity(Module):
     """Returns its input; accepts and ignores any constructor arguments."""
 
@@ -47,11 +57,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = Parameter(_empty((out_features, in_features), dtype))
-        if bias:
-            self.bias = Parameter(_empty((out_features,), dtype))
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, (out_features, in_features), (out_features,), bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

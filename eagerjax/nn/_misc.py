@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 
-from .._tensor import Parameter, Tensor
+from .._tensor import Tensor
 from . import _functional2 as F2
 from . import init
 from ._dropout import _DropoutNd
-from ._linear import _empty
+from ._linear import _weight_and_bias
 from ._module import Module
 
 __all__ = ["Bilinear", "Dropout1d", "Dropout2d", "Dropout3d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
@@ -27,11 +27,7 @@ class Bilinear(Module):
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
-        self.weight = Parameter(_empty((out_features, in1_features, in2_features), dtype))
-        if bias:
-            self.bias = Parameter(_empty((out_features,), dtype))
-        else:
-            self.register_parameter("bias", None)
+        _weight_and_bias(self, (out_features, in1_features, in2_features), (out_features,), bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -11,10 +11,10 @@ import jax
 import jax.numpy as jnp
 
 from .. import _dtypes
-from .._tensor import Parameter, Tensor
+from .._tensor import Tensor
 from . import functional as F
 from . import init
-from ._linear import _empty
+from ._linear import _weight_and_bias
 from ._module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
@@ -24,6 +24,24 @@ def _buffer(value) -> Tensor:
     with jax.ensure_compile_time_eval():
         v = jnp.asarray(value)
     return Tensor._make(v)
+
+
+def _affine_params(module: Module, affine: bool, shape: tuple, bias: bool, dtype) -> None:
+    """A normalization layer's ``weight``/``bias`` of ``shape`` when ``affine`` (the bias only with
+    ``bias``); otherwise both registered as None, as torch does."""
+    if affine:
+        _weight_and_bias(module, shape, shape, bias, dtype)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: Module, affine: bool) -> None:
+    """torch's affine init for normalization layers: weight ones, bias zeros."""
+    if affine:
+        init.ones_(module.weight)
+        if module.bias is not None:
+            init.zeros_(module.bias)
 
 
 class _NormBase(Module):
@@ -50,15 +68,7 @@ class _NormBase(Module):
         self.track_running_stats = track_running_stats
         self._bias_flag = bias
         dt = _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
-        if self.affine:
-            self.weight = Parameter(_empty((num_features,), dt))
-            if bias:
-                self.bias = Parameter(_empty((num_features,), dt))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, self.affine, (num_features,), bias, dt)
         if self.track_running_stats:
             self.register_buffer("running_mean", _buffer(jnp.zeros((num_features,), dt)))
             self.register_buffer("running_var", _buffer(jnp.ones((num_features,), dt)))
@@ -77,10 +87,7 @@ class _NormBase(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self, self.affine)
 
     def _check_input_dim(self, input: Tensor) -> None:
         raise NotImplementedError
