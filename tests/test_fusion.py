@@ -216,3 +216,18 @@ def test_capture_is_unchanged_by_fusion(mode):
         after = ej.lazy_stats()
         assert after["traces"] - before["traces"] <= 1  # 0 if assert_compile_equivalent's run is cached
         assert after["hits"] - before["hits"] >= 2
+
+
+def test_copies_of_a_hot_model_fuse_on_their_own_parameters():
+    import copy
+
+    model = _mlp()
+    x = ej.randn(3, 8)
+    _run(model, x)
+    twin = copy.deepcopy(model)
+    with ej.no_grad():
+        twin[0].weight.mul_(2.0)
+    out = _run(twin, x)
+    np.testing.assert_allclose(out.detach().numpy(), _layerwise(twin, x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out.detach().numpy(), model(x).detach().numpy())
+    assert "_fusion" not in "".join(vars(model))

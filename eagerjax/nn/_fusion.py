@@ -30,6 +30,7 @@ Invariants:
 from __future__ import annotations
 
 import operator
+import weakref
 from collections import OrderedDict
 
 import jax
@@ -55,6 +56,8 @@ _HOOK_DICTS += ("_forward_hooks_with_kwargs", "_forward_hooks_always_called")
 # (structure, input shape, input dtype, grad recorded) -> call count | Kernel | None (do not fuse)
 _plans: dict = {}
 _PLANS_MAX = 512
+# Per Sequential (kept off the module's __dict__, so copies and pickles never see it).
+_layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _probe: list | None = None  # while deciding: each child's output size, from a shape-only trace
 
 
@@ -97,10 +100,9 @@ def _nothing(d: dict) -> tuple:
 
 def _structure(seq) -> tuple | None:
     """The structural key of ``seq`` for this call, or None if this call cannot fuse."""
-    cache = seq.__dict__.get("_fusion_layout")
+    cache = _layouts.get(seq)
     if cache is None or cache[0] != flags.structure_epoch:
-        cache = (flags.structure_epoch, _layout(seq))
-        object.__setattr__(seq, "_fusion_layout", cache)
+        cache = _layouts[seq] = (flags.structure_epoch, _layout(seq))
     lay = cache[1]
     if lay is None:
         return None
