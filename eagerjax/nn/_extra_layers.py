@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import warnings
 
-from .._tensor import Parameter, Tensor
+from .._tensor import Tensor
 from . import _functional3 as F3
-from ._linear import _empty
 from ._module import Module
 from ._norm import _NormBase
-from ._sparse import Embedding
+from ._sparse import Embedding, _padding_idx
 
 __all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "PixelShuffle", "PixelUnshuffle", "EmbeddingBag"]
 
@@ -189,25 +188,13 @@ class EmbeddingBag(Module):
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
-        if padding_idx is not None:
-            if padding_idx > 0:
-                assert padding_idx < self.num_embeddings, "padding_idx must be within num_embeddings"
-            elif padding_idx < 0:
-                assert padding_idx >= -self.num_embeddings, "padding_idx must be within num_embeddings"
-                padding_idx = self.num_embeddings + padding_idx
-        self.padding_idx = padding_idx
-        if _weight is None:
-            self.weight = Parameter(_empty((num_embeddings, embedding_dim), dtype))
-            self.reset_parameters()
-        else:
-            assert list(_weight.shape) == [num_embeddings, embedding_dim], (
-                "Shape of weight does not match num_embeddings and embedding_dim"
-            )
-            self.weight = Parameter(_weight)
+        self.padding_idx = _padding_idx(padding_idx, num_embeddings, "padding_idx")
+        self._init_weight(_weight, dtype)
         self.mode = mode
         self.sparse = sparse
         self.include_last_offset = include_last_offset
 
+    _init_weight = Embedding._init_weight
     reset_parameters = Embedding.reset_parameters
     _fill_padding_idx_with_zero = Embedding._fill_padding_idx_with_zero
 

@@ -16,6 +16,17 @@ from ._module import Module
 __all__ = ["Embedding"]
 
 
+def _padding_idx(padding_idx: int | None, num_embeddings: int, what: str) -> int | None:
+    """torch's range check of ``padding_idx`` (``what`` names it in the message), made non-negative."""
+    if padding_idx is not None:
+        if padding_idx > 0:
+            assert padding_idx < num_embeddings, f"{what} must be within num_embeddings"
+        elif padding_idx < 0:
+            assert padding_idx >= -num_embeddings, f"{what} must be within num_embeddings"
+            padding_idx = num_embeddings + padding_idx
+    return padding_idx
+
+
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors of size ``embedding_dim``, indexed by integer tensors.
 
@@ -49,25 +60,23 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
-        if padding_idx is not None:
-            if padding_idx > 0:
-                assert padding_idx < self.num_embeddings, "Padding_idx must be within num_embeddings"
-            elif padding_idx < 0:
-                assert padding_idx >= -self.num_embeddings, "Padding_idx must be within num_embeddings"
-                padding_idx = self.num_embeddings + padding_idx
-        self.padding_idx = padding_idx
+        self.padding_idx = _padding_idx(padding_idx, num_embeddings, "Padding_idx")
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = scale_grad_by_freq
+        self._init_weight(_weight, dtype, requires_grad=not _freeze)
+        self.sparse = sparse
+
+    def _init_weight(self, _weight: Tensor | None, dtype, requires_grad: bool = True) -> None:
+        """``weight`` from ``_weight`` (shape-checked), or fresh and initialized by ``reset_parameters``."""
         if _weight is None:
-            self.weight = Parameter(_empty((num_embeddings, embedding_dim), dtype), requires_grad=not _freeze)
+            self.weight = Parameter(_empty((self.num_embeddings, self.embedding_dim), dtype), requires_grad)
             self.reset_parameters()
         else:
-            assert list(_weight.shape) == [num_embeddings, embedding_dim], (
+            assert list(_weight.shape) == [self.num_embeddings, self.embedding_dim], (
                 "Shape of weight does not match num_embeddings and embedding_dim"
             )
-            self.weight = Parameter(_weight, requires_grad=not _freeze)
-        self.sparse = sparse
+            self.weight = Parameter(_weight, requires_grad)
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
