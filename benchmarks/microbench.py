@@ -6,6 +6,9 @@
 2. fwd+bwd — forward, loss and backward (no optimizer) of the tiny and mlp models:
    eagerjax eager vs PyTorch eager vs naive op-by-op JAX (``jax.value_and_grad``
    without ``jit``); every call timed on its own (blocking on the gradients), median.
+   The model is an ``nn.Sequential`` (fused into one kernel in eager mode once hot);
+   "unfused" calls the same layers one by one from a custom forward, as user code
+   often does, for comparison.
 3. lazy recording — µs spent recording one op in ``ej.lazy()`` (from
    ``ej.lazy_stats()`` deltas after warm-up), next to the whole lazy step.
 
@@ -130,7 +133,26 @@ def fwd_bwd(quick: bool, have_torch: bool, bar=None) -> dict:
         def naive(jp=jp, jx=jx, jy=jy, vg=vg):
             jax.block_until_ready(vg(jp, jx, jy))
 
-        impls = {"eagerjax": ej_step, "naive_jax": naive}
+        class ByHand(ej.nn.Module):
+            """The same layers called one by one from a user's forward: no Sequential fusion."""
+
+            def __init__(self, seq):
+                super().__init__()
+                self.layers = seq
+
+            def forward(self, x):
+                for m in self.layers:
+                    x = m(x)
+                return x
+
+        by_hand = ByHand(model)
+
+        def ej_unfused(by_hand=by_hand, x=x, y=y, params=params, name=name):
+            by_hand.zero_grad(set_to_none=True)
+            torch_loss(ej, name, by_hand(x), y).backward()
+            jax.block_until_ready([_ej_value(p.grad) for p in params])
+
+        impls = {"eagerjax": ej_step, "ej_unfused": ej_unfused, "naive_jax": naive}
         if have_torch:
             import torch
 
@@ -152,6 +174,7 @@ def fwd_bwd(quick: bool, have_torch: bool, bar=None) -> dict:
         res = _per_call(impls, counts, reps, bar)
         if have_torch:
             res["ej/torch"] = res["eagerjax"] / res["torch"]
+            res["unfused/torch"] = res["ej_unfused"] / res["torch"]
         if "naive_jax" in res:
             res["naive/ej"] = res["naive_jax"] / res["eagerjax"]
         out[name] = res

@@ -130,9 +130,11 @@ def micro_tables(micro: dict) -> str:
         parts.append("Per-op dispatch (target ej/jnp ≤ 1.5x)\n" + _table(head, rows))
     fb = micro.get("fwd_bwd", {})
     if fb:
-        rows = [[w, _f(r["eagerjax"]), _f(r.get("torch")), _f(r.get("naive_jax")),
-                 _f(r.get("ej/torch"), "{:.2f}x"), _f(r.get("naive/ej"), "{:.1f}x")] for w, r in fb.items()]  # fmt: skip
-        head = ["fwd+bwd", "ej eager µs", "torch eager µs", "naive jax µs", "ej/torch", "naive/ej"]
+        rows = [[w, _f(r["eagerjax"]), _f(r.get("ej_unfused")), _f(r.get("torch")), _f(r.get("naive_jax")),
+                 _f(r.get("ej/torch"), "{:.2f}x"), _f(r.get("unfused/torch"), "{:.2f}x"),
+                 _f(r.get("naive/ej"), "{:.1f}x")] for w, r in fb.items()]  # fmt: skip
+        head = ["fwd+bwd", "ej eager µs", "ej unfused µs", "torch eager µs", "naive jax µs", "ej/torch",
+                "unfused/torch", "naive/ej"]  # fmt: skip
         parts.append("Eager forward+backward, no optimizer (targets ej/torch ≤ 1.0; naive/ej ≥ 30 on tiny)\n"
                      + _table(head, rows))  # fmt: skip
     lz = micro.get("lazy_recording", {})
