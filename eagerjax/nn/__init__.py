@@ -1,30 +1,8 @@
 """``eagerjax.nn``: torch.nn's modules, functional API, init and utils on top of the op table."""
 
 from .._tensor import Parameter
-from . import functional, init, parameter, utils
-from ._activation import (
-    CELU,
-    ELU,
-    GELU,
-    SELU,
-    Hardsigmoid,
-    Hardswish,
-    Hardtanh,
-    LeakyReLU,
-    LogSigmoid,
-    LogSoftmax,
-    Mish,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softmin,
-    Softplus,
-    Softsign,
-    Tanh,
-    Tanhshrink,
-)
+from . import _activation, _pooling, functional, init, parameter, utils
+from ._activation import *  # noqa: F403 - the names in _activation.__all__
 from ._attention import MultiheadAttention
 from ._containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from ._conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
@@ -38,19 +16,7 @@ from ._misc import Bilinear, Dropout1d, Dropout2d, Dropout3d, Upsample, Upsampli
 from ._module import Module
 from ._norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from ._normalization import GroupNorm, LayerNorm, RMSNorm
-from ._pooling import (
-    AdaptiveAvgPool1d,
-    AdaptiveAvgPool2d,
-    AdaptiveAvgPool3d,
-    AdaptiveMaxPool1d,
-    AdaptiveMaxPool2d,
-    AvgPool1d,
-    AvgPool2d,
-    AvgPool3d,
-    MaxPool1d,
-    MaxPool2d,
-    MaxPool3d,
-)
+from ._pooling import *  # noqa: F403 - the names in _pooling.__all__
 from ._rnn import GRU, LSTM, RNN, RNNBase
 from ._rnn_cell import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from ._sparse import Embedding
@@ -63,24 +29,13 @@ from ._transformer import (
 )
 
 __all__ = [
-    # convolution / pooling / normalization / embedding / extra losses (_conv, _pooling, ...)
+    # convolution / normalization / embedding / extra losses (_conv, _normalization, ...)
     "Conv1d",
     "Conv2d",
     "Conv3d",
     "ConvTranspose1d",
     "ConvTranspose2d",
     "ConvTranspose3d",
-    "MaxPool1d",
-    "MaxPool2d",
-    "MaxPool3d",
-    "AvgPool1d",
-    "AvgPool2d",
-    "AvgPool3d",
-    "AdaptiveAvgPool1d",
-    "AdaptiveAvgPool2d",
-    "AdaptiveAvgPool3d",
-    "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d",
     "LayerNorm",
     "GroupNorm",
     "RMSNorm",
@@ -142,28 +97,11 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "BatchNorm3d",
-    "ReLU",
-    "ReLU6",
-    "LeakyReLU",
-    "ELU",
-    "SELU",
-    "CELU",
-    "GELU",
-    "SiLU",
-    "Mish",
-    "Tanh",
-    "Sigmoid",
-    "Softplus",
-    "Softmax",
-    "LogSoftmax",
-    "Softmin",
-    "Hardtanh",
-    "Hardsigmoid",
-    "Hardswish",
-    "LogSigmoid",
-    "Softsign",
-    "Tanhshrink",
     "MSELoss",
     "NLLLoss",
     "CrossEntropyLoss",
 ]
+
+# pooling and activation modules: every name their own __all__ lists
+__all__ += _pooling.__all__
+__all__ += _activation.__all__
