@@ -196,6 +196,33 @@ def _rng_dict(key, collections) -> dict:
     return out
 
 
+def _take_key(vals, k: int, use_rng: bool) -> tuple[list, Any, int]:
+    """With ``use_rng``: ``vals[k]`` split into ([new key to return], this call's subkey, k + 1); else ([], None, k)."""
+    if not use_rng:
+        return [], None, k
+    new_key, sub = _split(vals[k])
+    return [new_key], sub, k + 1
+
+
+def _updated(bufs, positions: dict, tree) -> list:
+    """``bufs`` with each leaf of the updated-state ``tree`` put at its path's position."""
+    new_bufs = list(bufs)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        j = positions.get(_path_names(path))
+        if j is not None:
+            new_bufs[j] = leaf
+    return new_bufs
+
+
+def _results(cell: dict, prefix: list, bufs, new_bufs: list, out) -> tuple:
+    """A bridge kernel's results (new key, changed buffers, output leaves); ``cell`` notes the layout."""
+    changed = tuple(j for j in range(len(bufs)) if new_bufs[j] is not bufs[j])
+    out_leaves, out_def = jax.tree_util.tree_flatten(out)
+    cell["changed"] = changed
+    cell["out"] = out_def
+    return (*prefix, *[new_bufs[j] for j in changed], *out_leaves)
+
+
 # --------------------------------------------------------------------------- bridges
 class _LinenBridge:
     """How a linen module's variables are laid out and how one apply runs."""
@@ -254,31 +281,18 @@ class _LinenBridge:
             bufs = vals[np_ : np_ + nb]
             for j, i in enumerate(bidx):
                 leaves[i] = bufs[j]
-            k = np_ + nb
-            prefix = []
-            kw = {}
-            if use_rng:
-                new_key, sub = _split(vals[k])
-                k += 1
-                prefix.append(new_key)
-                kw["rngs"] = _rng_dict(sub, rcols)
+            prefix, sub, k = _take_key(vals, np_ + nb, use_rng)
+            kw = {"rngs": _rng_dict(sub, rcols)} if use_rng else {}
             args, kwargs = rebuild(vals[k:])
             variables = jax.tree_util.tree_unflatten(treedef, leaves)
             call_kw = {**mode_kw, **kwargs, **kw}
-            new_bufs = list(bufs)
             if mutable:
                 out, upd = module.apply(variables, *args, mutable=mutable, **call_kw)
-                for path, leaf in jax.tree_util.tree_flatten_with_path(dict(upd))[0]:
-                    j = buf_pos.get(_path_names(path))
-                    if j is not None:
-                        new_bufs[j] = leaf
+                new_bufs = _updated(bufs, buf_pos, dict(upd))
             else:
                 out = module.apply(variables, *args, **call_kw)
-            changed = tuple(j for j in range(nb) if new_bufs[j] is not bufs[j])
-            out_leaves, out_def = jax.tree_util.tree_flatten(out)
-            cell["changed"] = changed
-            cell["out"] = out_def
-            return (*prefix, *[new_bufs[j] for j in changed], *out_leaves)
+                new_bufs = list(bufs)
+            return _results(cell, prefix, bufs, new_bufs, out)
 
         return fn
 
@@ -352,14 +366,9 @@ class _NNXBridge:
             params = jax.tree_util.tree_unflatten(p_def, list(vals[:np_]))
             bufs = vals[np_ : np_ + nb]
             rest = jax.tree_util.tree_unflatten(b_def, list(bufs))
-            k = np_ + nb
-            prefix = []
+            prefix, sub, k = _take_key(vals, np_ + nb, use_rng)
             kw = {}
-            if use_rng:
-                new_key, sub = _split(vals[k])
-                k += 1
-                prefix.append(new_key)
-            else:
+            if sub is None:
                 sub = jax.random.key(0)  # randomness is unused here; any fixed key will do
             rng = jax.tree_util.tree_unflatten(r_def, rng_leaves(sub))
             args, kwargs = rebuild(vals[k:])
@@ -371,16 +380,7 @@ class _NNXBridge:
             )
             out = model(*args, **{**mode_kw, **kwargs, **kw})
             _, _, _, new_rest = nnx.split(model, nnx.Param, nnx.RngState, ...)
-            new_bufs = list(bufs)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(new_rest)[0]:
-                j = b_pos.get(_path_names(path))
-                if j is not None:
-                    new_bufs[j] = leaf
-            changed = tuple(j for j in range(nb) if new_bufs[j] is not bufs[j])
-            out_leaves, out_def = jax.tree_util.tree_flatten(out)
-            cell["changed"] = changed
-            cell["out"] = out_def
-            return (*prefix, *[new_bufs[j] for j in changed], *out_leaves)
+            return _results(cell, prefix, bufs, _updated(bufs, b_pos, new_rest), out)
 
         return fn
 
