@@ -98,20 +98,21 @@ op("_batch_norm", _batch_norm, scalars=("momentum", 6), **_P)
 
 
 # --------------------------------------------------------------------------- softmax
-def _softmax(x, dim, dtype=None):
+def _softmax_input(x, dtype, name: str):
+    """``x`` cast to ``dtype`` if given; else it must be floating (torch's error names the kernel)."""
     if dtype is not None:
-        x = x.astype(dtype)
-    elif not jnp.issubdtype(x.dtype, jnp.inexact):
-        raise RuntimeError(f"\"softmax_lastdim_kernel_impl\" not implemented for '{x.dtype}'")
-    return jax.nn.softmax(x, axis=dim)
+        return x.astype(dtype)
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise RuntimeError(f"\"{name}_lastdim_kernel_impl\" not implemented for '{x.dtype}'")
+    return x
+
+
+def _softmax(x, dim, dtype=None):
+    return jax.nn.softmax(_softmax_input(x, dtype, "softmax"), axis=dim)
 
 
 def _log_softmax(x, dim, dtype=None):
-    if dtype is not None:
-        x = x.astype(dtype)
-    elif not jnp.issubdtype(x.dtype, jnp.inexact):
-        raise RuntimeError(f"\"log_softmax_lastdim_kernel_impl\" not implemented for '{x.dtype}'")
-    return jax.nn.log_softmax(x, axis=dim)
+    return jax.nn.log_softmax(_softmax_input(x, dtype, "log_softmax"), axis=dim)
 
 
 op("_softmax", _softmax, **_P)

@@ -23,6 +23,7 @@ from jax import lax
 
 from .. import _dtypes
 from .._random import _split
+from ._nn import _reduce
 from ._registry import op
 
 _P = dict(function=False, method=False)
@@ -391,6 +392,16 @@ op("_adaptive_max_pool", _adaptive_max_pool, **_P)
 
 
 # --------------------------------------------------------------------------- normalization
+def _norm_params(weight, bias=None) -> dict:
+    """A Flax norm layer's ``params`` from torch's optional ``weight``/``bias``."""
+    params = {}
+    if weight is not None:
+        params["scale"] = weight
+    if bias is not None:
+        params["bias"] = bias
+    return params
+
+
 def _layer_norm(x, weight=None, bias=None, *, ndim, eps):
     """``flax.linen.LayerNorm`` over the trailing ``ndim`` dims (exact two-pass variance, like torch)."""
     axes = tuple(range(-ndim, 0))
@@ -402,11 +413,7 @@ def _layer_norm(x, weight=None, bias=None, *, ndim, eps):
         feature_axes=axes,
         use_fast_variance=False,
     )
-    params = {}
-    if weight is not None:
-        params["scale"] = weight
-    if bias is not None:
-        params["bias"] = bias
+    params = _norm_params(weight, bias)
     return layer.apply({"params": params}, x).astype(x.dtype)
 
 
@@ -423,11 +430,7 @@ def _group_norm(x, weight=None, bias=None, *, num_groups, eps):
         use_bias=bias is not None,
         use_fast_variance=False,
     )
-    params = {}
-    if weight is not None:
-        params["scale"] = weight
-    if bias is not None:
-        params["bias"] = bias
+    params = _norm_params(weight, bias)
     y = layer.apply({"params": params}, _to_last(x, nsp) if nsp else x)
     return (_to_first(y, nsp) if nsp else y).astype(x.dtype)
 
@@ -439,7 +442,7 @@ def _rms_norm(x, weight=None, *, ndim, eps):
     """``flax.linen.RMSNorm`` over the trailing ``ndim`` dims: ``x * rsqrt(mean(x^2) + eps) * weight``."""
     axes = tuple(range(-ndim, 0))
     layer = _flax().RMSNorm(epsilon=eps, use_scale=weight is not None, reduction_axes=axes, feature_axes=axes)
-    params = {} if weight is None else {"scale": weight}
+    params = _norm_params(weight)
     return layer.apply({"params": params}, x).astype(x.dtype)
 
 
@@ -677,14 +680,6 @@ op("_dropout_nd", _dropout_nd, scalars=("p", 2), **_P)
 
 
 # --------------------------------------------------------------------------- losses
-def _reduce(loss, reduction):
-    if reduction == "mean":
-        return jnp.mean(loss)
-    if reduction == "sum":
-        return jnp.sum(loss)
-    return loss
-
-
 def _l1_loss(x, y, weight=None, *, reduction):
     """``|x - y|``; with ``weight``, 'mean' divides by the weight sum (torch's rule for l1)."""
     loss = _abs0(x - y)
