@@ -119,11 +119,9 @@ def _is_eager() -> bool:
 
 
 def _reduction(size_average, reduce, reduction: str) -> str:
-    from .functional import _check_reduction, _legacy_reduction
+    from .functional import _reduction
 
-    if size_average is not None or reduce is not None:
-        reduction = _legacy_reduction(size_average, reduce)
-    return _check_reduction(reduction)
+    return _reduction(size_average, reduce, reduction, stacklevel=4)  # the warning names this module's loss
 
 
 # --------------------------------------------------------------------------- convolution

@@ -78,7 +78,7 @@ def _inplace(input: Tensor, out: Tensor, inplace: bool, name: str) -> Tensor:
     return inplace_update(input, out, name)
 
 
-def _legacy_reduction(size_average, reduce, emit_warning: bool = True) -> str:
+def _legacy_reduction(size_average, reduce, emit_warning: bool = True, stacklevel: int = 3) -> str:
     warning = "size_average and reduce args will be deprecated, please use reduction='{}' instead."
     if size_average is None:
         size_average = True
@@ -91,7 +91,7 @@ def _legacy_reduction(size_average, reduce, emit_warning: bool = True) -> str:
     else:
         ret = "none"
     if emit_warning:
-        warnings.warn(warning.format(ret), stacklevel=3)
+        warnings.warn(warning.format(ret), stacklevel=stacklevel)
     return ret
 
 
@@ -99,6 +99,14 @@ def _check_reduction(reduction: str) -> str:
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     return reduction
+
+
+def _reduction(size_average, reduce, reduction: str, stacklevel: int = 4) -> str:
+    """A loss's checked ``reduction``, from the legacy ``size_average``/``reduce`` pair when either is given
+    (its deprecation warning ``stacklevel`` frames up: by default the caller of the loss function)."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce, stacklevel=stacklevel)
+    return _check_reduction(reduction)
 
 
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
@@ -300,9 +308,7 @@ def mse_loss(
     reduction: str = "mean",
     weight: Tensor | None = None,
 ) -> Tensor:
-    if size_average is not None or reduce is not None:
-        reduction = _legacy_reduction(size_average, reduce)
-    _check_reduction(reduction)
+    reduction = _reduction(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
         warnings.warn(
             f"Using a target size ({target.size()!r}) that is different to the input size ({input.size()!r}). "
@@ -339,9 +345,7 @@ def nll_loss(
     reduce: bool | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    if size_average is not None or reduce is not None:
-        reduction = _legacy_reduction(size_average, reduce)
-    _check_reduction(reduction)
+    reduction = _reduction(size_average, reduce, reduction)
     _check_index_target(input, target)
     _check_weight(input, weight)
     return dispatch(_NLL, (input, target, weight), {"reduction": reduction, "ignore_index": int(ignore_index)})
@@ -358,9 +362,7 @@ def cross_entropy(
     label_smoothing: float = 0.0,
 ) -> Tensor:
     """log_softmax + nll in one kernel; class-index or class-probability targets, label smoothing, weights."""
-    if size_average is not None or reduce is not None:
-        reduction = _legacy_reduction(size_average, reduce)
-    _check_reduction(reduction)
+    reduction = _reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     probs = tuple(input.shape) == tuple(target.shape)
