@@ -132,16 +132,20 @@ def _reduce(loss, reduction):
     return loss
 
 
+def _weighted_reduce(loss, w, reduction):
+    """``_reduce``, except that 'mean' divides by the total weight ``w`` (torch's rule for weighted losses)."""
+    if reduction == "mean":
+        return jnp.sum(loss) / jnp.sum(w)
+    return _reduce(loss, reduction)
+
+
 def _mse_loss(x, target, weight=None, *, reduction):
     d = x - target
     sq = d * d
     if weight is None:
         return _reduce(sq, reduction)
     w = jnp.broadcast_to(weight, sq.shape).astype(sq.dtype)
-    sq = sq * w
-    if reduction == "mean":
-        return jnp.sum(sq) / jnp.sum(w)
-    return _reduce(sq, reduction)
+    return _weighted_reduce(sq * w, w, reduction)
 
 
 op("_mse_loss", _mse_loss, promote=True, **_P)
@@ -168,11 +172,8 @@ def _nll_loss(logp, target, weight=None, *, reduction, ignore_index):
     if unbatched:
         logp, target = logp[None], target[None]
     loss, w, _ = _nll_core(logp, target, weight, ignore_index)
-    if reduction == "none":
-        return loss[0] if unbatched else loss
-    if reduction == "sum":
-        return jnp.sum(loss)
-    return jnp.sum(loss) / jnp.sum(w)
+    out = _weighted_reduce(loss, w, reduction)
+    return out[0] if (unbatched and reduction == "none") else out
 
 
 op("_nll_loss", _nll_loss, **_P)
@@ -197,22 +198,12 @@ def _cross_entropy(x, target, weight=None, *, reduction, ignore_index, label_smo
         out = -jnp.sum(prod, axis=1)
         return out[0] if unbatched else out
     loss, w, mask = _nll_core(logp, target, weight, ignore_index)
-    if reduction == "none":
-        nll = loss
-    elif reduction == "sum":
-        nll = jnp.sum(loss)
-    else:
-        nll = jnp.sum(loss) / jnp.sum(w)
+    nll = _weighted_reduce(loss, w, reduction)
     if label_smoothing <= 0:
         return nll[0] if (unbatched and reduction == "none") else nll
     smooth = -jnp.sum(logp if wb is None else logp * wb, axis=1)
     smooth = jnp.where(mask, smooth, 0)
-    if reduction == "none":
-        ret = smooth
-    elif reduction == "sum":
-        ret = jnp.sum(smooth)
-    else:
-        ret = jnp.sum(smooth) / jnp.sum(w)
+    ret = _weighted_reduce(smooth, w, reduction)
     out = (1 - label_smoothing) * nll + ret * (label_smoothing / c)
     return out[0] if (unbatched and reduction == "none") else out
 

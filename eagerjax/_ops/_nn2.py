@@ -23,7 +23,7 @@ from jax import lax
 
 from .. import _dtypes
 from .._random import _split
-from ._nn import _reduce
+from ._nn import _reduce, _weighted_reduce
 from ._registry import op
 
 _P = dict(function=False, method=False)
@@ -44,6 +44,14 @@ def _to_last(x, nsp: int):
 def _to_first(y, nsp: int):
     """(N, *spatial, C) -> (N, C, *spatial)."""
     return jnp.transpose(y, (0, nsp + 1) + tuple(range(1, nsp + 1)))
+
+
+def _conv_params(weight, bias) -> dict:
+    """A Flax conv's ``params``: the torch-layout weight as ``kernel`` ``(*k, in, out)``, and ``bias``."""
+    params = {"kernel": jnp.transpose(weight, tuple(range(2, weight.ndim)) + (1, 0))}
+    if bias is not None:
+        params["bias"] = bias
+    return params
 
 
 def _dim_numbers(nsp: int):
@@ -89,10 +97,7 @@ def _conv(x, weight, bias=None, *, stride, padding, dilation, groups, padding_mo
             flat += [lo, hi]
         x = _pad(x, pad=tuple(flat), mode=padding_mode)
         padding = ((0, 0),) * nsp
-    kernel = jnp.transpose(weight, tuple(range(2, nsp + 2)) + (1, 0))
-    params = {"kernel": kernel}
-    if bias is not None:
-        params["bias"] = bias
+    params = _conv_params(weight, bias)
     layer = fnn.Conv(
         features=weight.shape[0],
         kernel_size=tuple(weight.shape[2:]),
@@ -127,10 +132,7 @@ def _conv_transpose(x, weight, bias=None, *, stride, padding, output_padding, di
     )
     if groups == 1:
         fnn = _flax()
-        kernel = jnp.transpose(weight, tuple(range(2, nsp + 2)) + (1, 0))
-        params = {"kernel": kernel}
-        if bias is not None:
-            params["bias"] = bias
+        params = _conv_params(weight, bias)
         layer = fnn.ConvTranspose(
             features=weight.shape[1],
             kernel_size=tuple(ks),
@@ -685,10 +687,7 @@ def _l1_loss(x, y, weight=None, *, reduction):
     loss = _abs0(x - y)
     if weight is None:
         return _reduce(loss, reduction)
-    loss = loss * weight
-    if reduction == "mean":
-        return jnp.sum(loss) / jnp.sum(weight)
-    return _reduce(loss, reduction)
+    return _weighted_reduce(loss * weight, weight, reduction)
 
 
 def _smooth_l1_loss(x, y, *, reduction, beta):
