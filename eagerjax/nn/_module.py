@@ -101,6 +101,23 @@ def _forward_unimplemented(self, *input: Any) -> None:
     raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
 
+def _zero_grads(params, set_to_none: bool) -> None:
+    """``zero_grad`` of a Module or an Optimizer: drop each ``.grad`` (``set_to_none``) or zero it
+    in place, detached, as torch does."""
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            if g.grad_fn is not None:
+                g.detach_()
+            else:
+                g.requires_grad_(False)
+            g._assign(_device_array(np.zeros(tuple(g.shape), g.dtype)))
+
+
 class Module:
     """Base class for all neural network modules (``torch.nn.Module``)."""
 
@@ -575,18 +592,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            g = p.grad
-            if g is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                if g.grad_fn is not None:
-                    g.detach_()
-                else:
-                    g.requires_grad_(False)
-                g._assign(_device_array(np.zeros(tuple(g.shape), g.dtype)))
+        _zero_grads(self.parameters(), set_to_none)
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         for m in self.children():

@@ -38,6 +38,7 @@ from .._autograd import enable_grad, no_grad
 from .._dispatch import Kernel, run_kernel
 from .._state import bump_structure, flags
 from .._tensor import Tensor, _device_array
+from ..nn._module import _zero_grads
 
 __all__ = ["Optimizer", "ParamGroup", "required"]
 
@@ -283,19 +284,7 @@ class Optimizer:
 
     # ------------------------------------------------------------------ grads
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    if g.grad_fn is not None:
-                        g.detach_()
-                    else:
-                        g.requires_grad_(False)
-                    g._assign(_device_array(np.zeros(tuple(g.shape), g.dtype)))
+        _zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     # ------------------------------------------------------------------ step
     def step(self, closure=None):
