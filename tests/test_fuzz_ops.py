@@ -133,6 +133,26 @@ INPLACE_NONDIFF = _w(
     )
 )
 
+# thorough run: angle of a real input is 0 or pi with a zero gradient in torch; eagerjax's
+# atan2(0, x) had a NaN gradient at 0 and gave pi for -0.0
+ANGLE_AT_ZERO = _w(
+    _prog(
+        [("x0", np.array([0.0, -0.0, -1.5, 2.0], np.float32), True)],
+        [Step("angle", "fn", (Ref("x0"),), {}, ("v0",))],
+        ["v0"],
+    )
+)
+# thorough run, a torch bug: LdexpBackward computes 2 ** other in integers (0 for other < 0);
+# eagerjax's gradient (0.5 here) is right, so the generator notes it and skips torch's gradients
+LDEXP_NEGATIVE = _w(
+    _prog(
+        [("x0", np.array([0.0, 1.5], np.float32), True), ("x2", np.array(-1, np.int32), False)],
+        [Step("ldexp", "fn", (Ref("x0"), Ref("x2")), {}, ("v0",))],
+        ["v0"],
+        notes=("torch-kink",),
+    )
+)
+
 
 @fuzz_settings(ci=12, thorough=10_000)
 @given(prog=programs())
@@ -145,6 +165,8 @@ INPLACE_NONDIFF = _w(
 @example(prog=BOOL_INPLACE_EQ)
 @example(prog=KRON_INPLACE_INPUT)
 @example(prog=INPLACE_NONDIFF)
+@example(prog=ANGLE_AT_ZERO)
+@example(prog=LDEXP_NEGATIVE)
 def test_op_programs(prog):
     FUZZ_COUNTS["op programs"] += 1
     assert_program_equivalent(prog)

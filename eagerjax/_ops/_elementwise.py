@@ -328,7 +328,19 @@ op("clone", lambda x, memory_format=None: jnp.array(x, copy=True))
 op("real", jnp.real)
 op("imag", jnp.imag)
 op("conj", jnp.conj)
-op("angle", jnp.angle)
+
+
+def _angle(x):
+    if jnp.iscomplexobj(x):
+        return jnp.angle(x)
+    # torch, for a real input: pi below zero, 0 at and above (-0.0 included: atan2 gives pi),
+    # NaN for NaN, and a zero gradient (atan2(0, x)'s is NaN at x == 0)
+    x = lax.stop_gradient(x)
+    out = jnp.angle(x)
+    return jnp.where((x < 0) | jnp.isnan(x), out, jnp.zeros((), out.dtype))
+
+
+op("angle", _angle)
 
 
 op(
