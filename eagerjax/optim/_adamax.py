@@ -13,42 +13,17 @@ from __future__ import annotations
 import optax
 
 from .._tensor import Tensor
-from ._adam import _check_adam_args
-from ._optimizer import Optimizer, _concrete_zeros
-from ._rules import lerp, one_minus_pow, take
+from ._optimizer import Optimizer, _zeros_like
+from ._rules import check_args, decayed, defaults, lerp, one_minus_pow
 
 __all__ = ["Adamax"]
-
-
-def _build_adamax(n: int, k: int, step_idx: tuple, use_wd: bool, maximize: bool):
-    def adamax_step(*vals):
-        it = iter(vals)
-        ps, gs, ms, us, steps = take(it, n), take(it, n), take(it, n), take(it, n), take(it, k)
-        lr, b1, b2, eps, wd = it
-        new_steps = [s + 1 for s in steps]
-        clrs = [lr / one_minus_pow(1 - b1, s) for s in new_steps]
-        out_p, out_m, out_u = [], [], []
-        for i in range(n):
-            p, g = ps[i], gs[i]
-            dt = p.dtype
-            if maximize:
-                g = -g
-            if use_wd:
-                g = g + wd.astype(dt) * p
-            m = lerp(ms[i], g, (1 - b1).astype(dt))
-            u = optax.tree.update_infinity_moment(g, us[i], b2.astype(dt), eps.astype(dt))
-            out_p.append(p + (-clrs[step_idx[i]]).astype(dt) * m / u)
-            out_m.append(m)
-            out_u.append(u)
-        return tuple(new_steps + out_p + out_m + out_u)
-
-    return lambda: adamax_step
 
 
 class Adamax(Optimizer):
     """Adamax (``torch.optim.Adamax``), Adam with the infinity norm."""
 
-    _tensor_keys = ("lr", "betas", "eps", "weight_decay")
+    _tensor_keys = _hyper_keys = ("lr", "betas", "eps", "weight_decay")
+    _rule_name = "adamax_step"
 
     def __init__(
         self,
@@ -63,39 +38,25 @@ class Adamax(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay, None, capturable)
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            foreach=foreach,
-            maximize=maximize,
-            differentiable=differentiable,
-            capturable=capturable,
+        check_args(lr, eps=eps, betas=betas, weight_decay=weight_decay)
+        super().__init__(
+            params, defaults(locals(), "lr betas eps weight_decay foreach maximize differentiable capturable")
         )
-        super().__init__(params, defaults)
 
-    def _group_update(self, group, params: list[Tensor]) -> None:
-        steps, step_idx = self._shared_steps(group, params)
-        ms, us = [], []
-        for p in params:
-            st = self.state[p]
-            if "exp_avg" not in st:
-                st["exp_avg"] = _concrete_zeros(tuple(p.shape), p.dtype)
-                st["exp_inf"] = _concrete_zeros(tuple(p.shape), p.dtype)
-            ms.append(st["exp_avg"])
-            us.append(st["exp_inf"])
-        wd = group.known("weight_decay")
-        use_wd = wd is None or wd != 0
-        maximize = bool(group["maximize"])
-        n, k = len(params), len(steps)
-        key = ("adamax_step", n, k, step_idx, use_wd, maximize)
-        b1, b2 = group["betas"]
-        vals = [p._read() for p in params] + [p.grad._read() for p in params]
-        vals += [t._read() for t in ms + us + steps]
-        vals += [t._read() for t in (group["lr"], b1, b2, group["eps"], group["weight_decay"])]
-        outs = self._run(key, _build_adamax(n, k, step_idx, use_wd, maximize), vals)
-        it = iter(outs)
-        for t in steps + params + ms + us:
-            t._assign(next(it))
+    def _state_spec(self, opts: tuple) -> tuple:
+        return (("exp_avg", _zeros_like), ("exp_inf", _zeros_like))
+
+    @staticmethod
+    def _per_step(opts, step, hypers):
+        lr, b1, b2, eps, wd = hypers
+        return (lr / one_minus_pow(1 - b1, step),)
+
+    @staticmethod
+    def _leaf(opts, p, g, state, shared, hypers):
+        lr, b1, b2, eps, wd = hypers
+        dt = p.dtype
+        use_wd, maximize = opts
+        p, g = decayed(p, g, lr, wd, use_wd, maximize)
+        m = lerp(state[0], g, (1 - b1).astype(dt))
+        u = optax.tree.update_infinity_moment(g, state[1], b2.astype(dt), eps.astype(dt))
+        return p + (-shared[0]).astype(dt) * m / u, m, u

@@ -15,7 +15,8 @@ Design (see the package docstring for the user-facing contract):
   cached compiled call: a pure function ``(params, grads, state, hypers) ->
   (new_params, new_state)`` wrapped in a ``Kernel`` (cached per group structure)
   and run through ``run_kernel`` under ``no_grad``; results are written back with
-  ``Tensor._assign``.
+  ``Tensor._assign``. An optimizer only declares its rule, per leaf as in MLX's
+  optimizers (see "the per-leaf rule" in ``Optimizer``); the base does the rest.
 * Optimizer state (``exp_avg``, ``momentum_buffer``, ``step``...) is created lazily
   on the first step, as in torch, and is born concrete even during a capture trace.
   Params that start together share one 0-d ``step`` tensor internally;
@@ -61,6 +62,11 @@ def _concrete_scalar(x: float) -> Tensor:
 
 def _concrete_zeros(shape: tuple, dtype) -> Tensor:
     return Tensor._make(_device_array(np.zeros(shape, dtype)))
+
+
+def _zeros_like(p: Tensor) -> Tensor:
+    """Zeros shaped like ``p``: how most optimizer state is born (concrete even under a capture trace)."""
+    return _concrete_zeros(tuple(p.shape), p.dtype)
 
 
 def _is_number(x) -> bool:
@@ -309,8 +315,67 @@ class Optimizer:
             m.mark_step()  # the iteration boundary: lazy mode flushes its graph here
         return loss
 
-    def _group_update(self, group: ParamGroup, params: list[Tensor]) -> None:
+    # -- the per-leaf rule -------------------------------------------------------------------
+    # A subclass declares its rule; ``_group_update`` then, once per group and step, finds the
+    # params' shared ``step`` tensors, creates missing state (born concrete), assembles
+    # ``(params, grads, state columns, steps, hypers)``, runs ONE cached kernel applying
+    # ``_leaf`` to every param, and writes the results back.
+    _rule_name = ""  # the kernel's name ("adam_step")
+    _hyper_keys: tuple[str, ...] = ()  # group entries fed to the kernel, in order (``betas`` gives both)
+    _flags: tuple[str, ...] = ()  # structural booleans of the group the rule branches on
+    _counts_steps = True  # each param has torch's float ``step`` count
+
+    def _options(self, group: ParamGroup) -> tuple:
+        """Static choices of the rule (Python values, part of the kernel key):
+        ``(use weight decay, maximize, *flags)``; a weight decay known to be 0 is skipped."""
+        wd = group.known("weight_decay")
+        return (wd is None or wd != 0, bool(group["maximize"]), *map(group.get, self._flags))
+
+    def _state_spec(self, opts: tuple) -> tuple:
+        """``(name, init)`` per state tensor of a param, in torch's order; ``init(p)`` makes a missing one."""
+        return ()
+
+    @staticmethod
+    def _per_step(opts: tuple, step, hypers: tuple) -> tuple:
+        """Values shared by the params that share a ``step`` tensor (``step`` is already advanced)."""
+        return ()
+
+    @staticmethod
+    def _leaf(opts: tuple, p, g, state: tuple, shared: tuple, hypers: tuple) -> tuple:
+        """One param's update as jax math in torch's order: ``(new p, *new state)``."""
         raise NotImplementedError
+
+    def _leaf_state(self, params: list[Tensor], sts: list[dict], spec: tuple) -> list[list[Tensor]]:
+        """Per ``(name, init)`` of ``spec``, the params' state tensors (``sts`` are their state
+        dicts); missing ones are created."""
+        cols = []
+        for name, init in spec:
+            try:
+                cols.append([st[name] for st in sts])
+            except KeyError:
+                cols.append([st[name] if name in st else st.setdefault(name, init(p)) for p, st in zip(params, sts)])
+        return cols
+
+    def _group_update(self, group: ParamGroup, params: list[Tensor]) -> None:
+        cls = type(self)
+        opts = self._options(group)
+        spec = self._state_spec(opts)
+        sts = list(map(self.state.__getitem__, params)) if cls._counts_steps or spec else []
+        steps, step_idx = self._shared_steps(group, params, sts) if cls._counts_steps else ([], ())
+        cols = self._leaf_state(params, sts, spec)
+        hypers = []
+        for h in cls._hyper_keys:
+            v = group[h]
+            if type(v) is tuple:
+                hypers += v
+            else:
+                hypers.append(v)
+        vals = [t._read() for t in chain(params, [p.grad for p in params], *cols, steps, hypers)]
+        n, ns, k = len(params), len(cols), len(steps)
+        key = (cls._rule_name, cls._leaf, n, ns, k, step_idx, opts)
+        outs = self._run(key, lambda: _rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx), vals)
+        for t, v in zip(chain(steps, params, *cols), outs):
+            t._assign(v)
 
     def register_step_pre_hook(self, hook):
         from ..nn._module import RemovableHandle
@@ -327,8 +392,11 @@ class Optimizer:
         return h
 
     # -- helpers for subclasses --------------------------------------------------------
-    def _shared_steps(self, group: ParamGroup, params: list[Tensor]) -> tuple[list[Tensor], tuple[int, ...]]:
-        """The distinct ``step`` tensors of ``params`` and, per param, the index of its step.
+    def _shared_steps(
+        self, group: ParamGroup, params: list[Tensor], sts: list[dict]
+    ) -> tuple[list[Tensor], tuple[int, ...]]:
+        """The distinct ``step`` tensors of ``params`` (whose state dicts are ``sts``) and, per
+        param, the index of its step.
 
         Params without state get one new shared step tensor. A step tensor shared
         with a param that is skipped this time is split off, so every param keeps
@@ -336,11 +404,9 @@ class Optimizer:
         """
         # Fast path, every step of a plain loop: the whole group updates and shares one step.
         if len(params) == len(group["params"]):
-            state = self.state
             first = None
-            for p in params:
-                st = state.get(p)
-                s = st.get("step") if st else None
+            for st in sts:
+                s = st.get("step")
                 if s is None or (first is not None and s is not first):
                     break
                 first = s
@@ -357,8 +423,7 @@ class Optimizer:
         index: dict[int, int] = {}
         per_param = []
         split: dict[int, Tensor] = {}
-        for p in params:
-            st = self.state[p]
+        for st in sts:
             s = st.get("step")
             if s is None:
                 if fresh is None:
@@ -472,6 +537,24 @@ class Optimizer:
                 if key != "params":
                     s += f"    {key}: {group.host_value(key)}\n"
         return s + ")"
+
+
+def _rule_kernel(leaf, per_step, opts: tuple, n: int, ns: int, k: int, step_idx: tuple):
+    """The pure body of a group's step: ``(params, grads, state columns, steps, hypers) ->
+    (steps + 1, params', state columns')``, ``leaf`` applied to each param."""
+
+    def step(*vals):
+        cols = [vals[c * n : (c + 1) * n] for c in range(2 + ns)]
+        hypers = vals[(2 + ns) * n + k :]
+        new_steps = [s + 1 for s in vals[(2 + ns) * n : (2 + ns) * n + k]]
+        shared = [per_step(opts, s, hypers) for s in new_steps]
+        outs = [
+            leaf(opts, cols[0][i], cols[1][i], tuple(c[i] for c in cols[2:]), shared[step_idx[i]] if k else (), hypers)
+            for i in range(n)
+        ]
+        return tuple(new_steps) + tuple(o[c] for c in range(1 + ns) for o in outs)
+
+    return step
 
 
 def _tensorlike(v) -> bool:

@@ -13,56 +13,20 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .._tensor import Tensor
-from ._adam import _check_adam_args
-from ._optimizer import Optimizer, _concrete_zeros
-from ._rules import lerp, one_minus_pow, radam_rho, take
+from ._optimizer import Optimizer, _zeros_like
+from ._rules import check_args, decayed, defaults, lerp, one_minus_pow, radam_rho
 
 __all__ = ["RAdam"]
 
-
-def _build_radam(n: int, k: int, step_idx: tuple, use_wd: bool, decoupled: bool, maximize: bool):
-    def radam_step(*vals):
-        it = iter(vals)
-        ps, gs, ms, vs, steps = take(it, n), take(it, n), take(it, n), take(it, n), take(it, k)
-        lr, b1, b2, eps, wd = it
-        new_steps = [s + 1 for s in steps]
-        omb1, omb2 = 1 - b1, 1 - b2
-        bc1 = [one_minus_pow(omb1, s) for s in new_steps]
-        bc2 = [one_minus_pow(omb2, s) for s in new_steps]
-        rho_inf = 2 / omb2 - 1
-        rho = [radam_rho(s, omb2) for s in new_steps]
-        rect = [
-            jnp.sqrt(jnp.maximum((r - 4) * (r - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * r), 0.0)) for r in rho
-        ]
-        out_p, out_m, out_v = [], [], []
-        for i in range(n):
-            p, g = ps[i], gs[i]
-            dt = p.dtype
-            j = step_idx[i]
-            if maximize:
-                g = -g
-            if use_wd:
-                if decoupled:
-                    p = p * (1 - lr * wd).astype(dt)
-                else:
-                    g = g + wd.astype(dt) * p
-            m = lerp(ms[i], g, omb1.astype(dt))
-            v = vs[i] * b2.astype(dt) + omb2.astype(dt) * g * g
-            step_avg = m / bc1[j].astype(dt) * lr.astype(dt)
-            adaptive = jnp.sqrt(bc2[j]).astype(dt) / (jnp.sqrt(v) + eps.astype(dt))
-            rectified = step_avg * adaptive * rect[j].astype(dt)
-            out_p.append(p - jnp.where(rho[j] > 5.0, rectified, step_avg))
-            out_m.append(m)
-            out_v.append(v)
-        return tuple(new_steps + out_p + out_m + out_v)
-
-    return lambda: radam_step
+_STATE = (("exp_avg", _zeros_like), ("exp_avg_sq", _zeros_like))
 
 
 class RAdam(Optimizer):
     """RAdam (``torch.optim.RAdam``): Adam with the variance rectification of Liu et al. (2019)."""
 
-    _tensor_keys = ("lr", "betas", "eps", "weight_decay")
+    _tensor_keys = _hyper_keys = ("lr", "betas", "eps", "weight_decay")
+    _rule_name = "radam_step"
+    _flags = ("decoupled_weight_decay",)
 
     def __init__(
         self,
@@ -78,41 +42,32 @@ class RAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay, None, capturable)
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            maximize=maximize,
-            foreach=foreach,
-            capturable=capturable,
-            decoupled_weight_decay=decoupled_weight_decay,
-            differentiable=differentiable,
-        )
-        super().__init__(params, defaults)
+        check_args(lr, eps=eps, betas=betas, weight_decay=weight_decay)
+        order = "lr betas eps weight_decay maximize foreach capturable decoupled_weight_decay differentiable"
+        super().__init__(params, defaults(locals(), order))
 
-    def _group_update(self, group, params: list[Tensor]) -> None:
-        steps, step_idx = self._shared_steps(group, params)
-        ms, vs = [], []
-        for p in params:
-            st = self.state[p]
-            if "exp_avg" not in st:
-                st["exp_avg"] = _concrete_zeros(tuple(p.shape), p.dtype)
-                st["exp_avg_sq"] = _concrete_zeros(tuple(p.shape), p.dtype)
-            ms.append(st["exp_avg"])
-            vs.append(st["exp_avg_sq"])
-        wd = group.known("weight_decay")
-        use_wd = wd is None or wd != 0
-        maximize = bool(group["maximize"])
-        decoupled = bool(group["decoupled_weight_decay"])
-        n, k = len(params), len(steps)
-        key = ("radam_step", n, k, step_idx, use_wd, decoupled, maximize)
-        b1, b2 = group["betas"]
-        vals = [p._read() for p in params] + [p.grad._read() for p in params]
-        vals += [t._read() for t in ms + vs + steps]
-        vals += [t._read() for t in (group["lr"], b1, b2, group["eps"], group["weight_decay"])]
-        outs = self._run(key, _build_radam(n, k, step_idx, use_wd, decoupled, maximize), vals)
-        it = iter(outs)
-        for t in steps + params + ms + vs:
-            t._assign(next(it))
+    def _state_spec(self, opts: tuple) -> tuple:
+        return _STATE
+
+    @staticmethod
+    def _per_step(opts, step, hypers):
+        lr, b1, b2, eps, wd = hypers
+        omb2 = 1 - b2
+        rho_inf = 2 / omb2 - 1
+        rho = radam_rho(step, omb2)
+        rect = jnp.sqrt(jnp.maximum((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho), 0.0))
+        return one_minus_pow(1 - b1, step), one_minus_pow(omb2, step), rho, rect
+
+    @staticmethod
+    def _leaf(opts, p, g, state, shared, hypers):
+        use_wd, maximize, decoupled = opts
+        lr, b1, b2, eps, wd = hypers
+        bc1, bc2, rho, rect = shared
+        dt = p.dtype
+        p, g = decayed(p, g, lr, wd, use_wd, maximize, decoupled)
+        m = lerp(state[0], g, (1 - b1).astype(dt))
+        v = state[1] * b2.astype(dt) + (1 - b2).astype(dt) * g * g
+        step_avg = m / bc1.astype(dt) * lr.astype(dt)
+        adaptive = jnp.sqrt(bc2).astype(dt) / (jnp.sqrt(v) + eps.astype(dt))
+        rectified = step_avg * adaptive * rect.astype(dt)
+        return p - jnp.where(rho > 5.0, rectified, step_avg), m, v

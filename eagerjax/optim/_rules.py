@@ -1,19 +1,17 @@
-"""Shared pieces of the per-leaf update rules: torch's arithmetic, written for float32 XLA.
+"""What the optimizers share besides the base class: the pieces of their per-leaf rules (torch's
+arithmetic, written for float32 XLA) and torch's constructor checks.
 
-Every helper is pure jax math on scalars/arrays, for use inside an optimizer's
-fused kernel. The ``step`` counts are float32 tensors (no host read, no
-recompile as they advance), so ``beta ** step`` style terms are computed in a
-form that keeps float32's relative accuracy.
+The rule helpers are pure jax math on scalars/arrays, for use inside an
+optimizer's fused kernel. The ``step`` counts are float32 tensors (no host
+read, no recompile as they advance), so ``beta ** step`` style terms are
+computed in a form that keeps float32's relative accuracy.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-
-def take(it, n: int) -> list:
-    """The next ``n`` values of the iterator ``it``."""
-    return [next(it) for _ in range(n)]
+from .._tensor import Tensor
 
 
 def lerp(a, b, w):
@@ -51,3 +49,45 @@ def radam_rho(step, one_minus_beta2):
     q_dir = 1 - z / jnp.expm1(jnp.maximum(z, 1e-30))
     q = jnp.where(z < 0.5, q_ser, q_dir)
     return a - 1 + 2 * q / big_l
+
+
+def decayed(p, g, lr, wd, use_wd: bool, maximize: bool, decoupled: bool = False):
+    """torch's first lines of every rule: ``g = -g`` to maximize, then weight decay, either
+    L2 (``g += wd * p``) or decoupled (``p *= 1 - lr * wd``). Returns ``(p, g)``."""
+    dt = p.dtype
+    if maximize:
+        g = -g
+    if use_wd:
+        if decoupled:
+            p = p * (1 - lr * wd).astype(dt)
+        else:
+            g = g + wd.astype(dt) * p
+    return p, g
+
+
+# ------------------------------------------------------------------------------ constructors
+_WHAT = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def check_args(lr, foreach=None, capturable=False, *, nan_ok: bool = False, **values) -> None:
+    """torch's constructor checks with its messages: a Tensor ``lr`` has one element, then ``lr``
+    and each of ``values`` (in the order given) is ``>= 0``, ``betas`` in ``[0, 1)``. With
+    ``nan_ok`` (SGD) a NaN passes, as torch's ``x < 0`` test lets it."""
+    if isinstance(lr, Tensor):
+        if foreach and not capturable:
+            raise ValueError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+    for name, v in {"lr": lr, **values}.items():
+        if name == "betas":
+            for i in (0, 1):
+                if not 0.0 <= v[i] < 1.0:
+                    raise ValueError(f"Invalid beta parameter at index {i}: {v[i]}")
+        elif (v < 0.0) if nan_ok else not 0.0 <= v:
+            raise ValueError(f"Invalid {_WHAT.get(name, name + ' value')}: {v}")
+
+
+def defaults(args: dict, names: str) -> dict:
+    """An optimizer's ``defaults`` in torch's order: the space-separated ``names`` taken from the
+    constructor's ``locals()`` (``betas`` as a tuple)."""
+    return {n: tuple(args[n]) if n == "betas" else args[n] for n in names.split()}
