@@ -121,7 +121,7 @@ def _is_eager() -> bool:
 def _reduction(size_average, reduce, reduction: str) -> str:
     from .functional import _reduction
 
-    return _reduction(size_average, reduce, reduction, stacklevel=4)  # the warning names this module's loss
+    return _reduction(size_average, reduce, reduction, stacklevel=5)  # one frame more: this wrapper
 
 
 # --------------------------------------------------------------------------- convolution
