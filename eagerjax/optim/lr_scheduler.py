@@ -127,14 +127,36 @@ def _kernel_fn(pure, static, mode, ns: int, ni: int, nt: int):
     return schedule
 
 
+def _set(t: Tensor, value) -> None:
+    """Write the number ``value`` into the 0-d float32 state tensor ``t``."""
+    t._assign(_concrete_scalar(float(value))._read())
+
+
+def _host_number(attr: str, integral: bool = True):
+    """A property showing the 0-d state tensor ``self.<attr>`` as a host number under torch's
+    name (an ``int`` when it holds one and ``integral``); assigning writes into the tensor."""
+
+    def get(self):
+        v = float(getattr(self, attr))
+        return int(v) if integral and v.is_integer() else v
+
+    return property(get, lambda self, value: _set(getattr(self, attr), value))
+
+
+def _check_optimizer(optimizer) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+
+
 class LRScheduler:
     """Base class: ``last_epoch``, ``base_lrs``, ``step()``, ``get_last_lr()``, ``state_dict()``.
 
     A subclass gives its schedule as jax math on tensors: ``_closed(static, e,
     base, *hypers)`` (the closed form at epoch ``e``) and/or ``_chain(static, e,
     cur, base, initial, *hypers)`` (torch's recursive ``get_lr`` from the group's
-    current lr), with ``_hypers()`` (numbers, passed traced) and ``_static()``
-    (anything that changes the shape of that math). Kernels are cached by class,
+    current lr), with ``_hypers()`` (numbers, passed traced; by default the
+    attributes named in ``_hyper_attrs``) and ``_static()`` (anything that
+    changes the shape of that math). Kernels are cached by class,
     mode and static structure and hold no reference to a scheduler.
     """
 
@@ -142,10 +164,10 @@ class LRScheduler:
     _is_initial = False
     _has_closed = True
     _has_chain = True
+    _hyper_attrs: tuple[str, ...] = ()
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -177,7 +199,7 @@ class LRScheduler:
         for t, b in zip(self._last, self._base):
             t._assign(_copy(b))
         for t in self._chained:
-            t._assign(_concrete_scalar(0.0)._read())
+            _set(t, 0.0)
 
     def _initial_step(self) -> None:
         """Reset the step count and make the constructor's step."""
@@ -198,7 +220,7 @@ class LRScheduler:
         raise NotImplementedError
 
     def _hypers(self) -> tuple:
-        return ()
+        return tuple(getattr(self, a) for a in self._hyper_attrs)
 
     def _static(self) -> tuple:
         return ()
@@ -273,7 +295,7 @@ class LRScheduler:
 
     @last_epoch.setter
     def last_epoch(self, value) -> None:
-        self._epoch._assign(_concrete_scalar(float(value))._read())
+        _set(self._epoch, value)
 
     @property
     def base_lrs(self) -> list[float]:
@@ -282,7 +304,7 @@ class LRScheduler:
     @base_lrs.setter
     def base_lrs(self, values) -> None:
         for b, v in zip(self._base, values):
-            b._assign(_concrete_scalar(float(v))._read())
+            _set(b, v)
 
     def step(self, epoch: int | None = None) -> None:
         self._step_count += 1
@@ -300,16 +322,24 @@ class LRScheduler:
         """The learning rates the last ``step()`` set (read on the host)."""
         return [float(t) for t in self._last]
 
-    def get_lr(self) -> list[float]:
-        """The closed-form learning rates at the current epoch (use ``get_last_lr()`` for the last ones)."""
+    def _group_lrs(self) -> list[float]:
+        """The optimizer's current learning rates (read on the host)."""
+        return [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    def _warn_get_lr(self) -> None:
+        """torch's warning for a ``get_lr()`` called from user code, attributed to that call."""
         if not self._get_lr_called_within_step:
             warnings.warn(
                 "To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
+
+    def get_lr(self) -> list[float]:
+        """The closed-form learning rates at the current epoch (use ``get_last_lr()`` for the last ones)."""
+        self._warn_get_lr()
         if not self._has_closed:
-            return [float(g["lr"]) for g in self.optimizer.param_groups]
+            return self._group_lrs()
         e = self._epoch._read()
         h = [_val(x) for x in self._hypers()] + self._mode_hypers("epoch", float(e))[:-1]
         n = len(self._base)
@@ -329,8 +359,12 @@ class LRScheduler:
     def _load_extra_state(self, state_dict: dict) -> None:
         pass
 
+    def _plain_state(self) -> dict[str, Any]:
+        """The attributes ``state_dict()`` shows as they are (all but the tensor-held ones)."""
+        return {k: v for k, v in self.__dict__.items() if k not in self._tensor_attrs}
+
     def state_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k not in self._tensor_attrs}
+        d = self._plain_state()
         d["base_lrs"] = self.base_lrs
         d["last_epoch"] = self.last_epoch
         d.update(self._extra_state())
@@ -357,10 +391,9 @@ class LRScheduler:
         if hasattr(self, "_last"):
             if last_lr is not None:
                 for t, v in zip(self._last, last_lr):
-                    t._assign(_concrete_scalar(float(v))._read())
+                    _set(t, v)
             for i, t in enumerate(self._chained):
-                c = bool(chained[i]) if chained is not None and i < len(chained) else False
-                t._assign(_concrete_scalar(float(c))._read())
+                _set(t, bool(chained[i]) if chained is not None and i < len(chained) else False)
 
 
 _LRScheduler = LRScheduler
@@ -429,12 +462,7 @@ class LambdaLR(LRScheduler):
         return base * factor
 
     def get_lr(self) -> list[float]:
-        if not self._get_lr_called_within_step:
-            warnings.warn(
-                "To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._warn_get_lr()
         return [b * float(f(self.last_epoch)) for f, b in zip(self.lr_lambdas, self.base_lrs)]
 
     def state_dict(self) -> dict[str, Any]:
@@ -529,6 +557,8 @@ class MultiStepLR(LRScheduler):
 class ConstantLR(LRScheduler):
     """``lr = initial_lr * factor`` until ``total_iters``, then ``initial_lr``."""
 
+    _hyper_attrs = ("factor", "total_iters")
+
     def __init__(
         self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
     ) -> None:
@@ -537,9 +567,6 @@ class ConstantLR(LRScheduler):
         self.factor = factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
-
-    def _hypers(self) -> tuple:
-        return (self.factor, self.total_iters)
 
     @staticmethod
     def _closed(static, e, base, factor, total):
@@ -552,6 +579,8 @@ class ConstantLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """``lr = initial_lr * (start + (end - start) * min(epoch, total_iters) / total_iters)``."""
+
+    _hyper_attrs = ("start_factor", "end_factor", "total_iters")
 
     def __init__(
         self,
@@ -569,9 +598,6 @@ class LinearLR(LRScheduler):
         self.end_factor = end_factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
-
-    def _hypers(self) -> tuple:
-        return (self.start_factor, self.end_factor, self.total_iters)
 
     @staticmethod
     def _closed(static, e, base, start, end, total):
@@ -606,13 +632,12 @@ class ExponentialLR(LRScheduler):
 class PolynomialLR(LRScheduler):
     """``lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power``."""
 
+    _hyper_attrs = ("total_iters", "power")
+
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
-
-    def _hypers(self) -> tuple:
-        return (self.total_iters, self.power)
 
     @staticmethod
     def _closed(static, e, base, total, power):
@@ -627,13 +652,12 @@ class PolynomialLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2``."""
 
+    _hyper_attrs = ("T_max", "eta_min")
+
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
-
-    def _hypers(self) -> tuple:
-        return (self.T_max, self.eta_min)
 
     @staticmethod
     def _closed(static, e, base, t_max, eta_min):
@@ -657,6 +681,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     _has_chain = False
     _tensor_attrs = LRScheduler._tensor_attrs + ("_t_cur", "_t_i")
+    _hyper_attrs = ("T_0", "T_mult", "eta_min")
 
     def __init__(
         self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1
@@ -674,26 +699,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self._t_cur = _concrete_scalar(float(last_epoch))
         super().__init__(optimizer, last_epoch)
 
-    @property
-    def T_cur(self):
-        v = float(self._t_cur)
-        return int(v) if v.is_integer() else v
-
-    @T_cur.setter
-    def T_cur(self, value) -> None:
-        self._t_cur._assign(_concrete_scalar(float(value))._read())
-
-    @property
-    def T_i(self):
-        v = float(self._t_i)
-        return int(v) if v.is_integer() else v
-
-    @T_i.setter
-    def T_i(self, value) -> None:
-        self._t_i._assign(_concrete_scalar(float(value))._read())
-
-    def _hypers(self) -> tuple:
-        return (self.T_0, self.T_mult, self.eta_min)
+    T_cur = _host_number("_t_cur")
+    T_i = _host_number("_t_i")
 
     def step(self, epoch=None) -> None:
         self._step_count += 1
@@ -779,12 +786,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_i = state_dict.pop("T_i")
 
     def get_lr(self) -> list[float]:
-        if not self._get_lr_called_within_step:
-            warnings.warn(
-                "To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._warn_get_lr()
         c = (1 + math.cos(math.pi * float(self._t_cur) / float(self._t_i))) / 2
         return [self.eta_min + (b - self.eta_min) * c for b in self.base_lrs]
 
@@ -815,8 +817,7 @@ class OneCycleLR(LRScheduler):
         three_phase: bool = False,
         last_epoch: int = -1,
     ) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
         if total_steps is not None:
             if total_steps <= 0 or not isinstance(total_steps, int):
@@ -969,7 +970,7 @@ class OneCycleLR(LRScheduler):
         return [step] + lrs + list(chained), new_targets
 
     def get_lr(self) -> list[float]:
-        return [float(g["lr"]) for g in self.optimizer.param_groups]
+        return self._group_lrs()
 
 
 def _interp(start, end, w, one_minus_w):
@@ -1053,10 +1054,11 @@ class _Composite(LRScheduler):
             s._reset_tracking()
 
     def get_last_lr(self) -> list[float]:
-        return [float(g["lr"]) for g in self.optimizer.param_groups]
+        return self._group_lrs()
 
     def state_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k not in self._tensor_attrs}
+        d = self._plain_state()
+        d.pop("_layout", None)
         if "_epoch" in self.__dict__:
             d["last_epoch"] = self.last_epoch
         d["_last_lr"] = self.get_last_lr()
@@ -1123,12 +1125,6 @@ class SequentialLR(_Composite):
     def _static(self) -> tuple:
         return (tuple(self._milestones), getattr(self, "_layout", None))
 
-    def _execute(self, mode: str, epoch=None) -> None:
-        parts = self._parts(mode, epoch)
-        static = self._static()
-        ns, ni, nt = len(parts[0]), len(parts[1]), len(parts[2])
-        _run(self._key(mode, parts), lambda: _kernel_fn(SequentialLR._pure, static, "step", ns, ni, nt), *parts)
-
     @classmethod
     def _pure(cls, static, mode, state, inputs, targets, hypers):
         milestones, layout = static
@@ -1166,11 +1162,6 @@ class SequentialLR(_Composite):
         if epoch is not None:
             raise NotImplementedError("SequentialLR cannot be restarted by another scheduler (as in torch)")
         self._execute("step")
-
-    def state_dict(self) -> dict[str, Any]:
-        d = super().state_dict()
-        d.pop("_layout", None)
-        return d
 
 
 class ChainedScheduler(_Composite):
@@ -1225,11 +1216,6 @@ class ChainedScheduler(_Composite):
             so, io, ho = so + ns, io + ni, ho + nh
         return new_state, new_targets
 
-    def state_dict(self) -> dict[str, Any]:
-        d = super().state_dict()
-        d.pop("_layout", None)
-        return d
-
 
 # ------------------------------------------------------------------------------ plateau
 class ReduceLROnPlateau(LRScheduler):
@@ -1258,8 +1244,7 @@ class ReduceLROnPlateau(LRScheduler):
         if factor >= 1.0:
             raise ValueError("Factor should be < 1.0.")
         self.factor = factor
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
@@ -1298,20 +1283,9 @@ class ReduceLROnPlateau(LRScheduler):
         self.num_bad_epochs = 0
 
     # host views of the tensor state, under torch's names
-    def _host(name):
-        def get(self):
-            v = float(getattr(self, name))
-            return int(v) if name != "_best" and v.is_integer() else v
-
-        def set_(self, value):
-            getattr(self, name)._assign(_concrete_scalar(float(value))._read())
-
-        return property(get, set_)
-
-    best = _host("_best")
-    num_bad_epochs = _host("_bad")
-    cooldown_counter = _host("_cool")
-    del _host
+    best = _host_number("_best", integral=False)
+    num_bad_epochs = _host_number("_bad")
+    cooldown_counter = _host_number("_cool")
 
     @property
     def in_cooldown(self) -> bool:
@@ -1380,10 +1354,10 @@ class ReduceLROnPlateau(LRScheduler):
         return [e, best, bad, cool] + lrs, lrs
 
     def get_last_lr(self) -> list[float]:
-        return [float(g["lr"]) for g in self.optimizer.param_groups]
+        return self._group_lrs()
 
     def state_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k not in self._tensor_attrs}
+        d = self._plain_state()
         d["last_epoch"] = self.last_epoch
         d["best"] = self.best
         d["num_bad_epochs"] = self.num_bad_epochs
