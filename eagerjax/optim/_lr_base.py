@@ -1,0 +1,381 @@
+"""The base of the learning-rate schedulers (see ``lr_scheduler`` for the contract): the kernel
+plumbing, ``LRScheduler`` (epoch, base lrs, closed form vs torch's recursive rule, state dict),
+and the float32-careful math the schedules share.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from .._autograd import no_grad
+from .._dispatch import Kernel, run_kernel
+from .._state import flags
+from .._tensor import Tensor
+from ._optimizer import Optimizer, _concrete_scalar
+
+_kernels: dict = {}
+
+_EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available. "
+    "Please open an issue if you are unable to replicate your use case: "
+    "https://github.com/pytorch/pytorch/issues/new/choose."
+)
+
+# Step modes (static: each has its own kernel).
+#   "initial": the step made by the constructor (torch's ``_is_initial``)
+#   "step":    ``step()``
+#   "epoch":   ``step(epoch)`` (deprecated in torch; the closed form at that epoch)
+#   "restart": SequentialLR starting a scheduler at a milestone (torch's ``_update_lr(0)``)
+
+
+def _val(x):
+    """A hyperparameter for a kernel: Tensors by value (traced), numbers as floats."""
+    if isinstance(x, Tensor):
+        return x._read()
+    return float(x)
+
+
+def _f32(x):
+    return jnp.asarray(x, jnp.float32)
+
+
+def _copy(t: Tensor):
+    """A fresh buffer holding ``t``'s value (state tensors never share buffers: they are donated)."""
+    with jax.ensure_compile_time_eval():
+        return jnp.array(t._read(), copy=True)
+
+
+def _tracing() -> bool:
+    """True inside a compiled step or lazy mode, where values must not be read on the host."""
+    return flags.mode is not None
+
+
+def _run(key, build, state: list[Tensor], inputs: list[Tensor], targets: list[Tensor], hypers: list) -> None:
+    """Run the cached kernel ``key`` on the tensors' values; write new state and targets back."""
+    k = _kernels.get(key)
+    if k is None:
+        k = _kernels[key] = Kernel(build(), "lr_schedule")
+    vals = [t._read() for t in state] + [t._read() for t in inputs] + [t._read() for t in targets] + hypers
+    with no_grad():
+        outs = run_kernel(k, vals)
+    for t, v in zip(state + targets, outs):
+        # (an output that is its input unchanged -- a pass-through while tracing -- is not a write)
+        if v is not t._value:
+            t._assign(v)
+
+
+def _kernel_fn(pure, static, mode, ns: int, ni: int, nt: int):
+    """The kernel body for ``pure``: split the flat values, return state' + targets'."""
+
+    def schedule(*vals):
+        state = list(vals[:ns])
+        inputs = list(vals[ns : ns + ni])
+        targets = list(vals[ns + ni : ns + ni + nt])
+        hypers = list(vals[ns + ni + nt :])
+        new_state, new_targets = pure(static, mode, state, inputs, targets, hypers)
+        return tuple(_f32(v) for v in list(new_state) + list(new_targets))
+
+    return schedule
+
+
+def _set(t: Tensor, value) -> None:
+    """Write the number ``value`` into the 0-d float32 state tensor ``t``."""
+    t._assign(_concrete_scalar(float(value))._read())
+
+
+def _host_number(attr: str, integral: bool = True):
+    """A property showing the 0-d state tensor ``self.<attr>`` as a host number under torch's
+    name (an ``int`` when it holds one and ``integral``); assigning writes into the tensor."""
+
+    def get(self):
+        v = float(getattr(self, attr))
+        return int(v) if integral and v.is_integer() else v
+
+    return property(get, lambda self, value: _set(getattr(self, attr), value))
+
+
+def _check_optimizer(optimizer) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+
+
+class LRScheduler:
+    """Base class: ``last_epoch``, ``base_lrs``, ``step()``, ``get_last_lr()``, ``state_dict()``.
+
+    A subclass gives its schedule as jax math on tensors: ``_closed(static, e,
+    base, *hypers)`` (the closed form at epoch ``e``) and/or ``_chain(static, e,
+    cur, base, initial, *hypers)`` (torch's recursive ``get_lr`` from the group's
+    current lr), with ``_hypers()`` (numbers, passed traced; by default the
+    attributes named in ``_hyper_attrs``) and ``_static()`` (anything that
+    changes the shape of that math). Kernels are cached by class,
+    mode and static structure and hold no reference to a scheduler.
+    """
+
+    _get_lr_called_within_step = False
+    _is_initial = False
+    _has_closed = True
+    _has_chain = True
+    _hyper_attrs: tuple[str, ...] = ()
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        if last_epoch == -1:
+            for group in optimizer.param_groups:
+                known = group.known("lr")
+                group.setdefault("initial_lr", known if known is not None else Tensor._make(_copy(group["lr"])))
+        else:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(
+                        f"param 'initial_lr' is not specified in param_groups[{i}] when resuming scheduler with "
+                        "last_epoch >= 0.\nThis typically happens when:\n1. You're trying to resume training from a "
+                        "checkpoint but haven't properly loaded the optimizer state\n2. You're using last_epoch >= 0 "
+                        "for a fresh training run (not recommended)"
+                    )
+        self._base = [group["initial_lr"] for group in optimizer.param_groups]
+        self._epoch = _concrete_scalar(float(last_epoch))
+        self._init_tracking()
+        self._initial_step()
+
+    def _init_tracking(self) -> None:
+        # The lr this scheduler last wrote to each group (also get_last_lr), and whether it
+        # follows torch's recursive rule because something else changed the lr.
+        self._last = [_concrete_scalar(0.0) for _ in self._base]
+        self._chained = [_concrete_scalar(0.0) for _ in self._base]
+        self._reset_tracking()
+
+    def _reset_tracking(self) -> None:
+        """Forget chaining: the groups' lrs are taken as this schedule's own (at its base)."""
+        for t, b in zip(self._last, self._base):
+            t._assign(_copy(b))
+        for t in self._chained:
+            _set(t, 0.0)
+
+    def _initial_step(self) -> None:
+        """Reset the step count and make the constructor's step."""
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
+
+    # -- the schedule (subclasses) ----------------------------------------------------------
+    @staticmethod
+    def _closed(static, e, base, *hypers):
+        raise NotImplementedError
+
+    @staticmethod
+    def _chain(static, e, cur, base, initial, *hypers):
+        raise NotImplementedError
+
+    def _hypers(self) -> tuple:
+        return tuple(getattr(self, a) for a in self._hyper_attrs)
+
+    def _static(self) -> tuple:
+        return ()
+
+    def _mode_hypers(self, mode: str, epoch) -> list:
+        """Extra kernel inputs that depend on the mode (the epoch of ``step(epoch)``, lambda values)."""
+        return [float(epoch)] if mode in ("epoch", "restart") else []
+
+    # -- the generic kernel: parts and pure function -----------------------------------------
+    def _parts(self, mode: str, epoch=None) -> tuple[list, list, list, list]:
+        """(state tensors, read-only input tensors, target tensors, hyper values) of one step."""
+        state = [self._epoch] + self._last + self._chained
+        targets = [g["lr"] for g in self.optimizer.param_groups]
+        hypers = [_val(h) for h in self._hypers()] + self._mode_hypers(mode, epoch)
+        if mode in ("initial", "step"):  # the constructor's step shares the step kernel, told by a flag
+            hypers.append(1.0 if mode == "initial" else 0.0)
+        return state, list(self._base), targets, hypers
+
+    @classmethod
+    def _pure(cls, static, mode, state, inputs, targets, hypers):
+        n = len(targets)
+        epoch, last, chained = state[0], state[1 : 1 + n], state[1 + n : 1 + 2 * n]
+        if mode in ("epoch", "restart"):
+            e, h, initial = _f32(hypers[-1]), hypers[:-1], False
+        else:
+            e, h, initial = epoch + 1, hypers[:-1], _f32(hypers[-1]) > 0
+        new_lrs, new_chained = [], []
+        for i in range(n):
+            cur, base = targets[i], inputs[i]
+            lam = cls._group_hypers(i, n, h)
+            if mode in ("epoch", "restart"):
+                new = (
+                    cls._closed(static, e, base, *lam)
+                    if cls._has_closed
+                    else cls._chain(static, e, cur, base, False, *lam)
+                )
+                ch = jnp.zeros((), jnp.float32)
+            elif not cls._has_chain:
+                new, ch = cls._closed(static, e, base, *lam), chained[i]
+            elif not cls._has_closed:
+                new, ch = cls._chain(static, e, cur, base, initial, *lam), chained[i]
+            else:
+                touched = (chained[i] > 0) | (cur != last[i])
+                closed = cls._closed(static, e, base, *lam)
+                chain = cls._chain(static, e, cur, base, initial, *lam)
+                new = jnp.where(touched, chain, closed)
+                ch = touched.astype(jnp.float32)
+            new_lrs.append(_f32(new))
+            new_chained.append(ch)
+        return [e] + new_lrs + new_chained, new_lrs
+
+    @staticmethod
+    def _group_hypers(i: int, n: int, hypers: list) -> list:
+        """The hypers group ``i`` sees (all of them, unless a subclass passes per-group values)."""
+        return hypers
+
+    def _key(self, mode: str, parts) -> tuple:
+        state, inputs, targets, hypers = parts
+        return (type(self), self._static(), mode, len(state), len(inputs), len(targets), len(hypers))
+
+    def _execute(self, mode: str, epoch=None) -> None:
+        parts = self._parts(mode, epoch)
+        mode = "step" if mode == "initial" else mode
+        cls, static = type(self), self._static()
+        ns, ni, nt = len(parts[0]), len(parts[1]), len(parts[2])
+        _run(self._key(mode, parts), lambda: _kernel_fn(cls._pure, static, mode, ns, ni, nt), *parts)
+
+    # -- public API ---------------------------------------------------------------------------
+    @property
+    def last_epoch(self) -> int:
+        return int(math.floor(float(self._epoch)))
+
+    @last_epoch.setter
+    def last_epoch(self, value) -> None:
+        _set(self._epoch, value)
+
+    @property
+    def base_lrs(self) -> list[float]:
+        return [float(b) for b in self._base]
+
+    @base_lrs.setter
+    def base_lrs(self, values) -> None:
+        for b, v in zip(self._base, values):
+            _set(b, v)
+
+    def step(self, epoch: int | None = None) -> None:
+        self._step_count += 1
+        if epoch is not None:
+            warnings.warn(_EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch=None) -> None:
+        if epoch is None:
+            self._execute("initial" if self._is_initial else "step")
+        else:
+            self._execute("epoch", epoch)
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates the last ``step()`` set (read on the host)."""
+        return [float(t) for t in self._last]
+
+    def _group_lrs(self) -> list[float]:
+        """The optimizer's current learning rates (read on the host)."""
+        return [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    def _warn_get_lr(self) -> None:
+        """torch's warning for a ``get_lr()`` called from user code, attributed to that call."""
+        if not self._get_lr_called_within_step:
+            warnings.warn(
+                "To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def get_lr(self) -> list[float]:
+        """The closed-form learning rates at the current epoch (use ``get_last_lr()`` for the last ones)."""
+        self._warn_get_lr()
+        if not self._has_closed:
+            return self._group_lrs()
+        e = self._epoch._read()
+        h = [_val(x) for x in self._hypers()] + self._mode_hypers("epoch", float(e))[:-1]
+        n = len(self._base)
+        cls = type(self)
+        return [
+            float(cls._closed(self._static(), e, b._read(), *cls._group_hypers(i, n, h)))
+            for i, b in enumerate(self._base)
+        ]
+
+    # -- state dict -------------------------------------------------------------------------
+    _tensor_attrs: tuple[str, ...] = ("optimizer", "_epoch", "_base", "_last", "_chained")
+
+    def _extra_state(self) -> dict:
+        """Tensor-held state shown in ``state_dict()`` under torch's names (host values)."""
+        return {}
+
+    def _load_extra_state(self, state_dict: dict) -> None:
+        pass
+
+    def _plain_state(self) -> dict[str, Any]:
+        """The attributes ``state_dict()`` shows as they are (all but the tensor-held ones)."""
+        return {k: v for k, v in self.__dict__.items() if k not in self._tensor_attrs}
+
+    def state_dict(self) -> dict[str, Any]:
+        d = self._plain_state()
+        d["base_lrs"] = self.base_lrs
+        d["last_epoch"] = self.last_epoch
+        d.update(self._extra_state())
+        d["_last_lr"] = self.get_last_lr()
+        d["_chained"] = [bool(float(t)) for t in getattr(self, "_chained", ())]
+        d["_get_lr_called_within_step"] = False
+        d["_is_initial"] = False
+        return d
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        last_epoch = state_dict.pop("last_epoch", None)
+        base_lrs = state_dict.pop("base_lrs", None)
+        last_lr = state_dict.pop("_last_lr", None)
+        chained = state_dict.pop("_chained", None)
+        state_dict.pop("_get_lr_called_within_step", None)
+        state_dict.pop("_is_initial", None)
+        self._load_extra_state(state_dict)
+        self.__dict__.update(state_dict)
+        if last_epoch is not None:
+            self.last_epoch = last_epoch
+        if base_lrs is not None:
+            self.base_lrs = base_lrs
+        if hasattr(self, "_last"):
+            if last_lr is not None:
+                for t, v in zip(self._last, last_lr):
+                    _set(t, v)
+            for i, t in enumerate(self._chained):
+                _set(t, bool(chained[i]) if chained is not None and i < len(chained) else False)
+
+
+# ------------------------------------------------------------------------------ math helpers
+def _pow(log_gamma, k):
+    """gamma ** k as exp(k * log(gamma)) with log(gamma) taken in float64 on the host (exact to f32)."""
+    return jnp.exp(k * log_gamma)
+
+
+def _log(x: float) -> float:
+    return math.log(x) if x > 0 else -math.inf
+
+
+def _gamma_pow(log_gamma, gamma, k):
+    """gamma ** k for a count k >= 0 (1 at k == 0, also for gamma == 0)."""
+    return jnp.where(k == 0, 1.0, jnp.where(gamma == 0, 0.0, _pow(log_gamma, k)))
+
+
+def _half_cos(x, period):
+    """(1 + cos(pi x / period)) / 2 as sin(pi |period - x mod 2 period| / (2 period)) ** 2.
+
+    The sine's argument lies in [0, pi/2] and comes from exact integers, so float32 keeps full
+    relative accuracy where the cosine form cancels (lr near its minimum).
+    """
+    d = jnp.abs(period - jnp.mod(x, 2 * period))
+    s = jnp.sin(jnp.pi * d / (2 * period))
+    return s * s
