@@ -11,7 +11,8 @@ option exactly (``flax.linen.Conv``/``ConvTranspose``/``max_pool``/``avg_pool``/
 computed at trace time (with torch's index arithmetic) so results match torch.
 
 Rows are library-internal (``function=False, method=False``); the public forms
-with torch's argument checks live in ``eagerjax.nn._functional2``.
+with torch's argument checks live in ``eagerjax.nn._functional_conv``,
+``_functional_layers`` and ``_functional_losses``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from .._tensor import Tensor
-from . import _functional2 as F2
+from . import _functional_conv as F2
 from . import init
 from ._linear import _weight_and_bias
 from ._module import Module

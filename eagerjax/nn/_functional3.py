@@ -14,7 +14,8 @@ from .._generate import _torch_name
 from .._ops import _nn3  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
 from .._tensor import Size, Tensor
-from ._functional2 import _EMB_RENORM, _is_eager, _minmax
+from ._functional_checks import _is_eager, _minmax
+from ._functional_layers import _EMB_RENORM
 
 __all__ = ["instance_norm", "pixel_shuffle", "pixel_unshuffle", "embedding_bag"]
 

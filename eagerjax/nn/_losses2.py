@@ -5,7 +5,7 @@ as in torch, so they appear in ``state_dict``)."""
 from __future__ import annotations
 
 from .._tensor import Tensor
-from . import _functional2 as F2
+from . import _functional_losses as F2
 from ._loss import _Loss, _WeightedLoss
 
 __all__ = ["L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "KLDivLoss", "CosineEmbeddingLoss"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from .._tensor import Tensor
-from . import _functional2 as F2
+from . import _functional_layers as F2
 from . import init
 from ._dropout import _DropoutNd
 from ._linear import _weight_and_bias

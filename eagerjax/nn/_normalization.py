@@ -7,7 +7,7 @@ from __future__ import annotations
 import numbers
 
 from .._tensor import Parameter, Tensor
-from . import _functional2 as F2
+from . import _functional_layers as F2
 from . import init
 from ._linear import _empty
 from ._module import Module

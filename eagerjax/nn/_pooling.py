@@ -8,7 +8,7 @@ subclass only names its functional form as ``_pool``."""
 from __future__ import annotations
 
 from .._tensor import Tensor
-from . import _functional2 as F2
+from . import _functional_conv as F2
 from ._module import Module
 
 __all__ = [

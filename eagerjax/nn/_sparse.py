@@ -8,7 +8,7 @@ import jax
 
 from .._autograd import no_grad
 from .._tensor import Parameter, Tensor
-from . import _functional2 as F2
+from . import _functional_layers as F2
 from . import init
 from ._linear import _empty
 from ._module import Module

@@ -386,12 +386,14 @@ def cross_entropy(
     )
 
 
-# convolution, pooling, normalization, embedding, padding, interpolation, distances, channel dropout and the
-# extra losses live in ``_functional2`` (rows in ``_ops/_nn2.py``)
-from . import _functional2  # noqa: E402
-from ._functional2 import *  # noqa: E402, F401, F403
+# convolution and pooling (``_functional_conv``); normalization, embedding, padding, interpolation, distances and
+# channel dropout (``_functional_layers``); the extra losses (``_functional_losses``); rows in ``_ops/_nn2.py``
+from . import _functional_conv, _functional_layers, _functional_losses  # noqa: E402
+from ._functional_conv import *  # noqa: E402, F401, F403
+from ._functional_layers import *  # noqa: E402, F401, F403
+from ._functional_losses import *  # noqa: E402, F401, F403
 
-__all__ += _functional2.__all__
+__all__ += _functional_conv.__all__ + _functional_layers.__all__ + _functional_losses.__all__
 
 # instance norm, pixel (un)shuffle, embedding bag (rows in ``_ops/_nn3.py``)
 from . import _functional3  # noqa: E402
