@@ -370,12 +370,14 @@ def draw_step(G: Gen, specs, primary: str) -> bool:
     if any(np.dtype(o.dtype) == np.float16 for o in outs) or any(v.dtype == F16 for v in ops):
         G.notes.add("float16")  # torch computes some float16 backward formulas in float16
     names = [G.name() for _ in outs]
-    group = x.group if spec.view else None
+    # ``x.to(x.dtype)`` returns ``x`` itself (torch and eagerjax): an alias, like a view (thorough
+    # run: an in-place write to x1 after ``v2 = x1.to(torch.int32)`` changed v2 too)
+    view = spec.view or (spec.name == "_cast" and np.dtype(outs[0].dtype) == np.dtype(x.dtype))
+    group = x.group if view else None
+    contig = x.contig if view and not spec.view else not spec.view or (spec.contig and x.contig)
     for n, o in zip(names, outs):
         fl = np.dtype(o.dtype).kind == "f"
-        G.vars[n] = Var(
-            n, jnp.asarray(o), _g(o, g), grad and fl, group, contig=not spec.view or (spec.contig and x.contig)
-        )
+        G.vars[n] = Var(n, jnp.asarray(o), _g(o, g), grad and fl, group, contig=contig)
     G.steps.append(Step(spec.name, form, args, kwargs, tuple(names), isinstance(out, (tuple, list))))
     return True
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import FUZZ_COUNTS, fuzz_settings
 from hypothesis import example, given
+from hypothesis import strategies as st
 
 import eagerjax as ej
 from eagerjax._fuzz_programs import Dtype, Input, Program, Ref, Step
@@ -223,6 +224,34 @@ def test_nextafter_gradient_matches_torch():
 
 
 # --------------------------------------------------------------------------- the strategies themselves
+
+
+@fuzz_settings(ci=20, thorough=200)
+@given(data=st.data())
+def test_generator_treats_same_dtype_cast_as_alias(data):
+    """Regression (thorough run): ``v2 = x1.to(torch.int32)`` on an int32 ``x1`` returns ``x1`` itself,
+    so a later ``x1.clamp_max_(-1)`` changed v2 too (eager and torch agree; the functional reference
+    cannot). The generator now puts such a cast in ``x1``'s alias group: no in-place write follows."""
+    from hypothesis.extra import numpy as hnp
+
+    from eagerjax._fuzz_catalog import SPECS
+    from eagerjax._fuzz_gen import Gen, draw_step
+
+    G = Gen(
+        data.draw,
+        st,
+        hnp,
+        dtypes=("int32", "float32"),
+        allow_inplace=True,
+        forms=("method",),
+        max_side=2,
+        zero_dims=False,
+    )
+    G.fresh((2,), data.draw(st.sampled_from(["int32", "float32"])))
+    cast = [s for s in SPECS if s.name == "_cast"]
+    if draw_step(G, cast, "x0"):
+        v = G.vars[G.steps[-1].outs[0]]
+        assert (v.group == G.vars["x0"].group) == (v.dtype == G.vars["x0"].dtype)
 
 
 @fuzz_settings(ci=20, thorough=500)
