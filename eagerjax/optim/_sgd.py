@@ -42,6 +42,7 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         order = "lr momentum dampening weight_decay nesterov maximize foreach differentiable fused"
         super().__init__(params, defaults(locals(), order))
+        self._started: dict = {}  # id(param) -> has its momentum buffer started (0-d tensor)
 
     def _options(self, group) -> tuple:
         mom = group.known("momentum")
@@ -50,26 +51,32 @@ class SGD(Optimizer):
     def _state_spec(self, opts: tuple) -> tuple:
         return (("momentum_buffer", self._new_buffer),) if opts[3] else ()
 
+    # Beside each momentum buffer (not in ``state``), whether it has started: torch sets ``buf = g``
+    # on a parameter's first step. The flag is a tensor, so the choice is data, not Python
+    # structure, and a compiled step takes the same path as eager. A buffer born here is flagged 0
+    # until its first update sets 1; one this optimizer did not make (load_state_dict, set by hand)
+    # has started. The flags are keyed by id(param): a copied or unpickled optimizer drops them
+    # (its existing buffers have started).
     def _new_buffer(self, p: Tensor) -> Tensor:
-        b = _zeros_like(p)
-        self.__dict__.setdefault("_started", {})[id(p)] = (b, _concrete_scalar(0.0))
-        return b
+        self._started[id(p)] = _concrete_scalar(0.0)
+        return _zeros_like(p)
 
     def _leaf_state(self, params: list[Tensor], sts: list[dict], spec: tuple) -> list[list[Tensor]]:
-        """The momentum buffers and, beside them (not in ``state``), whether each has started:
-        torch sets ``buf = g`` on a parameter's first step. The flag is a tensor, so the choice is
-        data, not Python structure, and a compiled step takes the same path as eager."""
         cols = super()._leaf_state(params, sts, spec)
         if cols:
-            started = self.__dict__.setdefault("_started", {})  # id(param) -> (buffer, started flag)
-            flags = []
-            for p, b in zip(params, cols[0]):
-                entry = started.get(id(p))
-                if entry is None or entry[0] is not b:  # a buffer loaded with load_state_dict or set by hand
-                    entry = started[id(p)] = (b, _concrete_scalar(1.0))
-                flags.append(entry[1])
-            cols.append(flags)
+            started = self._started
+            try:
+                cols.append([started[id(p)] for p in params])
+            except KeyError:
+                for p in params:
+                    if id(p) not in started:
+                        started[id(p)] = _concrete_scalar(1.0)
+                cols.append([started[id(p)] for p in params])
         return cols
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._started = {}
 
     @staticmethod
     def _leaf(opts, p, g, state, shared, hypers):
