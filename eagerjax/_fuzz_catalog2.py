@@ -214,7 +214,9 @@ def S(name, gen=None, kinds=FIB, **k) -> Spec:
 
 
 S("reshape", lambda G, x: ([_newshape(G, x)], {}), contig=True)
-S("view", lambda G, x: ([_newshape(G, x)], {}), contig=True, method=True)
+# torch's view needs compatible strides: only on variables known contiguous (thorough run:
+# ``v0.expand((2, 1, 1, 2)).view((-1,))`` raises in torch, eagerjax's values have no strides)
+S("view", lambda G, x: ([_newshape(G, x)], {}) if x.contig else None, contig=True, method=True)
 S("flatten", lambda G, x: ([], {"start_dim": G.int(0, max(0, len(x.shape) - 1))} if G.bool() else {}), contig=True)
 S("ravel", contig=True)
 S(

@@ -228,6 +228,28 @@ def test_nextafter_gradient_matches_torch():
 
 @fuzz_settings(ci=20, thorough=200)
 @given(data=st.data())
+def test_generator_views_only_contiguous(data):
+    """Regression (thorough run): ``v0.expand((2, 1, 1, 2)).view((-1,))`` raises in torch ("view size
+    is not compatible with input tensor's size and stride"); eagerjax has no strides. The generator
+    draws ``view`` only on variables known to be contiguous."""
+    from hypothesis.extra import numpy as hnp
+
+    from eagerjax._fuzz_catalog import SPECS
+    from eagerjax._fuzz_gen import Gen, draw_step
+
+    G = Gen(
+        data.draw, st, hnp, dtypes=("float32",), allow_inplace=False, forms=("method",), max_side=2, zero_dims=False
+    )
+    G.fresh((1, 2), "float32")
+    spec = {s.name: s for s in SPECS}
+    if draw_step(G, [spec[data.draw(st.sampled_from(["expand", "transpose", "exp"]))]], "x0"):
+        src = G.steps[-1].outs[0]
+        viewed = draw_step(G, [spec["view"]], src)
+        assert not viewed or G.steps[-2].name == "exp"
+
+
+@fuzz_settings(ci=20, thorough=200)
+@given(data=st.data())
 def test_generator_treats_same_dtype_cast_as_alias(data):
     """Regression (thorough run): ``v2 = x1.to(torch.int32)`` on an int32 ``x1`` returns ``x1`` itself,
     so a later ``x1.clamp_max_(-1)`` changed v2 too (eager and torch agree; the functional reference
