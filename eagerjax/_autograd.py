@@ -344,6 +344,14 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
             targets.append(("n", ni, t._idx) if ni is not None else None)
     leaf_old = tuple(accumulate and t._grad is not None for t in leaves)
     old = [t._grad._read() for t, o in zip(leaves, leaf_old) if o]
+    if getattr(flags.mode, "discovering", False):
+        # ej.compile's discovery pass learns only which state the step touches, from a
+        # shape-only trace: the backward's values are not needed, just their shapes (a
+        # gradient has its primal's shape and dtype), so it skips tracing every node's vjp.
+        with no_grad():
+            got = iter(old)
+            leaf_grads = [_zeros_of(t) + next(got) if o else _zeros_of(t) for t, o in zip(leaves, leaf_old)]
+            return leaf_grads, [None if t is None else _zeros_of(t) for t in targets_t]
     real_targets = tuple(t for t in targets if t is not None)
     structure = (tuple(nodes), root_spec, leaf_old, real_targets, len(leaves))
     kkey = tuple(k.uid for k in kernels)
@@ -369,6 +377,11 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
     got = iter(wanted)
     target_grads = [next(got) if t is not None else None for t in targets]
     return leaf_grads, target_grads
+
+
+def _zeros_of(t):
+    v = t._value
+    return jnp.zeros(v.shape, v.dtype)
 
 
 # --------------------------------------------------------------------------- entry points
@@ -480,6 +493,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
 def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
     """Per-node backward through dispatch: used for hooks and create_graph."""
     from ._dispatch import call_kernel
+
     def wrap(c):
         return c if isinstance(c, Tensor) else Tensor._make(c)
 

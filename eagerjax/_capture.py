@@ -81,6 +81,7 @@ class Capture:
 
     def __init__(self, plan: dict | None, fullgraph: bool = True, what: str = "compiled step") -> None:
         self.plan = plan
+        self.discovering = plan is None  # a shape-only pass: values are never used
         self.fullgraph = fullgraph
         self.what = what
         self.owners: dict[int, Tensor] = {}  # first-seen order of every owner touched
