@@ -300,6 +300,7 @@ def _cheap(v) -> bool:
 
 def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
     """Assemble the structural key for ``topo`` and run its cached jitted backward."""
+    recompute = flags.mode is None
     node_idx = {id(n): i for i, n in enumerate(topo)}
     leaf_idx = {id(t): k for k, t in enumerate(leaves)}
     slots = {}
@@ -312,8 +313,9 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
         for j, (v, p) in enumerate(zip(n.vals, n.parents)):
             s = slots.get(id(v))
             if s is None:
-                if type(p) is tuple and id(p[0]) in node_idx and _cheap(v):
-                    # Recomputing a small intermediate inside the program beats passing it in.
+                if recompute and type(p) is tuple and id(p[0]) in node_idx and _cheap(v):
+                    # Recomputing a small intermediate inside the program beats passing it in
+                    # (eagerly; under capture or lazy recording the value is in the same program).
                     s = slots[id(v)] = ("r", node_idx[id(p[0])], p[1])
                 else:
                     s = slots[id(v)] = len(vals)
