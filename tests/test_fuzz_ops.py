@@ -154,6 +154,19 @@ LDEXP_NEGATIVE = _w(
     )
 )
 
+# thorough run: torch's copysign gradient w.r.t. ``input`` is 0 where input == 0 (result / input,
+# masked); eagerjax (jnp.copysign) gave +-1 there
+COPYSIGN_AT_ZERO = _w(
+    _prog(
+        [("x2", np.array([[0.0, 1.5], [-0.0, -2.0]], np.float32), True), ("x3", np.array(-0.0, np.float32), True)],
+        [
+            Step("copysign", "fn", (Ref("x2"), Ref("x3")), {}, ("v3",)),
+            Step("exp", "fn", (Ref("v3"),), {}, ("v5",)),
+        ],
+        ["v5"],
+    )
+)
+
 
 @fuzz_settings(ci=12, thorough=10_000)
 @given(prog=programs())
@@ -168,6 +181,7 @@ LDEXP_NEGATIVE = _w(
 @example(prog=INPLACE_NONDIFF)
 @example(prog=ANGLE_AT_ZERO)
 @example(prog=LDEXP_NEGATIVE)
+@example(prog=COPYSIGN_AT_ZERO)
 def test_op_programs(prog):
     FUZZ_COUNTS["op programs"] += 1
     assert_program_equivalent(prog)

@@ -78,7 +78,16 @@ def _fmin(x, y):
 
 op("fmax", _fmax, promote=True)
 op("fmin", _fmin, promote=True)
-op("copysign", jnp.copysign, scalars=_BIN, inplace=True, promote=True)
+
+
+def _copysign(x, y):
+    # torch's gradient w.r.t. `input` is result / input, set to 0 where input == 0 (jax's is +-1
+    # there); w.r.t. `other` it is 0 (as jax's). At an infinite or NaN input torch's is NaN, jax's +-1.
+    c = jnp.copysign(x, y)
+    return jnp.where(x == 0, lax.stop_gradient(c), c)
+
+
+op("copysign", _copysign, scalars=_BIN, inplace=True, promote=True)
 op("xlogy", jax.scipy.special.xlogy, scalars=_BIN, inplace=True, promote=True)
 op("lerp", lambda x, end, weight: x + weight * (end - x), scalars=(2, "weight"), inplace=True, promote=True)
 op("addcmul", lambda x, t1, t2, value=1: x + value * t1 * t2, scalars=("value",), inplace=True, promote=True)
