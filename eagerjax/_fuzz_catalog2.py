@@ -37,7 +37,7 @@ def _unique_along(x, dim=None, **_):
     x = np.asarray(x)
     if x.ndim == 0 or x.size == 0:
         return True
-    a = x.reshape(-1, 1) if dim is None else np.moveaxis(x, dim, -1)
+    a = x.reshape(1, -1) if dim is None else np.moveaxis(x, dim, -1)  # dim=None: one row of all
     s = np.sort(a, axis=-1)
     return not np.any(s[..., 1:] == s[..., :-1])
 
