@@ -167,6 +167,21 @@ COPYSIGN_AT_ZERO = _w(
     )
 )
 
+# thorough run (float32 chains): a full median() of tied values spreads its gradient evenly over
+# the ties in torch (evenly_distribute_backward); eagerjax gave it all to one index
+MEDIAN_TIES = _w(
+    _prog(
+        [("x0", np.array([0.0, 0.0, 0.0, 0.0], np.float32), True)],
+        [
+            Step("exp", "fn", (Ref("x0"),), {}, ("v0",)),
+            Step("log", "fn", (Ref("v0"),), {}, ("v3",)),
+            Step("median", "fn", (Ref("x0"),), {}, ("v4",)),
+            Step("exp", "fn", (Ref("v4"),), {}, ("v5",)),
+        ],
+        ["v3", "v5"],
+    )
+)
+
 
 @fuzz_settings(ci=12, thorough=10_000)
 @given(prog=programs())
@@ -189,6 +204,7 @@ def test_op_programs(prog):
 
 @fuzz_settings(ci=4, thorough=2_000)
 @given(prog=programs(dtypes=("float32",), max_ops=12, min_ops=8, inplace=False, zero_dims=False))
+@example(prog=MEDIAN_TIES)
 def test_long_float32_chains(prog):
     """Long float32-only chains: gradients through many ops, no dtype or in-place noise."""
     FUZZ_COUNTS["float32 chains"] += 1
@@ -379,3 +395,42 @@ def test_rewritten_rows_keep_values_and_nans(name):
     if name == "hardtanh":  # at NaN torch's vectorized kernel gives 0, its scalar tail loop 1
         eg, tg = eg[~np.isnan(x)], tg[~np.isnan(x)]
     np.testing.assert_array_equal(eg, tg)
+
+
+def test_norm_and_std_at_special_points_match_torch():
+    """Found probing torch's special points next to the fuzz findings: ``norm`` of a tensor holding NaN
+    was 0 (a zero-safe root that mapped NaN to 0; clip_grad_norm_ would hide NaN gradients), and
+    ``std`` of a constant slice had a NaN gradient (torch: 0)."""
+    torch = pytest.importorskip("torch")
+    nan = float("nan")
+    for p in (2, 3, 1):
+        assert np.isnan(float(ej.norm(ej.tensor([nan, 1.0]), p)))
+    assert np.isnan(float(ej.std(ej.tensor([nan, 1.0]))))
+    a = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]], np.float32)
+    got = []
+    for lib in (ej, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = lib.std(x, 1) + lib.norm(x - 1.0, dim=1)
+        (y * lib.tensor([1.0, 2.0])).sum().backward()
+        got.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=1e-6)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-5, atol=1e-6)
+    assert np.all(np.isfinite(got[0][1]))
+
+
+def test_median_propagates_nan_like_torch():
+    """Found fixing MEDIAN_TIES: ``median`` (unlike ``nanmedian``) is NaN for a slice holding NaN, with
+    the first NaN's index; eagerjax skipped NaNs (sorted last) and returned a number."""
+    torch = pytest.importorskip("torch")
+    a = [[float("nan"), 1.0, 2.0], [3.0, float("nan"), float("nan")], [1.0, 2.0, 3.0]]
+    got = []
+    for lib in (ej, torch):
+        x = lib.tensor(a, requires_grad=True)
+        v, i = lib.median(x, 1)
+        full = lib.median(x)
+        (v.sum() * 2 + full * 3).backward()
+        got.append((v.detach().numpy(), i.numpy(), float(full), x.grad.numpy()))
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+    assert np.isnan(got[0][2]) and np.isnan(got[1][2])
+    np.testing.assert_array_equal(got[0][3], got[1][3])

@@ -229,7 +229,8 @@ def _var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 def _std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     _require_float(x, "std")
     dim, c = _correction(dim, unbiased, correction)
-    return jnp.std(x, axis=_axis(dim), ddof=c, keepdims=keepdim)
+    # jnp.std is sqrt(var); the root with torch's zero gradient where the spread is 0 (not NaN)
+    return _safe_root(jnp.var(x, axis=_axis(dim), ddof=c, keepdims=keepdim), 2)
 
 
 def _var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -251,11 +252,12 @@ op("std_mean", _std_mean, method=False)
 
 
 def _safe_root(s, p):
-    """``s ** (1/p)`` with a zero gradient at ``s == 0`` (torch's norm backward at the origin)."""
-    pos = s > 0
-    safe = jnp.where(pos, s, 1)
+    """``s ** (1/p)`` with a zero gradient at ``s == 0`` (torch's norm/std backward at the origin);
+    NaN stays NaN (a norm of a tensor holding NaN is NaN, as in torch)."""
+    zero = s == 0
+    safe = jnp.where(zero, 1, s)
     r = jnp.sqrt(safe) if p == 2 else safe ** (1.0 / p)
-    return jnp.where(pos, r, 0)
+    return jnp.where(zero, jnp.zeros((), r.dtype), r)
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
@@ -474,16 +476,43 @@ def _kthvalue(x, k, dim=-1, keepdim=False):
 op("kthvalue", _kthvalue, out_type=return_type("kthvalue"))
 
 
+def _evenly(flat, m):
+    """``m`` (an element of ``flat``) with torch's gradient of a full ``median()``/``nanmedian()``:
+    spread evenly over every element equal to it (NaN: over the NaNs), not all to one index.
+    The value is exactly ``m``: it only subtracts ``sg(v) - v``, which is +0 (infinite elements
+    are left off the gradient: inf - inf)."""
+    m = lax.stop_gradient(m)
+    mask = (flat == m) | (jnp.isnan(flat) & jnp.isnan(m))
+    count = jnp.maximum(jnp.sum(mask), 1).astype(flat.dtype)
+    zero = jnp.where(mask & ~jnp.isinf(flat), lax.stop_gradient(flat) - flat, jnp.zeros((), flat.dtype))
+    return m - jnp.sum(zero) / count
+
+
 def _median(x, dim=None, keepdim=False):
-    """torch's median is the *lower* median (no averaging)."""
+    """torch's median is the *lower* median (no averaging); a NaN anywhere in a slice makes it
+    NaN (with the first NaN's index), unlike ``nanmedian``."""
+    inexact = jnp.issubdtype(x.dtype, jnp.inexact)
     if dim is None:
         _nonempty(x, "median")
         flat = x.reshape(-1)
-        return jnp.take(flat, jnp.argsort(flat, stable=True)[(flat.size - 1) // 2])
+        m = jnp.take(flat, jnp.argsort(flat, stable=True)[(flat.size - 1) // 2])
+        if not inexact:
+            return m
+        m = jnp.where(jnp.any(jnp.isnan(flat)), jnp.full((), jnp.nan, flat.dtype), m)
+        return _evenly(flat, m)
     if x.ndim == 0:
         return x, jnp.zeros((), _long())
     d = _wrap(dim, x.ndim)
-    return _kthvalue(x, (x.shape[d] - 1) // 2 + 1, d, keepdim)
+    vals, idx = _kthvalue(x, (x.shape[d] - 1) // 2 + 1, d, True)
+    if inexact:
+        nan = jnp.isnan(x)
+        idx = jnp.where(
+            jnp.any(nan, axis=d, keepdims=True), jnp.argmax(nan, axis=d, keepdims=True).astype(idx.dtype), idx
+        )
+        vals = jnp.take_along_axis(x, idx, axis=d)
+    if not keepdim:
+        vals, idx = jnp.squeeze(vals, d), jnp.squeeze(idx, d)
+    return vals, idx
 
 
 def _nanmedian(x, dim=None, keepdim=False):
@@ -502,7 +531,7 @@ def _nanmedian(x, dim=None, keepdim=False):
     sel = jnp.take_along_axis(idx, k, axis=d).astype(_long())
     vals = jnp.take_along_axis(x, sel, axis=d)
     if dim is None:
-        return vals.reshape(())
+        return _evenly(x, vals.reshape(()))
     if not keepdim:
         vals, sel = jnp.squeeze(vals, d), jnp.squeeze(sel, d)
     return vals, sel
