@@ -354,8 +354,13 @@ def draw_step(G: Gen, specs, primary: str) -> bool:
             return _rollback(G)
         new = jnp.asarray(outs[0]).astype(tgt.value.dtype)
         if not row.differentiable and any(v.grad for v in ops):
-            if spec.name not in TORCH_ZERO_GRAD_INPLACE or tgt.dtype not in (F32, F16):
-                G.notes.add("torch-grad-quirk")  # torch marks even a bool result of ``x.eq_(y)`` requires_grad
+            if tgt.dtype not in (F32, F16):
+                # torch marks even a bool/int result of ``x.eq_(y)`` (y requires grad) requires_grad;
+                # later torch ops on it fail ("Autograd not support dtype: Bool", an internal assert
+                # in backward: thorough run). eagerjax is right; such programs test torch only.
+                return _rollback(G)
+            if spec.name not in TORCH_ZERO_GRAD_INPLACE:
+                G.notes.add("torch-grad-quirk")
         if _was_read(G, tgt.name) and any(v.grad for v in G.vars.values()):
             # torch may have saved this tensor (or a view of it) for an earlier op's backward: it raises
             # "modified by an inplace operation" -- or, through some composite ops (kron), silently

@@ -182,6 +182,34 @@ MEDIAN_TIES = _w(
     )
 )
 
+# thorough run: a float32 gradient through float16 in-place ops differs by one float16 ulp between
+# eager's fused backward and the op-by-op reference; gradients get float16's tolerance when a
+# program touches float16 (the generator notes it), in every mode, not only against torch
+FLOAT16_GRAD_ULP = _prog(
+    [
+        ("x2", np.array([[[1.0, 0.0], [0.0, 0.25], [-1.5, 0.0]]], np.float32), True),
+        ("x3", np.array([[[-1.75, 2.0], [0.0, 0.25], [0.0, 0.0]]], np.float32), True),
+    ],
+    [
+        Step("exp", "fn", (Ref("x2"),), {}, ("v0",)),
+        Step("log", "inplace", (Ref("v0"),), {}, ("v0",)),
+        Step("exp", "fn", (Ref("x2"),), {}, ("v1",)),
+        Step("isclose", "fn", (Ref("x2"), Ref("x3")), {}, ("v2",)),
+        Step("exp2", "fn", (Ref("v1"),), {}, ("v3",)),
+        Step("exp", "fn", (Ref("v3"),), {}, ("v4",)),
+        Step("_cast", "method", (Ref("x3"), Dtype("float16")), {}, ("v5",)),
+        Step("exp", "inplace", (Ref("v5"),), {}, ("v5",)),
+        Step("log10", "inplace", (Ref("v5"),), {}, ("v5",)),
+    ],
+    ["v0", "v2", "v4", "v5"],
+    notes=("float16",),
+)
+FLOAT16_GRAD_ULP.weights = {
+    "v0": np.array([[[0.5, -0.25], [1.0, 0.75], [-1.0, 0.25]]], np.float32),
+    "v4": np.ones((1, 3, 2), np.float32) * 0.25,
+    "v5": np.array([[[0.75, -0.5], [0.75, 1.0], [-0.25, -0.25]]], np.float32),
+}
+
 
 @fuzz_settings(ci=12, thorough=10_000)
 @given(prog=programs())
@@ -197,6 +225,7 @@ MEDIAN_TIES = _w(
 @example(prog=ANGLE_AT_ZERO)
 @example(prog=LDEXP_NEGATIVE)
 @example(prog=COPYSIGN_AT_ZERO)
+@example(prog=FLOAT16_GRAD_ULP)
 def test_op_programs(prog):
     FUZZ_COUNTS["op programs"] += 1
     assert_program_equivalent(prog)
@@ -254,6 +283,37 @@ def test_nextafter_gradient_matches_torch():
 
 
 # --------------------------------------------------------------------------- the strategies themselves
+
+
+@fuzz_settings(ci=20, thorough=200)
+@given(data=st.data())
+def test_generator_skips_bool_inplace_comparisons_with_grad(data):
+    """Regression (thorough run): after ``x1.eq_(x3)`` on a bool ``x1`` with ``x3`` requiring grad, torch
+    marks the bool tensor requires_grad and then fails on it (``x1.to(torch.float32)``: "Autograd not
+    support dtype: Bool"; an internal assert in backward). Such in-place draws are rejected."""
+    from hypothesis.extra import numpy as hnp
+
+    from eagerjax._fuzz_catalog import SPECS
+    from eagerjax._fuzz_gen import Gen, draw_step
+
+    G = Gen(
+        data.draw,
+        st,
+        hnp,
+        dtypes=("bool", "float32"),
+        allow_inplace=True,
+        forms=("method",),
+        max_side=2,
+        zero_dims=False,
+    )
+    G.fresh((2,), "bool", grad=False)
+    G.fresh((2,), "float32", grad=True)
+    specs = [s for s in SPECS if s.name in ("eq", "ne", "logical_and")]
+    for _ in range(4):
+        draw_step(G, specs, "x0")
+    for s in G.steps:
+        if s.form in ("inplace", "iop"):
+            assert not any(isinstance(a, Ref) and G.vars[a.var].grad for a in s.args[1:]), s
 
 
 @fuzz_settings(ci=20, thorough=200)
