@@ -337,6 +337,18 @@ class _EJ:
         return getattr(ej, name)
 
 
+def _as_float32(f):
+    """torch's float_power computes and returns float64; eagerjax's returns float32 (JAX's default
+    32-bit mode). The torch run continues from the float32 result, as eagerjax does: a float64 value
+    fed to an op that needs equal dtypes (dot, scatter_add) fails in torch (thorough run)."""
+
+    def call(*a, **k):
+        out = f(*a, **k)
+        return out.float() if str(out.dtype) == "torch.float64" else out
+
+    return call
+
+
 class _Torch:
     @staticmethod
     def function(name):
@@ -344,13 +356,15 @@ class _Torch:
 
         if name.startswith("special_"):
             return getattr(torch.special, name[8:])
+        if name == "float_power":
+            return _as_float32(torch.float_power)
         if hasattr(torch, name):
             return getattr(torch, name)
         return getattr(torch.nn.functional, name)
 
     @staticmethod
     def method(t, name):
-        return getattr(t, name)
+        return _as_float32(t.float_power) if name == "float_power" else getattr(t, name)
 
     @staticmethod
     def dtype(name):

@@ -210,6 +210,24 @@ FLOAT16_GRAD_ULP.weights = {
     "v5": np.array([[[0.75, -0.5], [0.75, 1.0], [-0.25, -0.25]]], np.float32),
 }
 
+# thorough run (float32 chains): torch's float_power returns float64, then ``dot``/``scatter_add``
+# with a float32 operand fail in torch; the torch run continues from float32, as eagerjax does
+FLOAT_POWER_THEN_DOT = _w(
+    _prog(
+        [
+            ("x0", np.array(0.5, np.float32), True),
+            ("x1", np.array([1.5, 2.0], np.float32), True),
+            ("x2", np.array([0.25, -1.0], np.float32), True),
+        ],
+        [
+            Step("exp", "fn", (Ref("x0"),), {}, ("v0",)),
+            Step("float_power", "fn", (Ref("v0"), Ref("x1")), {}, ("v1",)),
+            Step("dot", "fn", (Ref("v1"), Ref("x2")), {}, ("v2",)),
+        ],
+        ["v2"],
+    )
+)
+
 
 @fuzz_settings(ci=12, thorough=10_000)
 @given(prog=programs())
@@ -234,6 +252,7 @@ def test_op_programs(prog):
 @fuzz_settings(ci=4, thorough=2_000)
 @given(prog=programs(dtypes=("float32",), max_ops=12, min_ops=8, inplace=False, zero_dims=False))
 @example(prog=MEDIAN_TIES)
+@example(prog=FLOAT_POWER_THEN_DOT)
 def test_long_float32_chains(prog):
     """Long float32-only chains: gradients through many ops, no dtype or in-place noise."""
     FUZZ_COUNTS["float32 chains"] += 1
