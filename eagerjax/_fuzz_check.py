@@ -102,7 +102,11 @@ def check_program(
             if mode == "eager":
                 continue
             for k, ((gv, gf), (ev, ef)) in enumerate(zip(o, eo)):
-                close(gv, ev, f"{mode} vs eager: output {k} ({prog.outputs[k]})", rtol)
+                otol = rtol
+                if f"lowp:{prog.outputs[k]}" in prog.notes:
+                    # computed from a float16 value that implementations may round 1 ulp apart
+                    otol = max(rtol or 0.0, tolerance("float16"))
+                close(gv, ev, f"{mode} vs eager: output {k} ({prog.outputs[k]})", otol)
                 if mode == "torch" and gf != ef and not quirk:
                     raise AssertionError(
                         f"torch vs eager: output {k} ({prog.outputs[k]}) requires_grad {gf} (torch) != {ef} (eagerjax)"

@@ -110,6 +110,10 @@ class Gen:
         self.steps: list[Step] = []
         self.pending: list[str] = []  # fresh inputs of the step being drawn
         self.notes: set = set()
+        # variables whose value carries float16 rounding that is not exact (see ``exactness``):
+        # torch and XLA may round such a value 1 float16 ulp apart, and it carries into every
+        # float32 value computed from it (thorough run: atan2 of a log2_'d float16 scalar)
+        self.lowp: set = set()
         self.n = 0
 
     # ------------------------------------------------------------------ draws
@@ -341,6 +345,7 @@ def draw_step(G: Gen, specs, primary: str) -> bool:
         return _rollback(G)
     grad = any(v.grad for v in ops) and row.differentiable
     g = exactness(spec, G, ops, args, kwargs, outs[0])
+    lowp = any(v.name in G.lowp for v in ops) or (g is None and any(np.dtype(o.dtype) == np.float16 for o in outs))
     tgt = G.var(args[0]) if isinstance(args[0], Ref) else None
     if (
         G.allow_inplace
@@ -368,6 +373,8 @@ def draw_step(G: Gen, specs, primary: str) -> bool:
             # the graph's as built. torch's gradients are then not compared.
             G.notes.add("torch-inplace")
         G.vars[tgt.name] = Var(tgt.name, new, _g(new, g), tgt.grad or grad, tgt.group, tgt.leaf, True)
+        if lowp or (g is None and tgt.dtype == F16):  # a float32 result rounded into a float16 target
+            G.lowp.add(tgt.name)
         G.steps.append(Step(spec.name, form, args, kwargs, (tgt.name,)))
         return True
     if G.reject is not None and G.reject(spec.name, form, [_operand(v) for v in ops]):
@@ -383,6 +390,8 @@ def draw_step(G: Gen, specs, primary: str) -> bool:
     for n, o in zip(names, outs):
         fl = np.dtype(o.dtype).kind == "f"
         G.vars[n] = Var(n, jnp.asarray(o), _g(o, g), grad and fl, group, contig=contig)
+        if lowp:
+            G.lowp.add(n)
     G.steps.append(Step(spec.name, form, args, kwargs, tuple(names), isinstance(out, (tuple, list))))
     return True
 
@@ -472,7 +481,8 @@ def build_program(G: Gen, specs, n_ops: int) -> Program:
     weights = {
         n: (rng.integers(-4, 5, G.vars[n].shape) / 4).astype(np.float32) for n in outs if G.vars[n].dtype in (F32, F16)
     }
-    return Program(G.inputs, G.steps, outs, weights, sorted(G.notes))
+    notes = G.notes | {f"lowp:{n}" for n in outs if n in G.lowp}
+    return Program(G.inputs, G.steps, outs, weights, sorted(notes))
 
 
 __all__ = ["Gen", "Var", "build_program", "draw_step", "value_ok", "grid_bits", "F32", "F16", "I32", "BOOL", "Dtype"]
