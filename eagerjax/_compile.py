@@ -84,6 +84,11 @@ class _Plan:
         self.grad_in = [t for t in sorted(cap.read_grad.values(), key=id) if t._grad is not None]
         self.grad_donated = [t for t in self.grad_in if id(t) in gwrote]
         self.grad_kept = [t for t in self.grad_in if id(t) not in gwrote]
+        # .grads the step writes without reading (``zero_grad()`` then ``backward()``): their
+        # old buffers are dead once the step runs, so they are donated too (unread inputs
+        # that XLA reuses for the new gradients), as the hand-written step frees its grads.
+        gin = {id(t) for t in self.grad_in}
+        self.grad_dead = [t for t in self.grad_out if id(t) not in gin]
         self.input_ids = {id(t) for t in reads}
         self.modules = list(cap.modules.values())
         self.last_sig: tuple | None = None
@@ -109,6 +114,7 @@ class _Entry:
         "plan",
         "jitted",
         "jitted_plain",
+        "dead_fill",
         "pure",
         "out_tree",
         "out_rg",
@@ -123,6 +129,7 @@ class _Entry:
         self.plan = plan
         self.jitted = None
         self.jitted_plain = None
+        self.dead_fill = None  # stand-ins for dead grads that are None (never donated)
         self.pure = None
         self.out_tree = None
         self.out_rg = None
@@ -434,7 +441,7 @@ class CompiledFunction:
         value_in = plan.value_donated + plan.value_kept
         grad_in = plan.grad_donated + plan.grad_kept
 
-        def pure(value_don, value_kept, grad_don, grad_kept, dyn):
+        def pure(value_don, value_kept, grad_don, grad_kept, dyn, dead=()):
             self._count_trace(plan, key, value_don + value_kept, grad_don + grad_kept)
             cap = Capture(plan.input_ids, self.fullgraph)
             prev = flags.mode
@@ -486,8 +493,10 @@ class CompiledFunction:
         if entry.differentiable:
             entry.kernel = _pure_kernel(pure, len(plan.value_donated), len(plan.value_kept), self.name)
         else:
-            donate = (0, 2) if self.donate else ()
-            entry.jitted = jax.jit(pure, donate_argnums=donate)
+            # ``dead`` (the old buffers of grads the step overwrites unread) is never read:
+            # keep_unused keeps it a parameter, so its buffers can be donated to the outputs.
+            donate = (0, 2, 5) if self.donate else ()
+            entry.jitted = jax.jit(pure, donate_argnums=donate, keep_unused=True)
         entry.tens_mask = [t is not None for t in tens]
         t0 = time.perf_counter()
         out = self._run(entry, vals, treedef, tens)
@@ -518,16 +527,25 @@ class CompiledFunction:
         gd = [t._grad._value for t in plan.grad_donated]
         gk = [t._grad._value for t in plan.grad_kept]
         fn = entry.jitted
+        dead = _dead_grads(entry) if plan.grad_dead else []
         if self.donate:
             # Donate only buffers nothing else holds (a `.data` alias, a saved
             # activation, a user's detach()). 3 references are ours: the tensor,
-            # the list and getrefcount's argument.
+            # the list and getrefcount's argument. A user's alias of a .grad is a
+            # second reference to its Tensor (the parameter holds one).
             rc = sys.getrefcount
-            if max(map(rc, vd), default=0) > 3 or max(map(rc, gd), default=0) > 3:
+            if (
+                max(map(rc, vd), default=0) > 3
+                or max(map(rc, gd), default=0) > 3
+                or any(rc(t._grad) > 2 for t in plan.grad_donated)
+                or dead is None
+            ):
                 fn = self._no_donate(entry)
+                if dead is None:
+                    dead = _dead_fill(entry)
         if entry.arg_grad_in:
             vals = list(vals) + [tens[i]._grad._value for i in entry.arg_grad_in]
-        new_vals, new_grads, arrays, arg_out = fn(vd, vk, gd, gk, vals)
+        new_vals, new_grads, arrays, arg_out = fn(vd, vk, gd, gk, vals, dead)
         # Success: only now does any state change.
         for t, v in zip(plan.value_out, new_vals):
             t._value = v
@@ -546,7 +564,7 @@ class CompiledFunction:
     @staticmethod
     def _no_donate(entry: _Entry):
         if entry.jitted_plain is None:
-            entry.jitted_plain = jax.jit(entry.pure)
+            entry.jitted_plain = jax.jit(entry.pure, keep_unused=True)  # shares jitted's trace
         return entry.jitted_plain
 
     def _run_differentiable(self, entry: _Entry, vd, vk, vals, tens):
@@ -654,6 +672,44 @@ def _entry_key(key) -> tuple:
     """A program is shared by keys that differ only in which grads exist (the plan decides the rest)."""
     (treedef, spec, grad_mode, (train, _)), avals = key
     return treedef, spec, grad_mode, train, avals
+
+
+def _dead_grads(entry: _Entry) -> list | None:
+    """The old buffers of the plan's dead grads, or None when one cannot be donated: its
+    shape/dtype is not its tensor's (the program's signature is fixed), someone else holds
+    it (a user's ``g = p.grad``; a saved tensor), or it is None again. The first call
+    usually has no grads yet: fresh zeros stand in, so it compiles the donating program
+    only; a step whose grads are None on every call (``zero_grad()`` outside it) runs the
+    non-donating program instead of paying for stand-ins each call."""
+    rc = sys.getrefcount
+    out = []
+    missing = False
+    for t in entry.plan.grad_dead:
+        g = t._grad
+        v = t._value
+        if g is None:
+            if entry.dead_fill is not None:
+                return None
+            missing = True
+            out.append(jnp.zeros(v.shape, v.dtype))
+            continue
+        # references to the grad Tensor: t._grad, ``g`` and getrefcount's argument
+        if rc(g) > 3:
+            return None
+        a = g._value
+        if rc(a) > 3 or a.shape != v.shape or a.dtype != v.dtype:  # g._value, ``a``, the argument
+            return None
+        out.append(a)
+    if missing:
+        _dead_fill(entry)  # the next call with a missing grad takes the non-donating program
+    return out
+
+
+def _dead_fill(entry: _Entry) -> list:
+    """Stand-ins with each dead grad's aval, made once per program and never donated."""
+    if entry.dead_fill is None:
+        entry.dead_fill = [jnp.zeros(t._value.shape, t._value.dtype) for t in entry.plan.grad_dead]
+    return entry.dead_fill
 
 
 def _pure_kernel(pure, n_don: int, n_kept: int, name: str):

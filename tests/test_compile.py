@@ -227,6 +227,127 @@ def test_donation_never_breaks_shared_buffers():
     assert np.isfinite(alias.numpy()).all()  # still readable: not donated
 
 
+def _count_fallbacks(monkeypatch) -> list:
+    """Entries that ran the non-donating program (a call that could not donate)."""
+    from eagerjax._compile import CompiledFunction
+
+    seen = []
+    orig = CompiledFunction._no_donate
+    monkeypatch.setattr(CompiledFunction, "_no_donate", staticmethod(lambda e: seen.append(e) or orig(e)))
+    return seen
+
+
+def _adam_step():
+    ej.manual_seed(0)
+    model = ej.nn.Sequential(ej.nn.Linear(4, 8), ej.nn.ReLU(), ej.nn.Linear(8, 1))
+    opt = ej.optim.Adam(model.parameters(), lr=1e-2)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ej.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, opt, step
+
+
+def test_dead_grads_are_donated(monkeypatch):
+    """``zero_grad()`` then ``backward()`` leaves the old .grads dead: from the second call
+    on their buffers are donated (one program, no fallback), as the hand-written step frees
+    its gradients; the results are eager's."""
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, _, step = _adam_step()
+    ref_model, _, ref_step = _adam_step()
+    c = ej.compile(step)
+    fallbacks = _count_fallbacks(monkeypatch)
+    for _ in range(6):
+        loss, ref = c(x, y), ref_step(x, y)
+        np.testing.assert_allclose(loss.item(), ref.item(), rtol=1e-5)
+    assert not fallbacks
+    assert c.stats()["traces"] == 1 and c.stats()["misses"] == 1
+    assert len(next(iter(c._cache.values())).plan.grad_dead) == 4
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_dead_grad_alias_keeps_its_values(monkeypatch):
+    """A user's ``g = p.grad`` (or a detached alias of it) survives a compiled step: that
+    buffer is not donated, and ``g`` keeps the old values (torch: zero_grad sets .grad to
+    None, so ``g`` is the old tensor)."""
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, _, step = _adam_step()
+    c = ej.compile(step)
+    c(x, y)
+    c(x, y)
+    fallbacks = _count_fallbacks(monkeypatch)
+    w = model[0].weight
+    g = w.grad
+    old = g.numpy().copy()
+    c(x, y)
+    assert len(fallbacks) == 1 and w.grad is not g
+    np.testing.assert_array_equal(g.numpy(), old)
+    del g
+    d = w.grad.detach()
+    old = d.numpy().copy()
+    c(x, y)
+    assert len(fallbacks) == 2
+    np.testing.assert_array_equal(d.numpy(), old)
+    del d
+    c(x, y)
+    assert len(fallbacks) == 2 and c.stats()["traces"] == 1
+
+
+def test_accumulated_grad_alias_is_not_donated(monkeypatch):
+    """A step that accumulates into .grad (no zero_grad inside) donates the old grads, unless
+    the user holds one: then the old buffer stays readable."""
+    w, b = make_params()
+
+    def step(x, y):
+        ((x @ w + b - y) ** 2).mean().backward()
+
+    c = ej.compile(step)
+    x, y = data()
+    c(x, y)
+    c(x, y)
+    fallbacks = _count_fallbacks(monkeypatch)
+    g = w.grad
+    old = g.numpy().copy()
+    c(x, y)
+    assert len(fallbacks) == 1
+    np.testing.assert_array_equal(g.numpy(), old)
+
+
+def test_zero_grad_outside_the_step(monkeypatch):
+    """Grads that are None on every call (``zero_grad()`` outside the compiled step) take the
+    non-donating program from the second call on: one trace, no stand-ins per call."""
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, opt, _ = _adam_step()
+    ref_model, ref_opt, _ = _adam_step()
+
+    def fwd_bwd(model):
+        def f(x, y):
+            loss = ej.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            return loss
+
+        return f
+
+    c, ref = ej.compile(fwd_bwd(model)), fwd_bwd(ref_model)
+    fallbacks = _count_fallbacks(monkeypatch)
+    for _ in range(5):
+        opt.zero_grad()
+        ref_opt.zero_grad()
+        np.testing.assert_allclose(c(x, y).item(), ref(x, y).item(), rtol=1e-5)
+        opt.step()
+        ref_opt.step()
+    assert c.stats()["traces"] == 1
+    assert len(fallbacks) == 4  # every call after the first (which used fresh stand-ins)
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
 def test_decorator_forms_and_method():
     @ej.compile()
     def f(x):
