@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from . import systems
-from .systems import SYSTEMS, Runner, Skip
+from .systems import SYSTEMS, Runner, Skip, program_memory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -123,6 +123,8 @@ def run_workload(workload: str, systems: list[str], cfg: Config, bar=None) -> di
             res["traces"] = st["traces"]
             res["recompiles"] = st["recompiles"]
             res["stats"] = st
+        if r.program is not None:
+            res["program_memory"] = program_memory(r.program())
         if r.notes:
             res["notes"] = r.notes
     return results
@@ -190,6 +192,12 @@ def child_main(spec: str, steps: int) -> None:
     setup = _rss_bytes()
     reset = _reset_peak()
     first, _ = _first_call(r)
+    first_peak = _peak_bytes()
+    # Training memory: the peak over the steps after the first call (what donation
+    # governs), apart from the first call's tracing and XLA compilation.
+    gc.collect()
+    _malloc_trim()
+    _reset_peak()
     second = _timed_steps(r, steps)[0]
     peak = _peak_bytes()
     gc.collect()
@@ -197,8 +205,9 @@ def child_main(spec: str, steps: int) -> None:
     after = _rss_bytes()
     print(json.dumps({
         "rss_after_setup_mb": setup / 2**20,
-        "peak_rss_mb": peak / 2**20,
-        "peak_minus_setup_mb": max(0, peak - setup) / 2**20,
+        "peak_rss_mb": max(peak, first_peak) / 2**20,
+        "first_call_peak_minus_setup_mb": max(0, first_peak - setup) / 2**20,
+        "train_peak_minus_setup_mb": max(0, peak - setup) / 2**20,
         "retained_mb": (after - setup) / 2**20,
         "peak_method": "VmHWM after clear_refs reset" if reset else "ru_maxrss (includes setup peaks)",
         "first_call_fresh_s": first,

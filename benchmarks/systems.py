@@ -35,6 +35,8 @@ class Runner:
     loss_of: Callable[[Any], float]
     ctx: Callable[[], Any] = contextlib.nullcontext
     stats: Callable[[], dict] | None = None
+    # XLA's own account of the compiled training step's memory (see ``program_memory``)
+    program: Callable[[], Any] | None = None
     notes: list[str] = field(default_factory=list)
     last: Any = None  # the result of the latest timed step
 
@@ -91,6 +93,7 @@ def _eagerjax(workload: str, mode: str) -> Runner:
     r = Runner(mode, workload, lambda: fn(x, y), block, lambda loss: float(loss))
     if mode == "compiled":
         r.stats = fn.stats
+        r.program = lambda: _ej_program(fn, x, y)
     elif mode == "lazy":
         base = ej.lazy_stats()
         r.ctx = ej.lazy
@@ -106,6 +109,38 @@ def _eagerjax(workload: str, mode: str) -> Runner:
 
         r.stats = lazy_delta
     return r
+
+
+def _ej_program(fn, x, y):
+    """The compiled step's executable, lowered from its plan (the state's avals, as called)."""
+    import jax
+
+    entry = fn._cache[fn._last_key]
+    plan = entry.plan
+    sds = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)  # noqa: E731
+    args = (
+        [sds(t._value) for t in plan.value_donated],
+        [sds(t._value) for t in plan.value_kept],
+        [sds(t._grad._value) for t in plan.grad_donated],
+        [sds(t._grad._value) for t in plan.grad_kept],
+        [sds(x._value), sds(y._value)],
+        [sds(t._value) for t in plan.grad_dead],
+    )
+    return entry.jitted.lower(*args).compile()
+
+
+def program_memory(compiled) -> dict:
+    """Peak bytes of one call of a compiled step, by XLA's buffer assignment: its arguments
+    (all the state it reads: parameters, optimizer state, grads it keeps, the batch), plus
+    outputs that do not reuse a donated argument, plus temporaries. Deterministic, unlike RSS."""
+    m = compiled.memory_analysis()
+    peak = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes + m.temp_size_in_bytes
+    return {
+        "step_peak_mb": peak / 2**20,
+        "arguments_mb": m.argument_size_in_bytes / 2**20,
+        "temporaries_mb": m.temp_size_in_bytes / 2**20,
+        "outputs_not_donated_mb": (m.output_size_in_bytes - m.alias_size_in_bytes) / 2**20,
+    }
 
 
 # -- hand-written jax.jit + optax, and the same without jit ------------------------------------
@@ -146,7 +181,10 @@ def _hand(workload: str, jit: bool = True) -> Runner:
         box[0], box[1], value = train(box[0], box[1], x, y)
         return value, box[0]
 
-    return Runner("hand" if jit else "naive", workload, step, jax.block_until_ready, lambda out: float(out[0]))
+    r = Runner("hand" if jit else "naive", workload, step, jax.block_until_ready, lambda out: float(out[0]))
+    if jit:
+        r.program = lambda: train.lower(box[0], box[1], x, y).compile()
+    return r
 
 
 # -- Flax NNX ---------------------------------------------------------------------------------

@@ -115,6 +115,7 @@ class _Entry:
         "jitted",
         "jitted_plain",
         "dead_fill",
+        "dead_missing",
         "pure",
         "out_tree",
         "out_rg",
@@ -130,6 +131,7 @@ class _Entry:
         self.jitted = None
         self.jitted_plain = None
         self.dead_fill = None  # stand-ins for dead grads that are None (never donated)
+        self.dead_missing = False  # a call has met a dead grad that was None
         self.pure = None
         self.out_tree = None
         self.out_rg = None
@@ -688,7 +690,7 @@ def _dead_grads(entry: _Entry) -> list | None:
         g = t._grad
         v = t._value
         if g is None:
-            if entry.dead_fill is not None:
+            if entry.dead_missing:
                 return None
             missing = True
             out.append(jnp.zeros(v.shape, v.dtype))
@@ -701,7 +703,7 @@ def _dead_grads(entry: _Entry) -> list | None:
             return None
         out.append(a)
     if missing:
-        _dead_fill(entry)  # the next call with a missing grad takes the non-donating program
+        entry.dead_missing = True  # the next call with a missing grad takes the non-donating program
     return out
 
 
