@@ -286,7 +286,7 @@ def test_avg_pool1d_matches_torch(kw):
     module_pair(nn.AvgPool1d(**kw), torch.nn.AvgPool1d(**kw), rand(2, 3, 14))
 
 
-@pytest.mark.parametrize("size", [1, (None, 4), (5, 6)])
+@pytest.mark.parametrize("size", [1, (None, 4), (5, 6), (7, 3)])
 def test_adaptive_pools_match_torch(size):
     x = rand(2, 3, 7, 9)
     module_pair(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), x)
