@@ -174,7 +174,7 @@ class CompiledFunction:
         self._plans: dict = {}
         self._plans_by_sig: dict = {}
         self._treedefs: dict = {}
-        self._fast: dict = {}  # all-Tensor positional calls: cheap key -> full cache key
+        self._fast: dict = {}  # all-Tensor positional calls: cheap key -> (full cache key, entry)
         self._cache: OrderedDict = OrderedDict()
         self._modules: list = []  # every module any discovery saw (their flags key the cache)
         self._grad_owners: list = []  # every tensor whose .grad presence matters
@@ -205,7 +205,9 @@ class CompiledFunction:
 
     def clear_cache(self) -> None:
         self._plans.clear()
+        self._plans_by_sig.clear()  # plans hold their programs (plan.entries)
         self._cache.clear()
+        self._fast.clear()
 
     def __get__(self, obj, objtype=None):
         # Used as a method decorator: bind like a function, one compiled cache per instance.
@@ -247,12 +249,14 @@ class CompiledFunction:
         if not kwargs and not (self.static_argnums or self.static_argnames):
             fast = _fast_key(args, self._grad_owners)
             if fast is not None:
-                key = self._fast.get(fast)
-                entry = None if key is None else self._cache.get(key)
-                if entry is not None:
-                    # The steady state: same shapes, flags and structure as a cached call.
-                    self._cache.move_to_end(key)
-                    self._last_key = key
+                hit = self._fast.get(fast)
+                if hit is not None:
+                    # The steady state: same shapes, flags and structure as a cached call
+                    # (an evicted entry's fast keys are dropped with it).
+                    key, entry = hit
+                    if key is not self._last_key:
+                        self._cache.move_to_end(key)
+                        self._last_key = key
                     self._stats["hits"] += 1
                     vals = [a._value for a in args]
                     if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in:
@@ -277,7 +281,7 @@ class CompiledFunction:
             if fast is not None:
                 if len(self._fast) >= 4 * self.cache_size:
                     self._fast.clear()
-                self._fast[fast] = key
+                self._fast[fast] = (key, entry)
             if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in:
                 tens = [a if isinstance(a, Tensor) else None for a, sp in zip(leaves, spec) if type(sp) is not tuple]
                 return self._run(entry, vals, treedef, tens)
@@ -507,7 +511,10 @@ class CompiledFunction:
         self._last_key = key
         plan.entries[_entry_key(key)] = entry
         if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            old_key, old = self._cache.popitem(last=False)
+            # Drop every reference to the evicted program, so the bound also bounds memory.
+            old.plan.entries.pop(_entry_key(old_key), None)
+            self._fast.clear()
             self._stats["evictions"] += 1
             if not self._warned_evict:
                 self._warned_evict = True
@@ -677,9 +684,10 @@ def _entry_key(key) -> tuple:
 
 
 def _dead_grads(entry: _Entry) -> list | None:
-    """The old buffers of the plan's dead grads, or None when one cannot be donated: its
-    shape/dtype is not its tensor's (the program's signature is fixed), someone else holds
-    it (a user's ``g = p.grad``; a saved tensor), or it is None again. The first call
+    """The old buffers of the plan's dead grads, or None when one cannot be donated:
+    someone else holds it (a user's ``g = p.grad``; a saved tensor), or it is None again
+    (a .grad has its tensor's shape and dtype: the setter enforces it, as torch's does,
+    so the program's signature holds). The first call
     usually has no grads yet: fresh zeros stand in, so it compiles the donating program
     only; a step whose grads are None on every call (``zero_grad()`` outside it) runs the
     non-donating program instead of paying for stand-ins each call."""
@@ -688,18 +696,15 @@ def _dead_grads(entry: _Entry) -> list | None:
     missing = False
     for t in entry.plan.grad_dead:
         g = t._grad
-        v = t._value
         if g is None:
             if entry.dead_missing:
                 return None
             missing = True
-            out.append(jnp.zeros(v.shape, v.dtype))
+            out.append(jnp.zeros(t._value.shape, t._value.dtype))
             continue
-        # references to the grad Tensor: t._grad, ``g`` and getrefcount's argument
-        if rc(g) > 3:
-            return None
         a = g._value
-        if rc(a) > 3 or a.shape != v.shape or a.dtype != v.dtype:  # g._value, ``a``, the argument
+        # references: t._grad, ``g``, the argument (the Tensor); g._value, ``a``, the argument
+        if rc(g) > 3 or rc(a) > 3:
             return None
         out.append(a)
     if missing:

@@ -185,6 +185,13 @@ class Tensor:
                 raise RuntimeError(
                     f"assigned grad has data of a different size: grad {tuple(g.shape)} vs tensor {tuple(self.shape)}"
                 )
+            if g._value.dtype != self._value.dtype:
+                # torch's rule (its grad_dtype defaults to the tensor's dtype); ej.compile also
+                # relies on it: a dead .grad's buffer is donated for the new one (same aval)
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{g.dtype.name}' to a tensor with "
+                    f"dtype '{self.dtype.name}'. The gradient must match the tensor's dtype."
+                )
         m = flags.mode
         if m is not None:
             m.note_grad(self)

@@ -206,6 +206,20 @@ def test_cache_is_bounded_and_warns_once():
     assert c.stats()["evictions"] == 2
 
 
+def test_evicted_entry_is_not_reused_by_the_fast_path():
+    """The steady-state lookup (all-Tensor arguments) caches entries; eviction drops them."""
+    c = ej.compile(lambda x: x * 2, cache_size=1)
+    c(ej.ones(1))
+    c(ej.ones(1))
+    with pytest.warns(UserWarning, match="cache_size=1"):
+        c(ej.ones(2))
+    np.testing.assert_array_equal(c(ej.ones(1)).numpy(), [2.0])
+    assert c.stats()["traces"] == 3 and c.stats()["evictions"] == 2
+    c.clear_cache()
+    np.testing.assert_array_equal(c(ej.ones(1)).numpy(), [2.0])
+    assert c.stats()["traces"] == 4
+
+
 def test_recompile_log_switch(capsys, monkeypatch):
     import eagerjax._compile as comp
 

@@ -489,3 +489,16 @@ def test_python_ints_and_slices_in_indices_are_traced():
         y[i : i + 2] = float(i)
     assert y.tolist() == [0.0, 0.0, 2.0, 2.0, 4.0, 4.0, 6.0, 6.0, 8.0, 8.0]
     assert len(OPS["_setitem"].kernels) - set_before <= 2
+
+
+def test_grad_setter_checks_shape_and_dtype():
+    """torch's rules: an assigned .grad has the tensor's shape and dtype."""
+    p = ej.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="different size"):
+        p.grad = ej.zeros(2)
+    with pytest.raises(RuntimeError, match="dtype 'int32' to a tensor with dtype 'float32'"):
+        p.grad = ej.zeros(3, dtype=ej.int32)
+    with pytest.raises(TypeError, match="Tensor or None"):
+        p.grad = [0.0, 0.0, 0.0]
+    p.grad = ej.ones(3)
+    np.testing.assert_array_equal(p.grad.numpy(), [1.0, 1.0, 1.0])
