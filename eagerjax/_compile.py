@@ -512,8 +512,10 @@ class CompiledFunction:
         plan.entries[_entry_key(key)] = entry
         if len(self._cache) > self.cache_size:
             old_key, old = self._cache.popitem(last=False)
-            # Drop every reference to the evicted program, so the bound also bounds memory.
-            old.plan.entries.pop(_entry_key(old_key), None)
+            # Drop every reference to the evicted program, so the bound also bounds memory
+            # (unless another key shares it: the same program with and without .grads).
+            if all(e is not old for e in self._cache.values()):
+                old.plan.entries.pop(_entry_key(old_key), None)
             self._fast.clear()
             self._stats["evictions"] += 1
             if not self._warned_evict:
