@@ -368,7 +368,11 @@ def test_group_norm_matches_torch(kw, shape):
     with torch.no_grad():
         for p in tm.parameters():
             p.copy_(torch.randn(p.shape))
-    module_pair(nn.GroupNorm(3, 6, **kw), tm, rand(*shape) * 2 - 1)
+    # Distinct, evenly spaced inputs: a group of two near-equal values has a tiny variance, and
+    # its input gradient (scaled by 1/std) then differs from torch's by float32 rounding noise.
+    n = int(np.prod(shape))
+    x = np.random.default_rng(n).permutation(np.linspace(-1, 1, n, dtype=np.float32)).reshape(shape)
+    module_pair(nn.GroupNorm(3, 6, **kw), tm, x)
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(eps=1e-3), dict(elementwise_affine=False)])
