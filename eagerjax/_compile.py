@@ -702,7 +702,7 @@ def _dead_grads(entry: _Entry) -> list | None:
             if entry.dead_missing:
                 return None
             missing = True
-            out.append(jnp.zeros(t._value.shape, t._value.dtype))
+            out.append(_stand_in(t._value))
             continue
         a = g._value
         # references: t._grad, ``g``, the argument (the Tensor); g._value, ``a``, the argument
@@ -714,10 +714,15 @@ def _dead_grads(entry: _Entry) -> list | None:
     return out
 
 
+def _stand_in(v):
+    """An array with ``v``'s aval (its values are never read), without an XLA compile per shape."""
+    return jax.device_put(np.zeros(v.shape, v.dtype))
+
+
 def _dead_fill(entry: _Entry) -> list:
     """Stand-ins with each dead grad's aval, made once per program and never donated."""
     if entry.dead_fill is None:
-        entry.dead_fill = [jnp.zeros(t._value.shape, t._value.dtype) for t in entry.plan.grad_dead]
+        entry.dead_fill = [_stand_in(t._value) for t in entry.plan.grad_dead]
     return entry.dead_fill
 
 
