@@ -35,7 +35,7 @@ import numpy as np
 
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._state import flags
-from ._tensor import Tensor
+from ._tensor import Tensor, _device_array
 
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 
@@ -687,12 +687,13 @@ def _entry_key(key) -> tuple:
 
 def _dead_grads(entry: _Entry) -> list | None:
     """The old buffers of the plan's dead grads, or None when one cannot be donated:
-    someone else holds it (a user's ``g = p.grad``; a saved tensor), or it is None again
-    (a .grad has its tensor's shape and dtype: the setter enforces it, as torch's does,
-    so the program's signature holds). The first call
-    usually has no grads yet: fresh zeros stand in, so it compiles the donating program
-    only; a step whose grads are None on every call (``zero_grad()`` outside it) runs the
-    non-donating program instead of paying for stand-ins each call."""
+    someone else holds it (a user's ``g = p.grad``; a saved tensor), or it is None again.
+
+    A .grad always has its tensor's shape and dtype (the setter enforces it, as torch's
+    does), so the program's signature holds. The first call usually has no grads yet:
+    fresh zeros stand in, so only the donating program compiles; a step whose grads are
+    None on every call (``zero_grad()`` outside it) takes the non-donating program rather
+    than paying for stand-ins each call."""
     rc = sys.getrefcount
     out = []
     missing = False
@@ -702,7 +703,7 @@ def _dead_grads(entry: _Entry) -> list | None:
             if entry.dead_missing:
                 return None
             missing = True
-            out.append(_stand_in(t._value))
+            out.append(_device_array(np.zeros(t._value.shape, t._value.dtype)))
             continue
         a = g._value
         # references: t._grad, ``g``, the argument (the Tensor); g._value, ``a``, the argument
@@ -714,15 +715,10 @@ def _dead_grads(entry: _Entry) -> list | None:
     return out
 
 
-def _stand_in(v):
-    """An array with ``v``'s aval (its values are never read), without an XLA compile per shape."""
-    return jax.device_put(np.zeros(v.shape, v.dtype))
-
-
 def _dead_fill(entry: _Entry) -> list:
     """Stand-ins with each dead grad's aval, made once per program and never donated."""
     if entry.dead_fill is None:
-        entry.dead_fill = [_stand_in(t._value) for t in entry.plan.grad_dead]
+        entry.dead_fill = [_device_array(np.zeros(t._value.shape, t._value.dtype)) for t in entry.plan.grad_dead]
     return entry.dead_fill
 
 

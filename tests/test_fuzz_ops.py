@@ -25,6 +25,15 @@ def _prog(inputs, steps, outputs, notes=()) -> Program:
     return Program(ins, steps, outputs, {}, notes)
 
 
+def _small_gen(data, dtypes, inplace: bool):
+    """A generator over at most 2-wide method-form programs (for the generator's own tests)."""
+    from hypothesis.extra import numpy as hnp
+
+    from eagerjax._fuzz_gen import Gen
+
+    return Gen(data.draw, st, hnp, dtypes=dtypes, allow_inplace=inplace, forms=("method",), max_side=2, zero_dims=False)
+
+
 def _w(prog: Program) -> Program:
     """Weights of one for every float output (the gradient loss is the plain sum)."""
     outs, _ = prog.reference(grads=False)
@@ -344,21 +353,10 @@ def test_generator_skips_bool_inplace_comparisons_with_grad(data):
     """Regression (thorough run): after ``x1.eq_(x3)`` on a bool ``x1`` with ``x3`` requiring grad, torch
     marks the bool tensor requires_grad and then fails on it (``x1.to(torch.float32)``: "Autograd not
     support dtype: Bool"; an internal assert in backward). Such in-place draws are rejected."""
-    from hypothesis.extra import numpy as hnp
-
     from eagerjax._fuzz_catalog import SPECS
-    from eagerjax._fuzz_gen import Gen, draw_step
+    from eagerjax._fuzz_gen import draw_step
 
-    G = Gen(
-        data.draw,
-        st,
-        hnp,
-        dtypes=("bool", "float32"),
-        allow_inplace=True,
-        forms=("method",),
-        max_side=2,
-        zero_dims=False,
-    )
+    G = _small_gen(data, ("bool", "float32"), inplace=True)
     G.fresh((2,), "bool", grad=False)
     G.fresh((2,), "float32", grad=True)
     specs = [s for s in SPECS if s.name in ("eq", "ne", "logical_and")]
@@ -375,14 +373,10 @@ def test_generator_views_only_contiguous(data):
     """Regression (thorough run): ``v0.expand((2, 1, 1, 2)).view((-1,))`` raises in torch ("view size
     is not compatible with input tensor's size and stride"); eagerjax has no strides. The generator
     draws ``view`` only on variables known to be contiguous."""
-    from hypothesis.extra import numpy as hnp
-
     from eagerjax._fuzz_catalog import SPECS
-    from eagerjax._fuzz_gen import Gen, draw_step
+    from eagerjax._fuzz_gen import draw_step
 
-    G = Gen(
-        data.draw, st, hnp, dtypes=("float32",), allow_inplace=False, forms=("method",), max_side=2, zero_dims=False
-    )
+    G = _small_gen(data, ("float32",), inplace=False)
     G.fresh((1, 2), "float32")
     spec = {s.name: s for s in SPECS}
     if draw_step(G, [spec[data.draw(st.sampled_from(["expand", "transpose", "exp"]))]], "x0"):
@@ -397,21 +391,10 @@ def test_generator_treats_same_dtype_cast_as_alias(data):
     """Regression (thorough run): ``v2 = x1.to(torch.int32)`` on an int32 ``x1`` returns ``x1`` itself,
     so a later ``x1.clamp_max_(-1)`` changed v2 too (eager and torch agree; the functional reference
     cannot). The generator now puts such a cast in ``x1``'s alias group: no in-place write follows."""
-    from hypothesis.extra import numpy as hnp
-
     from eagerjax._fuzz_catalog import SPECS
-    from eagerjax._fuzz_gen import Gen, draw_step
+    from eagerjax._fuzz_gen import draw_step
 
-    G = Gen(
-        data.draw,
-        st,
-        hnp,
-        dtypes=("int32", "float32"),
-        allow_inplace=True,
-        forms=("method",),
-        max_side=2,
-        zero_dims=False,
-    )
+    G = _small_gen(data, ("int32", "float32"), inplace=True)
     G.fresh((2,), data.draw(st.sampled_from(["int32", "float32"])))
     cast = [s for s in SPECS if s.name == "_cast"]
     if draw_step(G, cast, "x0"):
