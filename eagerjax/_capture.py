@@ -118,7 +118,12 @@ class Capture:
 
     def note_read(self, t: Tensor):
         v = t._value
-        if t in self.born and id(t) not in self.owners:
+        k = id(t)
+        owner = self.grad_of.get(k)
+        if owner is not None:  # reading an owner's .grad (one that existed before the step)
+            self.read_grad.setdefault(id(owner), owner)
+            return v
+        if t in self.born and k not in self.owners:
             if not isinstance(v, jax.core.Tracer):
                 # A constant born concrete inside this step: a wrapper the backward engine
                 # makes around a cached cotangent (hooks take that path), or state created
@@ -128,11 +133,6 @@ class Capture:
                 self.born_read.setdefault(id(t), t)
             # Otherwise an intermediate of this step.
             return v
-        k = id(t)
-        owner = self.grad_of.get(k)
-        if owner is not None:  # reading an owner's .grad
-            self.read_grad.setdefault(id(owner), owner)
-            return v
         self._owner(t)
         self.read_value.setdefault(k, t)
         if self.plan is not None and k not in self.plan and not isinstance(v, jax.core.Tracer):
@@ -140,19 +140,19 @@ class Capture:
         return v
 
     def note_write(self, t: Tensor) -> None:
-        if t in self.born and isinstance(t._value, jax.core.Tracer) and id(t) not in self.owners:
-            return  # an intermediate of this step
         k = id(t)
+        owner = self.grad_of.get(k)
+        if owner is not None:  # in-place on an owner's .grad (grad clipping, accumulate)
+            self._save(t)
+            self.wrote_grad.setdefault(id(owner), owner)
+            return
+        if t in self.born and isinstance(t._value, jax.core.Tracer) and k not in self.owners:
+            return  # an intermediate of this step
         if k in self.born_read and k not in self.owners:
             # State born concrete in this step, read before this first write: its old value
             # is an input of the step (a later trace will find it existing, not born).
             self._owner(t)
             self.read_value.setdefault(k, t)
-        owner = self.grad_of.get(id(t))
-        if owner is not None:  # in-place on an owner's .grad (grad clipping, accumulate)
-            self._save(t)
-            self.wrote_grad.setdefault(id(owner), owner)
-            return
         self._owner(t)
         self.wrote_value.setdefault(id(t), t)
 
@@ -161,6 +161,16 @@ class Capture:
             return
         self._owner(t)
         self.wrote_grad.setdefault(id(t), t)
+
+    def note_grad_access(self, t: Tensor) -> None:
+        """``t.grad`` was read: remember whose grad that tensor is, so in-place ops on it
+        (``clip_grad_norm_`` before the optimizer has touched ``t``) count as ``t``'s grad
+        being read and written, not as a separate state tensor. A grad made inside this
+        step (by ``backward()``) stays an intermediate."""
+        g = t._grad
+        if g is not None and id(g) not in self.grad_of and t not in self.born and g not in self.born:
+            self._save(t)
+            self.grad_of[id(g)] = t
 
     def mark_step(self) -> None:
         """Iteration boundaries mean nothing inside a captured step."""

@@ -114,6 +114,9 @@ class LazyGraph:
     def note_grad(self, t: Tensor) -> None:
         pass
 
+    def note_grad_access(self, t: Tensor) -> None:
+        pass
+
     def note_module(self, m) -> None:
         pass
 

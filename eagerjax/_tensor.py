@@ -172,6 +172,9 @@ class Tensor:
     # -- grad --------------------------------------------------------------------------
     @property
     def grad(self) -> Tensor | None:
+        m = flags.mode
+        if m is not None:
+            m.note_grad_access(self)
         return self._grad
 
     @grad.setter

@@ -362,6 +362,35 @@ def test_zero_grad_outside_the_step(monkeypatch):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
 
 
+def test_inplace_on_grads_before_the_optimizer_touches_params():
+    """A compiled step that clips grads made by an earlier call (its first contact with the
+    parameters is through ``p.grad``) writes the clipped grads back. Regression: each .grad
+    was taken for a state tensor of its own, and ``p.grad`` kept the unclipped values."""
+    x, y = ej.randn(6, 4), ej.randn(6, 1)
+    (model, opt, _), (ref_model, ref_opt, _) = _adam_step(), _adam_step()
+
+    def fwd_bwd(m):
+        return lambda x, y: ej.nn.functional.mse_loss(m(x), y).backward()
+
+    @ej.compile
+    def update():
+        ej.nn.utils.clip_grad_norm_(model.parameters(), 0.05)
+        opt.step()
+
+    for _ in range(3):
+        opt.zero_grad()
+        ref_opt.zero_grad()
+        fwd_bwd(model)(x, y)
+        fwd_bwd(ref_model)(x, y)
+        update()
+        ej.nn.utils.clip_grad_norm_(ref_model.parameters(), 0.05)
+        ref_opt.step()
+        for p, q in zip(model.parameters(), ref_model.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+    assert update.stats()["traces"] == 1
+
+
 def test_decorator_forms_and_method():
     @ej.compile()
     def f(x):
