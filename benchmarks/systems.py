@@ -124,7 +124,7 @@ def _ej_program(fn, x, y):
         [sds(t._grad._value) for t in plan.grad_donated],
         [sds(t._grad._value) for t in plan.grad_kept],
         [sds(x._value), sds(y._value)],
-        [sds(t._value) for t in plan.grad_dead],
+        [] if entry.pack else [sds(t._value) for t in plan.grad_dead],
     )
     return entry.jitted.lower(*args).compile()
 

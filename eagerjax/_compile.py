@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _gradpack
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._state import flags
 from ._tensor import Tensor, _device_array
@@ -124,6 +125,8 @@ class _Entry:
         "tens_mask",
         "arg_grad_in",
         "arg_writes",
+        "pack",
+        "grad_layout",
     )
 
     def __init__(self, plan: _Plan) -> None:
@@ -142,6 +145,10 @@ class _Entry:
         # caller's tensors after a successful call: None if nothing, else
         # (value written: [dyn index], .grad written: [(dyn index, not None)], [(dyn index, requires_grad)])
         self.arg_writes = None
+        # The grads the step writes come back packed in one array (see _gradpack); their
+        # layout is known once traced.
+        self.pack = False
+        self.grad_layout = None
 
 
 class CompiledFunction:
@@ -473,6 +480,8 @@ class CompiledFunction:
                     raise StateMiss(_describe(extra[0]) + ".grad")
                 new_vals = [t._value for t in plan.value_out]
                 new_grads = [None if t._grad is None else t._grad._value for t in plan.grad_out]
+                if entry.pack:
+                    new_grads, entry.grad_layout = _gradpack.pack(new_grads)
                 out_leaves, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_leaf)
                 entry.out_tree = (out_tree, [None if isinstance(x, Tensor) else x for x in out_leaves])
                 entry.out_rg = [x.requires_grad for x in out_leaves if isinstance(x, Tensor)]
@@ -502,6 +511,9 @@ class CompiledFunction:
             # ``dead`` (the old buffers of grads the step overwrites unread) is never read:
             # keep_unused keeps it a parameter, so its buffers can be donated to the outputs.
             donate = (0, 2, 5) if self.donate else ()
+            # Small grads that are all overwritten unread come back in one buffer; their old
+            # buffers are then not donated (no per-grad inputs either: a few hundred KB at most).
+            entry.pack = len(plan.grad_out) == len(plan.grad_dead) and _gradpack.packable(plan.grad_out)
             entry.jitted = jax.jit(pure, donate_argnums=donate, keep_unused=True)
         entry.tens_mask = [t is not None for t in tens]
         t0 = time.perf_counter()
@@ -538,7 +550,7 @@ class CompiledFunction:
         gd = [t._grad._value for t in plan.grad_donated]
         gk = [t._grad._value for t in plan.grad_kept]
         fn = entry.jitted
-        dead = _dead_grads(entry) if plan.grad_dead else []
+        dead = _dead_grads(entry) if plan.grad_dead and not entry.pack else []
         if self.donate:
             # Donate only buffers nothing else holds (a `.data` alias, a saved
             # activation, a user's detach()). 3 references are ours: the tensor,
@@ -561,8 +573,11 @@ class CompiledFunction:
         for t, v in zip(plan.value_out, new_vals):
             t._value = v
             t._version += 1
-        for t, g in zip(plan.grad_out, new_grads):
-            t._grad = None if g is None else Tensor._make(g)
+        if entry.pack:
+            _gradpack.unpack(plan.grad_out, new_grads, entry.grad_layout)
+        else:
+            for t, g in zip(plan.grad_out, new_grads):
+                t._grad = None if g is None else Tensor._make(g)
         if entry.arg_writes is not None:
             _write_args(entry, tens, arg_out)
         tree, statics = entry.out_tree

@@ -1,0 +1,140 @@
+"""ej.compile hands small .grads back packed in one buffer: they must behave like any .grad."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+
+import eagerjax as ej
+from eagerjax import _gradpack
+
+
+def _model_and_step(seed: int = 0, opt_step: bool = True):
+    ej.manual_seed(seed)
+    model = ej.nn.Sequential(ej.nn.Linear(4, 8), ej.nn.ReLU(), ej.nn.Linear(8, 1))
+    opt = ej.optim.Adam(model.parameters(), lr=1e-2)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ej.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        if opt_step:
+            opt.step()
+        return loss
+
+    return model, opt, step
+
+
+def _assert_same(model, ref_model):
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_small_grads_come_back_in_one_buffer():
+    """One packed output for all four grads; each .grad reads like eager's, and a step that
+    zeroes its grads never splits the pack (no read between calls)."""
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, _, step = _model_and_step()
+    ref_model, _, ref_step = _model_and_step()
+    c = ej.compile(step)
+    for _ in range(4):
+        np.testing.assert_allclose(c(x, y).item(), ref_step(x, y).item(), rtol=1e-5)
+    entry = c._cache[c._last_key]
+    assert entry.pack and len(entry.grad_layout) == 4
+    grads = [p.grad for p in model.parameters()]
+    assert all(type(g) is _gradpack._PackedGrad and g._pack is not None for g in grads)
+    assert len({id(g._pack) for g in grads}) == 1  # one shared buffer
+    assert c.stats()["traces"] == 1
+    _assert_same(model, ref_model)
+    assert all(g._pack is None for g in grads)  # split once read
+    assert [tuple(g.shape) for g in grads] == [tuple(p.shape) for p in model.parameters()]
+    assert all(g.dtype == p.dtype and g.is_leaf and not g.requires_grad for g, p in zip(grads, model.parameters()))
+
+
+def test_packed_grads_feed_eager_code_and_other_compiled_steps():
+    """Packed grads are read by an eager optimizer step, by clip_grad_norm_, and by another
+    compiled step that clips them in place before its optimizer touches the parameters
+    (their first read then happens while that step is being traced)."""
+    x, y = ej.randn(6, 4), ej.randn(6, 1)
+    model, opt, fwd_bwd = _model_and_step(opt_step=False)
+    ref_model, ref_opt, ref_fwd_bwd = _model_and_step(opt_step=False)
+    c = ej.compile(fwd_bwd)
+
+    @ej.compile
+    def update():
+        ej.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+
+    for i in range(4):
+        np.testing.assert_allclose(c(x, y).item(), ref_fwd_bwd(x, y).item(), rtol=1e-5)
+        assert type(model[0].weight.grad) is _gradpack._PackedGrad
+        ej.nn.utils.clip_grad_norm_(ref_model.parameters(), 0.5)
+        if i % 2:
+            update()
+        else:
+            ej.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+        ref_opt.step()
+        _assert_same(model, ref_model)
+
+
+def test_packed_grad_alias_inplace_and_copies():
+    """A user's alias keeps the old values after the next step; an in-place op on a packed
+    grad detaches it from the pack; pickle and deepcopy give plain Tensors."""
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, _, step = _model_and_step()
+    c = ej.compile(step)
+    c(x, y)
+    w, b = model[0].weight, model[0].bias
+    g = w.grad
+    c(x, y)
+    assert w.grad is not g
+    old = g.numpy().copy()
+    c(x, y)
+    np.testing.assert_array_equal(g.numpy(), old)
+    gb = b.grad
+    expect = gb.numpy() * 2
+    gb.mul_(2)
+    np.testing.assert_allclose(b.grad.numpy(), expect, rtol=1e-6)
+    for other in (pickle.loads(pickle.dumps(w.grad)), copy.deepcopy(w.grad)):
+        assert type(other) is ej.Tensor
+        np.testing.assert_array_equal(other.numpy(), w.grad.numpy())
+
+
+def test_packing_needs_small_same_dtype_grads(monkeypatch):
+    """Large grads (over the element bound), conv kernels, or an accumulating step keep one
+    buffer per grad."""
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    monkeypatch.setattr(_gradpack, "PACK_MAX_ELEMENTS", 40)  # the model has 49 grad elements
+    model, _, step = _model_and_step()
+    c = ej.compile(step)
+    c(x, y)
+    assert not c._cache[c._last_key].pack
+    assert all(type(p.grad) is ej.Tensor for p in model.parameters())
+    monkeypatch.undo()
+
+    conv = ej.nn.Conv2d(1, 2, 3)  # 20 elements, but a rank-4 kernel
+
+    @ej.compile
+    def conv_step(img):
+        conv.zero_grad()
+        conv(img).sum().backward()
+
+    conv_step(ej.randn(1, 1, 5, 5))
+    assert not conv_step._cache[conv_step._last_key].pack
+    assert type(conv.weight.grad) is ej.Tensor
+
+    model, opt, _ = _model_and_step()
+
+    @ej.compile
+    def accumulate(x, y):
+        ej.nn.functional.mse_loss(model(x), y).backward()
+
+    accumulate(x, y)  # grads None before: written unread, packed
+    assert c is not None and accumulate._cache[accumulate._last_key].pack
+    accumulate(x, y)  # now read and added to: one buffer each
+    assert not accumulate._cache[accumulate._last_key].pack
+    assert all(type(p.grad) is ej.Tensor for p in model.parameters())
