@@ -72,17 +72,20 @@ class _Plan:
     """What one step structure reads and writes (the discovered state)."""
 
     def __init__(self, cap: Capture) -> None:
-        # Canonical order (by identity), so two discoveries that met the same state in a
-        # different order (zero_grad before or after backward) give the same plan.
-        self.value_out = sorted(cap.wrote_value.values(), key=id)
+        # Latest-touched first. The order of a program's inputs and outputs steers XLA's
+        # schedule: the backward yields the last layer's gradients first, and updating that
+        # layer's state first lets its temporaries die early (the medium MLP's step needs
+        # 0.5 MB of temporaries in this order, 1.5-3.3 MB in others). Plans are shared by
+        # ``signature()``, which does not depend on the order.
+        self.value_out = list(cap.wrote_value.values())[::-1]
         wrote = set(cap.wrote_value)
-        reads = sorted(cap.read_value.values(), key=id)
+        reads = list(cap.read_value.values())[::-1]
         # Inputs read and overwritten are donated: their old buffers become the new ones.
         self.value_donated = [t for t in reads if id(t) in wrote]
         self.value_kept = [t for t in reads if id(t) not in wrote]
-        self.grad_out = sorted(cap.wrote_grad.values(), key=id)
+        self.grad_out = list(cap.wrote_grad.values())[::-1]
         gwrote = set(cap.wrote_grad)
-        self.grad_in = [t for t in sorted(cap.read_grad.values(), key=id) if t._grad is not None]
+        self.grad_in = [t for t in list(cap.read_grad.values())[::-1] if t._grad is not None]
         self.grad_donated = [t for t in self.grad_in if id(t) in gwrote]
         self.grad_kept = [t for t in self.grad_in if id(t) not in gwrote]
         # .grads the step writes without reading (``zero_grad()`` then ``backward()``): their
@@ -96,9 +99,10 @@ class _Plan:
         self.entries: dict = {}  # argument avals -> _Entry traced for this plan
 
     def signature(self) -> tuple:
-        """Identity of the plan: two discoveries that found the same state share programs."""
+        """Identity of the plan: two discoveries that found the same state share programs,
+        whatever order they met it in (zero_grad before or after backward)."""
         return tuple(
-            tuple(id(t) for t in group)
+            tuple(sorted(id(t) for t in group))
             for group in (
                 self.value_donated,
                 self.value_kept,

@@ -397,6 +397,23 @@ def test_inplace_on_grads_before_the_optimizer_touches_params():
     assert update.stats()["traces"] == 1
 
 
+def test_plan_lists_state_latest_touched_first():
+    """The program's state order steers XLA's schedule (see ``_Plan``): the optimizer
+    writes the last layer's parameters last, so they come first, and the plan found again
+    once grads exist (a new discovery) is the same plan, with one trace."""
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, _, step = _adam_step()
+    c = ej.compile(step)
+    c(x, y)
+    c(x, y)
+    plan = c._cache[c._last_key].plan
+    params = list(model.parameters())
+    order = [id(t) for t in plan.value_out if any(t is p for p in params)]
+    assert order == [id(p) for p in reversed(params)]
+    assert [id(t) for t in plan.value_donated if any(t is p for p in params)] == order
+    assert c.stats()["traces"] == 1 and len({id(e.plan) for e in c._cache.values()}) == 1
+
+
 def test_decorator_forms_and_method():
     @ej.compile()
     def f(x):
