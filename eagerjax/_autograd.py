@@ -401,15 +401,22 @@ def _as_root_ct(t, g):
     return jnp.asarray(g, t.dtype)
 
 
-@functools.lru_cache(maxsize=256)
-def _ones_cached(shape, dtype):
-    return jnp.ones(shape, dtype)
+_ones_cache: dict = {}
 
 
 def _ones(shape, dtype):
-    # Under a trace, a cached concrete constant is fine: it is the same value every step.
-    with jax.ensure_compile_time_eval():
-        return _ones_cached(shape, dtype)
+    """A cached concrete ones array (the implicit root cotangent). Under a trace a concrete
+    constant is fine: it is the same value every step."""
+    key = (shape, dtype)
+    v = _ones_cache.get(key)
+    if v is None:
+        # (entering ensure_compile_time_eval costs more than the lookup: only on a miss)
+        with jax.ensure_compile_time_eval():
+            v = jnp.ones(shape, dtype)
+        if len(_ones_cache) >= 256:
+            _ones_cache.clear()
+        _ones_cache[key] = v
+    return v
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
