@@ -77,12 +77,16 @@ class _Plan:
         # layer's state first lets its temporaries die early (the medium MLP's step needs
         # 0.5 MB of temporaries in this order, 1.5-3.3 MB in others). Plans are shared by
         # ``signature()``, which does not depend on the order.
-        self.value_out = list(cap.wrote_value.values())[::-1]
-        wrote = set(cap.wrote_value)
+        writes = list(cap.wrote_value.values())[::-1]
         reads = list(cap.read_value.values())[::-1]
+        read = set(cap.read_value)
         # Inputs read and overwritten are donated: their old buffers become the new ones.
-        self.value_donated = [t for t in reads if id(t) in wrote]
-        self.value_kept = [t for t in reads if id(t) not in wrote]
+        # They lead the outputs in the same order, because jax gives each donated buffer to
+        # the first remaining output of its shape (a buffer given to another tensor whose
+        # value is computed while the old one is still needed makes XLA copy it first).
+        self.value_donated = [t for t in writes if id(t) in read]
+        self.value_out = self.value_donated + [t for t in writes if id(t) not in read]
+        self.value_kept = [t for t in reads if id(t) not in cap.wrote_value]
         self.grad_out = list(cap.wrote_grad.values())[::-1]
         gwrote = set(cap.wrote_grad)
         self.grad_in = [t for t in list(cap.read_grad.values())[::-1] if t._grad is not None]
