@@ -115,6 +115,17 @@ MHA_CASES = [  # grad=True: also compare input and parameter gradients
     dict(name="bias_kv_zero_attn", add_bias_kv=True, add_zero_attn=True, kpm=True, mask="float", grad=True),
     dict(name="no_bias_unbatched", bias=False, unbatched=True, mask="bool"),
     dict(name="causal_hint", mask="causal", causal=True, need_weights=False),
+    # one tensor as query, key and value: the packed projection runs as one matmul
+    dict(
+        name="self_attention_causal",
+        batch_first=True,
+        same=True,
+        mask="causal",
+        causal=True,
+        need_weights=False,
+        grad=True,
+    ),
+    dict(name="self_attention_weights", same=True, kpm=True, grad=True),
 ]
 
 
@@ -126,7 +137,7 @@ def test_multihead_attention_matches_torch(c):
     m = nn.MultiheadAttention(E_, H, **ctor)
     load(m, tm)
     kd, vd = c.get("kdim", E_), c.get("vdim", E_)
-    if c.get("causal"):
+    if c.get("causal") or c.get("same"):
         S = L
     if c.get("unbatched"):
         shapes = [(L, E_), (S, kd), (S, vd)]
@@ -135,6 +146,9 @@ def test_multihead_attention_matches_torch(c):
     else:
         shapes = [(L, N, E_), (S, N, kd), (S, N, vd)]
     (q, k, v), (qe, ke, ve) = leaves(*shapes)
+    if c.get("same"):
+        k = v = q
+        ke = ve = qe
     kw = {}
     if c.get("kpm"):
         kpm = torch.zeros(N, S, dtype=torch.bool)

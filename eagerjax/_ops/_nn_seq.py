@@ -139,8 +139,12 @@ def _mha_core(
     batch_first,
     unbatched,
     causal,
+    self_attn=False,
 ):
-    """torch's ``multi_head_attention_forward`` on (L, N, E) inputs (transposed/unsqueezed here first)."""
+    """torch's ``multi_head_attention_forward`` on (L, N, E) inputs (transposed/unsqueezed here first).
+
+    ``self_attn``: query, key and value are one tensor and ``in_w`` packs the three
+    projections; they are then ONE matmul (and one for their gradient), not three."""
     if unbatched:
         query, key, value = query[:, None], key[:, None], value[:, None]
         if kpm is not None:
@@ -158,9 +162,12 @@ def _mha_core(
     bq = bk = bv = None
     if in_b is not None:
         bq, bk, bv = jnp.split(in_b, 3)
-    q = _proj(query, wq, bq)
-    k = _proj(key, wk, bk)
-    v = _proj(value, wv, bv)
+    if self_attn:
+        q, k, v = jnp.split(_proj(query, in_w, in_b), 3, axis=-1)
+    else:
+        q = _proj(query, wq, bq)
+        k = _proj(key, wk, bk)
+        v = _proj(value, wv, bv)
     if bias_k is not None:
         k = jnp.concatenate([k, jnp.broadcast_to(bias_k, (1, N, E)).astype(k.dtype)], 0)
         v = jnp.concatenate([v, jnp.broadcast_to(bias_v, (1, N, E)).astype(v.dtype)], 0)

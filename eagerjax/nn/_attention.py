@@ -296,6 +296,7 @@ def _mha(
         "batch_first": bool(batch_first),
         "unbatched": not batched,
         "causal": causal,
+        "self_attn": query is key and key is value and in_proj_weight is not None,
     }
     if dropout_p > 0.0:
         outs = _draw_many(_MHA_DROP, args, {"p": float(dropout_p), **static})
