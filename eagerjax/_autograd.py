@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._lazy import concrete
+from ._gradpack import _PackedGrad
+from ._lazy import LazyValue, concrete
 from ._state import flags
 from ._tensor import Tensor
 
@@ -494,7 +495,11 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
             # (the .grad setter's shape check is moot: g has the leaf's shape by construction)
             if mode is not None:
                 mode.note_grad(t)
-            t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
+            if isinstance(g, Tensor):
+                t._grad = g
+            else:
+                # A lazy gradient may come back packed with the others (see LazyGraph.flush).
+                t._grad = _PackedGrad._make(g) if type(g) is LazyValue else Tensor._make(g)
         return None
     return target_grads[:nt]
 

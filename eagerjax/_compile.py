@@ -521,7 +521,9 @@ class CompiledFunction:
             donate = (0, 2, 5) if self.donate else ()
             # Small grads that are all overwritten unread come back in one buffer; their old
             # buffers are then not donated (no per-grad inputs either: a few hundred KB at most).
-            entry.pack = len(plan.grad_out) == len(plan.grad_dead) and _gradpack.packable(plan.grad_out)
+            entry.pack = len(plan.grad_out) == len(plan.grad_dead) and _gradpack.packable(
+                [(t._value.shape, t._value.dtype) for t in plan.grad_out]
+            )
             entry.jitted = jax.jit(pure, donate_argnums=donate, keep_unused=True)
         entry.tens_mask = [t is not None for t in tens]
         t0 = time.perf_counter()

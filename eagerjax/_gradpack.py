@@ -31,16 +31,15 @@ PACK_MAX_RANK = 2
 _slot = Tensor.__dict__["_value"]  # the base class's storage for the value
 
 
-def packable(owners: list) -> bool:
-    """Whether the ``.grad``s of ``owners`` (each shaped and typed like its owner, which the
-    ``.grad`` setter enforces) are worth packing: two or more, one floating dtype, small,
-    none of rank above 2."""
-    if len(owners) < 2 or any(len(t._value.shape) > PACK_MAX_RANK for t in owners):
+def packable(avals: list) -> bool:
+    """Whether grads with these ``(shape, dtype)`` are worth packing: two or more, one
+    floating dtype, small, none of rank above 2."""
+    if len(avals) < 2 or any(len(shape) > PACK_MAX_RANK for shape, _ in avals):
         return False
-    dtypes = {np.dtype(t._value.dtype) for t in owners}
+    dtypes = {np.dtype(dt) for _, dt in avals}
     if len(dtypes) != 1 or not jnp.issubdtype(next(iter(dtypes)), jnp.floating):
         return False
-    return sum(int(np.prod(t._value.shape)) for t in owners) <= PACK_MAX_ELEMENTS
+    return sum(int(np.prod(shape)) for shape, _ in avals) <= PACK_MAX_ELEMENTS
 
 
 def pack(grads: list) -> tuple[list, tuple]:
@@ -64,6 +63,16 @@ def unpack(owners: list, arrays: list, layout: tuple) -> None:
     shared = _Pack(arrays[0], layout) if arrays else None
     for t, lay in zip(owners, layout):
         t._grad = None if lay is None else _PackedGrad._view(shared, lay)
+
+
+def attach(grads: list, flat, layout: tuple) -> None:
+    """Lazy mode, after a flush: ``grads`` (``_PackedGrad``s holding pending values) become
+    views into ``flat``, the packed result."""
+    shared = _Pack(flat, layout)
+    for t, lay in zip(grads, layout):
+        t._pack = shared
+        t._at = lay
+        _slot.__set__(t, None)
 
 
 @functools.lru_cache(maxsize=64)

@@ -25,8 +25,12 @@ from collections import OrderedDict
 import jax
 import numpy as np
 
+from . import _gradpack
 from ._state import flags
 from ._tensor import Tensor
+
+_slot_get = Tensor.__dict__["_value"].__get__  # a tensor's raw value slot (no subclass property)
+_slot_set = Tensor.__dict__["_value"].__set__
 
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 _SCALARS = (int, float, bool)
@@ -199,11 +203,13 @@ class LazyGraph:
         donate, reuse = _donatable(consts, const_avals, self.overwritten)
         self._reset()
         self.stats["flushes"] += 1
+        grads, layout = _grads_to_pack(tracked)
+        packed = {(v.node, v.leaf) for _, v in grads}
         live = []  # (node, leaf, LazyValue) still referenced from Python
         for i, (_, _, outs) in enumerate(nodes):
             for j, r in enumerate(outs):
                 lv = r()
-                if lv is not None:
+                if lv is not None and (i, j) not in packed:
                     live.append((i, j, lv))
         if reuse:
             # jax pairs each donated input with the first remaining output of its shape and
@@ -216,11 +222,12 @@ class LazyGraph:
         structure = tuple((k.uid, refs) for k, refs, _ in nodes)
         cavals = tuple(const_avals)
         outs_key = tuple((i, j) for i, j, _ in live)
-        key = (structure, cavals, outs_key, donate)
+        pack_key = tuple((v.node, v.leaf) for _, v in grads)
+        key = (structure, cavals, outs_key, donate, pack_key)
         prog = self.cache.get(key)
         if prog is None:
             self.stats["misses"] += 1
-            prog = self._compile(nodes, outs_key, key, donate)
+            prog = self._compile(nodes, outs_key + pack_key, key, donate, len(pack_key))
         else:
             self.stats["hits"] += 1
             self.cache.move_to_end(key)
@@ -229,15 +236,18 @@ class LazyGraph:
         for (_, _, lv), a in zip(live, results):
             lv.array = a
             lv.node = None
-        # Tensors get their arrays back; placeholders are only a recording device.
+        if grads:
+            _gradpack.attach([t for t, _ in grads], results[-1], layout)
+        # Tensors get their arrays back; placeholders are only a recording device. (The raw
+        # slot: a packed grad's value stays unsplit until someone reads it.)
         for r in tracked:
             t = r()
             if t is not None:
-                v = t._value
+                v = _slot_get(t)
                 if type(v) is LazyValue and v.array is not None:
-                    t._value = v.array
+                    _slot_set(t, v.array)
 
-    def _compile(self, nodes, outs_key, key, donate: tuple):
+    def _compile(self, nodes, outs_key, key, donate: tuple, n_packed: int = 0):
         kernels = [k for k, _, _ in nodes]
         wiring = [refs for _, refs, _ in nodes]
 
@@ -247,7 +257,11 @@ class LazyGraph:
             for k, refs in zip(kernels, wiring):
                 args = [consts[r[1]] if r[0] == "c" else results[r[1]][r[2]] for r in refs]
                 results.append(jax.tree_util.tree_leaves(k.fn(*args)))
-            return [results[i][j] for i, j in outs_key]
+            out = [results[i][j] for i, j in outs_key]
+            if n_packed:
+                # the last n_packed results are small gradients, returned in one buffer
+                out = out[:-n_packed] + _gradpack.pack(out[-n_packed:])[0]
+            return out
 
         reason = self._reason(key)
         self.stats["recompiles"].append(reason)
@@ -271,7 +285,7 @@ class LazyGraph:
         prev = self._last_key
         if prev is None:
             return "first graph"
-        (sa, ca, _, da), (sb, cb, _, db) = prev, key
+        (sa, ca, _, da, _), (sb, cb, _, db, _) = prev, key
         if len(sa) != len(sb):
             return f"graph has {len(sb)} ops (was {len(sa)})"
         for i, (x, y) in enumerate(zip(sa, sb)):
@@ -307,6 +321,36 @@ def _donatable(consts: list, avals: list, overwritten: dict) -> tuple[tuple, lis
             out.append((slot, (new.node, new.leaf)))
     out.sort()
     return tuple(s for s, _ in out), [nl for _, nl in out]
+
+
+def _grads_to_pack(tracked: list) -> tuple[list, tuple]:
+    """The pending ``.grad``s to return in one packed buffer (see ``_gradpack``), as
+    ``[(tensor, LazyValue)]`` in a fixed order, and their layout; ``([], ())`` if they do
+    not qualify (fewer than two, mixed dtypes, too large) or one is shared: a ``.data`` or
+    ``detach()`` alias, a node that saved it, would need the value itself."""
+    seen = set()
+    grads = []
+    for r in tracked:
+        t = r()
+        if type(t) is not _gradpack._PackedGrad or id(t) in seen:
+            continue
+        seen.add(id(t))
+        v = _slot_get(t)
+        if type(v) is not LazyValue or v.array is not None or t._pack is not None:
+            continue
+        # references: t's slot, ``v``, getrefcount's argument (the graph's are weak)
+        if sys.getrefcount(v) > 3:
+            return [], ()
+        grads.append((t, v))
+    if len(grads) < 2 or not _gradpack.packable([(v.shape, v.dtype) for _, v in grads]):
+        return [], ()
+    grads.sort(key=lambda e: (e[1].node, e[1].leaf))
+    layout = []
+    offset = 0
+    for _, v in grads:
+        layout.append((offset, v.shape))
+        offset += v.size
+    return grads, tuple(layout)
 
 
 def _fmt(a) -> str:

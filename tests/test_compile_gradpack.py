@@ -1,7 +1,9 @@
-"""ej.compile hands small .grads back packed in one buffer: they must behave like any .grad."""
+"""ej.compile and lazy mode hand small .grads back packed in one buffer: they must behave
+like any .grad."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import pickle
 
@@ -138,3 +140,40 @@ def test_packing_needs_small_same_dtype_grads(monkeypatch):
     accumulate(x, y)  # now read and added to: one buffer each
     assert not accumulate._cache[accumulate._last_key].pack
     assert all(type(p.grad) is ej.Tensor for p in model.parameters())
+
+
+def test_lazy_grads_come_back_packed_and_read_like_eager():
+    """A lazy step's grads are one packed result (split on first read); an alias taken
+    before the flush, or accumulation into packed grads, still gives eager's values."""
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, _, step = _model_and_step()
+    ref_model, _, ref_step = _model_and_step()
+    for _ in range(3):
+        with ej.lazy():
+            loss = step(x, y)
+        np.testing.assert_allclose(loss.item(), ref_step(x, y).item(), rtol=1e-5)
+    grads = [p.grad for p in model.parameters()]
+    assert all(type(g) is _gradpack._PackedGrad and g._pack is not None for g in grads)
+    assert len({id(g._pack) for g in grads}) == 1
+    _assert_same(model, ref_model)
+
+    # an alias made before the flush holds the pending value itself: nothing is packed
+    model, opt, _ = _model_and_step()
+    ref_model, ref_opt, _ = _model_and_step()
+    with ej.lazy():
+        opt.zero_grad()
+        ej.nn.functional.mse_loss(model(x), y).backward()
+        alias = model[0].weight.grad.detach()
+    ref_opt.zero_grad()
+    ej.nn.functional.mse_loss(ref_model(x), y).backward()
+    np.testing.assert_allclose(alias.numpy(), ref_model[0].weight.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert model[0].weight.grad._pack is None
+
+    # no zero_grad: the next backward accumulates into (packed) grads
+    for m in (model, ref_model):
+        with ej.lazy() if m is model else contextlib.nullcontext():
+            ej.nn.functional.mse_loss(m(x), y).backward()
+        with ej.lazy() if m is model else contextlib.nullcontext():
+            ej.nn.functional.mse_loss(m(x), y).backward()
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
