@@ -13,6 +13,7 @@ them between calls — the usual training loop — never pays for the split.
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -33,13 +34,21 @@ _slot = Tensor.__dict__["_value"]  # the base class's storage for the value
 
 def packable(avals: list) -> bool:
     """Whether grads with these ``(shape, dtype)`` are worth packing: two or more, one
-    floating dtype, small, none of rank above 2."""
-    if len(avals) < 2 or any(len(shape) > PACK_MAX_RANK for shape, _ in avals):
+    floating dtype, small, none of rank above 2. (Cheap: lazy mode asks on every flush.)"""
+    if len(avals) < 2:
         return False
-    dtypes = {np.dtype(dt) for _, dt in avals}
-    if len(dtypes) != 1 or not jnp.issubdtype(next(iter(dtypes)), jnp.floating):
-        return False
-    return sum(int(np.prod(shape)) for shape, _ in avals) <= PACK_MAX_ELEMENTS
+    dt0 = avals[0][1]
+    total = 0
+    for shape, dt in avals:
+        if len(shape) > PACK_MAX_RANK or dt != dt0:
+            return False
+        total += math.prod(shape)
+    return total <= PACK_MAX_ELEMENTS and _floating(np.dtype(dt0))
+
+
+@functools.lru_cache(maxsize=32)
+def _floating(dt: np.dtype) -> bool:
+    return bool(jnp.issubdtype(dt, jnp.floating))
 
 
 def pack(grads: list) -> tuple[list, tuple]:
@@ -54,7 +63,7 @@ def pack(grads: list) -> tuple[list, tuple]:
             continue
         layout.append((offset, tuple(g.shape)))
         parts.append(jnp.ravel(g))
-        offset += int(np.prod(g.shape))
+        offset += math.prod(g.shape)
     return ([jnp.concatenate(parts)] if parts else []), tuple(layout)
 
 
@@ -80,7 +89,7 @@ def _splitter(layout: tuple):
     spans = [lay for lay in layout if lay is not None]
 
     def split(flat):
-        return tuple(lax.slice(flat, (off,), (off + int(np.prod(shape)),)).reshape(shape) for off, shape in spans)
+        return tuple(lax.slice(flat, (off,), (off + math.prod(shape),)).reshape(shape) for off, shape in spans)
 
     return jax.jit(split)
 

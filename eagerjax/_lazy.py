@@ -110,10 +110,11 @@ class LazyGraph:
             self.tracked.append(weakref.ref(t))
 
     def note_write(self, t: Tensor) -> None:
-        slot = self.const_ids.get(id(t._value))  # (called before the write: the old value)
+        r = weakref.ref(t)
+        slot = self.const_ids.get(id(_slot_get(t)))  # (called before the write: the old value)
         if slot is not None:
-            self.overwritten[slot] = weakref.ref(t)
-        self.tracked.append(weakref.ref(t))
+            self.overwritten[slot] = r
+        self.tracked.append(r)
 
     def note_grad(self, t: Tensor) -> None:
         pass
