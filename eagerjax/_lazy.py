@@ -103,6 +103,7 @@ class LazyGraph:
         self.const_ids: dict = {}
         self.tracked: list = []  # weakrefs of tensors whose _value may be lazy
         self.overwritten: dict = {}  # const slot -> weakref of the tensor that held it and was written
+        self.grad_owners: list = []  # weakrefs of tensors whose .grad was set
 
     # -- recorder protocol ---------------------------------------------------------
     def note_new(self, t: Tensor) -> None:
@@ -117,7 +118,7 @@ class LazyGraph:
         self.tracked.append(r)
 
     def note_grad(self, t: Tensor) -> None:
-        pass
+        self.grad_owners.append(weakref.ref(t))  # its new .grad may be packed at the flush
 
     def note_grad_access(self, t: Tensor) -> None:
         pass
@@ -202,9 +203,9 @@ class LazyGraph:
             return
         nodes, consts, tracked, const_avals = self.nodes, self.consts, self.tracked, self.const_avals
         donate, reuse = _donatable(consts, const_avals, self.overwritten)
+        grads, layout = _grads_to_pack(self.grad_owners)
         self._reset()
         self.stats["flushes"] += 1
-        grads, layout = _grads_to_pack(tracked)
         packed = {(v.node, v.leaf) for _, v in grads}
         live = []  # (node, leaf, LazyValue) still referenced from Python
         for i, (_, _, outs) in enumerate(nodes):
@@ -324,15 +325,16 @@ def _donatable(consts: list, avals: list, overwritten: dict) -> tuple[tuple, lis
     return tuple(s for s, _ in out), [nl for _, nl in out]
 
 
-def _grads_to_pack(tracked: list) -> tuple[list, tuple]:
-    """The pending ``.grad``s to return in one packed buffer (see ``_gradpack``), as
-    ``[(tensor, LazyValue)]`` in a fixed order, and their layout; ``([], ())`` if they do
-    not qualify (fewer than two, mixed dtypes, too large) or one is shared: a ``.data`` or
-    ``detach()`` alias, a node that saved it, would need the value itself."""
+def _grads_to_pack(owners: list) -> tuple[list, tuple]:
+    """The pending ``.grad``s of ``owners`` (weakrefs) to return in one packed buffer (see
+    ``_gradpack``), as ``[(grad tensor, LazyValue)]`` in a fixed order, and their layout;
+    ``([], ())`` if they do not qualify (fewer than two, mixed dtypes, too large) or one is
+    shared: a ``.data`` or ``detach()`` alias, a node that saved it, would need the value."""
     seen = set()
     grads = []
-    for r in tracked:
-        t = r()
+    for r in owners:
+        o = r()
+        t = None if o is None else o._grad
         if type(t) is not _gradpack._PackedGrad or id(t) in seen:
             continue
         seen.add(id(t))
