@@ -111,7 +111,9 @@ class _Pack:
                 split = _splitter(self.layout)(self.flat)
             self.parts = dict(zip([lay for lay in self.layout if lay is not None], split))
             self.flat = None
-        return self.parts[lay]
+        # Each view takes its part once: then its tensor is the part's only holder, so a
+        # later step may donate it.
+        return self.parts.pop(lay)
 
 
 class _PackedGrad(Tensor):

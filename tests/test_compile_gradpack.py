@@ -177,3 +177,33 @@ def test_lazy_grads_come_back_packed_and_read_like_eager():
             ej.nn.functional.mse_loss(m(x), y).backward()
     for p, q in zip(model.parameters(), ref_model.parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_accumulating_into_packed_grads_still_donates(monkeypatch):
+    """Gradient accumulation: the first micro-step's grads come back packed; the next one
+    reads them (each split out once, held by its .grad alone), so it can donate them."""
+    from eagerjax._compile import CompiledFunction
+
+    fallbacks = []
+    orig = CompiledFunction._no_donate
+    monkeypatch.setattr(CompiledFunction, "_no_donate", staticmethod(lambda e: fallbacks.append(e) or orig(e)))
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, opt, _ = _model_and_step()
+    ref_model, ref_opt, _ = _model_and_step()
+
+    def micro(m):
+        return lambda x, y: ej.nn.functional.mse_loss(m(x), y).backward()
+
+    c, ref = ej.compile(micro(model)), micro(ref_model)
+    for _ in range(2):
+        for _ in range(3):
+            c(x, y)
+            ref(x, y)
+        opt.step()
+        ref_opt.step()
+        opt.zero_grad()
+        ref_opt.zero_grad()
+    assert not fallbacks
+    c(x, y)
+    ref(x, y)
+    _assert_same(model, ref_model)
