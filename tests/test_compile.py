@@ -256,7 +256,8 @@ def _count_fallbacks(monkeypatch) -> list:
     return seen
 
 
-def _adam_step():
+def _adam_step(opt_step: bool = True):
+    """A small MLP, its Adam, and a step: zero_grad, MSE, backward (and opt.step())."""
     ej.manual_seed(0)
     model = ej.nn.Sequential(ej.nn.Linear(4, 8), ej.nn.ReLU(), ej.nn.Linear(8, 1))
     opt = ej.optim.Adam(model.parameters(), lr=1e-2)
@@ -265,7 +266,8 @@ def _adam_step():
         opt.zero_grad()
         loss = ej.nn.functional.mse_loss(model(x), y)
         loss.backward()
-        opt.step()
+        if opt_step:
+            opt.step()
         return loss
 
     return model, opt, step

@@ -8,25 +8,10 @@ import copy
 import pickle
 
 import numpy as np
+from test_compile import _adam_step as _model_and_step
 
 import eagerjax as ej
 from eagerjax import _gradpack
-
-
-def _model_and_step(seed: int = 0, opt_step: bool = True):
-    ej.manual_seed(seed)
-    model = ej.nn.Sequential(ej.nn.Linear(4, 8), ej.nn.ReLU(), ej.nn.Linear(8, 1))
-    opt = ej.optim.Adam(model.parameters(), lr=1e-2)
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = ej.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        if opt_step:
-            opt.step()
-        return loss
-
-    return model, opt, step
 
 
 def _assert_same(model, ref_model):

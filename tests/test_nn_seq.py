@@ -116,16 +116,8 @@ MHA_CASES = [  # grad=True: also compare input and parameter gradients
     dict(name="no_bias_unbatched", bias=False, unbatched=True, mask="bool"),
     dict(name="causal_hint", mask="causal", causal=True, need_weights=False),
     # one tensor as query, key and value: the packed projection runs as one matmul
-    dict(
-        name="self_attention_causal",
-        batch_first=True,
-        same=True,
-        mask="causal",
-        causal=True,
-        need_weights=False,
-        grad=True,
-    ),
-    dict(name="self_attention_weights", same=True, kpm=True, grad=True),
+    dict(name="self_causal", batch_first=True, same=True, mask="causal", causal=True, need_weights=False, grad=True),
+    dict(name="self_weights", same=True, kpm=True, grad=True),
 ]
 
 
