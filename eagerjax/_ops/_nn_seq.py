@@ -55,6 +55,13 @@ def _safe_softmax(s):
     return jnp.where(dead, jnp.zeros((), y.dtype), y)
 
 
+def _causal_bias(L: int, S: int, dtype):
+    """0 on and below the diagonal, -inf above, added to the scores as torch's reference
+    attention does (a constant: the backward passes the cotangent through, where a
+    ``where`` on the scores would cost a select each way)."""
+    return jnp.where(jnp.tril(jnp.ones((L, S), jnp.bool_)), jnp.zeros((), dtype), jnp.asarray(-jnp.inf, dtype))
+
+
 def _mask_to_bias(mask, dtype):
     """torch's ``_canonical_mask``: a bool mask (True = masked out) becomes 0 / -inf; a float mask stays."""
     if mask.dtype == jnp.bool_:
@@ -81,13 +88,14 @@ def _sdpa_core(rng, q, k, v, attn_mask, p, is_causal, scale, enable_gqa):
         scale = 1.0 / math.sqrt(q.shape[-1])
     s = jnp.matmul(q, jnp.swapaxes(k, -1, -2)) * jnp.asarray(scale, q.dtype)
     if is_causal:
-        s = jnp.where(jnp.tril(jnp.ones((L, S), jnp.bool_)), s, jnp.asarray(-jnp.inf, s.dtype))
+        s = s + _causal_bias(L, S, s.dtype)
     if attn_mask is not None:
         if attn_mask.dtype == jnp.bool_:  # sdpa's convention: True = takes part in attention
             s = jnp.where(attn_mask, s, jnp.asarray(-jnp.inf, s.dtype))
         else:
             s = s + attn_mask.astype(s.dtype)
-    w = _safe_softmax(s)
+    # (no mask: no row is fully masked, and the plain softmax is the same)
+    w = jax.nn.softmax(s, axis=-1) if attn_mask is None else _safe_softmax(s)
     if rng is not None:
         rng, w = _dropout_apply(rng, w, p)
     out = jnp.matmul(w, v)
@@ -198,10 +206,12 @@ def _mha_core(
     if bias is not None:
         s = s + bias.astype(s.dtype)
     if causal:
-        s = jnp.where(jnp.tril(jnp.ones((L, S), jnp.bool_)), s, jnp.asarray(-jnp.inf, s.dtype))
+        s = s + _causal_bias(L, S, s.dtype)
     # torch: the need_weights path is a plain softmax (NaN on fully masked rows); the
     # need_weights=False path goes through scaled_dot_product_attention (zeros there).
-    w = jax.nn.softmax(s, axis=-1) if need_weights else _safe_softmax(s)
+    # Without a mask no row is fully masked (a causal row keeps its diagonal): the plain
+    # softmax is then the same and spares XLA a reduction and two selects each way.
+    w = jax.nn.softmax(s, axis=-1) if need_weights or bias is None else _safe_softmax(s)
     if rng is not None:
         rng, w = _dropout_apply(rng, w, p)
     o = jnp.matmul(w, v)  # (N*H, L, D)
