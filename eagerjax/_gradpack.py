@@ -126,7 +126,18 @@ class _PackedGrad(Tensor):
 
     @classmethod
     def _view(cls, shared: _Pack, lay: tuple) -> _PackedGrad:
-        t = cls._make(None)
+        # Tensor._make's fields, set directly (this runs on every compiled call, outside any
+        # capture or lazy recording, so there is no mode to tell about a new tensor).
+        t = object.__new__(cls)
+        _slot.__set__(t, None)
+        t.requires_grad = False
+        t._grad = None
+        t._node = None
+        t._idx = 0
+        t._version = 0
+        t._retain = False
+        t._hooks = None
+        t._name = None
         t._pack = shared
         t._at = lay
         return t

@@ -192,3 +192,17 @@ def test_accumulating_into_packed_grads_still_donates(monkeypatch):
     c(x, y)
     ref(x, y)
     _assert_same(model, ref_model)
+
+
+def test_packed_view_sets_every_tensor_field():
+    """``_PackedGrad._view`` fills Tensor's slots by hand (it runs on every compiled call):
+    a slot added to Tensor must be set there too."""
+    import jax.numpy as jnp
+
+    shared = _gradpack._Pack(jnp.arange(6.0), ((0, (2, 3)),))
+    view = _gradpack._PackedGrad._view(shared, (0, (2, 3)))
+    plain = ej.Tensor._make(jnp.zeros((2, 3)))
+    for name in ej.Tensor.__slots__:
+        if name not in ("__weakref__", "_value"):
+            assert getattr(view, name) == getattr(plain, name), name
+    np.testing.assert_array_equal(view.numpy(), np.arange(6.0).reshape(2, 3))
