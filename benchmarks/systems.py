@@ -87,8 +87,15 @@ def _eagerjax(workload: str, mode: str) -> Runner:
 
     fn = ej.compile(train_step) if mode == "compiled" else train_step
 
-    def block(loss):
-        jax.block_until_ready([_ej_value(loss)] + [_ej_value(p) for p in params])
+    if mode == "lazy":
+
+        def block(loss):
+            jax.block_until_ready([_ej_value(loss)] + [_ej_value(p) for p in params])
+
+    else:
+        # values are arrays here: read them as directly as the hand-written step's block does
+        def block(loss):
+            jax.block_until_ready([loss._value] + [p._value for p in params])
 
     r = Runner(mode, workload, lambda: fn(x, y), block, lambda loss: float(loss))
     if mode == "compiled":
