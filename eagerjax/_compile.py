@@ -71,7 +71,7 @@ def _fmt_aval(a) -> str:
 class _Plan:
     """What one step structure reads and writes (the discovered state)."""
 
-    def __init__(self, cap: Capture) -> None:
+    def __init__(self, cap: Capture, none_at_end: set = frozenset()) -> None:
         # Latest-touched first. The order of a program's inputs and outputs steers XLA's
         # schedule: the backward yields the last layer's gradients first, and updating that
         # layer's state first lets its temporaries die early (the medium MLP's step needs
@@ -95,8 +95,9 @@ class _Plan:
         # .grads the step writes without reading (``zero_grad()`` then ``backward()``): their
         # old buffers are dead once the step runs, so they are donated too (unread inputs
         # that XLA reuses for the new gradients), as the hand-written step frees its grads.
+        # Not those it leaves None: nothing would reuse them (and jax would warn).
         gin = {id(t) for t in self.grad_in}
-        self.grad_dead = [t for t in self.grad_out if id(t) not in gin]
+        self.grad_dead = [t for t in self.grad_out if id(t) not in gin and id(t) not in none_at_end]
         self.input_ids = {id(t) for t in reads}
         self.modules = list(cap.modules.values())
         self.last_sig: tuple | None = None
@@ -414,10 +415,13 @@ class CompiledFunction:
                 return [x._value for x in jax.tree_util.tree_leaves(out, is_leaf=_is_leaf) if isinstance(x, Tensor)]
 
             jax.eval_shape(f, *vals, *grads)
+            # .grads the step leaves None (``opt.zero_grad()`` at its end): no new value
+            # could reuse their old buffers
+            none_at_end = {id(t) for t in cap.wrote_grad.values() if t._grad is None}
         finally:
             flags.mode = prev
             cap.restore()
-        plan = _Plan(cap)
+        plan = _Plan(cap, none_at_end)
         for m in plan.modules:
             if all(m is not x for x in self._modules):
                 self._modules.append(m)

@@ -399,6 +399,39 @@ def test_inplace_on_grads_before_the_optimizer_touches_params():
     assert update.stats()["traces"] == 1
 
 
+def test_zero_grad_at_the_end_of_the_step_donates_nothing_unusable(monkeypatch):
+    """``opt.step(); opt.zero_grad()`` at a step's end leaves its grads None: their old
+    buffers must not be donated (no output could reuse them, and jax would warn)."""
+    import warnings
+
+    from eagerjax import _gradpack
+
+    monkeypatch.setattr(_gradpack, "PACK_MAX_ELEMENTS", 0)  # as for a model too big to pack
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    (model, opt, _), (ref_model, ref_opt, _) = _adam_step(), _adam_step()
+
+    def step(model, opt):
+        def f(x, y):
+            loss = ej.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        return f
+
+    c, ref = ej.compile(step(model, opt)), step(ref_model, ref_opt)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            np.testing.assert_allclose(c(x, y).item(), ref(x, y).item(), rtol=1e-5)
+    assert not [w for w in seen if "donated" in str(w.message)]
+    assert all(p.grad is None for p in model.parameters())
+    assert not c._cache[c._last_key].plan.grad_dead and c.stats()["traces"] == 1
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
 def test_plan_lists_state_latest_touched_first():
     """The program's state order steers XLA's schedule (see ``_Plan``): the optimizer
     writes the last layer's parameters last, so they come first, and the plan found again
