@@ -29,7 +29,11 @@ from ._tensor import Tensor, _rebuild
 PACK_MAX_ELEMENTS = 1 << 15
 PACK_MAX_RANK = 2
 
-_slot = Tensor.__dict__["_value"]  # the base class's storage for the value
+# A tensor's value slot itself, bypassing ``_PackedGrad``'s property: reading it never
+# splits a pack (lazy mode's flush uses these too).
+_slot = Tensor.__dict__["_value"]
+raw_value = _slot.__get__
+set_raw_value = _slot.__set__
 
 
 def packable(avals: list) -> bool:
@@ -54,17 +58,22 @@ def _floating(dt: np.dtype) -> bool:
 def pack(grads: list) -> tuple[list, tuple]:
     """At trace time: the grads (None where the step left one None) as ``[flat]`` (or ``[]``
     when all are None) and the layout to split them by: per grad ``(offset, shape)`` or None."""
+    parts = [jnp.ravel(g) for g in grads if g is not None]
+    return ([jnp.concatenate(parts)] if parts else []), layout_of([None if g is None else g.shape for g in grads])
+
+
+def layout_of(shapes: list) -> tuple:
+    """Where each array of these shapes (None: absent) sits in their concatenation:
+    ``(offset, shape)`` per entry, or None."""
     layout = []
-    parts = []
     offset = 0
-    for g in grads:
-        if g is None:
+    for shape in shapes:
+        if shape is None:
             layout.append(None)
             continue
-        layout.append((offset, tuple(g.shape)))
-        parts.append(jnp.ravel(g))
-        offset += math.prod(g.shape)
-    return ([jnp.concatenate(parts)] if parts else []), tuple(layout)
+        layout.append((offset, tuple(shape)))
+        offset += math.prod(shape)
+    return tuple(layout)
 
 
 def unpack(owners: list, arrays: list, layout: tuple) -> None:
@@ -79,9 +88,7 @@ def attach(grads: list, flat, layout: tuple) -> None:
     views into ``flat``, the packed result."""
     shared = _Pack(flat, layout)
     for t, lay in zip(grads, layout):
-        t._pack = shared
-        t._at = lay
-        _slot.__set__(t, None)
+        t._bind(shared, lay)
 
 
 @functools.lru_cache(maxsize=64)
@@ -129,7 +136,6 @@ class _PackedGrad(Tensor):
         # Tensor._make's fields, set directly (this runs on every compiled call, outside any
         # capture or lazy recording, so there is no mode to tell about a new tensor).
         t = object.__new__(cls)
-        _slot.__set__(t, None)
         t.requires_grad = False
         t._grad = None
         t._node = None
@@ -138,9 +144,14 @@ class _PackedGrad(Tensor):
         t._retain = False
         t._hooks = None
         t._name = None
-        t._pack = shared
-        t._at = lay
+        t._bind(shared, lay)
         return t
+
+    def _bind(self, shared: _Pack, lay: tuple) -> None:
+        """Make this tensor's value the ``lay`` part of ``shared``, split out on first read."""
+        _slot.__set__(self, None)
+        self._pack = shared
+        self._at = lay
 
     @property
     def _value(self):

@@ -29,9 +29,6 @@ from . import _gradpack
 from ._state import flags
 from ._tensor import Tensor
 
-_slot_get = Tensor.__dict__["_value"].__get__  # a tensor's raw value slot (no subclass property)
-_slot_set = Tensor.__dict__["_value"].__set__
-
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 _SCALARS = (int, float, bool)
 _MAX_PENDING = 5000  # recorded kernels before a forced flush
@@ -112,7 +109,7 @@ class LazyGraph:
 
     def note_write(self, t: Tensor) -> None:
         r = weakref.ref(t)
-        slot = self.const_ids.get(id(_slot_get(t)))  # (called before the write: the old value)
+        slot = self.const_ids.get(id(_gradpack.raw_value(t)))  # (called before the write: the old value)
         if slot is not None:
             self.overwritten[slot] = r
         self.tracked.append(r)
@@ -245,9 +242,9 @@ class LazyGraph:
         for r in tracked:
             t = r()
             if t is not None:
-                v = _slot_get(t)
+                v = _gradpack.raw_value(t)
                 if type(v) is LazyValue and v.array is not None:
-                    _slot_set(t, v.array)
+                    _gradpack.set_raw_value(t, v.array)
 
     def _compile(self, nodes, outs_key, key, donate: tuple, n_packed: int = 0):
         kernels = [k for k, _, _ in nodes]
@@ -338,7 +335,7 @@ def _grads_to_pack(owners: list) -> tuple[list, tuple]:
         if type(t) is not _gradpack._PackedGrad or id(t) in seen:
             continue
         seen.add(id(t))
-        v = _slot_get(t)
+        v = _gradpack.raw_value(t)
         if type(v) is not LazyValue or v.array is not None or t._pack is not None:
             continue
         # references: t's slot, ``v``, getrefcount's argument (the graph's are weak)
@@ -348,12 +345,7 @@ def _grads_to_pack(owners: list) -> tuple[list, tuple]:
     if len(grads) < 2 or not _gradpack.packable([(v.shape, v.dtype) for _, v in grads]):
         return [], ()
     grads.sort(key=lambda e: (e[1].node, e[1].leaf))
-    layout = []
-    offset = 0
-    for _, v in grads:
-        layout.append((offset, v.shape))
-        offset += v.size
-    return grads, tuple(layout)
+    return grads, _gradpack.layout_of([v.shape for _, v in grads])
 
 
 def _fmt(a) -> str:
