@@ -48,6 +48,12 @@ def _dropout_apply(key, x, p):
     return nk, x * noise
 
 
+def _softmax(s, maskable: bool):
+    """Softmax over the last axis; ``maskable``: a mask may have emptied a row, which must
+    give 0 (the guard costs a reduction and two selects each way, so only then)."""
+    return _safe_softmax(s) if maskable else jax.nn.softmax(s, axis=-1)
+
+
 def _safe_softmax(s):
     """Softmax over the last axis that gives 0 (and zero gradients) for rows that are all ``-inf``."""
     dead = jnp.all(s == -jnp.inf, axis=-1, keepdims=True)
@@ -94,8 +100,7 @@ def _sdpa_core(rng, q, k, v, attn_mask, p, is_causal, scale, enable_gqa):
             s = jnp.where(attn_mask, s, jnp.asarray(-jnp.inf, s.dtype))
         else:
             s = s + attn_mask.astype(s.dtype)
-    # (no mask: no row is fully masked, and the plain softmax is the same)
-    w = jax.nn.softmax(s, axis=-1) if attn_mask is None else _safe_softmax(s)
+    w = _softmax(s, maskable=attn_mask is not None)  # (a causal row keeps its diagonal)
     if rng is not None:
         rng, w = _dropout_apply(rng, w, p)
     out = jnp.matmul(w, v)
@@ -163,16 +168,11 @@ def _mha_core(
     H = num_heads
     D = E // H
     dt = query.dtype
-    if in_w is not None:
-        wq, wk, wv = jnp.split(in_w, 3, axis=0)
-    else:
-        wq, wk, wv = q_w, k_w, v_w
-    bq = bk = bv = None
-    if in_b is not None:
-        bq, bk, bv = jnp.split(in_b, 3)
     if self_attn:
         q, k, v = jnp.split(_proj(query, in_w, in_b), 3, axis=-1)
     else:
+        wq, wk, wv = jnp.split(in_w, 3, axis=0) if in_w is not None else (q_w, k_w, v_w)
+        bq, bk, bv = jnp.split(in_b, 3) if in_b is not None else (None, None, None)
         q = _proj(query, wq, bq)
         k = _proj(key, wk, bk)
         v = _proj(value, wv, bv)
@@ -209,9 +209,7 @@ def _mha_core(
         s = s + _causal_bias(L, S, s.dtype)
     # torch: the need_weights path is a plain softmax (NaN on fully masked rows); the
     # need_weights=False path goes through scaled_dot_product_attention (zeros there).
-    # Without a mask no row is fully masked (a causal row keeps its diagonal): the plain
-    # softmax is then the same and spares XLA a reduction and two selects each way.
-    w = jax.nn.softmax(s, axis=-1) if need_weights or bias is None else _safe_softmax(s)
+    w = _softmax(s, maskable=not need_weights and bias is not None)
     if rng is not None:
         rng, w = _dropout_apply(rng, w, p)
     o = jnp.matmul(w, v)  # (N*H, L, D)
