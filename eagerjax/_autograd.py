@@ -24,8 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._gradpack import _PackedGrad
-from ._lazy import LazyValue, concrete
+from ._lazy import concrete
 from ._state import flags
 from ._tensor import Tensor
 
@@ -486,20 +485,19 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
         if g is not None:
             t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
     if accumulate:
-        mode = flags.mode
+        # (the .grad setter's shape check is moot: each g has its leaf's shape by construction)
+        owners = []
+        grads = []
         for t, g in zip(leaves, leaf_grads):
-            if g is None or (only is not None and id(t) not in only):
-                continue
-            if not t.requires_grad:
-                continue
-            # (the .grad setter's shape check is moot: g has the leaf's shape by construction)
-            if mode is not None:
-                mode.note_grad(t)
-            if isinstance(g, Tensor):
-                t._grad = g
-            else:
-                # A lazy gradient may come back packed with the others (see LazyGraph.flush).
-                t._grad = _PackedGrad._make(g) if type(g) is LazyValue else Tensor._make(g)
+            if g is not None and t.requires_grad and (only is None or id(t) in only):
+                owners.append(t)
+                grads.append(g)
+        mode = flags.mode
+        if mode is not None:
+            mode.set_grads(owners, grads)
+        else:
+            for t, g in zip(owners, grads):
+                t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
         return None
     return target_grads[:nt]
 

@@ -79,6 +79,8 @@ class Capture:
     tensors whose values are trace inputs (already swapped to tracers).
     """
 
+    is_lazy = False
+
     def __init__(self, plan: dict | None, fullgraph: bool = True, what: str = "compiled step") -> None:
         self.plan = plan
         self.discovering = plan is None  # a shape-only pass: values are never used
@@ -156,11 +158,21 @@ class Capture:
         self._owner(t)
         self.wrote_value.setdefault(id(t), t)
 
+    def note_writes(self, ts: list) -> None:
+        for t in ts:
+            self.note_write(t)
+
     def note_grad(self, t: Tensor) -> None:
         if t in self.born and id(t) not in self.owners:
             return
         self._owner(t)
         self.wrote_grad.setdefault(id(t), t)
+
+    def set_grads(self, owners: list, grads: list) -> None:
+        """``backward()`` gives each owner its new ``.grad``."""
+        for t, g in zip(owners, grads):
+            self.note_grad(t)
+            t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
 
     def note_grad_access(self, t: Tensor) -> None:
         """``t.grad`` was read: remember whose grad that tensor is, so in-place ops on it

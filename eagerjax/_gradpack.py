@@ -133,8 +133,23 @@ class _PackedGrad(Tensor):
 
     @classmethod
     def _view(cls, shared: _Pack, lay: tuple) -> _PackedGrad:
-        # Tensor._make's fields, set directly (this runs on every compiled call, outside any
-        # capture or lazy recording, so there is no mode to tell about a new tensor).
+        """A grad whose value is the ``lay`` part of ``shared``."""
+        t = cls._fresh()
+        t._bind(shared, lay)
+        return t
+
+    @classmethod
+    def _pending(cls, v) -> _PackedGrad:
+        """Lazy mode: a grad holding the placeholder ``v``, which the flush may pack."""
+        t = cls._fresh()
+        _slot.__set__(t, v)
+        t._pack = None
+        return t
+
+    @classmethod
+    def _fresh(cls) -> _PackedGrad:
+        # Tensor._make's fields, set directly: this runs on every compiled call and every
+        # lazy backward, and the caller tells the mode (if any) about the new tensor itself.
         t = object.__new__(cls)
         t.requires_grad = False
         t._grad = None
@@ -144,7 +159,6 @@ class _PackedGrad(Tensor):
         t._retain = False
         t._hooks = None
         t._name = None
-        t._bind(shared, lay)
         return t
 
     def _bind(self, shared: _Pack, lay: tuple) -> None:

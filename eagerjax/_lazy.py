@@ -16,6 +16,7 @@ more stay inside the program (XLA never materializes them).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -32,16 +33,19 @@ from ._tensor import Tensor
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 _SCALARS = (int, float, bool)
 _MAX_PENDING = 5000  # recorded kernels before a forced flush
+_LEAF_BITS = 24  # a kernel's outputs are numbered below 2**24
+_LEAF_MASK = (1 << _LEAF_BITS) - 1
 
 
 class LazyValue:
     """A value that a pending graph will compute: shape and dtype now, ``array`` after the flush."""
 
-    __slots__ = ("shape", "dtype", "node", "leaf", "array", "__weakref__")
+    __slots__ = ("shape", "dtype", "aid", "node", "leaf", "array", "__weakref__")
 
-    def __init__(self, shape, dtype, node: int, leaf: int) -> None:
+    def __init__(self, shape, dtype, aid: int, node: int, leaf: int) -> None:
         self.shape = shape
         self.dtype = dtype
+        self.aid = aid  # the interned (shape, dtype): see ``_aval_id``
         self.node = node
         self.leaf = leaf
         self.array = None
@@ -91,12 +95,16 @@ class LazyGraph:
             "recompiles": [],
         }
         self._last_key = None
+        self._last_prog = None
         self._reset()
 
     def _reset(self) -> None:
-        self.nodes: list = []  # (kernel, refs, treedef, [weakref(LazyValue)])
+        # (kernel, refs): per input, a const slot (>= 0) or ``~(node << _LEAF_BITS | leaf)``
+        # (flat ints: the graph's signature is hashed and compared on every flush)
+        self.nodes: list = []
+        self.outrefs: list = []  # weakref of every LazyValue recorded, in node order
         self.consts: list = []
-        self.const_avals: list = []  # per const: (shape, dtype), or the Python scalar's type
+        self.const_avals: list = []  # per const: its interned aval (``_aval_id``)
         self.const_ids: dict = {}
         self.tracked: list = []  # weakrefs of tensors whose _value may be lazy
         self.overwritten: dict = {}  # const slot -> weakref of the tensor that held it and was written
@@ -114,8 +122,32 @@ class LazyGraph:
             self.overwritten[slot] = r
         self.tracked.append(r)
 
+    def note_writes(self, ts: list) -> None:
+        """``note_write`` for many tensors at once (optimizer updates write every state tensor)."""
+        refs = list(map(weakref.ref, ts))
+        self.tracked += refs
+        const_ids = self.const_ids
+        raw = _gradpack.raw_value
+        for t, r in zip(ts, refs):
+            slot = const_ids.get(id(raw(t)))
+            if slot is not None:
+                self.overwritten[slot] = r
+
     def note_grad(self, t: Tensor) -> None:
         self.grad_owners.append(weakref.ref(t))  # its new .grad may be packed at the flush
+
+    def set_grads(self, owners: list, grads: list) -> None:
+        """``backward()`` gives each owner its new ``.grad`` (values, placeholders or Tensors).
+        A pending one becomes a ``_PackedGrad``: the flush may return it packed with others."""
+        self.grad_owners += map(weakref.ref, owners)
+        tracked = self.tracked
+        for t, g in zip(owners, grads):
+            if type(g) is LazyValue:
+                g = _gradpack._PackedGrad._pending(g)
+                tracked.append(weakref.ref(g))
+            elif not isinstance(g, Tensor):
+                g = Tensor._make(g)
+            t._grad = g
 
     def note_grad_access(self, t: Tensor) -> None:
         pass
@@ -156,36 +188,49 @@ class LazyGraph:
             tv = type(v)
             if tv is LazyValue:
                 if v.array is None:
-                    refs.append(("n", v.node, v.leaf))
-                    avals.append((v.shape, v.dtype))
+                    refs.append(~(v.node << _LEAF_BITS | v.leaf))
+                    avals.append(v.aid)
                     continue
                 v = v.array
                 tv = type(v)
             if tv in _SCALARS:
-                refs.append(("c", len(consts)))
+                refs.append(len(consts))
                 consts.append(v)
-                const_avals.append(tv)
-                avals.append(tv)
+                a = _SCALAR_AIDS[tv]
+                const_avals.append(a)
+                avals.append(a)
                 continue
             k = id(v)
             slot = const_ids.get(k)
             if slot is None:
                 slot = const_ids[k] = len(consts)
                 consts.append(v)
-                const_avals.append((v.shape, v.dtype))
-            refs.append(("c", slot))
-            avals.append(const_avals[slot])
+                try:
+                    a = _BY_AVAL.get(v.aval)
+                except AttributeError:  # (not a jax array)
+                    a = None
+                if a is None:
+                    a = _aval_id(v)
+                const_avals.append(a)
+            else:
+                a = const_avals[slot]
+            refs.append(slot)
+            avals.append(a)
         skey = (kern.uid, tuple(avals))
         shape = self.shapes.get(skey)
         if shape is None:
-            args = [jax.ShapeDtypeStruct(a[0], a[1]) if type(a) is tuple else v for a, v in zip(avals, vals)]
+            args = [_as_spec(_AVALS[a], v) for a, v in zip(avals, vals)]
             leaves, treedef = jax.tree_util.tree_flatten(jax.eval_shape(kern.fn, *args))
+            if len(leaves) > _LEAF_MASK:
+                raise RuntimeError(f"{kern.name}(): too many outputs to record lazily ({len(leaves)})")
             single = treedef.num_leaves == 1 and not treedef.children() and treedef.num_nodes == 1
-            shape = self.shapes[skey] = ([(tuple(x.shape), np.dtype(x.dtype)) for x in leaves], treedef, single)
+            sds = [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves]
+            shape = self.shapes[skey] = ([(sh, dt, _intern(sh, dt)) for sh, dt in sds], treedef, single)
         leaves, treedef, single = shape
         idx = len(self.nodes)
-        outs = [LazyValue(sh, dt, idx, i) for i, (sh, dt) in enumerate(leaves)]
-        self.nodes.append((kern, tuple(refs), [weakref.ref(o) for o in outs]))
+        outs = [LazyValue(sh, dt, a, idx, i) for i, (sh, dt, a) in enumerate(leaves)]
+        self.nodes.append((kern, tuple(refs)))
+        self.outrefs += map(weakref.ref, outs)
         if idx >= _MAX_PENDING:
             # A loop with no boundary (no optimizer.step, no host read): keep graphs bounded.
             self.flush("pending graph reached its size limit")
@@ -201,62 +246,64 @@ class LazyGraph:
         nodes, consts, tracked, const_avals = self.nodes, self.consts, self.tracked, self.const_avals
         donate, reuse = _donatable(consts, const_avals, self.overwritten)
         grads, layout = _grads_to_pack(self.grad_owners)
+        outrefs = self.outrefs
         self._reset()
         self.stats["flushes"] += 1
-        packed = {(v.node, v.leaf) for _, v in grads}
-        live = []  # (node, leaf, LazyValue) still referenced from Python
-        for i, (_, _, outs) in enumerate(nodes):
-            for j, r in enumerate(outs):
-                lv = r()
-                if lv is not None and (i, j) not in packed:
-                    live.append((i, j, lv))
-        if reuse:
-            # jax pairs each donated input with the first remaining output of its shape and
-            # dtype. Listing every donated value's replacement first, in the same order, makes
-            # each buffer hold its own tensor's new value; otherwise a parameter's buffer could
-            # go to its gradient, which is computed while the parameter is still needed, and
-            # XLA copies the parameter first (12 extra copies in the medium MLP's step).
-            rank = {nl: k for k, nl in enumerate(reuse)}
-            live.sort(key=lambda e: rank.get((e[0], e[1]), len(rank)))
-        structure = tuple((k.uid, refs) for k, refs, _ in nodes)
-        cavals = tuple(const_avals)
-        outs_key = tuple((i, j) for i, j, _ in live)
-        pack_key = tuple((v.node, v.leaf) for _, v in grads)
-        key = (structure, cavals, outs_key, donate, pack_key)
+        # The results: values still referenced from Python, except packed grads (returned in
+        # one buffer at the end). jax pairs each donated input with the first remaining output
+        # of its shape and dtype, so every donated value's replacement comes first, in the
+        # same order: each buffer then holds its own tensor's new value. (Otherwise a
+        # parameter's buffer could go to its gradient, which is computed while the parameter
+        # is still needed, and XLA would copy the parameter first: 12 extra copies in the
+        # medium MLP's step.)
+        skip = {id(v) for _, v in grads}
+        skip.update(map(id, reuse))
+        live = reuse
+        for r in outrefs:
+            lv = r()
+            if lv is not None and id(lv) not in skip:
+                live.append(lv)
+        structure = tuple((k.uid, refs) for k, refs in nodes)
+        outs_key = tuple([lv.node << _LEAF_BITS | lv.leaf for lv in live])
+        pack_key = tuple([v.node << _LEAF_BITS | v.leaf for _, v in grads])
+        key = (structure, tuple(const_avals), outs_key, donate, pack_key)
         prog = self.cache.get(key)
         if prog is None:
             self.stats["misses"] += 1
             prog = self._compile(nodes, outs_key + pack_key, key, donate, len(pack_key))
         else:
             self.stats["hits"] += 1
-            self.cache.move_to_end(key)
+            if prog is not self._last_prog:  # (the last one used is already the newest)
+                self.cache.move_to_end(key)
         self._last_key = key
+        self._last_prog = prog
         results = prog(*consts)
-        for (_, _, lv), a in zip(live, results):
+        for lv, a in zip(live, results):
             lv.array = a
             lv.node = None
         if grads:
             _gradpack.attach([t for t, _ in grads], results[-1], layout)
         # Tensors get their arrays back; placeholders are only a recording device. (The raw
         # slot: a packed grad's value stays unsplit until someone reads it.)
+        raw, set_raw = _gradpack.raw_value, _gradpack.set_raw_value
         for r in tracked:
             t = r()
             if t is not None:
-                v = _gradpack.raw_value(t)
+                v = raw(t)
                 if type(v) is LazyValue and v.array is not None:
-                    _gradpack.set_raw_value(t, v.array)
+                    set_raw(t, v.array)
 
     def _compile(self, nodes, outs_key, key, donate: tuple, n_packed: int = 0):
-        kernels = [k for k, _, _ in nodes]
-        wiring = [refs for _, refs, _ in nodes]
+        kernels = [k for k, _ in nodes]
+        wiring = [refs for _, refs in nodes]
 
         def program(*consts):
             self.stats["traces"] += 1
             results = []
             for k, refs in zip(kernels, wiring):
-                args = [consts[r[1]] if r[0] == "c" else results[r[1]][r[2]] for r in refs]
+                args = [consts[r] if r >= 0 else results[~r >> _LEAF_BITS][~r & _LEAF_MASK] for r in refs]
                 results.append(jax.tree_util.tree_leaves(k.fn(*args)))
-            out = [results[i][j] for i, j in outs_key]
+            out = [results[c >> _LEAF_BITS][c & _LEAF_MASK] for c in outs_key]
             if n_packed:
                 # the last n_packed results are small gradients, returned in one buffer
                 out = out[:-n_packed] + _gradpack.pack(out[-n_packed:])[0]
@@ -292,7 +339,7 @@ class LazyGraph:
                 return f"op {i} differs in kernel or wiring"
         for i, (x, y) in enumerate(zip(ca, cb)):
             if x != y:
-                return f"input {i}: {_fmt(x)} -> {_fmt(y)}"
+                return f"input {i}: {_fmt(_AVALS[x])} -> {_fmt(_AVALS[y])}"
         if len(ca) != len(cb):
             return f"graph has {len(cb)} inputs (was {len(ca)})"
         if da != db:
@@ -303,23 +350,26 @@ class LazyGraph:
 def _donatable(consts: list, avals: list, overwritten: dict) -> tuple[tuple, list]:
     """Const slots whose buffer the program may reuse for its result: the old value of a
     tensor the graph overwrote with a same-shaped value, held by nothing but the graph;
-    and, in the same order, the ``(node, leaf)`` of each one's new value.
+    and, in the same order, each one's new value (a ``LazyValue``).
 
     Donation lets XLA update parameters and optimizer state in place (as ``ej.compile``
     does) instead of allocating every state buffer afresh each step.
     """
-    out = []
-    for slot, ref in overwritten.items():
-        t = ref()
-        new = None if t is None else t._value
-        if type(new) is not LazyValue or avals[slot] != (new.shape, new.dtype):
+    donate = []
+    reuse = []
+    raw = _gradpack.raw_value
+    getrefcount = sys.getrefcount
+    for slot in sorted(overwritten):
+        t = overwritten[slot]()
+        new = None if t is None else raw(t)
+        if type(new) is not LazyValue or avals[slot] != new.aid or new in reuse:
             continue
         # 2 references: the consts list and getrefcount's argument. A third (a `.data` or
         # detach() alias, a tensor saved for a backward not yet run) keeps the buffer.
-        if sys.getrefcount(consts[slot]) <= 2:
-            out.append((slot, (new.node, new.leaf)))
-    out.sort()
-    return tuple(s for s, _ in out), [nl for _, nl in out]
+        if getrefcount(consts[slot]) <= 2:
+            donate.append(slot)
+            reuse.append(new)
+    return tuple(donate), reuse
 
 
 def _grads_to_pack(owners: list) -> tuple[list, tuple]:
@@ -329,23 +379,66 @@ def _grads_to_pack(owners: list) -> tuple[list, tuple]:
     shared: a ``.data`` or ``detach()`` alias, a node that saved it, would need the value."""
     seen = set()
     grads = []
+    raw = _gradpack.raw_value
+    getrefcount = sys.getrefcount
     for r in owners:
         o = r()
         t = None if o is None else o._grad
         if type(t) is not _gradpack._PackedGrad or id(t) in seen:
             continue
         seen.add(id(t))
-        v = _gradpack.raw_value(t)
+        v = raw(t)
         if type(v) is not LazyValue or v.array is not None or t._pack is not None:
             continue
         # references: t's slot, ``v``, getrefcount's argument (the graph's are weak)
-        if sys.getrefcount(v) > 3:
+        if getrefcount(v) > 3:
             return [], ()
         grads.append((t, v))
-    if len(grads) < 2 or not _gradpack.packable([(v.shape, v.dtype) for _, v in grads]):
+    if len(grads) < 2:
         return [], ()
     grads.sort(key=lambda e: (e[1].node, e[1].leaf))
-    return grads, _gradpack.layout_of([v.shape for _, v in grads])
+    layout = _pack_layout(tuple([v.aid for _, v in grads]))
+    return (grads, layout) if layout is not None else ([], ())
+
+
+@functools.lru_cache(maxsize=256)
+def _pack_layout(aids: tuple) -> tuple | None:
+    """The packed layout of grads with these interned avals, or None if not packable."""
+    avals = [_AVALS[a] for a in aids]
+    if not _gradpack.packable(avals):
+        return None
+    return _gradpack.layout_of([shape for shape, _ in avals])
+
+
+# Avals interned as small ints, so graph signatures hash and compare as flat tuples of ints.
+# An id stands for one (shape, dtype), or a Python scalar type, for the whole process (ids
+# are never reused: the table only grows, by the distinct shapes a process records).
+_AVALS: list = list(_SCALARS)  # id -> (shape, dtype) or the scalar type
+_IDS: dict = {t: i for i, t in enumerate(_SCALARS)}  # (shape, dtype) or scalar type -> id
+_SCALAR_AIDS = dict(_IDS)
+_BY_AVAL: dict = {}  # a jax array's .aval -> id of its (shape, dtype) (no weak-type split)
+
+
+def _intern(shape: tuple, dtype) -> int:
+    k = (shape, dtype)
+    a = _IDS.get(k)
+    if a is None:
+        a = _IDS[k] = len(_AVALS)
+        _AVALS.append(k)
+    return a
+
+
+def _aval_id(v) -> int:
+    """The interned (shape, dtype) of the array ``v``."""
+    a = _intern(tuple(v.shape), np.dtype(v.dtype))
+    aval = getattr(v, "aval", None)
+    if aval is not None:
+        _BY_AVAL[aval] = a
+    return a
+
+
+def _as_spec(a, v):
+    return jax.ShapeDtypeStruct(a[0], a[1]) if type(a) is tuple else v
 
 
 def _fmt(a) -> str:

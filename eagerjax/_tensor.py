@@ -88,6 +88,16 @@ class Tensor:
         self._value = value
         self._version += 1
 
+    @staticmethod
+    def _assign_all(ts: list, values) -> None:
+        """``t._assign(v)`` for each pair: the mode hears of all the writes at once."""
+        m = flags.mode
+        if m is not None:
+            m.note_writes(ts)
+        for t, v in zip(ts, values):
+            t._value = v
+            t._version += 1
+
     def _concrete(self, what: str):
         """The value as a concrete array, for host reads (``item``, ``numpy``, ``bool``)."""
         m = flags.mode

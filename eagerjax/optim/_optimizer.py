@@ -370,12 +370,15 @@ class Optimizer:
                 hypers += v
             else:
                 hypers.append(v)
-        vals = [t._read() for t in chain(params, [p.grad for p in params], *cols, steps, hypers)]
+        m = flags.mode
+        if m is None or m.is_lazy:  # (reads that no mode needs to hear of: the hot path)
+            vals = [t._value for t in chain(params, [p._grad for p in params], *cols, steps, hypers)]
+        else:
+            vals = [t._read() for t in chain(params, [p.grad for p in params], *cols, steps, hypers)]
         n, ns, k = len(params), len(cols), len(steps)
         key = (cls._rule_name, cls._leaf, n, ns, k, step_idx, opts)
         outs = self._run(key, lambda: _rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx), vals)
-        for t, v in zip(chain(steps, params, *cols), outs):
-            t._assign(v)
+        Tensor._assign_all(list(chain(steps, params, *cols)), outs)
 
     def register_step_pre_hook(self, hook):
         from ..nn._module import RemovableHandle
