@@ -68,6 +68,22 @@ def test_new_shape_recompiles_with_reason_then_hits():
     assert ej.lazy_stats()["traces"] == 2
 
 
+def test_recompile_reason_names_the_input_whose_shape_changed():
+    def f(n):
+        x = ej.tensor(np.ones(n, np.float32))  # concrete: an input of the lazy graph
+        with ej.lazy():
+            out = (x * 3).sum()
+        return float(out)
+
+    before = ej.lazy_stats()
+    assert f(7) == 21.0
+    assert f(9) == 27.0
+    assert f(7) == 21.0  # back to a cached program
+    after = ej.lazy_stats()
+    assert after["traces"] - before["traces"] == 2
+    assert after["recompiles"][-1] == "input 0: shape (7,) dtype float32 -> shape (9,) dtype float32"
+
+
 def test_global_switch():
     ej.set_mode("lazy")
     assert ej.get_mode() == "lazy"
