@@ -1,5 +1,5 @@
-"""The functions behind the ``nn2`` rows for normalization (``flax.linen.LayerNorm``/
-``GroupNorm``/``RMSNorm``), embedding (``flax.linen.Embed``) and ``one_hot``, distances,
+"""The functions behind the ``nn2`` rows for normalization (LayerNorm and RMSNorm in
+torch's order, ``flax.linen.GroupNorm``), embedding (``flax.linen.Embed``) and ``one_hot``, distances,
 interpolation (gathers and blends with index tables built at trace time, in float32 as
 torch's CPU kernels compute them), ``bilinear`` and channel dropout. The rows themselves
 are registered in ``_nn2.py``.
@@ -29,18 +29,27 @@ def _norm_params(weight, bias=None) -> dict:
 
 
 def _layer_norm(x, weight=None, bias=None, *, ndim, eps):
-    """``flax.linen.LayerNorm`` over the trailing ``ndim`` dims (exact two-pass variance, like torch)."""
+    """torch's ``layer_norm`` over the trailing ``ndim`` dims, in torch's order (see ``_scaled``)."""
     axes = tuple(range(-ndim, 0))
-    layer = _flax().LayerNorm(
-        epsilon=eps,
-        use_scale=weight is not None,
-        use_bias=bias is not None,
-        reduction_axes=axes,
-        feature_axes=axes,
-        use_fast_variance=False,
-    )
-    params = _norm_params(weight, bias)
-    return layer.apply({"params": params}, x).astype(x.dtype)
+    xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))  # statistics in float32 at least
+    centered = xf - xf.mean(axes, keepdims=True)
+    var = jnp.square(centered).mean(axes, keepdims=True)  # exact two-pass variance, like torch
+    return _scaled(centered * lax.rsqrt(var + eps), weight, bias).astype(x.dtype)
+
+
+def _scaled(normed, weight, bias):
+    """``normed * weight + bias``, applied to the already normalized rows.
+
+    Not through ``flax.linen.LayerNorm``/``RMSNorm``: they fold the weight into the
+    per-row inverse deviation first (``(x - mu) * (rsqrt(var + eps) * weight)``), a
+    product of full input size whose backward made the Transformer LM's training step
+    7% slower than torch's order (``(x - mu) * rsqrt(var + eps) * weight + bias``) does.
+    """
+    if weight is not None:
+        normed = normed * weight
+    if bias is not None:
+        normed = normed + bias
+    return normed
 
 
 def _group_norm(x, weight=None, bias=None, *, num_groups, eps):
@@ -59,11 +68,11 @@ def _group_norm(x, weight=None, bias=None, *, num_groups, eps):
 
 
 def _rms_norm(x, weight=None, *, ndim, eps):
-    """``flax.linen.RMSNorm`` over the trailing ``ndim`` dims: ``x * rsqrt(mean(x^2) + eps) * weight``."""
+    """torch's ``rms_norm`` over the trailing ``ndim`` dims: ``x * rsqrt(mean(x^2) + eps) * weight``."""
     axes = tuple(range(-ndim, 0))
-    layer = _flax().RMSNorm(epsilon=eps, use_scale=weight is not None, reduction_axes=axes, feature_axes=axes)
-    params = _norm_params(weight)
-    return layer.apply({"params": params}, x).astype(x.dtype)
+    xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    ms = jnp.square(xf).mean(axes, keepdims=True)
+    return _scaled(xf * lax.rsqrt(ms + eps), weight, None).astype(x.dtype)
 
 
 # --------------------------------------------------------------------------- embedding

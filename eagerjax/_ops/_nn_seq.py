@@ -31,6 +31,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .._random import _split
@@ -64,8 +65,17 @@ def _safe_softmax(s):
 def _causal_bias(L: int, S: int, dtype):
     """0 on and below the diagonal, -inf above, added to the scores as torch's reference
     attention does (a constant: the backward passes the cotangent through, where a
-    ``where`` on the scores would cost a select each way)."""
+    ``where`` on the scores would cost a select each way).
+
+    Up to ``_CONST_BIAS_MAX`` elements it is a literal of the program, which XLA
+    broadcasts inside the fusion that adds it; built from ``iota`` instead, it was
+    materialized at the scores' full (batch * heads, L, S) size on every call."""
+    if L * S <= _CONST_BIAS_MAX:
+        return np.triu(np.full((L, S), -np.inf, np.dtype(dtype)), k=1)
     return jnp.where(jnp.tril(jnp.ones((L, S), jnp.bool_)), jnp.zeros((), dtype), jnp.asarray(-jnp.inf, dtype))
+
+
+_CONST_BIAS_MAX = 1 << 16
 
 
 def _mask_to_bias(mask, dtype):

@@ -83,7 +83,8 @@ def _check_norm_shape(input, ns: tuple, star: str) -> None:
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
-    """Normalize over the trailing ``normalized_shape`` dims (``flax.linen.LayerNorm``)."""
+    """Normalize over the trailing ``normalized_shape`` dims, in torch's order:
+    ``(x - mean) * rsqrt(var + eps) * weight + bias``."""
     ns = _norm_shape(normalized_shape)
     _check_norm_shape(input, ns, "*, ")
     if weight is not None and tuple(weight.shape) != ns:

@@ -1,5 +1,5 @@
-"""Normalization layers: ``LayerNorm``, ``GroupNorm``, ``RMSNorm`` (math through Flax's layers
-of the same names), plus ``BatchNorm2d`` re-exported from ``_norm.py`` (the batch-norm
+"""Normalization layers: ``LayerNorm``, ``GroupNorm``, ``RMSNorm`` (GroupNorm's math through
+Flax's layer; LayerNorm's and RMSNorm's written out in torch's order, which trains faster), plus ``BatchNorm2d`` re-exported from ``_norm.py`` (the batch-norm
 family and its running-statistics rules live there)."""
 
 from __future__ import annotations
