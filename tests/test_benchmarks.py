@@ -32,3 +32,12 @@ def test_benchmarks_quick_writes_results(tmp_path):
     assert all(t["status"] in ("PASS", "MISS", "n/a") for t in res["targets"])
     if importlib.util.find_spec("matplotlib") is not None:
         assert (tmp_path / "chart.png").stat().st_size > 0
+
+
+def test_thunk_profile_compares_ops(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "benchmarks.thunks", "tiny", "--steps", "3", "--top", "5"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert "backward dot_general" in r.stdout  # both programs' matmuls, attributed to the backward
+    assert "transpose(jvp(Dense))/dot_general" in r.stdout  # and eagerjax's by layer
