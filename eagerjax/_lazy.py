@@ -109,6 +109,7 @@ class LazyGraph:
         self.tracked: list = []  # weakrefs of tensors whose _value may be lazy
         self.overwritten: dict = {}  # const slot -> weakref of the tensor that held it and was written
         self.grad_owners: list = []  # weakrefs of tensors whose .grad was set
+        self.updates: list = []  # (node, target tensors, output aval ids) of run_update
 
     # -- recorder protocol ---------------------------------------------------------
     def note_new(self, t: Tensor) -> None:
@@ -172,13 +173,8 @@ class LazyGraph:
         if self.nodes:
             self.flush("step boundary")
 
-    def run(self, kern, vals, tens):
-        t0 = time.perf_counter()
-        if kern.eager_only:
-            # A value-dependent shape: materialize the inputs and run now.
-            if any(type(v) is LazyValue and v.array is None for v in vals):
-                self.flush(f"{kern.name}() needs concrete inputs")
-            return kern.fn(*[concrete(v) for v in vals])
+    def _record_inputs(self, kern, vals) -> tuple[list, tuple]:
+        """Each input's ref (registering new consts) and the kernel's output shapes for them."""
         refs = []
         avals = []
         consts = self.consts
@@ -226,7 +222,16 @@ class LazyGraph:
             single = treedef.num_leaves == 1 and not treedef.children() and treedef.num_nodes == 1
             sds = [(tuple(x.shape), np.dtype(x.dtype)) for x in leaves]
             shape = self.shapes[skey] = ([(sh, dt, _intern(sh, dt)) for sh, dt in sds], treedef, single)
-        leaves, treedef, single = shape
+        return refs, shape
+
+    def run(self, kern, vals, tens):
+        t0 = time.perf_counter()
+        if kern.eager_only:
+            # A value-dependent shape: materialize the inputs and run now.
+            if any(type(v) is LazyValue and v.array is None for v in vals):
+                self.flush(f"{kern.name}() needs concrete inputs")
+            return kern.fn(*[concrete(v) for v in vals])
+        refs, (leaves, treedef, single) = self._record_inputs(kern, vals)
         idx = len(self.nodes)
         outs = [LazyValue(sh, dt, a, idx, i) for i, (sh, dt, a) in enumerate(leaves)]
         self.nodes.append((kern, tuple(refs)))
@@ -238,33 +243,66 @@ class LazyGraph:
         self.stats["record_seconds"] += time.perf_counter() - t0
         return outs[0] if single else jax.tree_util.tree_unflatten(treedef, outs)
 
+    def run_update(self, kern, vals, targets: list) -> None:
+        """Record ``kern(*vals)`` whose outputs are ``targets``' new values (an optimizer
+        update), written straight into them by the next flush, which must come before
+        anything reads them: ``Optimizer.step`` flushes right after.
+
+        Unlike ``run`` this makes no placeholders: the update is a graph's last node, its
+        outputs are results by construction, and each target's old buffer is donated to
+        its new value when nothing else holds it. (Per state tensor that saves making,
+        noting, checking and restoring a placeholder: ~15 us of a small model's step.)
+        """
+        t0 = time.perf_counter()
+        refs, (leaves, _, _) = self._record_inputs(kern, vals)
+        if len(leaves) != len(targets):
+            raise RuntimeError(f"internal: {kern.name} has {len(leaves)} outputs for {len(targets)} targets")
+        idx = len(self.nodes)
+        self.nodes.append((kern, tuple(refs)))
+        self.updates.append((idx, targets, [a for _, _, a in leaves]))
+        self.stats["ops_recorded"] += 1
+        self.stats["record_seconds"] += time.perf_counter() - t0
+        if idx >= _MAX_PENDING:
+            self.flush("pending graph reached its size limit")
+
     # -- flush ------------------------------------------------------------------------
     def flush(self, why: str = "explicit") -> None:
         if not self.nodes:
             self._reset()
             return
         nodes, consts, tracked, const_avals = self.nodes, self.consts, self.tracked, self.const_avals
-        donate, reuse = _donatable(consts, const_avals, self.overwritten)
+        donated = _donatable(consts, const_avals, self.overwritten)
+        rest = []  # (code, sink) of results not replacing a donated buffer
+        if self.updates:
+            _update_results(self.updates, consts, const_avals, self.const_ids, donated, rest)
         grads, layout = _grads_to_pack(self.grad_owners)
         outrefs = self.outrefs
         self._reset()
         self.stats["flushes"] += 1
-        # The results: values still referenced from Python, except packed grads (returned in
-        # one buffer at the end). jax pairs each donated input with the first remaining output
-        # of its shape and dtype, so every donated value's replacement comes first, in the
-        # same order: each buffer then holds its own tensor's new value. (Otherwise a
-        # parameter's buffer could go to its gradient, which is computed while the parameter
-        # is still needed, and XLA would copy the parameter first: 12 extra copies in the
-        # medium MLP's step.)
+        # The results: values still referenced from Python and the updates' outputs, except
+        # packed grads (returned in one buffer at the end). jax pairs each donated input with
+        # the first remaining output of its shape and dtype, so every donated value's
+        # replacement comes first, in the same order: each buffer then holds its own
+        # tensor's new value. (Otherwise a parameter's buffer could go to its gradient, which
+        # is computed while the parameter is still needed, and XLA would copy the parameter
+        # first: 12 extra copies in the medium MLP's step.) A sink is the LazyValue to
+        # materialize, or the update's target tensor.
+        donated.sort(key=lambda e: e[0])
+        donate = tuple([slot for slot, _, _ in donated])
         skip = {id(v) for _, v in grads}
-        skip.update(map(id, reuse))
-        live = reuse
+        skip.update([id(sink) for _, _, sink in donated])
+        codes = [code for _, code, _ in donated]
+        live = [sink for _, _, sink in donated]
+        for code, sink in rest:
+            codes.append(code)
+            live.append(sink)
         for r in outrefs:
             lv = r()
             if lv is not None and id(lv) not in skip:
+                codes.append(lv.node << _LEAF_BITS | lv.leaf)
                 live.append(lv)
         structure = tuple((k.uid, refs) for k, refs in nodes)
-        outs_key = tuple([lv.node << _LEAF_BITS | lv.leaf for lv in live])
+        outs_key = tuple(codes)
         pack_key = tuple([v.node << _LEAF_BITS | v.leaf for _, v in grads])
         key = (structure, tuple(const_avals), outs_key, donate, pack_key)
         prog = self.cache.get(key)
@@ -278,9 +316,13 @@ class LazyGraph:
         self._last_key = key
         self._last_prog = prog
         results = prog(*consts)
-        for lv, a in zip(live, results):
-            lv.array = a
-            lv.node = None
+        for sink, a in zip(live, results):
+            if type(sink) is LazyValue:
+                sink.array = a
+                sink.node = None
+            else:  # an update's target: its new value, in place
+                sink._value = a
+                sink._version += 1
         if grads:
             _gradpack.attach([t for t, _ in grads], results[-1], layout)
         # Tensors get their arrays back; placeholders are only a recording device. (The raw
@@ -347,29 +389,49 @@ class LazyGraph:
         return "a different set of results is still referenced"
 
 
-def _donatable(consts: list, avals: list, overwritten: dict) -> tuple[tuple, list]:
-    """Const slots whose buffer the program may reuse for its result: the old value of a
-    tensor the graph overwrote with a same-shaped value, held by nothing but the graph;
-    and, in the same order, each one's new value (a ``LazyValue``).
+def _donatable(consts: list, avals: list, overwritten: dict) -> list:
+    """``(slot, code, new value)`` per const slot whose buffer the program may reuse for its
+    result: the old value of a tensor the graph overwrote with a same-shaped value, held by
+    nothing but the graph.
 
     Donation lets XLA update parameters and optimizer state in place (as ``ej.compile``
     does) instead of allocating every state buffer afresh each step.
     """
-    donate = []
-    reuse = []
+    out = []
+    seen = set()
     raw = _gradpack.raw_value
     getrefcount = sys.getrefcount
     for slot in sorted(overwritten):
         t = overwritten[slot]()
         new = None if t is None else raw(t)
-        if type(new) is not LazyValue or avals[slot] != new.aid or new in reuse:
+        if type(new) is not LazyValue or avals[slot] != new.aid or id(new) in seen:
             continue
         # 2 references: the consts list and getrefcount's argument. A third (a `.data` or
         # detach() alias, a tensor saved for a backward not yet run) keeps the buffer.
         if getrefcount(consts[slot]) <= 2:
-            donate.append(slot)
-            reuse.append(new)
-    return tuple(donate), reuse
+            out.append((slot, new.node << _LEAF_BITS | new.leaf, new))
+            seen.add(id(new))
+    return out
+
+
+def _update_results(updates: list, consts: list, avals: list, const_ids: dict, donated: list, rest: list) -> None:
+    """Sort ``run_update`` outputs into ``donated`` (``(slot, code, target)``: the target's
+    old buffer, a const of the graph that nothing else holds, is reused for its new value)
+    and ``rest`` (``(code, target)``)."""
+    raw = _gradpack.raw_value
+    getrefcount = sys.getrefcount
+    taken = {slot for slot, _, _ in donated}
+    for node, targets, aids in updates:
+        for j, (t, aid) in enumerate(zip(targets, aids)):
+            code = node << _LEAF_BITS | j
+            old = raw(t)
+            slot = const_ids.get(id(old))
+            # references: the consts list, the target's slot, ``old`` and getrefcount's argument
+            if slot is not None and avals[slot] == aid and slot not in taken and getrefcount(old) <= 4:
+                donated.append((slot, code, t))
+                taken.add(slot)
+            else:
+                rest.append((code, t))
 
 
 def _grads_to_pack(owners: list) -> tuple[list, tuple]:

@@ -304,10 +304,17 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         with no_grad():
+            todo = []
             for group in self.param_groups:
                 params = [p for p in group["params"] if p.grad is not None]
                 if params:
-                    self._group_update(group, params)
+                    todo.append((group, params))
+            # Lazy mode flushes right after a lone update with no post-hook to read the
+            # params first: the flush can write its results straight into the state tensors.
+            m = flags.mode
+            tail = len(todo) == 1 and m is not None and m.is_lazy and not self._optimizer_step_post_hooks
+            for group, params in todo:
+                self._group_update(group, params, tail)
         for hook in list(self._optimizer_step_post_hooks.values()):
             hook(self, (), {})
         m = flags.mode
@@ -356,7 +363,9 @@ class Optimizer:
                 cols.append([st[name] if name in st else st.setdefault(name, init(p)) for p, st in zip(params, sts)])
         return cols
 
-    def _group_update(self, group: ParamGroup, params: list[Tensor]) -> None:
+    def _group_update(self, group: ParamGroup, params: list[Tensor], tail: bool = False) -> None:
+        """Update ``params`` (those of ``group`` with a grad); ``tail``: as lazy mode's
+        ``run_update``, the last node before the flush that writes the results."""
         cls = type(self)
         opts = self._options(group)
         spec = self._state_spec(opts)
@@ -377,8 +386,14 @@ class Optimizer:
             vals = [t._read() for t in chain(params, [p.grad for p in params], *cols, steps, hypers)]
         n, ns, k = len(params), len(cols), len(steps)
         key = (cls._rule_name, cls._leaf, n, ns, k, step_idx, opts)
-        outs = self._run(key, lambda: _rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx), vals)
-        Tensor._assign_all(list(chain(steps, params, *cols)), outs)
+        kern = _kernels.get(key)
+        if kern is None:
+            kern = _kernels[key] = Kernel(_rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx), key[0])
+        targets = list(chain(steps, params, *cols))
+        if tail:
+            m.run_update(kern, vals, targets)
+        else:
+            Tensor._assign_all(targets, run_kernel(kern, vals))
 
     def register_step_pre_hook(self, hook):
         from ..nn._module import RemovableHandle
@@ -442,14 +457,6 @@ class Optimizer:
                 steps.append(s)
             per_param.append(k)
         return steps, tuple(per_param)
-
-    @staticmethod
-    def _run(key: tuple, build, vals: list):
-        """Run the cached kernel for ``key`` (built by ``build()``) on ``vals``; returns its raw outputs."""
-        k = _kernels.get(key)
-        if k is None:
-            k = _kernels[key] = Kernel(build(), key[0])
-        return run_kernel(k, vals)
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, Any]:
