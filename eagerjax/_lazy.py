@@ -117,14 +117,11 @@ class LazyGraph:
             self.tracked.append(weakref.ref(t))
 
     def note_write(self, t: Tensor) -> None:
-        r = weakref.ref(t)
-        slot = self.const_ids.get(id(_gradpack.raw_value(t)))  # (called before the write: the old value)
-        if slot is not None:
-            self.overwritten[slot] = r
-        self.tracked.append(r)
+        self.note_writes((t,))
 
-    def note_writes(self, ts: list) -> None:
-        """``note_write`` for many tensors at once (optimizer updates write every state tensor)."""
+    def note_writes(self, ts) -> None:
+        """Tensors about to be written (called before the write, so each still holds its old
+        value): a const slot they held may be donated; their new values are restored at the flush."""
         refs = list(map(weakref.ref, ts))
         self.tracked += refs
         const_ids = self.const_ids

@@ -3,8 +3,9 @@ in one object so the hot path pays one attribute lookup per flag).
 
 ``mode`` is None for eager execution, or the active recorder: a capture context
 (``ej.compile`` tracing) or a lazy graph (``ej.lazy``). Both expose the same
-small protocol used by dispatch and by Tensor writes:
-``note_read(t)``, ``note_write(t)``, ``note_new(t)``.
+small protocol used by dispatch, Tensor writes and the backward engine:
+``note_read(t)``, ``note_write(t)`` / ``note_writes(ts)``, ``note_new(t)``,
+``set_grads(owners, grads)``, ``run(kernel, vals, tens)``; ``is_lazy`` tells them apart.
 """
 
 from __future__ import annotations
