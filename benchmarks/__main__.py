@@ -29,6 +29,13 @@ def _bar(total: int, desc: str):
     return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
+def _dispatch_mode() -> str:
+    """How XLA:CPU runs this process's programs, as JAX's config says."""
+    import jax
+
+    return "asynchronous" if jax.config.values.get("jax_cpu_enable_async_dispatch", True) else "synchronous"
+
+
 def parse(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="few steps, no memory, no slow systems (< 1 minute)")
@@ -46,6 +53,12 @@ def parse(argv=None):
         choices=["PASSIVE", "ACTIVE", "default"],
         help="OMP_WAIT_POLICY for torch's OpenMP pool (default PASSIVE: spinning threads "
         "stall badly on a loaded machine; 'default' leaves the environment alone)",
+    )
+    ap.add_argument(
+        "--sync-dispatch",
+        action="store_true",
+        help="run XLA:CPU programs on the calling thread (jax_cpu_enable_async_dispatch=False) in "
+        "every system; the targets are defined for JAX's default, asynchronous dispatch",
     )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-steps", type=int, default=20, help=argparse.SUPPRESS)
@@ -69,6 +82,13 @@ def main(argv=None) -> None:
     os.environ["BENCH_TORCH_THREADS"] = str(args.torch_threads)  # read by systems (and children)
     if args.omp_wait_policy != "default":  # before torch is imported (children inherit it)
         os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    if args.sync_dispatch:
+        os.environ["BENCH_SYNC_DISPATCH"] = "1"  # (children inherit it)
+    if os.environ.get("BENCH_SYNC_DISPATCH") == "1":
+        # Before JAX makes its CPU client: the setting is read once, then fixed for the process.
+        import jax
+
+        jax.config.update("jax_cpu_enable_async_dispatch", False)
     if args.child:
         harness.child_main(args.child, args.child_steps)
         return
@@ -82,9 +102,13 @@ def main(argv=None) -> None:
         "timing": cfg.__dict__, "torch_threads": args.torch_threads,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "jax_threads": "XLA:CPU default intra-op pool (one thread per core)",
+        "xla_cpu_dispatch": _dispatch_mode(),
         "step": "zero_grad + forward + loss + backward + Adam(lr 1e-3), fp32, fixed batch in memory",
     }  # fmt: skip
     notes = results["notes"]
+    if results["config"]["xla_cpu_dispatch"] == "synchronous":
+        notes.append("--sync-dispatch: every JAX system runs its programs on the calling thread; "
+                     "the targets are defined for JAX's default (asynchronous) dispatch")  # fmt: skip
     unavailable = {}
     for s in args.systems:
         why = systems.available(systems.SYSTEMS[s])

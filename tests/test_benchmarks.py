@@ -41,3 +41,17 @@ def test_thunk_profile_compares_ops(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert "backward dot_general" in r.stdout  # both programs' matmuls, attributed to the backward
     assert "transpose(jvp(Dense))/dot_general" in r.stdout  # and eagerjax's by layer
+
+
+def test_benchmarks_sync_dispatch_is_recorded(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    args = "--quick --only tiny --systems compiled,hand --no-micro --sync-dispatch --out".split() + [str(tmp_path)]
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    with open(tmp_path / "results.json") as f:
+        res = json.load(f)
+    assert res["config"]["xla_cpu_dispatch"] == "synchronous"  # read back from JAX's config
+    assert any("--sync-dispatch" in n for n in res["notes"])
+    assert set(res["train"]["tiny"]) == {"compiled", "hand"}
