@@ -92,6 +92,9 @@ from . import (  # noqa: E402, F401 - need the generated op functions
     utils,  # noqa: E402 - utils.data
 )
 from ._serialization import load, save  # noqa: E402
+from ._xla_budget import install as _install_xla_budget  # noqa: E402
+
+_install_xla_budget()  # keeps compiled programs under vm.max_map_count (see _xla_budget)
 
 # Every op-table row with a function form is public under its torch name.
 _OP_FUNCTIONS = tuple(n for n in vars(_functional) if not n.startswith("_"))

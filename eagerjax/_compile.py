@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _gradpack
+from . import _gradpack, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._state import flags
 from ._tensor import Tensor, _device_array
@@ -101,6 +101,7 @@ class _Plan:
         self.input_ids = {id(t) for t in reads}
         self.modules = list(cap.modules.values())
         self.last_sig: tuple | None = None
+        self.clears_at = 0  # _xla_budget.clears at the last trace
         self.entries: dict = {}  # argument avals -> _Entry traced for this plan
 
     def signature(self) -> tuple:
@@ -257,6 +258,8 @@ class CompiledFunction:
                 return self(*args, **kwargs)
             finally:
                 flags.mode = mode
+        if _xla_budget.pressure and mode is None:
+            _xla_budget.relieve()
         if self._eager or mode is not None:
             # Graph broke earlier (fullgraph=False), or we are inside another
             # capture: run the Python as is (an outer capture traces it inline).
@@ -466,8 +469,11 @@ class CompiledFunction:
         value_in = plan.value_donated + plan.value_kept
         grad_in = plan.grad_donated + plan.grad_kept
 
+        traced = []  # (non-empty once traced: a second trace of this function is jax's own)
+
         def pure(value_don, value_kept, grad_don, grad_kept, dyn, dead=()):
-            self._count_trace(plan, key, value_don + value_kept, grad_don + grad_kept)
+            self._count_trace(plan, key, value_don + value_kept, grad_don + grad_kept, again=bool(traced))
+            traced.append(True)
             cap = Capture(plan.input_ids, self.fullgraph)
             prev = flags.mode
             flags.mode = cap
@@ -633,10 +639,14 @@ class CompiledFunction:
         return jax.tree_util.tree_unflatten(tree, outs)
 
     # ------------------------------------------------------------------ diagnostics
-    def _count_trace(self, plan: _Plan, key, value_in, grad_in) -> None:
+    def _count_trace(self, plan: _Plan, key, value_in, grad_in, again: bool = False) -> None:
         sig = (key, tuple(_aval(v) for v in value_in), tuple(_aval(v) for v in grad_in))
-        reason = self._reason(plan, sig)
+        if again and plan.clears_at != _xla_budget.clears:
+            reason = "JAX's compilation caches were cleared (XLA programs near vm.max_map_count)"
+        else:
+            reason = self._reason(plan, sig)
         plan.last_sig = sig
+        plan.clears_at = _xla_budget.clears
         self._last_key = key
         self._stats["traces"] += 1
         self._stats["recompiles"].append(reason)

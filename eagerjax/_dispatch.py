@@ -24,7 +24,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from . import _dtypes
+from . import _dtypes, _xla_budget
 from ._autograd import Node
 from ._ops._registry import OpDef
 from ._state import flags
@@ -207,6 +207,8 @@ def call_kernel(kern: Kernel, vals: list, tens: list, differentiable: bool = Tru
     """
     mode = flags.mode
     if mode is None:
+        if _xla_budget.pressure:
+            _xla_budget.relieve()
         try:
             out = kern.jit(*vals)
         except (TypeError, ValueError, IndexError) as e:

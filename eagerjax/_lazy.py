@@ -26,7 +26,7 @@ from collections import OrderedDict
 import jax
 import numpy as np
 
-from . import _gradpack
+from . import _gradpack, _xla_budget
 from ._state import flags
 from ._tensor import Tensor
 
@@ -96,6 +96,8 @@ class LazyGraph:
         }
         self._last_key = None
         self._last_prog = None
+        self._clears = _xla_budget.clears
+        self._cleared = False
         self._reset()
 
     def _reset(self) -> None:
@@ -267,6 +269,15 @@ class LazyGraph:
         if not self.nodes:
             self._reset()
             return
+        if _xla_budget.pressure:
+            _xla_budget.relieve()
+        if self._clears != _xla_budget.clears:
+            # JAX's caches were cleared: compile afresh (and say why) rather than let each
+            # cached program retrace unannounced.
+            self._clears = _xla_budget.clears
+            self.cache.clear()
+            self._last_prog = None
+            self._cleared = True
         nodes, consts, tracked, const_avals = self.nodes, self.consts, self.tracked, self.const_avals
         donated = _donatable(consts, const_avals, self.overwritten)
         rest = []  # (code, sink) of results not replacing a donated buffer
@@ -368,6 +379,9 @@ class LazyGraph:
 
     def _reason(self, key) -> str:
         prev = self._last_key
+        if self._cleared:
+            self._cleared = False
+            return "JAX's compilation caches were cleared (XLA programs near vm.max_map_count)"
         if prev is None:
             return "first graph"
         (sa, ca, _, da, _), (sb, cb, _, db, _) = prev, key

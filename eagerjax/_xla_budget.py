@@ -1,0 +1,102 @@
+"""Keep the process's compiled XLA programs under the OS limit on memory mappings.
+
+Every XLA:CPU executable maps its code and data into the process: ~3.6 mappings each,
+measured. Linux caps mappings per process (``vm.max_map_count``, 65530 by default), and
+XLA does not fail cleanly at the cap: the next compile segfaults. Eager execution
+compiles one program per op and shape, so a long run with many distinct shapes (variable
+sequence lengths, a fuzzing session) reaches ~18,000 programs and crashes. JAX caches
+them all: ``jax.clear_caches()`` releases them.
+
+So: JAX reports each backend compile to a listener here. Every ``CHECK_EVERY`` compiles
+it counts the process's mappings; above ``FRACTION`` of the limit it raises
+``pressure``. ``relieve()`` is called at points where no trace is in progress (eager
+dispatch, a compiled step's call, a lazy flush). It clears JAX's caches: programs
+compile again on their next call. It warns once per process and counts every clear in
+``clears``. Off Linux (no ``/proc``) nothing is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import jax
+
+MAPS = "/proc/self/maps"
+CHECK_EVERY = 128  # compiles between counts (a count reads /proc: ~ms at 30k mappings)
+FRACTION = 0.5  # of vm.max_map_count
+
+pressure = False
+clears = 0  # how many times the caches were cleared (ej.compile names it as a retrace reason)
+_compiles = 0
+_limit = 0
+_warned = False
+
+
+def _max_map_count() -> int:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def mappings() -> int:
+    """The process's current number of memory mappings."""
+    with open(MAPS, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def _on_event(event: str, duration: float, **kwargs) -> None:
+    global _compiles, pressure
+    if event != _EVENT:
+        return
+    _compiles += 1
+    if _compiles % CHECK_EVERY == 0 and not pressure:
+        # Only a flag here: this runs inside JAX's compile path, where clearing is unsafe.
+        pressure = mappings() > FRACTION * _limit
+
+
+def relieve() -> None:
+    """Clear JAX's caches if the mappings are near the limit and no trace is in progress."""
+    global pressure, clears, _warned
+    if not pressure:
+        return
+    try:
+        from jax._src import core  # (no public spelling: is any trace in progress?)
+
+        if not core.trace_state_clean():
+            return
+    except (ImportError, AttributeError):
+        return
+    n = mappings()
+    pressure = False
+    if n <= FRACTION * _limit:
+        return
+    jax.clear_caches()
+    clears += 1
+    if not _warned:
+        _warned = True
+        warnings.warn(
+            f"eagerjax cleared JAX's compilation caches: this process held {n} memory mappings, most "
+            f"of them XLA programs compiled for distinct shapes, of the {_limit} the system allows "
+            "(vm.max_map_count), and XLA crashes at that limit. Programs compile again on their next "
+            "call; fewer distinct shapes (e.g. padded batches) avoid this.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def install() -> None:
+    """Register the compile listener (once, at import)."""
+    global _limit
+    _limit = _max_map_count()
+    if _limit <= 0 or not os.path.exists(MAPS):
+        return
+    jax.monitoring.register_event_duration_secs_listener(_on_event)
+
+
+try:
+    from jax._src.dispatch import BACKEND_COMPILE_EVENT as _EVENT
+except ImportError:  # (the event's name as of jax 0.10)
+    _EVENT = "/jax/core/compile/backend_compile_duration"
