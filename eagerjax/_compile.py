@@ -101,7 +101,6 @@ class _Plan:
         self.input_ids = {id(t) for t in reads}
         self.modules = list(cap.modules.values())
         self.last_sig: tuple | None = None
-        self.clears_at = 0  # _xla_budget.clears at the last trace
         self.entries: dict = {}  # argument avals -> _Entry traced for this plan
 
     def signature(self) -> tuple:
@@ -469,11 +468,12 @@ class CompiledFunction:
         value_in = plan.value_donated + plan.value_kept
         grad_in = plan.grad_donated + plan.grad_kept
 
-        traced = []  # (non-empty once traced: a second trace of this function is jax's own)
+        seen = []  # _xla_budget.clears at this function's last trace (a second trace is jax's)
 
         def pure(value_don, value_kept, grad_don, grad_kept, dyn, dead=()):
-            self._count_trace(plan, key, value_don + value_kept, grad_don + grad_kept, again=bool(traced))
-            traced.append(True)
+            cleared = bool(seen) and seen[-1] != _xla_budget.clears
+            self._count_trace(plan, key, value_don + value_kept, grad_don + grad_kept, cleared)
+            seen.append(_xla_budget.clears)
             cap = Capture(plan.input_ids, self.fullgraph)
             prev = flags.mode
             flags.mode = cap
@@ -639,14 +639,14 @@ class CompiledFunction:
         return jax.tree_util.tree_unflatten(tree, outs)
 
     # ------------------------------------------------------------------ diagnostics
-    def _count_trace(self, plan: _Plan, key, value_in, grad_in, again: bool = False) -> None:
+    def _count_trace(self, plan: _Plan, key, value_in, grad_in, cleared: bool = False) -> None:
+        """Count a trace and record why; ``cleared``: a retrace because JAX's caches were cleared."""
         sig = (key, tuple(_aval(v) for v in value_in), tuple(_aval(v) for v in grad_in))
-        if again and plan.clears_at != _xla_budget.clears:
+        if cleared:
             reason = "JAX's compilation caches were cleared (XLA programs near vm.max_map_count)"
         else:
             reason = self._reason(plan, sig)
         plan.last_sig = sig
-        plan.clears_at = _xla_budget.clears
         self._last_key = key
         self._stats["traces"] += 1
         self._stats["recompiles"].append(reason)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FUZZ_COUNTS, fuzz_settings
+from conftest import example_start, fuzz_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -288,7 +288,7 @@ def test_float16_lineage_is_marked():
 @example(prog=FLOAT16_GRAD_ULP)
 @example(prog=FLOAT16_VALUE_ULP)
 def test_op_programs(prog):
-    FUZZ_COUNTS["op programs"] += 1
+    example_start("op programs")
     assert_program_equivalent(prog)
 
 
@@ -298,7 +298,7 @@ def test_op_programs(prog):
 @example(prog=FLOAT_POWER_THEN_DOT)
 def test_long_float32_chains(prog):
     """Long float32-only chains: gradients through many ops, no dtype or in-place noise."""
-    FUZZ_COUNTS["float32 chains"] += 1
+    example_start("float32 chains")
     assert_program_equivalent(prog)
 
 

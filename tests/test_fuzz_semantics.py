@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import FUZZ_COUNTS, fuzz_settings
+from conftest import example_start, fuzz_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -123,7 +123,7 @@ HOOKS_ACCUMULATE_LAZY = dict(
 @given(f=FEATURES, batch=st.integers(1, 4), steps=st.integers(1, 3))
 @example(f=HOOKS_ACCUMULATE_LAZY, batch=2, steps=1)
 def test_step_semantics(f, batch, steps):
-    FUZZ_COUNTS["semantics steps"] += 1
+    example_start("semantics steps")
     x, y = ej.randn(batch, 4, generator=ej.Generator().manual_seed(batch)), ej.tensor(list(range(batch))) % 3
     note = f"\nfeatures: {f}, batch {batch}, steps {steps}"
     try:
@@ -269,7 +269,7 @@ def _same_state(a, b, grads=True) -> bool:
     data=st.data(),
 )
 def test_bad_inputs_fail_alike_and_change_nothing(spec, kind, opt, data):
-    FUZZ_COUNTS["bad inputs"] += 1
+    example_start("bad inputs")
     net = spec.build(0)
     o = ej.optim.SGD(net.parameters(), lr=0.1) if opt == "SGD" else ej.optim.Adam(net.parameters(), lr=0.01)
 

@@ -5,7 +5,7 @@ the compiled step's trace counts (one per input structure)."""
 from __future__ import annotations
 
 import pytest
-from conftest import FUZZ_COUNTS, fuzz_settings
+from conftest import example_start, fuzz_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,7 +50,7 @@ def make_step(model, opt, sched=None):
     seed=st.integers(0, 1000),
 )
 def test_training_trajectories(model, opt, batch, steps, seed):
-    FUZZ_COUNTS["training trajectories"] += 1
+    example_start("training trajectories")
     net = model.build(seed)
     o, sched = opt.build(net.parameters())
     x, y = model.inputs(batch, seed)
@@ -77,7 +77,7 @@ def test_training_trajectories(model, opt, batch, steps, seed):
 def test_trace_counts(model, opt, batches):
     """Exactly one trace for a fixed input structure, one more for a new batch shape, none when
     going back; eval mode is a new structure too."""
-    FUZZ_COUNTS["trace counts"] += 1
+    example_start("trace counts")
     net = model.build(0)
     o, sched = opt.build(net.parameters())
     step = ej.compile(make_step(net, o, sched))
@@ -105,7 +105,7 @@ def test_trace_counts(model, opt, batches):
 @given(model=modules(max_layers=2), opt=optimizers(), batch=st.integers(2, 4))
 def test_lazy_trace_counts(model, opt, batch):
     """Lazy mode: the first iteration compiles, later identical iterations hit the cache."""
-    FUZZ_COUNTS["lazy trace counts"] += 1
+    example_start("lazy trace counts")
     net = model.build(0)
     o, sched = opt.build(net.parameters())
     step = make_step(net, o, sched)

@@ -103,3 +103,12 @@ def test_lazy_graph_names_the_clear_as_its_recompile_reason(tight_budget):
     s1 = ej.lazy_stats()
     assert s1["misses"] == s0["misses"] + 1  # compiled once more, then cached again
     assert "compilation caches were cleared" in s1["recompiles"][-1]
+
+
+def test_make_room_clears_silently_only_above_its_fraction(monkeypatch):
+    monkeypatch.setattr(budget, "_limit", budget.mappings() * 4)
+    before = budget.clears
+    assert not budget.make_room(0.5)  # well below: nothing happens
+    assert budget.clears == before
+    assert budget.make_room(0.1)  # above: cleared, no warning (warnings are errors here)
+    assert budget.clears == before + 1
