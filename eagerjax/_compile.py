@@ -643,7 +643,7 @@ class CompiledFunction:
         """Count a trace and record why; ``cleared``: a retrace because JAX's caches were cleared."""
         sig = (key, tuple(_aval(v) for v in value_in), tuple(_aval(v) for v in grad_in))
         if cleared:
-            reason = "JAX's compilation caches were cleared (XLA programs near vm.max_map_count)"
+            reason = _xla_budget.CLEARED
         else:
             reason = self._reason(plan, sig)
         plan.last_sig = sig

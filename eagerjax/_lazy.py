@@ -381,7 +381,7 @@ class LazyGraph:
         prev = self._last_key
         if self._cleared:
             self._cleared = False
-            return "JAX's compilation caches were cleared (XLA programs near vm.max_map_count)"
+            return _xla_budget.CLEARED
         if prev is None:
             return "first graph"
         (sa, ca, _, da, _), (sb, cb, _, db, _) = prev, key

@@ -26,6 +26,9 @@ MAPS = "/proc/self/maps"
 CHECK_EVERY = 128  # compiles between counts (a count reads /proc: ~ms at 30k mappings)
 FRACTION = 0.5  # of vm.max_map_count
 
+# The recompile reason ej.compile and lazy mode give for a retrace after a clear.
+CLEARED = "JAX's compilation caches were cleared (XLA programs near vm.max_map_count)"
+
 pressure = False
 clears = 0  # how many times the caches were cleared (ej.compile names it as a retrace reason)
 _compiles = 0
@@ -104,8 +107,10 @@ def make_room(fraction: float) -> bool:
 def install() -> None:
     """Register the compile listener (once, at import)."""
     global _limit
+    if not os.path.exists(MAPS):
+        return
     _limit = _max_map_count()
-    if _limit <= 0 or not os.path.exists(MAPS):
+    if _limit <= 0:
         return
     jax.monitoring.register_event_duration_secs_listener(_on_event)
 
