@@ -468,12 +468,12 @@ class CompiledFunction:
         value_in = plan.value_donated + plan.value_kept
         grad_in = plan.grad_donated + plan.grad_kept
 
-        seen = []  # _xla_budget.clears at this function's last trace (a second trace is jax's)
+        seen = [None]  # _xla_budget.clears at this function's last trace (a second trace is jax's)
 
         def pure(value_don, value_kept, grad_don, grad_kept, dyn, dead=()):
-            cleared = bool(seen) and seen[-1] != _xla_budget.clears
+            cleared = seen[0] is not None and seen[0] != _xla_budget.clears
             self._count_trace(plan, key, value_don + value_kept, grad_don + grad_kept, cleared)
-            seen.append(_xla_budget.clears)
+            seen[0] = _xla_budget.clears
             cap = Capture(plan.input_ids, self.fullgraph)
             prev = flags.mode
             flags.mode = cap

@@ -73,11 +73,8 @@ def relieve() -> None:
     except (ImportError, AttributeError):
         return
     pressure = False
-    n = mappings()
-    if n <= FRACTION * _limit:
-        return
-    _clear()
-    if not _warned:
+    n = make_room(FRACTION)
+    if n and not _warned:
         _warned = True
         warnings.warn(
             f"eagerjax cleared JAX's compilation caches: this process held {n} memory mappings, most "
@@ -89,19 +86,17 @@ def relieve() -> None:
         )
 
 
-def _clear() -> None:
+def make_room(fraction: float) -> int:
+    """Clear JAX's caches now, silently, if the mappings exceed ``fraction`` of the limit:
+    how many there were when it cleared, else 0. (Also for tests that count traces exactly:
+    cleared before an example, not in the middle of it.)"""
     global clears
+    n = mappings() if _limit > 0 else 0
+    if n <= fraction * _limit:
+        return 0
     jax.clear_caches()
     clears += 1
-
-
-def make_room(fraction: float) -> bool:
-    """Clear now (silently) if the mappings exceed ``fraction`` of the limit; whether it did.
-    For tests that count traces exactly: cleared before an example, not in the middle of it."""
-    if _limit <= 0 or mappings() <= fraction * _limit:
-        return False
-    _clear()
-    return True
+    return n
 
 
 def install() -> None:
