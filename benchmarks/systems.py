@@ -151,6 +151,12 @@ def program_memory(compiled) -> dict:
 
 
 # -- hand-written jax.jit + optax, and the same without jit ------------------------------------
+# float32 products in full float32, as eagerjax and torch compute them by default: JAX's own
+# default is TensorFloat32 on NVIDIA GPUs, which would compare unlike work there. (On CPU
+# XLA computes float32 products in float32 either way.)
+MATMUL_PRECISION = "highest"
+
+
 def _jax_data(workload: str):
     import jax.numpy as jnp
     import numpy as np
@@ -177,9 +183,10 @@ def _hand(workload: str, jit: bool = True) -> Runner:
     x, y = _jax_data(workload)
 
     def train(params, opt_state, x, y):
-        value, grads = jax.value_and_grad(loss)(params, x, y)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value
+        with jax.default_matmul_precision(MATMUL_PRECISION):
+            value, grads = jax.value_and_grad(loss)(params, x, y)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, value
 
     if jit:
         train = jax.jit(train, donate_argnums=(0, 1))
@@ -216,9 +223,10 @@ def _nnx(workload: str) -> Runner:
                 return ((out - y) ** 2).mean()
             return optax.softmax_cross_entropy_with_integer_labels(out.reshape(-1, out.shape[-1]), y.reshape(-1)).mean()
 
-        value, grads = nnx.value_and_grad(lf)(model)
-        optimizer.update(model, grads)
-        return value
+        with jax.default_matmul_precision(MATMUL_PRECISION):
+            value, grads = nnx.value_and_grad(lf)(model)
+            optimizer.update(model, grads)
+            return value
 
     return Runner("nnx", workload, lambda: train(model, optimizer, x, y), jax.block_until_ready, float)
 

@@ -54,6 +54,7 @@ from ._ops import (  # noqa: F401 - register rows
     _reduction,
     _shape,
 )
+from ._precision import get_float32_matmul_precision, set_float32_matmul_precision
 from ._random import (
     Generator,
     bernoulli,
@@ -87,6 +88,7 @@ for _ns, _mod in _namespaces.items():
     globals()[_ns] = _mod
     _sys.modules[f"eagerjax.{_ns}"] = _mod
 from . import (  # noqa: E402, F401 - need the generated op functions
+    cuda,
     nn,
     optim,
     utils,  # noqa: E402 - utils.data
@@ -113,12 +115,15 @@ __all__ = [
     "set_mode",
     "get_mode",
     "mark_step",
+    "set_float32_matmul_precision",
+    "get_float32_matmul_precision",
     "Size",
     "device",
     "dtype",
     "Generator",
     "autograd",
     "nn",
+    "cuda",
     "optim",
     "utils",
     "save",

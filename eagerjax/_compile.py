@@ -35,6 +35,7 @@ import numpy as np
 
 from . import _gradpack, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
+from ._precision import traced
 from ._state import flags
 from ._tensor import Tensor, _device_array
 
@@ -416,7 +417,7 @@ class CompiledFunction:
                 out = self.fn(*a, **k)
                 return [x._value for x in jax.tree_util.tree_leaves(out, is_leaf=_is_leaf) if isinstance(x, Tensor)]
 
-            jax.eval_shape(f, *vals, *grads)
+            jax.eval_shape(traced(f), *vals, *grads)  # (traced: as the step will be)
             # .grads the step leaves None (``opt.zero_grad()`` at its end): no new value
             # could reuse their old buffers
             none_at_end = {id(t) for t in cap.wrote_grad.values() if t._grad is None}
@@ -513,7 +514,8 @@ class CompiledFunction:
 
     def _first_run(self, entry: _Entry, key, vals, treedef, template, tens):
         plan = entry.plan
-        pure = entry.pure = self._make_pure(entry, key, treedef, template)
+        # (traced: its float32 products at the set precision, in every jit made of it)
+        pure = entry.pure = traced(self._make_pure(entry, key, treedef, template))
         # A step with no backward inside, run with grad enabled on tensors that need
         # grad (a compiled forward), becomes ONE differentiable op on the tape.
         owners = plan.value_donated + plan.value_kept
@@ -643,7 +645,7 @@ class CompiledFunction:
         """Count a trace and record why; ``cleared``: a retrace because JAX's caches were cleared."""
         sig = (key, tuple(_aval(v) for v in value_in), tuple(_aval(v) for v in grad_in))
         if cleared:
-            reason = _xla_budget.CLEARED
+            reason = _xla_budget.reason
         else:
             reason = self._reason(plan, sig)
         plan.last_sig = sig

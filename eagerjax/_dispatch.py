@@ -27,6 +27,7 @@ import numpy as np
 from . import _dtypes, _xla_budget
 from ._autograd import Node
 from ._ops._registry import OpDef
+from ._precision import traced
 from ._state import flags
 from ._tensor import Tensor
 
@@ -47,7 +48,7 @@ class Kernel:
 
     def __init__(self, fn: Callable, name: str, eager_only: bool = False, host: Callable | None = None) -> None:
         self.fn = fn
-        self.jit = host if host is not None else fn if eager_only else jax.jit(fn)
+        self.jit = host if host is not None else traced(fn) if eager_only else jax.jit(traced(fn))
         self.uid = next(_kernel_ids)
         self.name = name
         self.eager_only = eager_only

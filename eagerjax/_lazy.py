@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from . import _gradpack, _xla_budget
+from ._precision import traced
 from ._state import flags
 from ._tensor import Tensor
 
@@ -215,7 +216,7 @@ class LazyGraph:
         shape = self.shapes.get(skey)
         if shape is None:
             args = [_as_spec(_AVALS[a], v) for a, v in zip(avals, vals)]
-            leaves, treedef = jax.tree_util.tree_flatten(jax.eval_shape(kern.fn, *args))
+            leaves, treedef = jax.tree_util.tree_flatten(jax.eval_shape(traced(kern.fn), *args))
             if len(leaves) > _LEAF_MASK:
                 raise RuntimeError(f"{kern.name}(): too many outputs to record lazily ({len(leaves)})")
             single = treedef.num_leaves == 1 and not treedef.children() and treedef.num_nodes == 1
@@ -363,7 +364,7 @@ class LazyGraph:
         self.stats["recompiles"].append(reason)
         if "recompile" in _LOG or "all" in _LOG:
             print(f"[eagerjax] lazy graph compile: {reason}", file=sys.stderr)
-        jitted = jax.jit(program, donate_argnums=donate)
+        jitted = jax.jit(traced(program), donate_argnums=donate)
         t0 = time.perf_counter()
 
         def first(*consts):
@@ -381,7 +382,7 @@ class LazyGraph:
         prev = self._last_key
         if self._cleared:
             self._cleared = False
-            return _xla_budget.CLEARED
+            return _xla_budget.reason
         if prev is None:
             return "first graph"
         (sa, ca, _, da, _), (sb, cb, _, db, _) = prev, key

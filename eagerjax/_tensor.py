@@ -120,11 +120,11 @@ class Tensor:
 
     @property
     def device(self) -> Device:
-        return _CPU
+        return default_device()
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return default_device().type == "cuda"
 
     @property
     def is_leaf(self) -> bool:
@@ -507,7 +507,9 @@ class Device:
         self.index = index
 
     def __repr__(self) -> str:
-        return f"device(type='{self.type}')"
+        return (
+            f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
+        )
 
     def __eq__(self, other) -> bool:
         if isinstance(other, str):
@@ -518,7 +520,18 @@ class Device:
         return hash(self.type)
 
 
-_CPU = Device("cpu")
+_PLATFORM_NAMES = {"gpu": "cuda", "cuda": "cuda", "rocm": "cuda", "tpu": "xla"}  # torch's names
+_default_device: list = []
+
+
+def default_device() -> Device:
+    """Where eagerjax's arrays live: JAX's default device, in torch's words (``cuda:0`` for
+    a GPU; ``cpu``). Every tensor is placed there, so it is each tensor's ``.device``."""
+    if not _default_device:
+        d = jax.devices()[0]
+        kind = _PLATFORM_NAMES.get(d.platform, d.platform)
+        _default_device.append(Device("cpu") if kind == "cpu" else Device(kind, d.id))
+    return _default_device[0]
 
 
 class _HookHandle:

@@ -13,6 +13,10 @@ it counts the process's mappings; above ``FRACTION`` of the limit it raises
 dispatch, a compiled step's call, a lazy flush). It clears JAX's caches: programs
 compile again on their next call. It warns once per process and counts every clear in
 ``clears``. Off Linux (no ``/proc``) nothing is installed.
+
+``clear(why)`` is the one place caches are cleared: other process-wide settings that
+programs bake in when traced (the float32 matmul precision) use it too, and ``why``
+becomes the retrace reason ej.compile and lazy mode report.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ MAPS = "/proc/self/maps"
 CHECK_EVERY = 128  # compiles between counts (a count reads /proc: ~ms at 30k mappings)
 FRACTION = 0.5  # of vm.max_map_count
 
-# The recompile reason ej.compile and lazy mode give for a retrace after a clear.
+# The recompile reason ej.compile and lazy mode give for a retrace after a clear here.
 CLEARED = "JAX's compilation caches were cleared (XLA programs near vm.max_map_count)"
 
 pressure = False
 clears = 0  # how many times the caches were cleared (ej.compile names it as a retrace reason)
+reason = CLEARED  # why they were last cleared, in words
 _compiles = 0
 _limit = 0
 _warned = False
@@ -90,13 +95,20 @@ def make_room(fraction: float) -> int:
     """Clear JAX's caches now, silently, if the mappings exceed ``fraction`` of the limit:
     how many there were when it cleared, else 0. (Also for tests that count traces exactly:
     cleared before an example, not in the middle of it.)"""
-    global clears
     n = mappings() if _limit > 0 else 0
     if n <= fraction * _limit:
         return 0
+    clear(CLEARED)
+    return n
+
+
+def clear(why: str) -> None:
+    """Clear JAX's compilation caches now; ``why`` becomes the retrace reason of every
+    compiled step and lazy graph. (Only where no trace is in progress.)"""
+    global clears, reason
     jax.clear_caches()
     clears += 1
-    return n
+    reason = why
 
 
 def install() -> None:

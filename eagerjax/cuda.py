@@ -1,0 +1,24 @@
+"""``torch.cuda``'s two questions a training script asks (``device = "cuda" if
+torch.cuda.is_available() else "cpu"``), answered for JAX's devices.
+
+eagerjax places every tensor on JAX's default device, so ``.to("cuda")`` and
+``device=`` are accepted and change nothing; these say whether that device is a GPU.
+"""
+
+from __future__ import annotations
+
+import jax
+
+from ._tensor import default_device
+
+__all__ = ["is_available", "device_count"]
+
+
+def is_available() -> bool:
+    """True when JAX's default device (where eagerjax's tensors live) is a GPU."""
+    return default_device().type == "cuda"
+
+
+def device_count() -> int:
+    """The number of GPUs JAX sees (0 when its default backend is not a GPU)."""
+    return len(jax.devices()) if is_available() else 0
