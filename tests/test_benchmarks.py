@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 
+import jax
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -34,6 +37,7 @@ def test_benchmarks_quick_writes_results(tmp_path):
         assert (tmp_path / "chart.png").stat().st_size > 0
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="profiles XLA:CPU's thunks (seen failing on a GPU)")
 def test_thunk_profile_compares_ops(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [
