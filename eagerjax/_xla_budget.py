@@ -20,7 +20,7 @@ becomes the retrace reason ej.compile and lazy mode report. A clear also hands t
 memory back to the OS (``malloc_trim``): glibc would keep it.
 
 Memory, separately: JAX also keeps each program's lowering (its StableHLO module, in an
-MLIR context of its own), ~2 MB per program measured, more than the program itself.
+MLIR context of its own), ~1.5-3 MB per program measured, more than the program itself.
 Nothing needs it once the program is compiled, so every ``LOWERINGS_EVERY`` compiles
 ``relieve()`` drops JAX's two caches of lowerings: no program recompiles (measured), and
 a run with many shapes no longer grows by ~10 MB per new batch shape.

@@ -68,3 +68,13 @@ def test_benchmarks_sync_dispatch_is_recorded(tmp_path):
     assert res["config"]["xla_cpu_dispatch"] == "synchronous"  # read back from JAX's config
     assert any("--sync-dispatch" in n for n in res["notes"])
     assert set(res["train"]["tiny"]) == {"compiled", "hand"}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads resident memory from /proc")
+def test_shapes_memory_table_runs():
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "benchmarks.shapes", "--mode", "lazy", "--shapes", "4", "--every", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    rows = [line for line in r.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [row.split("|")[1].strip() for row in rows] == ["2", "4"]
