@@ -24,6 +24,7 @@ from collections.abc import Callable
 import jax
 
 from . import _xla_budget
+from ._state import flags
 
 # torch's names -> JAX's: "high" is TF32 (GPU) or three bfloat16 passes (TPU); "medium"
 # is the backend's fastest (bfloat16 on TPU, TF32 on GPU).
@@ -44,8 +45,6 @@ def set_float32_matmul_precision(precision: str) -> None:
     old = _current[0]
     if precision == old:
         return
-    from ._state import flags
-
     if flags.mode is not None:
         if not flags.mode.is_lazy:
             raise RuntimeError("set_float32_matmul_precision() cannot be called inside a step being compiled")
