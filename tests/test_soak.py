@@ -16,6 +16,12 @@ STEPS = int(os.environ.get("EAGERJAX_SOAK_STEPS", "1500"))
 
 
 def rss_mb() -> float:
+    """Resident MB of live memory: free heap handed back first. (eagerjax trims the heap when it
+    clears or drops JAX's caches; a trim just before the baseline would otherwise count glibc
+    re-touching freed pages as growth: 34.8 MB once in CI, in a 1+ GB suite process.)"""
+    from eagerjax import _xla_budget
+
+    _xla_budget._trim()
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
