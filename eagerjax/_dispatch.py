@@ -34,6 +34,11 @@ from ._tensor import Tensor
 _D = object()  # spec marker: one dynamic value
 _kernel_ids = itertools.count()
 _SCALAR_TYPES = (int, float, bool)
+# Kernels kept per op. Each distinct static remainder (``view(n, -1)`` for every new n, a
+# slice per sequence length) builds one; past the bound the oldest goes. An evicted kernel
+# that comes back is rebuilt under a new uid, so programs keyed by it compile once more:
+# the bound only has to exceed the variants a workload cycles through.
+MAX_KERNELS_PER_OP = 1024
 
 
 class Kernel:
@@ -197,7 +202,10 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
     key = (tuple(spec), kwspec, cast)
     kern = op.kernels.get(key)
     if kern is None:
-        kern = op.kernels[key] = _build_kernel(op, key[0], kwspec, cast)
+        kernels = op.kernels
+        if len(kernels) >= MAX_KERNELS_PER_OP:
+            del kernels[next(iter(kernels))]  # the oldest (insertion order: no cost per hit)
+        kern = kernels[key] = _build_kernel(op, key[0], kwspec, cast)
     return call_kernel(kern, vals, tens, op.differentiable, op.out_type)
 
 

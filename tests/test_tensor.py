@@ -502,3 +502,27 @@ def test_grad_setter_checks_shape_and_dtype():
         p.grad = [0.0, 0.0, 0.0]
     p.grad = ej.ones(3)
     np.testing.assert_array_equal(p.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_kernels_per_op_are_bounded(monkeypatch):
+    """Each new static argument builds a kernel; past the bound the oldest goes, and a tape
+    that still holds an evicted kernel backpropagates through it."""
+    from eagerjax import _dispatch
+    from eagerjax._ops._registry import OPS
+
+    monkeypatch.setattr(_dispatch, "MAX_KERNELS_PER_OP", 3)
+    kernels = OPS["view"].kernels
+    saved = dict(kernels)
+    kernels.clear()
+    try:
+        x = ej.arange(12.0, requires_grad=True)
+        y = x.view(2, 6)  # its kernel is evicted below, before backward runs
+        for n in (3, 4, 6):
+            assert x.view(n, -1).shape == (n, 12 // n)
+        assert len(kernels) == 3
+        assert [k[0][1:] for k in kernels] == [((int, n), (int, -1)) for n in (3, 4, 6)]  # (2, 6) went
+        (y * ej.arange(12.0).view(2, 6)).sum().backward()
+        assert x.grad.tolist() == [float(i) for i in range(12)]
+    finally:
+        kernels.clear()
+        kernels.update(saved)
