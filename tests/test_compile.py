@@ -81,6 +81,25 @@ def test_trace_counts_shapes_scalars_and_static_args():
     assert f.stats()["traces"] == 3
 
 
+def test_python_side_effects_run_when_traced_only():
+    """As README says: twice on the first call (discovery, then the trace), once per retrace."""
+    seen = []
+
+    @ej.compile
+    def f(x):
+        seen.append(tuple(x.shape))
+        return x + 1
+
+    f(ej.ones(2))
+    f(ej.ones(2))
+    assert seen == [(2,), (2,)]
+    f(ej.ones(3))
+    f(ej.ones(3))
+    f(ej.ones(2))
+    assert seen == [(2,), (2,), (3,)]
+    assert f.stats()["discoveries"] == 1 and f.stats()["traces"] == 2
+
+
 def test_python_number_argument_is_not_baked_in():
     w, b = make_params()
     c = ej.compile(sgd_step_fn(w, b))
