@@ -147,6 +147,8 @@ _LIST = _ListMarker()
 def dispatch(op: OpDef, args: tuple, kwargs: dict):
     """Run one op-table row on ``args``/``kwargs`` and return Tensor result(s)."""
     mode = flags.mode
+    if op.check is not None and mode is None:
+        op.check(*args, **kwargs)
     vals = []
     tens = []
     spec = []

@@ -16,6 +16,7 @@ This module also attaches the few public callables that are not a single row:
 from __future__ import annotations
 
 import operator
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -24,8 +25,37 @@ import numpy as np
 from .._dispatch import dispatch
 from .._generate import check_inplace, functional, inplace_update
 from .._tensor import Tensor
+from . import _bounds
 from ._reduction import _long, _wrap
 from ._registry import OPS, op
+
+
+# --------------------------------------------------------------------------- eager index-range checks (see _bounds)
+def _dim_index_args(args: tuple, kw: dict) -> tuple:
+    """``(input, dim, index)`` of a ``(input, dim, index, ...)`` row, however they were passed."""
+    padded = list(args[:3]) + [None] * (3 - min(len(args), 3))
+    for k, name in enumerate(("x", "dim", "index")):
+        if k >= len(args):
+            padded[k] = kw.get(name, kw.get("input")) if k == 0 else kw.get(name)
+    return tuple(padded)
+
+
+def _along_dim(error: type, *, wrap: bool = False, prefix: str = "", message: str | None = None):
+    """The check of a row indexing ``input`` along ``dim`` with ``index``: torch's words for it."""
+
+    def check(*args, **kw):
+        x, dim, index = _dim_index_args(args, kw)
+        shape = tuple(getattr(x, "shape", ()))
+        if type(dim) is not int or not -max(len(shape), 1) <= dim < max(len(shape), 1):
+            return  # the kernel reports a bad dim
+        d = dim % len(shape) if shape else 0
+        n = shape[d] if shape else 1
+        v = _bounds.out_of_range(index, n, wrap=wrap)
+        if v is not None:
+            raise error(message or f"{prefix}index {v} is out of bounds for dimension {d} with size {n}")
+
+    return check
+
 
 # --------------------------------------------------------------------------- gather / scatter
 
@@ -67,7 +97,7 @@ def _gather(x, dim, index, *, sparse_grad=False):
     return jnp.take_along_axis(xs, index, axis=d)
 
 
-op("gather", _gather)
+op("gather", _gather, check=_along_dim(RuntimeError))
 
 
 def _src_values(src, index, dtype):
@@ -166,9 +196,9 @@ def _scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
     raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
 
 
-op("scatter", _scatter, inplace=True, scalars=(3, "value", "src"))
-op("scatter_add", _scatter_add, inplace=True)
-op("scatter_reduce", _scatter_reduce, inplace=True)
+op("scatter", _scatter, inplace=True, scalars=(3, "value", "src"), check=_along_dim(RuntimeError))
+op("scatter_add", _scatter_add, inplace=True, check=_along_dim(RuntimeError))
+op("scatter_reduce", _scatter_reduce, inplace=True, check=_along_dim(RuntimeError))
 
 
 def _dim_index(x, d, index):
@@ -218,10 +248,10 @@ def _index_fill(x, dim, index, value):
     return x.at[_dim_index(x, d, index)].set(jnp.asarray(value).astype(x.dtype))
 
 
-op("index_select", _index_select)
-op("index_add", _index_add, inplace=True, scalars=("alpha",))
-op("index_copy", _index_copy, inplace=True)
-op("index_fill", _index_fill, inplace=True, scalars=(3, "value"))
+op("index_select", _index_select, check=_along_dim(IndexError, message="index out of range in self"))
+op("index_add", _index_add, inplace=True, scalars=("alpha",), check=_along_dim(RuntimeError))
+op("index_copy", _index_copy, inplace=True, check=_along_dim(IndexError, prefix="index_copy_(): "))
+op("index_fill", _index_fill, inplace=True, scalars=(3, "value"), check=_along_dim(IndexError, wrap=True))
 
 
 def _index_put(x, indices, values, accumulate=False):
@@ -230,7 +260,13 @@ def _index_put(x, indices, values, accumulate=False):
     return x.at[idx].add(v) if accumulate else x.at[idx].set(v)
 
 
-op("index_put", _index_put, inplace=True)
+def _index_put_check(x, indices, *rest, **kw):
+    for k, index in enumerate(indices):
+        if k < x.ndim:
+            _bounds.check(index, x.shape[k], k, wrap=True)
+
+
+op("index_put", _index_put, inplace=True, check=_index_put_check)
 
 
 def _masked_fill(x, mask, value):
@@ -276,7 +312,14 @@ def _take_along_dim(x, indices, dim=None):
     return jnp.take_along_axis(jnp.broadcast_to(x, tuple(bx)), jnp.broadcast_to(indices, tuple(bi)), axis=d)
 
 
-op("take", _take)
+def _take_check(x, index):
+    n = int(np.prod(x.shape))
+    v = _bounds.out_of_range(index, n, wrap=True)
+    if v is not None:
+        raise IndexError(f"out of range: tried to access index {v} on a tensor of {n} elements.")
+
+
+op("take", _take, check=_take_check)
 op("take_along_dim", _take_along_dim)
 
 
@@ -456,6 +499,13 @@ def _parse_index(shape: tuple, idx, what: str = "Tensor.__getitem__"):
                 it = tensor(it)
             else:
                 it = Tensor._make(jnp.asarray(a if a.dtype == np.bool_ else a.astype(np.int32)))
+        elif isinstance(it, Tensor) and it.dtype == np.uint8:
+            warnings.warn(
+                "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+            it = it.bool()
         items.append(it)
     # how many input dims each item consumes
     used = 0
@@ -495,6 +545,7 @@ def _parse_index(shape: tuple, idx, what: str = "Tensor.__getitem__"):
                     arrays.append(t)
                 pos += it.ndim
             elif it.dtype.kind in "iu":
+                _bounds.check(it, shape[pos], pos, wrap=True)
                 spec.append(_T)
                 arrays.append(it)
                 pos += 1

@@ -39,6 +39,8 @@ class OpDef:
         host: optional NumPy implementation with ``fn``'s signature, used by eager
             mode instead of a compiled kernel (creation ops: a new shape then costs
             no XLA compile; traced modes still use ``fn``).
+        check: optional eager-only check of argument *values* with ``fn``'s signature
+            (Tensors as Tensors), run before the kernel: index ranges (``_bounds``).
     """
 
     __slots__ = (
@@ -61,6 +63,7 @@ class OpDef:
         "ref",
         "family",
         "host",
+        "check",
     )
 
     def __init__(
@@ -81,6 +84,7 @@ class OpDef:
         namespaces: tuple[str, ...] = (),
         doc: str | None = None,
         host: Callable | None = None,
+        check: Callable | None = None,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -100,6 +104,7 @@ class OpDef:
         self.doc = doc
         self.family = ""
         self.host = host
+        self.check = check
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"

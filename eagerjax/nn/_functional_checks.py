@@ -8,6 +8,8 @@ check and its checks for the reflect / replicate / circular padding modes (used 
 
 from __future__ import annotations
 
+import jax
+
 from .._dispatch import dispatch
 from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
@@ -26,8 +28,9 @@ def _is_eager() -> bool:
 
 
 def _minmax(t: Tensor) -> tuple:
+    """min and max of ``t`` as NumPy scalars (eager only): one program, one transfer."""
     lo, hi = dispatch(_MINMAX, (t,), {})
-    return lo, hi
+    return tuple(jax.device_get((lo._value, hi._value)))
 
 
 def _broadcast_check(a: tuple, b: tuple) -> tuple:

@@ -15,6 +15,7 @@ from .._autograd import no_grad
 from .._dispatch import dispatch
 from .._generate import _torch_name, check_inplace, inplace_update
 from .._generate import functional as _F
+from .._ops._bounds import out_of_range
 from .._ops._registry import OPS
 from .._random import draw
 from .._tensor import Size, Tensor
@@ -318,11 +319,15 @@ def mse_loss(
     return dispatch(_MSE, (input, target, weight), {"reduction": reduction})
 
 
-def _check_index_target(input: Tensor, target: Tensor) -> None:
+def _check_index_target(input: Tensor, target: Tensor, ignore_index: int) -> None:
     if not _dtypes.is_integer(target.dtype) and target.dtype != _dtypes.uint8:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_dtype_name(target.dtype)}")
     if input.dim() >= 2 and target.dim() >= 1 and input.size(0) != target.size(0):
         raise ValueError(f"Expected input batch_size ({input.size(0)}) to match target batch_size ({target.size(0)}).")
+    # eager only (see _ops/_bounds): XLA would give a NaN or a wrong loss, silently
+    v = out_of_range(target, input.size(1) if input.dim() >= 2 else input.size(0), wrap=False, ignore=ignore_index)
+    if v is not None:
+        raise IndexError(f"Target {v} is out of bounds.")
 
 
 def _check_weight(input: Tensor, weight: Tensor | None) -> None:
@@ -346,7 +351,7 @@ def nll_loss(
     reduction: str = "mean",
 ) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
-    _check_index_target(input, target)
+    _check_index_target(input, target, int(ignore_index))
     _check_weight(input, weight)
     return dispatch(_NLL, (input, target, weight), {"reduction": reduction, "ignore_index": int(ignore_index)})
 
@@ -372,7 +377,7 @@ def cross_entropy(
                 f"Expected floating point type for target with class probabilities, got {_dtype_name(target.dtype)}"
             )
     else:
-        _check_index_target(input, target)
+        _check_index_target(input, target, int(ignore_index))
     _check_weight(input, weight)
     return dispatch(
         _CE,
