@@ -498,6 +498,9 @@ class Optimizer:
             )
         )
         self.state = defaultdict(dict)
+        # Params of one group with the same count share one step tensor, as a fresh run's
+        # do; never across groups, where each group's update would advance it again.
+        group_of = {id(p): gi for gi, g in enumerate(groups) for p in g["params"]}
         step_cache: dict = {}
         for k, v in state_dict["state"].items():
             if k not in id_map:
@@ -511,9 +514,9 @@ class Optimizer:
                     continue
                 arr = _to_array(val)
                 if name == "step":
-                    key = float(np.asarray(arr).reshape(()))
+                    key = (group_of.get(id(p)), float(np.asarray(arr).reshape(())))
                     if key not in step_cache:
-                        step_cache[key] = _concrete_scalar(key)
+                        step_cache[key] = _concrete_scalar(key[1])
                     st[name] = step_cache[key]
                 else:
                     if jnp.issubdtype(arr.dtype, jnp.floating) and arr.dtype != p.dtype:
