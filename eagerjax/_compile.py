@@ -105,8 +105,9 @@ class _Plan:
         self.entries: dict = {}  # argument avals -> _Entry traced for this plan
 
     def signature(self) -> tuple:
-        """Identity of the plan: two discoveries that found the same state share programs,
-        whatever order they met it in (zero_grad before or after backward)."""
+        """Identity of the plan: two discoveries that found the same state (and called the same
+        modules: a stateless submodule may have been swapped) share programs, whatever order
+        they met it in (zero_grad before or after backward)."""
         return tuple(
             tuple(sorted(id(t) for t in group))
             for group in (
@@ -116,6 +117,7 @@ class _Plan:
                 self.grad_donated,
                 self.grad_kept,
                 self.grad_out,
+                self.modules,
             )
         )
 
@@ -361,10 +363,13 @@ class CompiledFunction:
         return frozenset(out)
 
     def _dynamic_key(self) -> tuple:
+        """Training flags, which grads exist, and the state epoch: after a module's tensors are
+        reassigned (or a parameter frozen, an optimizer's state loaded) the key differs, so the
+        next call finds its state again; the same state found reuses the plan's programs."""
         if flags.structure_epoch != self._epoch:
             self._epoch = flags.structure_epoch
             self._train_key = tuple(m.training for m in self._modules)
-        return self._train_key, tuple(t._grad is None for t in self._grad_owners)
+        return self._train_key, tuple(t._grad is None for t in self._grad_owners), flags.state_epoch
 
     # ------------------------------------------------------------------ miss: discover + trace
     def _miss(self, skey, key, vals, avals, treedef, args, kwargs):
@@ -385,6 +390,7 @@ class CompiledFunction:
             entry = plan.entries.get(_entry_key(key))
             if entry is not None and entry.out_tree is not None and not entry.differentiable:
                 self._cache[key] = entry
+                self._last_key = key  # (the next recompile's reason compares with this call)
                 self._stats["hits"] += 1
                 self._stats["misses"] -= 1
                 return self._run(entry, vals, treedef, tens)
@@ -663,13 +669,14 @@ class CompiledFunction:
         last = plan.last_sig
         if last is None:
             return "new step structure"
-        names = [_describe(t) for t in plan.value_donated + plan.value_kept]
+        known = _state_names(plan.modules)
+        names = [_describe(t, known) for t in plan.value_donated + plan.value_kept]
         for n, a, b in zip(names, last[1], sig[1]):
             if a != b:
                 return f"state {n}: {_aval_change(a, b)}"
         for t, a, b in zip(plan.grad_donated + plan.grad_kept, last[2], sig[2]):
             if a != b:
-                return f"state {_describe(t)}.grad: {_aval_change(a, b)}"
+                return f"state {_describe(t, known)}.grad: {_aval_change(a, b)}"
         return "retraced by jax"
 
     def _key_diff(self, a, b) -> str | None:
@@ -682,7 +689,9 @@ class CompiledFunction:
         if sa[2] != sb[2]:
             return f"grad mode {'enabled' if sa[2] else 'disabled'} -> {'enabled' if sb[2] else 'disabled'}"
         if sa[3] != sb[3]:
-            (ta, ga), (tb, gb) = sa[3], sb[3]
+            (ta, ga, ea), (tb, gb, eb) = sa[3], sb[3]
+            if ea != eb:
+                return self._state_diff(a, b)
             for m, x, y in zip(self._modules, ta, tb):
                 if x != y:
                     return f"module {type(m).__name__}: training {x} -> {y}"
@@ -690,13 +699,33 @@ class CompiledFunction:
                 return "new modules in the step"
             for t, x, y in zip(self._grad_owners, ga, gb):
                 if x != y:
-                    return f"state {_describe(t)}.grad: {'None' if x else 'tensor'} -> {'None' if y else 'tensor'}"
+                    t = _describe(t, _state_names(self._modules))
+                    return f"state {t}.grad: {'None' if x else 'tensor'} -> {'None' if y else 'tensor'}"
             return "new state with gradients"
         dyn_leaves = [i for i, sp in enumerate(sb[1]) if sp in ("T", "A", "N")]
         for i, (x, y) in enumerate(zip(aa, ab)):
             if x != y:
                 return f"argument {self._arg_name(sb[0], dyn_leaves[i])}: {_av_change(x, y)}"
         return None
+
+    def _state_diff(self, a, b) -> str:
+        """Why a step found new state: what its plan reads or writes now and did not, or no longer."""
+        old, new = self._plans.get(a[0]), self._plans.get(b[0])
+        what = "state changed (a module's tensors reassigned, requires_grad flipped, or optimizer state loaded)"
+        if old is None or new is None:
+            return what
+        parts = []
+        names = _state_names(old.modules + new.modules)
+        for label, attr in (("writes", "value_out"), ("reads", "value_kept"), ("writes the .grad of", "grad_out")):
+            was = {id(t) for t in getattr(old, attr)}
+            now = {id(t) for t in getattr(new, attr)}
+            added = [_describe(t, names) for t in getattr(new, attr) if id(t) not in was]
+            gone = [_describe(t, names) for t in getattr(old, attr) if id(t) not in now]
+            if added:
+                parts.append(f"now {label} {', '.join(added[:3])}" + (" ..." if len(added) > 3 else ""))
+            if gone:
+                parts.append(f"no longer {label} {', '.join(gone[:3])}" + (" ..." if len(gone) > 3 else ""))
+        return what + (": " + "; ".join(parts) if parts else "")
 
     def _arg_name(self, treedef, leaf: int) -> str:
         """'0 (x)' for a leaf that is a whole positional argument, else the leaf index."""
@@ -722,7 +751,7 @@ class CompiledFunction:
 
 def _entry_key(key) -> tuple:
     """A program is shared by keys that differ only in which grads exist (the plan decides the rest)."""
-    (treedef, spec, grad_mode, (train, _)), avals = key
+    (treedef, spec, grad_mode, (train, _, _)), avals = key
     return treedef, spec, grad_mode, train, avals
 
 
@@ -847,11 +876,24 @@ def _aval_change(a, b) -> str:
     return f"dtype {a[1]} -> {b[1]}"
 
 
-def _describe(t: Tensor) -> str:
-    n = getattr(t, "_name", None)
+def _describe(t: Tensor, names: dict | None = None) -> str:
+    """``Net.fc.weight`` for a parameter or buffer of a module the step called (outermost
+    module first), else its shape and dtype."""
+    n = getattr(t, "_name", None) or (names or {}).get(id(t))
     if n:
         return n
     return f"tensor{tuple(t.shape)}:{np.dtype(t._value.dtype).name}"
+
+
+def _state_names(modules: list) -> dict:
+    """id -> qualified name of the parameters and buffers of ``modules`` (outermost first)."""
+    names: dict = {}
+    for m in modules:
+        root = type(m).__name__
+        for kind in ("named_parameters", "named_buffers"):
+            for n, t in getattr(m, kind)():
+                names.setdefault(id(t), f"{root}.{n}")
+    return names
 
 
 def _hashable(a) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 
 class _Flags:
-    __slots__ = ("grad_enabled", "mode", "structure_epoch")
+    __slots__ = ("grad_enabled", "mode", "structure_epoch", "state_epoch")
 
     def __init__(self) -> None:
         self.grad_enabled = True
@@ -21,6 +21,11 @@ class _Flags:
         # changes (train/eval, param groups, registered params): capture
         # re-checks its structural key only when this moved.
         self.structure_epoch = 0
+        # Bumped (with structure_epoch) when *which* tensors are state may have changed: a
+        # module's parameter, buffer or submodule (re)assigned, a parameter's requires_grad
+        # flipped, an optimizer created or its state loaded. A compiled step then finds its
+        # state again (programs are reused when it is the same state).
+        self.state_epoch = 0
 
 
 flags = _Flags()
@@ -28,3 +33,11 @@ flags = _Flags()
 
 def bump_structure() -> None:
     flags.structure_epoch += 1
+
+
+def bump_state() -> None:
+    """See ``state_epoch``. Not while a step is being traced: what it assigns there is part
+    of the traced program (and would make every later call re-discover)."""
+    flags.structure_epoch += 1
+    if flags.mode is None or getattr(flags.mode, "is_lazy", False):
+        flags.state_epoch += 1

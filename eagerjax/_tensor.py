@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _dtypes
 from ._repr import tensor_repr
-from ._state import flags
+from ._state import bump_state, flags
 
 
 class Tensor:
@@ -433,10 +433,28 @@ class Tensor:
         return t
 
 
+_REQUIRES_GRAD = Tensor.__dict__["requires_grad"]  # the slot Parameter's property wraps
+
+
 class Parameter(Tensor):
     """A Tensor that a Module registers as a parameter; requires grad by default."""
 
     __slots__ = ()
+
+    @property
+    def requires_grad(self) -> bool:
+        return _REQUIRES_GRAD.__get__(self, Parameter)
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        # Freezing or unfreezing changes what a compiled step writes: it must find its state again.
+        try:
+            changed = _REQUIRES_GRAD.__get__(self, Parameter) != value
+        except AttributeError:  # (being made)
+            changed = False
+        _REQUIRES_GRAD.__set__(self, value)
+        if changed:
+            bump_state()
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True):
         if data is None:

@@ -1,5 +1,7 @@
 """ej.compile: equivalence with eager, trace counts, transactional write-back, diagnostics."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -501,3 +503,111 @@ def test_detached_output_of_compiled_forward_stays_detached():
     y, d = f(ej.ones(2, 3))
     assert y.requires_grad and y.grad_fn is not None
     assert not d.requires_grad and d.grad_fn is None
+
+
+def _linear_step(m, opt):
+    @ej.compile
+    def step(x):
+        opt.zero_grad()
+        loss = m(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def test_freezing_a_parameter_between_calls_is_followed():
+    """requires_grad_ flips change what the step writes: the step finds its state again,
+    and a state seen before reuses its program (2 traces for 5 calls)."""
+    m = ej.nn.Linear(2, 1)
+    step = _linear_step(m, ej.optim.SGD(m.parameters(), lr=0.1))
+    x = ej.ones(4, 2)
+    moved = []
+    for rg in [True, False, True, True, False]:
+        m.weight.requires_grad_(rg)
+        before = m.weight.detach().clone()
+        step(x)
+        moved.append(bool((m.weight != before).any()))
+    assert moved == [True, False, True, True, False]
+    s = step.stats()
+    assert s["traces"] == 2
+    assert s["recompiles"][1] == (
+        "state changed (a module's tensors reassigned, requires_grad flipped, or optimizer state loaded): "
+        "no longer writes Linear.weight; now reads Linear.weight"
+    )
+
+
+def test_optimizer_state_loaded_between_calls_is_used():
+    m = ej.nn.Linear(2, 1)
+    opt = ej.optim.Adam(m.parameters(), lr=0.1)
+    step = _linear_step(m, opt)
+    x = ej.ones(4, 2)
+    step(x)
+    saved = copy.deepcopy(opt.state_dict())
+    step(x)
+    step(x)
+    opt.load_state_dict(saved)
+    step(x)
+    assert float(opt.state[m.weight]["step"]) == 2.0
+    assert step.stats()["traces"] == 2
+
+
+def test_reassigned_submodule_or_new_optimizer_is_used():
+    class Net(ej.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = ej.nn.Linear(2, 1)
+            self.act = ej.nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.fc(x))
+
+    net = Net()
+    f = ej.compile(net)
+    x = -ej.ones(3, 2)
+    f(x)
+    net.fc = ej.nn.Linear(2, 1)
+    with ej.no_grad():
+        net.fc.weight.fill_(1.0)
+        net.fc.bias.zero_()
+    assert f(x).tolist() == [[0.0]] * 3
+    net.act = ej.nn.Tanh()  # no state of its own: still a different step
+    assert f(x).tolist() == net(x).tolist() == [[pytest.approx(-0.9640276)]] * 3
+    assert f.stats()["traces"] == 3
+    seq = ej.nn.Sequential(ej.nn.Linear(2, 1))
+    step = _linear_step(seq, ej.optim.SGD(seq.parameters(), lr=0.1))
+    step(x)
+    step(x)
+    seq[0] = seq[0]  # the same module again: its state is found again, nothing recompiles
+    step(x)
+    assert step.stats()["traces"] == 1 and step.stats()["discoveries"] == 3
+
+    holder = {}
+    m = ej.nn.Linear(2, 1)
+    holder["opt"] = ej.optim.SGD(m.parameters(), lr=0.1)
+
+    @ej.compile
+    def step(x):
+        holder["opt"].zero_grad()
+        m(x).sum().backward()
+        holder["opt"].step()
+
+    step(x)
+    step(x)
+    holder["opt"] = ej.optim.SGD(m.parameters(), lr=0.0)
+    before = m.weight.detach().clone()
+    step(x)
+    assert (m.weight == before).all().item()
+
+
+def test_recompile_reason_after_a_program_reused_by_a_new_plan():
+    """8, 8, 4: the second call finds grads now exist (same program), the third's reason is the shape."""
+    m = ej.nn.Linear(6, 3)
+    step = _linear_step(m, ej.optim.SGD(m.parameters(), lr=0.1))
+    for n in (8, 8, 4):
+        step(ej.ones(n, 6))
+    assert step.stats()["recompiles"] == [
+        "first call",
+        "argument 0 (x): shape (8, 6) dtype float32 -> shape (4, 6) dtype float32",
+    ]

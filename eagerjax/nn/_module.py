@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._autograd import no_grad
-from .._state import bump_structure, flags
+from .._state import bump_state, bump_structure, flags
 from .._tensor import Device, Parameter, Size, Tensor, _device_array
 
 __all__ = ["Module", "RemovableHandle"]
@@ -168,7 +168,7 @@ class Module:
             self._non_persistent_buffers_set.discard(name)
         else:
             self._non_persistent_buffers_set.add(name)
-        bump_structure()
+        bump_state()
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         if "_parameters" not in self.__dict__:
@@ -195,7 +195,7 @@ class Module:
             )
         else:
             self._parameters[name] = param
-        bump_structure()
+        bump_state()
 
     def add_module(self, name: str, module: Module | None) -> None:
         if not isinstance(module, Module) and module is not None:
@@ -209,7 +209,7 @@ class Module:
         if name == "":
             raise KeyError('module name can\'t be empty string ""')
         self._modules[name] = module
-        bump_structure()
+        bump_state()
 
     register_module = add_module
 
@@ -244,7 +244,7 @@ class Module:
                 raise AttributeError("cannot assign module before Module.__init__() call")
             remove_from(d, self._parameters, self._buffers, self._non_persistent_buffers_set)
             modules[name] = value
-            bump_structure()
+            bump_state()
             return
         if modules is not None and name in modules:
             if value is not None:
@@ -252,7 +252,7 @@ class Module:
                     f"cannot assign '{typename(value)}' as child module '{name}' (torch.nn.Module or None expected)"
                 )
             modules[name] = value
-            bump_structure()
+            bump_state()
             return
         buffers = d.get("_buffers")
         if buffers is not None and name in buffers:
@@ -273,7 +273,7 @@ class Module:
                 old._node, old._idx, old.requires_grad = value._node, value._idx, value.requires_grad
                 return
             buffers[name] = value
-            bump_structure()
+            bump_state()
             return
         if name == "training" and d.get("training", value) != value:
             bump_structure()
@@ -301,7 +301,7 @@ class Module:
             if dd is not None and name in dd:
                 del dd[name]
                 self._non_persistent_buffers_set.discard(name)
-                bump_structure()
+                bump_state()
                 return
         object.__delattr__(self, name)
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from .._autograd import enable_grad, no_grad
 from .._dispatch import Kernel, run_kernel
-from .._state import bump_structure, flags
+from .._state import bump_state, bump_structure, flags
 from .._tensor import Tensor, _device_array
 from ..nn._module import _zero_grads
 
@@ -286,7 +286,7 @@ class Optimizer:
         if not seen.isdisjoint(ids):
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(ParamGroup(self._tensor_keys, param_group))
-        bump_structure()
+        bump_state()
 
     # ------------------------------------------------------------------ grads
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -530,7 +530,7 @@ class Optimizer:
                 if isinstance(v, list):
                     v = tuple(v)
                 g[k] = v
-        bump_structure()
+        bump_state()
 
     # ------------------------------------------------------------------ misc
     def __getstate__(self) -> dict:
