@@ -14,6 +14,7 @@ from . import (
 from ._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from ._capture import CaptureError
 from ._compile import CompiledFunction, compile  # noqa: A004 - torch.compile
+from ._dtype_info import can_cast, finfo, iinfo, is_complex, is_floating_point, promote_types, result_type
 from ._dtypes import (
     bfloat16,
     cfloat,
@@ -53,6 +54,7 @@ from ._ops import (  # noqa: F401 - register rows
     _nn_seq,  # noqa: F401 - attention / RNN rows
     _reduction,
     _shape,
+    _shape_extra,  # noqa: F401 - unfold / view(dtype) rows, in-place shape methods
 )
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision
 from ._random import (
@@ -76,6 +78,7 @@ from ._random import (
 )
 from ._tensor import Device as device
 from ._tensor import Parameter, Size, Tensor
+from ._tensor_extra import contiguous_strides as _contiguous_strides  # noqa: F401 - Tensor.stride / nbytes
 
 _generate_all()
 
@@ -175,6 +178,13 @@ __all__ = [
     "cfloat",
     "get_default_dtype",
     "set_default_dtype",
+    "finfo",
+    "iinfo",
+    "is_floating_point",
+    "is_complex",
+    "result_type",
+    "promote_types",
+    "can_cast",
     *_OP_FUNCTIONS,
     *_namespaces,
 ]

@@ -1490,3 +1490,39 @@ add(
     jax_ref=False,
     examples=3,
 )
+
+
+# --------------------------------------------------------------------------- shape extras (_ops/_shape_extra.py)
+def _row_fn(name):
+    def f(*a, **k):
+        from eagerjax._ops._registry import OPS
+
+        return OPS[name].fn(*a, **k)
+
+    return f
+
+
+add(
+    "unfold",
+    fixed(
+        lambda r: ([r.arr((10,)), 0, r.pick([1, 3, 10]), r.pick([1, 2, 4])], {}),
+        lambda r: ([r.arr((2, 7, 3), r.pick(["float32", "int32"])), r.pick([1, -2]), 3, 2], {}),
+        lambda r: ([r.arr((3, 40)), -1, 35, r.pick([1, 3])], {}),  # long windows: the gather path
+        lambda r: ([r.arr(()), 0, 1, 1], {}),
+    ),
+    call=lambda x, *a: x.unfold(*a),  # torch.nn.functional.unfold is im2col, not this
+    jax_call=_row_fn("unfold"),
+    examples=6,
+)
+add(
+    "_view_dtype",
+    fixed(
+        lambda r: ([r.arr((2, 4), r.pick(["float32", "float16"])), DT(r.pick(["int32", "float16", "uint8"]))], {}),
+        lambda r: ([r.arr((3, 2), "float16"), DT(r.pick(["int16", "float32"]))], {}),
+        lambda r: ([r.arr(r.pick([(), (3,)]), "float32"), DT("int32")], {}),
+        lambda r: ([r.arr((2, 4), "float32"), DT("complex64")], {}),
+    ),
+    call=lambda x, d: x.view(d),
+    jax_call=_row_fn("_view_dtype"),
+    examples=6,
+)
