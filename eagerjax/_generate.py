@@ -142,13 +142,23 @@ def generate() -> None:
         if op.inplace and not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _inplace(op))
         for d in op.dunders:
-            setattr(Tensor, d, fn)
+            setattr(Tensor, d, _none_aware(fn) if d in ("__eq__", "__ne__") else fn)
         for d in op.rdunders:
             setattr(Tensor, d, _reflected(op))
         if op.inplace:
             for d in op.dunders:
                 if d in _IOPS:
                     setattr(Tensor, _IOPS[d], _inplace(op))
+
+
+def _none_aware(fn):
+    """``t == None`` is False and ``t != None`` True, as in torch (Python's identity fallback)."""
+
+    def f(self, other):
+        return NotImplemented if other is None else fn(self, other)
+
+    f.__name__ = fn.__name__
+    return f
 
 
 _IOPS = {

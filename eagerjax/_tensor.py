@@ -298,11 +298,9 @@ class Tensor:
 
     def _scalar(self, what: str):
         if self.numel() != 1:
-            raise RuntimeError(
-                "Boolean value of Tensor with more than one value is ambiguous"
-                if what == "bool(Tensor)"
-                else "only one element tensors can be converted to Python scalars"
-            )
+            if what == "bool(Tensor)":
+                raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+            raise ValueError("only one element tensors can be converted to Python scalars")
         return np.asarray(self._concrete(what)).reshape(()).item()
 
     def __bool__(self) -> bool:
@@ -352,6 +350,12 @@ class Tensor:
     def type(self, dtype=None):
         if dtype is None:
             return _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+        if isinstance(dtype, str):  # 'torch.FloatTensor' (also 'torch.cuda.FloatTensor')
+            name = dtype.replace("torch.cuda.", "torch.")
+            match = [d for d, n in _TYPE_NAMES.items() if n == name]
+            if not match:
+                raise ValueError(f"invalid type: '{dtype}'")
+            dtype = _dtypes.to_dtype(np.dtype(match[0]))
         return self.to(dtype)
 
     def type_as(self, other: Tensor) -> Tensor:

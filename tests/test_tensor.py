@@ -526,3 +526,73 @@ def test_kernels_per_op_are_bounded(monkeypatch):
     finally:
         kernels.clear()
         kernels.update(saved)
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
+def test_mask_setitem_is_shape_static_in_every_mode(mode):
+    """``x[mask] = v`` with a value that fits each selected element (or row) is a where:
+    it runs inside ej.compile too, and the gradient reaches x and v as in torch."""
+    a = np.array([[-1.0, 2.0, -3.0], [4.0, -5.0, 6.0]], np.float32)
+
+    def f(x, v):
+        y = x * 2
+        y[y < 0] = 0.5  # a number
+        y[y[:, 0] > 1] = v * 3  # a row per selected row
+        y[(y == 0.5,)] = ej.tensor(-1.0)  # a 0-d tensor, the index in a tuple
+        (y * ej.tensor(a)).sum().backward()
+        return y
+
+    x = ej.tensor(a, requires_grad=True)
+    v = ej.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    if mode == "compiled":
+        y = ej.compile(f)(x, v)
+    elif mode == "lazy":
+        with ej.lazy():
+            y = f(x, v)
+    else:
+        y = f(x, v)
+    assert y.tolist() == [[-1.0, 4.0, -1.0], [3.0, 6.0, 9.0]]
+    assert x.grad.tolist() == [[0.0, 4.0, 0.0], [0.0, 0.0, 0.0]]
+    assert v.grad.tolist() == [12.0, -15.0, 18.0]
+
+
+def test_mask_setitem_with_one_value_per_selected_element_and_int_cast():
+    x = ej.tensor([[-1.0, 2.0], [-3.0, 4.0]])
+    x[x < 0] = ej.tensor([7.0, 8.0])  # as many values as True entries: read the mask (eager)
+    assert x.tolist() == [[7.0, 2.0], [8.0, 4.0]]
+    i = ej.tensor([1, -2, 3])
+    i[i < 0] = 2.7  # cast to the tensor's dtype, as torch does
+    assert i.tolist() == [1, 2, 3] and i.dtype == ej.int32
+
+
+def test_zero_dim_reductions_take_dim_0_and_minus_1():
+    x = ej.tensor(3.0)
+    for name in ("sum", "mean", "amax", "amin", "prod", "nansum", "logsumexp"):
+        for dim in (0, -1, (0,)):
+            for keepdim in (False, True):
+                r = getattr(x, name)(dim, keepdim=keepdim)
+                assert r.shape == () and r.item() == pytest.approx(3.0), (name, dim)
+    assert x.argmax(0).item() == 0 and x.std(0, correction=0).item() == 0.0
+    assert x.all(-1).item() and ej.tensor(0.0).count_nonzero(0).item() == 0
+    with pytest.raises(IndexError, match=r"range of \[-1, 0\], but got 1"):
+        x.sum(1)
+    with pytest.raises(IndexError, match=r"range of \[-2, 1\], but got 5"):
+        ej.ones(2, 3).sum(5)
+    with pytest.raises(RuntimeError, match="dim 0 appears multiple times in the list of dims"):
+        ej.ones(2, 3).sum((0, -2))
+
+
+def test_type_strings_none_comparison_and_scalar_errors():
+    assert ej.tensor([1, 2]).type("torch.FloatTensor").dtype == ej.float32
+    assert ej.tensor([1.5]).type("torch.LongTensor").tolist() == [1]
+    assert ej.tensor([1.0]).type("torch.cuda.HalfTensor").dtype == ej.float16
+    with pytest.raises(ValueError, match="invalid type: 'torch.Nope'"):
+        ej.tensor([1.0]).type("torch.Nope")
+    x = ej.ones(2)
+    assert (x == None) is False and (x != None) is True  # noqa: E711 - torch's answer to this
+    with pytest.raises(ValueError, match="only one element tensors can be converted to Python scalars"):
+        int(x)
+    with pytest.raises(RuntimeError, match="Boolean value of Tensor with more than one value is ambiguous"):
+        bool(x)
+    with pytest.raises(RuntimeError, match=r"permute\(\): duplicate dims are not allowed."):
+        ej.ones(2, 3).permute(0, 0)

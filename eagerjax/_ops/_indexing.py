@@ -461,6 +461,18 @@ def _setitem(x, value, spec, *arrays):
     return sub
 
 
+def _mask_set(x, mask, value):
+    """``x[mask] = value`` for a leading-dims mask and a value that broadcasts to one selected
+    element (or row): a ``where``, so the shape does not depend on the mask's values."""
+    m = mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim))
+    v = jnp.asarray(value).astype(x.dtype)
+    while v.ndim > x.ndim - mask.ndim and v.shape[0] == 1:
+        v = v[0]
+    return jnp.where(m, v, x)
+
+
+op("_mask_set", _mask_set, function=False, method=False, scalars=(2,))
+
 _MAXIDX = 64  # index values can sit at any of these positions; Python ints there are traced
 op("_getitem", _getitem, function=False, method=False, scalars=tuple(range(2, 2 + _MAXIDX)))
 op("_setitem", _setitem, function=False, method=False, scalars=(1,) + tuple(range(3, 3 + _MAXIDX)))
@@ -598,13 +610,42 @@ def _tensor_getitem(self: Tensor, idx):
     return dispatch(_GET, (self, spec, *arrays), {})
 
 
+def _broadcasts_per_element(value, mask: Tensor, shape: tuple) -> bool:
+    """Whether ``value`` fits every selected element (row) of ``x[mask]`` alike, so that
+    ``x[mask] = value`` needs no count of the mask's True values."""
+    if type(value) in (int, float, bool):
+        return True
+    vs = tuple(getattr(value, "shape", (None,)))
+    rest = shape[mask.ndim :]
+    while len(vs) > len(rest) and vs[0] == 1:
+        vs = vs[1:]
+    if len(vs) > len(rest):
+        return False
+    return all(a == 1 or a == b for a, b in zip(vs, rest[len(rest) - len(vs) :]))
+
+
+_MASK_SET = OPS["_mask_set"]
+
+
 def _tensor_setitem(self: Tensor, idx, value) -> None:
     check_inplace(self, "__setitem__")
-    spec, arrays = _parse_index(tuple(self.shape), idx, "Tensor.__setitem__")
     if isinstance(value, (list, tuple, np.ndarray)):
         from .._factories import tensor
 
         value = tensor(value, dtype=self.dtype)
+    mask = idx[0] if type(idx) is tuple and len(idx) == 1 else idx
+    shape = tuple(self.shape)
+    if (
+        isinstance(mask, Tensor)
+        and mask.dtype == np.bool_
+        and 0 < mask.ndim <= len(shape)
+        and tuple(mask.shape) == shape[: mask.ndim]
+        and _broadcasts_per_element(value, mask, shape)
+    ):
+        # ``x[mask] = v`` (``logits[pad] = -inf``): one shape-static where, in every mode
+        inplace_update(self, dispatch(_MASK_SET, (self, mask, value), {}), "__setitem__")
+        return
+    spec, arrays = _parse_index(shape, idx, "Tensor.__setitem__")
     inplace_update(self, dispatch(_SET, (self, value, spec, *arrays), {}), "__setitem__")
 
 

@@ -45,13 +45,23 @@ def _long():
     return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
 
 
-def _axis(dim):
-    """torch ``dim`` (None, int, list, tuple; ``()``/``[]`` mean all dims) -> jnp ``axis``."""
+def _axis(dim, ndim: int):
+    """torch ``dim`` (None, int, list, tuple; ``()``/``[]`` mean all dims) -> jnp ``axis``,
+    checked as torch does (a 0-d tensor takes dim 0 or -1, and reduces over nothing)."""
     if dim is None:
         return None
-    if isinstance(dim, (list, tuple)):
-        return tuple(dim) if len(dim) else None
-    return dim
+    dims = tuple(dim) if isinstance(dim, (list, tuple)) else (dim,)
+    if not dims:
+        return None
+    seen = set()
+    for d in dims:
+        w = _wrap(d, ndim)
+        if w in seen:
+            raise RuntimeError(f"dim {w} appears multiple times in the list of dims")
+        seen.add(w)
+    if ndim == 0:
+        return None
+    return dims if isinstance(dim, (list, tuple)) else dim
 
 
 def _wrap(dim: int, ndim: int) -> int:
@@ -102,13 +112,13 @@ def _nonempty(x, name: str):
 def _sum(x, dim=None, keepdim=False, *, dtype=None):
     if dtype is None and _is_int(x):
         dtype = _long()
-    return jnp.sum(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+    return jnp.sum(x, axis=_axis(dim, x.ndim), keepdims=keepdim, dtype=dtype)
 
 
 def _nansum(x, dim=None, keepdim=False, *, dtype=None):
     if dtype is None and _is_int(x):
         dtype = _long()
-    return jnp.nansum(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+    return jnp.nansum(x, axis=_axis(dim, x.ndim), keepdims=keepdim, dtype=dtype)
 
 
 def _mean(x, dim=None, keepdim=False, *, dtype=None):
@@ -119,7 +129,7 @@ def _mean(x, dim=None, keepdim=False, *, dtype=None):
         )
     if dtype is not None:
         x = x.astype(dtype)
-    return jnp.mean(x, axis=_axis(dim), keepdims=keepdim)
+    return jnp.mean(x, axis=_axis(dim, x.ndim), keepdims=keepdim)
 
 
 def _nanmean(x, dim=None, keepdim=False, *, dtype=None):
@@ -129,13 +139,13 @@ def _nanmean(x, dim=None, keepdim=False, *, dtype=None):
         )
     if dtype is not None:
         x = x.astype(dtype)
-    return jnp.nanmean(x, axis=_axis(dim), keepdims=keepdim)
+    return jnp.nanmean(x, axis=_axis(dim, x.ndim), keepdims=keepdim)
 
 
 def _prod(x, dim=None, keepdim=False, *, dtype=None):
     if dtype is None and _is_int(x):
         dtype = _long()
-    return jnp.prod(x, axis=_axis(dim), keepdims=keepdim, dtype=dtype)
+    return jnp.prod(x, axis=_axis(dim, x.ndim), keepdims=keepdim, dtype=dtype)
 
 
 op("sum", _sum)
@@ -178,11 +188,11 @@ op("min", _maxmin("min", jnp.min, jnp.argmin, jnp.minimum), out_type=return_type
 
 
 def _amax(x, dim=(), keepdim=False):
-    return jnp.max(x, axis=_axis(dim), keepdims=keepdim)
+    return jnp.max(x, axis=_axis(dim, x.ndim), keepdims=keepdim)
 
 
 def _amin(x, dim=(), keepdim=False):
-    return jnp.min(x, axis=_axis(dim), keepdims=keepdim)
+    return jnp.min(x, axis=_axis(dim, x.ndim), keepdims=keepdim)
 
 
 op("amax", _amax)
@@ -190,7 +200,7 @@ op("amin", _amin)
 
 
 def _aminmax(x, *, dim=None, keepdim=False):
-    return jnp.min(x, axis=_axis(dim), keepdims=keepdim), jnp.max(x, axis=_axis(dim), keepdims=keepdim)
+    return jnp.min(x, axis=_axis(dim, x.ndim), keepdims=keepdim), jnp.max(x, axis=_axis(dim, x.ndim), keepdims=keepdim)
 
 
 op("aminmax", _aminmax, out_type=MinMax)
@@ -201,7 +211,10 @@ def _argmaxmin(arg):
         if dim is None:
             r = arg(x.reshape(-1)).astype(_long())
             return r.reshape((1,) * x.ndim) if keepdim else r
-        return arg(x, axis=_wrap(dim, x.ndim), keepdims=keepdim).astype(_long())
+        d = _wrap(dim, x.ndim)
+        if x.ndim == 0:
+            return jnp.zeros((), _long())
+        return arg(x, axis=d, keepdims=keepdim).astype(_long())
 
     return f
 
@@ -223,14 +236,14 @@ def _correction(dim, unbiased, correction):
 def _var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     _require_float(x, "var")
     dim, c = _correction(dim, unbiased, correction)
-    return jnp.var(x, axis=_axis(dim), ddof=c, keepdims=keepdim)
+    return jnp.var(x, axis=_axis(dim, x.ndim), ddof=c, keepdims=keepdim)
 
 
 def _std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     _require_float(x, "std")
     dim, c = _correction(dim, unbiased, correction)
     # jnp.std is sqrt(var); the root with torch's zero gradient where the spread is 0 (not NaN)
-    return _safe_root(jnp.var(x, axis=_axis(dim), ddof=c, keepdims=keepdim), 2)
+    return _safe_root(jnp.var(x, axis=_axis(dim, x.ndim), ddof=c, keepdims=keepdim), 2)
 
 
 def _var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -265,7 +278,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         x = x.astype(dtype)
     x = _to_float(x)
-    ax = _axis(dim)
+    ax = _axis(dim, x.ndim)
     a = jnp.abs(x)
     if ord == float("inf"):
         return jnp.max(a, axis=ax, keepdims=keepdim)
@@ -302,7 +315,7 @@ op("norm", _norm)
 
 def _logsumexp(x, dim, keepdim=False):
     x = _to_float(x)
-    ax = _axis(dim)
+    ax = _axis(dim, x.ndim)
     if x.ndim == 0:
         return x
     return jax.scipy.special.logsumexp(x, axis=ax, keepdims=keepdim)
@@ -312,11 +325,11 @@ op("logsumexp", _logsumexp)
 
 
 def _all(x, dim=None, keepdim=False):
-    return jnp.all(x, axis=_axis(dim), keepdims=keepdim)
+    return jnp.all(x, axis=_axis(dim, x.ndim), keepdims=keepdim)
 
 
 def _any(x, dim=None, keepdim=False):
-    return jnp.any(x, axis=_axis(dim), keepdims=keepdim)
+    return jnp.any(x, axis=_axis(dim, x.ndim), keepdims=keepdim)
 
 
 op("all", _all, differentiable=False)
@@ -324,7 +337,7 @@ op("any", _any, differentiable=False)
 
 
 def _count_nonzero(x, dim=None):
-    return jnp.sum(x != 0, axis=_axis(dim), dtype=_long())
+    return jnp.sum(x != 0, axis=_axis(dim, x.ndim), dtype=_long())
 
 
 op("count_nonzero", _count_nonzero, differentiable=False)

@@ -64,7 +64,10 @@ def _permute(x, *dims, **kw):
             f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the "
             f"desired ordering of dimensions i.e. input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}"
         )
-    return jnp.transpose(x, tuple(_wrap(d, x.ndim) for d in dims))
+    perm = tuple(_wrap(d, x.ndim) for d in dims)
+    if len(set(perm)) != len(perm):
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return jnp.transpose(x, perm)
 
 
 op("permute", _permute)
