@@ -16,9 +16,11 @@ from .._autograd import no_grad
 from .._dispatch import Kernel, run_kernel
 from .._state import flags
 from .._tensor import Tensor
+from . import _lr_host
 from ._optimizer import Optimizer, _concrete_scalar
 
 _kernels: dict = {}
+_custom_classes: dict[type, bool] = {}
 
 _EPOCH_DEPRECATION_WARNING = (
     "The epoch parameter in `scheduler.step()` was not necessary and is being "
@@ -63,6 +65,11 @@ def _run(key, build, state: list[Tensor], inputs: list[Tensor], targets: list[Te
     k = _kernels.get(key)
     if k is None:
         k = _kernels[key] = Kernel(build(), "lr_schedule")
+    _apply(k, state, inputs, targets, hypers)
+
+
+def _apply(k: Kernel, state: list[Tensor], inputs: list[Tensor], targets: list[Tensor], hypers: list) -> None:
+    """Run kernel ``k`` on state + inputs + targets + hypers; write new state and targets back."""
     vals = [t._read() for t in state] + [t._read() for t in inputs] + [t._read() for t in targets] + hypers
     with no_grad():
         outs = run_kernel(k, vals)
@@ -117,6 +124,10 @@ class LRScheduler:
     attributes named in ``_hyper_attrs``) and ``_static()`` (anything that
     changes the shape of that math). Kernels are cached by class,
     mode and static structure and hold no reference to a scheduler.
+
+    A subclass defined outside eagerjax that overrides ``get_lr()`` (torch's protocol) runs it
+    on the host instead, in every mode (see ``_lr_host``); its float32 lrs carry the float64
+    remainder in ``_lo``/``_base_lo`` so recursive formulas follow torch's float64 values.
     """
 
     _get_lr_called_within_step = False
@@ -142,6 +153,9 @@ class LRScheduler:
                         "for a fresh training run (not recommended)"
                     )
         self._base = [group["initial_lr"] for group in optimizer.param_groups]
+        if self._custom():
+            known = [group.known("initial_lr") for group in optimizer.param_groups]
+            self._base_lo = [_concrete_scalar(_lr_host.split(k)[1] if k is not None else 0.0) for k in known]
         self._epoch = _concrete_scalar(float(last_epoch))
         self._init_tracking()
         self._initial_step()
@@ -151,6 +165,8 @@ class LRScheduler:
         # follows torch's recursive rule because something else changed the lr.
         self._last = [_concrete_scalar(0.0) for _ in self._base]
         self._chained = [_concrete_scalar(0.0) for _ in self._base]
+        if self._custom():
+            self._lo = [_concrete_scalar(0.0) for _ in self._base]
         self._reset_tracking()
 
     def _reset_tracking(self) -> None:
@@ -159,6 +175,55 @@ class LRScheduler:
             t._assign(_copy(b))
         for t in self._chained:
             _set(t, 0.0)
+        for t, b in zip(self.__dict__.get("_lo", ()), self.__dict__.get("_base_lo", ())):
+            t._assign(_copy(b))
+
+    @classmethod
+    def _custom(cls) -> bool:
+        """True for a user subclass giving its schedule as torch's ``get_lr()``: the class that
+        defines ``get_lr`` lives outside eagerjax."""
+        v = _custom_classes.get(cls)
+        if v is None:
+            owner = next(k for k in cls.__mro__ if "get_lr" in k.__dict__)
+            v = _custom_classes[cls] = not (owner.__module__ or "").startswith("eagerjax.")
+        return v
+
+    def _custom_step(self, epoch) -> None:
+        """torch's ``_update_lr`` for a ``get_lr()`` subclass: ``last_epoch += 1`` (or ``= epoch``),
+        then the groups' lrs from ``get_lr()`` (``_get_closed_form_lr()`` for ``step(epoch)`` when
+        defined), evaluated on the host -- through a callback kernel when tracing."""
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self._base):
+            raise RuntimeError(f"{type(self).__name__}: the optimizer's param groups changed after it was created")
+        closed = epoch is not None and hasattr(self, "_get_closed_form_lr")
+        state = [self._epoch] + self._last + self._lo
+        inputs = self._base + self._base_lo
+        targets = [g["lr"] for g in groups]
+        if _tracing():
+            kern = _lr_host.get_lr_kernel(self, len(groups), epoch is not None, closed)
+            _apply(kern, state, inputs, targets, [] if epoch is None else [_val(epoch)])
+            return
+        e = _lr_host.host_epoch(float(self._epoch) + 1) if epoch is None else epoch
+        vals = [float(t) for t in state[1:] + inputs + targets]
+        out = _lr_host.evaluate_get_lr(self, e, vals, closed, keep_attrs=True)
+        n = len(groups)
+        for t, v in zip(state + targets, [e] + out + out[:n]):
+            _set(t, v)
+
+    def _exact_lrs(self, hi: list[Tensor], lo_attr: str) -> list[float]:
+        """Host values of float32 lrs ``hi``, plus their float64 remainders where kept."""
+        lo = self.__dict__.get(lo_attr)
+        if lo is None:
+            return [float(h) for h in hi]
+        return [_lr_host.join(float(h), float(el)) for h, el in zip(hi, lo)]
+
+    def _load_exact(self, hi: list[Tensor], lo_attr: str, values) -> None:
+        lo = self.__dict__.get(lo_attr)
+        for i, v in enumerate(values):
+            h, el = _lr_host.split(float(v))
+            _set(hi[i], h)
+            if lo is not None:
+                _set(lo[i], el)
 
     def _initial_step(self) -> None:
         """Reset the step count and make the constructor's step."""
@@ -248,22 +313,36 @@ class LRScheduler:
         _run(self._key(mode, parts), lambda: _kernel_fn(cls._pure, static, mode, ns, ni, nt), *parts)
 
     # -- public API ---------------------------------------------------------------------------
+    # (``_host``: the host view a ``get_lr()`` subclass runs on, see ``_lr_host``)
     @property
     def last_epoch(self) -> int:
+        h = self.__dict__.get("_host")
+        if h is not None:
+            return h["epoch"]
         return int(math.floor(float(self._epoch)))
 
     @last_epoch.setter
     def last_epoch(self, value) -> None:
-        _set(self._epoch, value)
+        h = self.__dict__.get("_host")
+        if h is not None:
+            h["epoch"] = value
+        else:
+            _set(self._epoch, value)
 
     @property
     def base_lrs(self) -> list[float]:
-        return [float(b) for b in self._base]
+        h = self.__dict__.get("_host")
+        if h is not None:
+            return list(h["base"])
+        return self._exact_lrs(self._base, "_base_lo")
 
     @base_lrs.setter
     def base_lrs(self, values) -> None:
-        for b, v in zip(self._base, values):
-            _set(b, v)
+        h = self.__dict__.get("_host")
+        if h is not None:
+            h["base"] = list(values)
+        else:
+            self._load_exact(self._base, "_base_lo", values)
 
     def step(self, epoch: int | None = None) -> None:
         self._step_count += 1
@@ -272,14 +351,19 @@ class LRScheduler:
         self._update_lr(epoch)
 
     def _update_lr(self, epoch=None) -> None:
-        if epoch is None:
+        if self._custom():
+            self._custom_step(epoch)
+        elif epoch is None:
             self._execute("initial" if self._is_initial else "step")
         else:
             self._execute("epoch", epoch)
 
     def get_last_lr(self) -> list[float]:
         """The learning rates the last ``step()`` set (read on the host)."""
-        return [float(t) for t in self._last]
+        h = self.__dict__.get("_host")
+        if h is not None:
+            return list(h["last"])
+        return self._exact_lrs(self._last, "_lo")
 
     def _group_lrs(self) -> list[float]:
         """The optimizer's current learning rates (read on the host)."""
@@ -318,9 +402,12 @@ class LRScheduler:
     def _load_extra_state(self, state_dict: dict) -> None:
         pass
 
+    # Attributes that are eagerjax's own bookkeeping, never part of ``state_dict()``.
+    _private_attrs = frozenset({"_host_fns", "_host", "_lo", "_base_lo"})
+
     def _plain_state(self) -> dict[str, Any]:
         """The attributes ``state_dict()`` shows as they are (all but the tensor-held ones)."""
-        return {k: v for k, v in self.__dict__.items() if k not in self._tensor_attrs}
+        return {k: v for k, v in self.__dict__.items() if k not in self._tensor_attrs and k not in self._private_attrs}
 
     def state_dict(self) -> dict[str, Any]:
         d = self._plain_state()
@@ -328,7 +415,6 @@ class LRScheduler:
         d["last_epoch"] = self.last_epoch
         d.update(self._extra_state())
         d["_last_lr"] = self.get_last_lr()
-        d["_chained"] = [bool(float(t)) for t in getattr(self, "_chained", ())]
         d["_get_lr_called_within_step"] = False
         d["_is_initial"] = False
         return d
@@ -349,10 +435,36 @@ class LRScheduler:
             self.base_lrs = base_lrs
         if hasattr(self, "_last"):
             if last_lr is not None:
-                for t, v in zip(self._last, last_lr):
-                    _set(t, v)
-            for i, t in enumerate(self._chained):
-                _set(t, bool(chained[i]) if chained is not None and i < len(chained) else False)
+                self._load_exact(self._last, "_lo", last_lr)
+            if chained is not None:  # (saved by older versions)
+                for t, c in zip(self._chained, chained):
+                    _set(t, bool(c))
+            else:
+                self._recompute_chained()
+
+    def _recompute_chained(self) -> None:
+        """Whether each group follows torch's recursive rule, from the values alone: a group whose
+        last lr differs from the closed form at ``last_epoch`` was changed by something else (and
+        from an lr equal to the closed form, both rules continue alike). ``state_dict()`` thus
+        needs no key torch lacks."""
+        cls = type(self)
+        if not (cls._has_closed and cls._has_chain) or self._custom() or _tracing():
+            for t in self._chained:
+                _set(t, 0.0)
+            return
+        parts = self._parts("epoch", float(self._epoch))
+        mode_key = self._key("epoch", parts)
+        static = self._static()
+        ns, ni, nt = (len(p) for p in parts[:3])
+        k = _kernels.get(mode_key)
+        if k is None:
+            k = _kernels[mode_key] = Kernel(_kernel_fn(cls._pure, static, "epoch", ns, ni, nt), "lr_schedule")
+        state, inputs, targets, hypers = parts
+        vals = [t._read() for t in state + inputs + targets] + hypers
+        with no_grad():
+            closed = run_kernel(k, vals)[ns:]
+        for t, last, c in zip(self._chained, self._last, closed):
+            _set(t, float(float(last) != float(c)))
 
 
 # ------------------------------------------------------------------------------ math helpers

@@ -1,21 +1,27 @@
 """The cyclic schedules, which carry more state than an epoch: ``CosineAnnealingWarmRestarts``
-(``T_cur``/``T_i`` as tensors) and ``OneCycleLR`` (warm-up and annealing phases, cycling the
-momentum or ``beta1`` too).
+(``T_cur``/``T_i`` as tensors), ``OneCycleLR`` (warm-up and annealing phases, cycling the
+momentum or ``beta1`` too) and ``CyclicLR`` (triangular cycles, a user ``scale_fn`` run like
+``LambdaLR``'s lambdas).
 """
 
 from __future__ import annotations
 
 import math
+import types
+from typing import Any
 
 import jax.numpy as jnp
 
 from .._tensor import Tensor
+from . import _lr_host
 from ._lr_base import (
     LRScheduler,
     _check_optimizer,
     _f32,
+    _gamma_pow,
     _half_cos,
     _host_number,
+    _log,
     _tracing,
     _val,
 )
@@ -347,3 +353,207 @@ def _format_param(name: str, optimizer: Optimizer, param) -> list:
             )
         return list(param)
     return [param] * len(optimizer.param_groups)
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates: each cycle goes linearly from ``base_lr`` up to ``max_lr`` in
+    ``step_size_up`` steps and back in ``step_size_down``, the height scaled by ``mode``
+    (``triangular``: 1, ``triangular2``: halved each cycle, ``exp_range``: ``gamma ** step``)
+    or by ``scale_fn`` of the cycle or step; ``cycle_momentum`` moves the momentum (or
+    ``beta1``) inversely between ``max_momentum`` and ``base_momentum``.
+
+    The position in the cycle is ``p = e - (cycle - 1) * total_size`` (exact in float32 for
+    integer steps), the rise ``p / up`` and the fall ``(total - p) / down``: torch's
+    ``x / step_ratio`` without the rounding of ``x``.
+    """
+
+    _has_chain = False
+    _MODES = ("triangular", "triangular2", "exp_range")
+    _private_attrs = LRScheduler._private_attrs | {"_cyc_t", "_cyc_vals"}
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr,
+        max_lr,
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn=None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum=0.8,
+        max_momentum=0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        base_lrs = _format_param("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _format_param("max_lr", optimizer, max_lr)
+        step_size_up = float(step_size_up)
+        step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
+        self.total_size = step_size_up + step_size_down
+        self.step_ratio = step_size_up / self.total_size
+        if mode not in self._MODES and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled")
+            self.use_beta1 = "betas" in self.optimizer.defaults
+            self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for m_m, b_m, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                    if self.use_beta1:
+                        group["betas"] = (m_m, *group["betas"][1:])
+                    else:
+                        group["momentum"] = m_m
+                    group["max_momentum"] = m_m
+                    group["base_momentum"] = b_m
+        super().__init__(optimizer, last_epoch)
+        # torch's ``self.base_lrs = base_lrs``: the cycle's own bases from here on (the
+        # constructor's step used the groups' ``initial_lr``), unshared with the groups
+        self._base = [_concrete_scalar(float(b)) for b in base_lrs]
+
+    def _init_scale_fn(self) -> None:
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x) -> float:
+        """The scaling policy at ``x`` (the cycle, or the step with ``scale_mode='iterations'``)."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def _static(self) -> tuple:
+        kind = "custom" if self._scale_fn_custom is not None else self.mode
+        return (kind, self.scale_mode, bool(self.cycle_momentum))
+
+    def _momentum_targets(self) -> list[Tensor]:
+        if not self.cycle_momentum:
+            return []
+        if self.use_beta1:
+            return [g["betas"][0] for g in self.optimizer.param_groups]
+        return [g["momentum"] for g in self.optimizer.param_groups]
+
+    def _scale_arg(self, e):
+        """The argument of ``scale_fn`` at step ``e`` (host number or Tensor)."""
+        if self.scale_mode != "cycle":
+            return e
+        if isinstance(e, Tensor):
+            return (e / self.total_size).floor() + 1
+        return math.floor(1 + e / self.total_size)
+
+    def _constants(self, n: int) -> list[Tensor]:
+        """total, up, down, log(gamma), gamma, then per group max_lr (, base and max momentum), as
+        f32 tensors: runtime values, so XLA cannot rewrite ``x / down`` as ``x * (1 / down)``
+        in a compiled step (eager's exact numbers). Refreshed when the attributes change."""
+        up = self.total_size * self.step_ratio
+        vals = [self.total_size, up, self.total_size - up, _log(self.gamma), self.gamma]
+        for i in range(n):
+            vals.append(float(self.max_lrs[i]))
+            if self.cycle_momentum:
+                vals += [float(self.base_momentums[i]), float(self.max_momentums[i])]
+        ts = self.__dict__.get("_cyc_t")
+        if ts is None or len(ts) != len(vals):
+            ts = self.__dict__["_cyc_t"] = [_concrete_scalar(v) for v in vals]
+        elif self.__dict__.get("_cyc_vals") != vals:
+            for t, v in zip(ts, vals):
+                t._assign(_concrete_scalar(v)._read())
+        self.__dict__["_cyc_vals"] = vals
+        return ts
+
+    def _parts(self, mode: str, epoch=None):
+        state, inputs, targets, hypers = super()._parts(mode, epoch)
+        return state, inputs + self._constants(len(inputs)), targets + self._momentum_targets(), hypers
+
+    def _mode_hypers(self, mode: str, epoch) -> list:
+        extra = super()._mode_hypers(mode, epoch)
+        if self._scale_fn_custom is None:
+            return extra
+        fn = self._scale_fn_custom
+        if mode in ("step", "initial") and _tracing():
+            scale = _lr_host.epoch_values(
+                self,
+                "scale_fn",
+                [fn],
+                self._epoch,
+                lambda ep: self._scale_arg(ep + 1),
+                lambda ep: self._scale_arg(_lr_host.next_epoch(ep)),
+            )
+        else:
+            e = epoch if mode in ("epoch", "restart") else self.last_epoch + 1
+            scale = [_val(fn(self._scale_arg(e)))]
+        return scale + extra
+
+    @classmethod
+    def _pure(cls, static, mode, state, inputs, targets, hypers):
+        kind, scale_mode, cycle = static
+        k = 3 if cycle else 1
+        n = (len(inputs) - 5) // (k + 1)
+        epoch, chained = state[0], state[1 + n : 1 + 2 * n]
+        total, up, down, log_gamma, gamma = inputs[n : n + 5]
+        per = inputs[n + 5 :]
+        rest = hypers
+        e = _f32(rest[-1]) if mode in ("epoch", "restart") else epoch + 1
+        # the completed cycles (cycle - 1), corrected should e / total round across an integer
+        c = jnp.floor(e / total)
+        c = jnp.where(e - c * total < 0, c - 1, jnp.where(e - c * total >= total, c + 1, c))
+        p = e - c * total
+        factor = jnp.where(p <= up, p / up, (total - p) / down)
+        x = c + 1 if scale_mode == "cycle" else e
+        if kind == "custom":
+            scale = _f32(rest[0])
+        elif kind == "triangular":
+            scale = jnp.ones((), jnp.float32)
+        elif kind == "triangular2":
+            scale = jnp.ldexp(jnp.float32(1.0), (1 - x).astype(jnp.int32))
+        else:
+            scale = _gamma_pow(log_gamma, gamma, x)
+        lrs, moms = [], []
+        for i in range(n):
+            vals = per[k * i : k * (i + 1)]
+            lrs.append(_f32(inputs[i] + (vals[0] - inputs[i]) * factor * scale))
+            if cycle:
+                base_m, max_m = vals[1], vals[2]
+                moms.append(_f32(max_m - (max_m - base_m) * factor * scale))
+        return [e] + lrs + list(chained), lrs + moms
+
+    def get_lr(self) -> list[float]:
+        """torch's formula at ``last_epoch`` on the host (momentum is not touched here)."""
+        self._warn_get_lr()
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        factor = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)
+        s = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        return [b + (m - b) * factor * s for b, m in zip(self.base_lrs, self.max_lrs)]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        fn = state.pop("_scale_fn_custom", None)
+        state["_scale_fn_custom"] = None
+        if fn is not None and not isinstance(fn, types.FunctionType):
+            state["_scale_fn_custom"] = fn.__dict__.copy()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        fn = state_dict.pop("_scale_fn_custom", None)
+        super().load_state_dict(state_dict)
+        if fn is not None:
+            self._scale_fn_custom.__dict__.update(fn)
+        self._init_scale_fn()

@@ -10,6 +10,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from . import _lr_host
 from ._lr_base import (
     LRScheduler,
     _gamma_pow,
@@ -37,16 +38,21 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _next_epoch(self, mode: str, epoch):
-        """The epoch the lambdas are called with: a Python int in eager mode, a 0-d Tensor when tracing."""
+        """The epoch the lambdas are called with on the host (a Python int, as in torch)."""
         if mode in ("epoch", "restart"):
             return epoch
-        if _tracing():
-            return self._epoch + 1
         return self.last_epoch + 1
 
     def _mode_hypers(self, mode: str, epoch) -> list:
-        e = self._next_epoch(mode, epoch)
-        return [_val(f(e)) for f in self.lr_lambdas] + super()._mode_hypers(mode, epoch)
+        if mode in ("step", "initial") and _tracing():
+            # traced with a Tensor epoch if the lambdas allow, else run on the host by a callback
+            factors = _lr_host.epoch_values(
+                self, "lr_lambdas", self.lr_lambdas, self._epoch, lambda ep: ep + 1, _lr_host.next_epoch
+            )
+        else:
+            e = self._next_epoch(mode, epoch)
+            factors = [_val(f(e)) for f in self.lr_lambdas]
+        return factors + super()._mode_hypers(mode, epoch)
 
     @staticmethod
     def _group_hypers(i: int, n: int, hypers: list) -> list:

@@ -18,14 +18,19 @@ rule from the current value, as torch does. Both give torch's sequence.
 
 ``LambdaLR``/``MultiplicativeLR`` call the user's function on the host: in eager
 mode it receives the epoch as a Python ``int``, as in torch. Inside a compiled
-step or lazy mode it receives a 0-d integer-valued float Tensor, so it must use
-tensor-friendly math (``0.95 ** epoch``, ``ej.minimum``/``ej.where``) rather than
-Python control flow on the value. ``get_last_lr()`` and the ``last_epoch``
-property read values back on the host.
+step or lazy mode it is first called with a 0-d integer-valued float Tensor and
+traced; if it needs the value (Python control flow, ``math`` functions) it runs
+on the host from inside the program through ``jax.pure_callback`` instead, with
+the epoch still a traced counter (one program, never retraced, eager's numbers).
+``CyclicLR``'s ``scale_fn`` is run the same way. A user subclass of
+``LRScheduler`` that implements torch's ``get_lr()`` runs it on the host in every
+mode (see ``_lr_host``). ``get_last_lr()`` and the ``last_epoch`` property read
+values back on the host.
 
 The code lives in private modules: ``_lr_base`` (the base class and kernel plumbing),
-``_lr_schedules`` (the per-epoch schedules) and ``_lr_cyclic`` (``CosineAnnealingWarmRestarts``,
-``OneCycleLR``); the schedulers driven by other schedulers or by a metric are defined here.
+``_lr_schedules`` (the per-epoch schedules), ``_lr_cyclic`` (``CosineAnnealingWarmRestarts``,
+``OneCycleLR``, ``CyclicLR``) and ``_lr_host`` (user Python run on the host); the schedulers
+driven by other schedulers or by a metric are defined here.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from ._lr_base import (
     _kernel_fn,
     _run,
 )
-from ._lr_cyclic import CosineAnnealingWarmRestarts, OneCycleLR
+from ._lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from ._lr_schedules import (
     ConstantLR,
     CosineAnnealingLR,
@@ -78,6 +83,7 @@ __all__ = [
     "ReduceLROnPlateau",
     "CosineAnnealingWarmRestarts",
     "OneCycleLR",
+    "CyclicLR",
 ]
 
 _LRScheduler = LRScheduler
@@ -96,12 +102,20 @@ for _cls in (
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
     OneCycleLR,
+    CyclicLR,
 ):
     _cls.__module__ = __name__
 del _cls
 
 
 # ------------------------------------------------------------------------------ composition
+def _has_get_lr_child(s) -> bool:
+    """Whether ``s`` is, or nests, a user scheduler that gives its schedule as ``get_lr()``."""
+    if hasattr(s, "_schedulers"):
+        return any(_has_get_lr_child(c) for c in s._schedulers)
+    return isinstance(s, LRScheduler) and s._custom()
+
+
 def _check_children(owner: str, optimizer, schedulers) -> None:
     for idx, s in enumerate(schedulers):
         if not hasattr(s, "optimizer"):
@@ -191,6 +205,13 @@ class SequentialLR(_Composite):
         if len(schedulers) < 1:
             raise ValueError(f"{name} expects at least one scheduler, but got no scheduler.")
         _check_children(name, optimizer, schedulers)
+        for idx, s in enumerate(schedulers):
+            if _has_get_lr_child(s):
+                raise NotImplementedError(
+                    f"{name}: the scheduler at index {idx} ({type(s).__name__}) gives its schedule as a "
+                    "Python get_lr(), which SequentialLR cannot switch to inside its single kernel yet; "
+                    "step it yourself (or chain it with ChainedScheduler, which steps each scheduler)."
+                )
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more "
