@@ -52,6 +52,7 @@ from ._ops import (  # noqa: F401 - register rows
     _nn,  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
     _nn2,  # noqa: F401 - conv / pool / norm / embedding / loss rows
     _nn_seq,  # noqa: F401 - attention / RNN rows
+    _packed,  # noqa: F401 - nn.utils.rnn rows (packed sequences, RNNs on them)
     _reduction,
     _shape,
     _shape_extra,  # noqa: F401 - unfold / view(dtype) rows, in-place shape methods

@@ -7,8 +7,10 @@ a torch ``state_dict`` loads as is. The whole stack — every layer, both
 directions, the dropout between layers — is ONE row of ``_ops/_nn_seq.py``:
 each layer-direction is a ``lax.scan`` over time of a Flax cell fed the torch
 weights, so an eager forward is one cached compiled call and its backward one
-cached VJP. Only shapes and dtypes are checked here (no host reads), so the
-layers also run under ``ej.compile`` and lazy mode.
+cached VJP. A ``PackedSequence`` input runs the masked twin of that row
+(``_ops/_packed.py``, via ``_rnn_utils._rnn_forward_packed``). Only shapes and
+dtypes are checked here (no host reads), so the layers also run under
+``ej.compile`` and lazy mode.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .._ops._registry import OPS
 from .._tensor import Parameter, Tensor
 from ._attention import _draw_many, _empty
 from ._module import Module
+from ._rnn_utils import PackedSequence, _rnn_forward_packed
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
 
@@ -227,7 +230,9 @@ class RNNBase(Module):
             return _draw_many(_RNN_DROP, (input, hx, cx, weights), {"p": float(p), **static})
         return dispatch(_RNN, (input, hx, cx, weights), static)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None):
+    def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None):
+        if isinstance(input, PackedSequence):
+            return _rnn_forward_packed(self, input, hx, None)
         self._check_input_dim(input)
         batched = input.dim() == 3
         if hx is not None:
@@ -337,7 +342,12 @@ class LSTM(RNNBase):
             dtype,
         )
 
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
+    def forward(self, input: Tensor | PackedSequence, hx: tuple[Tensor, Tensor] | None = None):
+        if isinstance(input, PackedSequence):
+            if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+                raise RuntimeError("LSTM: hx must be a tuple of two tensors (h_0, c_0)")
+            out, h_n, c_n = _rnn_forward_packed(self, input, *(hx if hx is not None else (None, None)))
+            return out, (h_n, c_n)
         self._check_input_dim(input)
         batched = input.dim() == 3
         h0 = c0 = None

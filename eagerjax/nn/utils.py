@@ -1,4 +1,5 @@
-"""``nn.utils``: gradient clipping and parameter <-> vector conversion.
+"""``nn.utils``: gradient clipping, parameter <-> vector conversion, and ``rnn``
+(packed sequences; also importable as the module ``eagerjax.nn.utils.rnn``).
 
 ``clip_grad_norm_`` is ONE fused kernel over all gradients (per-tensor norms,
 total norm, clip coefficient and the scaled gradients together), with no host
@@ -8,6 +9,7 @@ read, so it costs one compiled call eagerly and traces cleanly under capture.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 
 import jax.numpy as jnp
@@ -16,9 +18,19 @@ from .._autograd import no_grad
 from .._dispatch import Kernel, call_kernel, dispatch
 from .._ops._registry import OPS
 from .._tensor import Tensor
+from . import _rnn_utils as rnn
 from ._module import typename
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters", "get_total_norm"]
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "parameters_to_vector",
+    "vector_to_parameters",
+    "get_total_norm",
+    "rnn",
+]
+
+sys.modules[__name__ + ".rnn"] = rnn  # `from eagerjax.nn.utils.rnn import pad_sequence`
 
 _kernels: dict = {}
 
