@@ -438,6 +438,7 @@ class Tensor:
 
 
 _REQUIRES_GRAD = Tensor.__dict__["requires_grad"]  # the slot Parameter's property wraps
+_VALUE_SLOT = Tensor.__dict__["_value"]
 
 
 class Parameter(Tensor):
@@ -489,15 +490,41 @@ class _DataAlias(Tensor):
 
     @classmethod
     def _alias(cls, owner: Tensor) -> _DataAlias:
-        a = cls._make(owner._value)
+        mode = flags.mode
+        flags.mode = None  # made first, noted once it has its owner (its value is the owner's)
+        try:
+            a = cls._make(owner._value)
+        finally:
+            flags.mode = mode
         a._owner = owner
+        if mode is not None:
+            mode.note_new(a)
         return a
 
+    # The value *is* the owner's (a property over the owner's slot): a write to either is
+    # seen through the other, eager or captured, as with torch's shared storage.
+    @property
+    def _value(self):
+        return self._owner._value
+
+    @_value.setter
+    def _value(self, value) -> None:
+        _VALUE_SLOT.__set__(self, value)  # (what lazy mode's raw-slot reads see)
+        owner = getattr(self, "_owner", None)
+        if owner is not None:  # (None while being made: the owner already holds it)
+            owner._value = value
+
     def _read(self):
-        # Always the owner's current value: the alias is a view of it.
-        v = self._owner._read()
-        self._value = v
-        return v
+        return self._owner._read()
+
+    # Copies and pickles of an alias are plain tensors of its current value.
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (Tensor, np.asarray(self._concrete("pickle")), self.requires_grad))
+
+    def __deepcopy__(self, memo):
+        t = Tensor._make(self._value, self.requires_grad)
+        memo[id(self)] = t
+        return t
 
     def _assign(self, value) -> None:
         Tensor._assign(self, value)

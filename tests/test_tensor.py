@@ -4,6 +4,7 @@ in-place rules, indexing, and torch-style errors and reprs."""
 from __future__ import annotations
 
 import copy
+import pickle
 
 import jax
 import numpy as np
@@ -596,3 +597,30 @@ def test_type_strings_none_comparison_and_scalar_errors():
         bool(x)
     with pytest.raises(RuntimeError, match=r"permute\(\): duplicate dims are not allowed."):
         ej.ones(2, 3).permute(0, 0)
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
+def test_data_and_state_dict_alias_both_ways(mode):
+    m = ej.nn.Linear(3, 2)
+    d = m.weight.data
+    sd = m.state_dict()
+    snap = copy.deepcopy(m.state_dict())
+
+    def step():
+        with ej.no_grad():
+            m.weight.add_(1.0)  # seen through the alias
+        sd["bias"].copy_(ej.full((2,), 5.0))  # writes the module's bias
+        return d * 1
+
+    w0 = m.weight.detach().clone()
+    if mode == "compiled":
+        out = ej.compile(step)()
+    elif mode == "lazy":
+        with ej.lazy():
+            out = step()
+    else:
+        out = step()
+    assert out.tolist() == (w0 + 1).tolist() == d.tolist() == sd["weight"].tolist()
+    assert m.bias.tolist() == [5.0, 5.0]
+    assert snap["weight"].tolist() == w0.tolist() and type(snap["weight"]) is ej.Tensor
+    assert type(pickle.loads(pickle.dumps(sd))["weight"]) is ej.Tensor

@@ -472,12 +472,14 @@ class Module:
 
     # ------------------------------------------------------------------ state dict
     def _save_to_state_dict(self, destination, prefix: str, keep_vars: bool) -> None:
+        # Detached aliases (``.data``), as torch's share storage: ``sd[k].copy_(v)`` writes
+        # the module's tensor, and the entries follow training (deepcopy to keep a snapshot).
         for name, p in self._parameters.items():
             if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
+                destination[prefix + name] = p if keep_vars else p.data
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
+                destination[prefix + name] = b if keep_vars else b.data
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """Parameters and persistent buffers by dotted name, as detached Tensors (torch's keys and order)."""
