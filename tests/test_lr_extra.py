@@ -290,3 +290,16 @@ def test_state_dict_has_no_chained_key_and_resume_keeps_a_user_lr_change():
     assert set(ej.optim.lr_scheduler.StepLR(_setup(ej, lambda lib, o: None)[1], 2).state_dict()) == set(
         torch.optim.lr_scheduler.StepLR(_setup(torch, lambda lib, o: None)[1], 2).state_dict()
     )
+
+
+def test_get_last_lr_reads_as_the_decimal_set():
+    """The lr lives in a float32 tensor; get_last_lr() shows the shortest decimal that rounds
+    to it, as torch's float64 lrs read (0.1, not 0.10000000149011612)."""
+    opt = ej.optim.SGD(ej.nn.Linear(2, 2).parameters(), lr=0.1)
+    sched = ej.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    seen = []
+    for _ in range(3):
+        opt.step()
+        sched.step()
+        seen.append(sched.get_last_lr())
+    assert seen == [[0.1], [0.05], [0.05]]

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._autograd import no_grad
 from .._dispatch import Kernel, run_kernel
@@ -214,7 +215,9 @@ class LRScheduler:
         """Host values of float32 lrs ``hi``, plus their float64 remainders where kept."""
         lo = self.__dict__.get(lo_attr)
         if lo is None:
-            return [float(h) for h in hi]
+            # The shortest decimal that rounds to the float32 (0.1, not 0.10000000149011612):
+            # nearer torch's float64 schedule, and math.isclose(lr, 0.1) holds as in torch.
+            return [float(str(np.float32(float(h)))) for h in hi]
         return [_lr_host.join(float(h), float(el)) for h, el in zip(hi, lo)]
 
     def _load_exact(self, hi: list[Tensor], lo_attr: str, values) -> None:
