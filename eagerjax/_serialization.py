@@ -109,9 +109,13 @@ def _default(obj):
         return msgpack.ExtType(_EXT_DICT, _pack(payload))
     if isinstance(obj, np.dtype):
         return msgpack.ExtType(_EXT_DTYPE, _pack(obj.name))
+    hint = ""
+    if hasattr(obj, "state_dict") and callable(obj.state_dict):
+        # torch.save(model) pickles the object (code included); checkpoints here never do
+        hint = f"; save its state_dict() instead and load it into a new {type(obj).__name__} with load_state_dict()"
     raise TypeError(
         f"ej.save: cannot save an object of type {type(obj).__module__}.{type(obj).__qualname__} "
-        "(checkpoints hold tensors, arrays, numbers, strings, None and dicts/lists/tuples of them)"
+        f"(checkpoints hold tensors, arrays, numbers, strings, None and dicts/lists/tuples of them){hint}"
     )
 
 

@@ -71,6 +71,8 @@ def test_round_trip_of_tensors_and_containers(tmp_path):
     assert got[0].tolist() == [1.0, 1.0] and got[1] == "x"
     with pytest.raises(TypeError, match="cannot save an object of type"):
         ej.save({"f": lambda: 0}, io.BytesIO())
+    with pytest.raises(TypeError, match=r"save its state_dict\(\) instead and load it into a new Linear"):
+        ej.save(ej.nn.Linear(2, 2), io.BytesIO())  # torch.save(model) pickles code; checkpoints never do
 
 
 def test_module_and_optimizer_state_dicts_round_trip(tmp_path):
