@@ -509,7 +509,10 @@ class CompiledFunction:
                     new_grads, entry.grad_layout = _gradpack.pack(new_grads)
                 out_leaves, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_leaf)
                 entry.out_tree = (out_tree, [None if isinstance(x, Tensor) else x for x in out_leaves])
-                entry.out_rg = [x.requires_grad for x in out_leaves if isinstance(x, Tensor)]
+                if entry.out_rg is None:
+                    # The first trace's: a compiled forward's backward retraces this function
+                    # (under jax.vjp, without grad) and must not turn its outputs' grad off.
+                    entry.out_rg = [x.requires_grad for x in out_leaves if isinstance(x, Tensor)]
                 arrays = [x._value for x in out_leaves if isinstance(x, Tensor)]
                 return new_vals, new_grads, arrays, _arg_effects(entry, template, made, before)
             finally:

@@ -611,3 +611,27 @@ def test_recompile_reason_after_a_program_reused_by_a_new_plan():
         "first call",
         "argument 0 (x): shape (8, 6) dtype float32 -> shape (4, 6) dtype float32",
     ]
+
+
+def test_compiled_forward_stays_differentiable_across_training_steps():
+    """ej.compile(model) in an eager loop: the backward retraces the forward under jax.vjp,
+    which must not turn the outputs' grad off for later calls."""
+
+    def run(compiled):
+        ej.manual_seed(0)
+        m = ej.nn.Linear(4, 3)
+        fm = ej.compile(m) if compiled else m
+        x = ej.randn(6, 4)
+        opt = ej.optim.SGD(m.parameters(), lr=0.01)
+        losses = []
+        for _ in range(5):
+            opt.zero_grad()
+            out = fm(x)
+            assert out.grad_fn is not None
+            loss = out.pow(2).sum()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses, m.weight.tolist()
+
+    assert run(True) == run(False)
