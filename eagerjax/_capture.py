@@ -24,6 +24,15 @@ import jax
 
 from ._tensor import Tensor
 
+# Reads that turn a 0-d tensor into a Python number: often a number the user passed to the
+# step, which ej.compile traces like a tensor.
+_NUMBER_READS = ("Tensor.__index__", "int(Tensor)", "float(Tensor)", "Tensor.item()")
+_STATIC_HINT = (
+    " If it is a Python number passed to the step (a size, an index, a count): ej.compile traces"
+    " those; make it static with ej.compile(fn, static_argnums=...) or static_argnames=... (one"
+    " compile per value)."
+)
+
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -199,6 +208,7 @@ class Capture:
                 f"step is traced into one XLA program. Return the tensor from the step and read it "
                 f"afterwards, use tensor ops (e.g. ej.where) instead of Python control flow on values, "
                 f"or use ej.compile(fn, fullgraph=False) to run steps like this one eagerly."
+                + (_STATIC_HINT if t.ndim == 0 and what in _NUMBER_READS else "")
             )
         return v
 

@@ -314,7 +314,16 @@ def _op_error(kern: Kernel, vals: list, e: Exception) -> Exception:
         b = _broadcast_mismatch([tuple(v.shape) for v in vals if hasattr(v, "shape")])
         if b is not None:
             return RuntimeError(f"{kern.name}(): {b} (operands: {shapes})")
-    return type(e)(f"{kern.name}(): {msg} (operands: {shapes})")
+    if "Tracer" in msg or isinstance(e, jax.errors.ConcretizationTypeError):
+        from ._capture import _STATIC_HINT, CaptureError
+
+        return CaptureError(
+            f"{kern.name}(): an argument that must be a Python value (a size, a dim) is traced here."
+            f"{_STATIC_HINT} (operands: {shapes})"
+        )
+    # jax's own error classes take other constructor arguments: re-raise as their builtin base
+    cls = next(c for c in type(e).__mro__ if c.__module__ == "builtins")
+    return cls(f"{kern.name}(): {msg} (operands: {shapes})")
 
 
 def _broadcast_mismatch(shapes: list) -> str | None:

@@ -635,3 +635,10 @@ def test_compiled_forward_stays_differentiable_across_training_steps():
         return losses, m.weight.tolist()
 
     assert run(True) == run(False)
+
+
+def test_a_traced_number_used_as_a_size_says_to_make_it_static():
+    for fn in (lambda x, n: x.reshape(n, -1), lambda x, n: ej.topk(x, n).values, lambda x, n: x[:n]):
+        with pytest.raises(ej.CaptureError, match=r"static_argnums=\.\.\.\) or static_argnames="):
+            ej.compile(fn)(ej.arange(6.0), 3)
+        assert ej.compile(fn, static_argnums=1)(ej.arange(6.0), 3).shape[0] == 3
