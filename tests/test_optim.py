@@ -113,25 +113,28 @@ def test_model_training_loop_matches_torch():
 
 # --------------------------------------------------------------------------- param groups
 def test_hyperparameters_are_tensors_written_in_place():
+    """Stored as 0-d float32 tensors (raw) written in place, so a new value never compiles
+    anything; read through the group they are torch's Python numbers (snapshots)."""
     m = nn.Linear(3, 2)
     opt = ej.optim.Adam([{"params": [m.weight]}, {"params": [m.bias], "lr": 0.5}], lr=0.1)
     g0, g1 = opt.param_groups
-    lr_t = g0["lr"]
+    lr_t = g0.raw("lr")
     assert isinstance(lr_t, ej.Tensor) and lr_t.shape == () and lr_t.dtype == ej.float32
-    assert float(g1["lr"]) == 0.5 and float(g0["lr"]) == pytest.approx(0.1)
-    b1, b2 = g0["betas"]
-    assert isinstance(b1, ej.Tensor) and float(b2) == pytest.approx(0.999)
+    assert g1["lr"] == 0.5 and g0["lr"] == 0.1
+    b1, b2 = g0.raw("betas")
+    assert isinstance(b1, ej.Tensor) and g0["betas"] == (0.9, 0.999)
     assert g0["amsgrad"] is False and g0["foreach"] is None
     m(ej.randn(4, 3)).sum().backward()
     opt.step()
     n_kernels = len(_opt_mod._kernels)
     e0 = flags.structure_epoch
     g0["lr"] = 0.01  # a Python number: written into the same tensor
-    assert g0["lr"] is lr_t and float(lr_t) == pytest.approx(0.01)
-    g0["lr"] = g0["lr"] * 0.5  # tensor math, as user code does
-    assert g0["lr"] is lr_t and float(lr_t) == pytest.approx(0.005)
+    assert g0.raw("lr") is lr_t and float(lr_t) == pytest.approx(0.01)
+    g0["lr"] = g0["lr"] * 0.5  # as user code does
+    g0["lr"] *= 1.0
+    assert g0.raw("lr") is lr_t and float(lr_t) == pytest.approx(0.005) and g0["lr"] == 0.005
     g0["betas"] = (0.5, 0.9)
-    assert g0["betas"][0] is b1 and float(b1) == 0.5
+    assert g0.raw("betas")[0] is b1 and float(b1) == 0.5
     assert flags.structure_epoch == e0  # numeric changes are not structure
     opt.step()
     assert len(_opt_mod._kernels) == n_kernels  # no new program for new values
@@ -354,7 +357,7 @@ def test_scheduler_sequences_match_torch(name, args, kwargs):
     np.testing.assert_allclose(e, t, rtol=1e-6, atol=1e-9)
     assert es.last_epoch == ts.last_epoch
     np.testing.assert_allclose(es.base_lrs, ts.base_lrs, rtol=1e-7)
-    assert isinstance(eopt.param_groups[0]["lr"], ej.Tensor)
+    assert isinstance(eopt.param_groups[0].raw("lr"), ej.Tensor)
     assert set(es.state_dict()) >= {"base_lrs", "last_epoch", "_step_count", "_last_lr"}
 
 
@@ -362,10 +365,10 @@ def test_scheduler_step_is_tensor_math_and_state_round_trip():
     p = nn.Parameter(ej.zeros(2))
     opt = ej.optim.SGD([p], lr=1.0)
     sched = ej.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1)
-    lr_t = opt.param_groups[0]["lr"]
+    lr_t = opt.param_groups[0].raw("lr")
     for _ in range(3):
         sched.step()
-    assert opt.param_groups[0]["lr"] is lr_t  # written in place
+    assert opt.param_groups[0].raw("lr") is lr_t  # written in place
     assert sched.last_epoch == 3 and sched.get_last_lr() == [pytest.approx(0.1)]
     sd = sched.state_dict()
     opt2 = ej.optim.SGD([nn.Parameter(ej.zeros(2))], lr=1.0)
@@ -403,7 +406,7 @@ def test_optimizer_and_scheduler_pickle():
         warnings.simplefilter("ignore")
         opt2 = copy.deepcopy(opt)
     assert float(opt2.param_groups[0]["lr"]) == pytest.approx(0.1)
-    assert opt2.param_groups[0]["lr"] is not opt.param_groups[0]["lr"]
+    assert opt2.param_groups[0].raw("lr") is not opt.param_groups[0].raw("lr")
 
 
 # --------------------------------------------------------------------------- capture
@@ -429,3 +432,34 @@ def test_training_step_compiles_and_matches_eager():
         return loss
 
     testing.assert_compile_equivalent(step, x, y, steps=2)
+
+
+@pytest.mark.parametrize("mode", ["eager", "lazy", "compiled"])
+def test_logged_lrs_are_snapshots_and_manual_decay_works(mode):
+    """``lrs.append(g['lr'])`` keeps each step's number (the stored tensor is written in place);
+    ``g['lr'] = g['lr'] * 0.5`` inside a compiled step is tensor math on the traced value."""
+    m = nn.Linear(2, 1)
+    opt = ej.optim.SGD(m.parameters(), lr=0.1)
+    sched = ej.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    def step():
+        opt.step()
+        sched.step()
+        g = opt.param_groups[0]
+        g["lr"] = g["lr"] * 0.5
+        return g["lr"]
+
+    run = ej.compile(step) if mode == "compiled" else step
+    lrs = []
+    for _ in range(3):
+        if mode == "lazy":
+            with ej.lazy():
+                run()
+                lrs.append(opt.param_groups[0]["lr"])
+        else:
+            out = run()
+            lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [0.025, 0.00625, 0.0015625]
+    assert type(lrs[0]) is float and round(lrs[0], 3) == 0.025
+    if mode == "compiled":
+        assert isinstance(out, ej.Tensor) and run.stats()["traces"] == 1

@@ -217,7 +217,7 @@ def test_scheduler_sequences_match_torch(name):
     np.testing.assert_allclose(e_lr, t_lr, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(e_mom, t_mom, rtol=1e-6)
     np.testing.assert_allclose(es.get_last_lr(), ts.get_last_lr(), rtol=1e-6)
-    assert isinstance(eopt.param_groups[0]["lr"], ej.Tensor)
+    assert isinstance(eopt.param_groups[0].raw("lr"), ej.Tensor)
     if hasattr(ts, "last_epoch"):
         assert es.last_epoch == ts.last_epoch
 

@@ -3,7 +3,7 @@
 Every numeric hyperparameter of a param group (``lr``, ``betas``, ``eps``,
 ``weight_decay``, ``momentum``, ``dampening``) is a 0-d float32 Tensor:
 ``group['lr'] = 0.01`` writes into it (never recompiling a captured step),
-``group['lr']`` returns it and ``float(group['lr'])`` gives the number.
+``group['lr']`` reads the Python number, as in torch (``group.raw('lr')`` is the tensor).
 ``step()`` updates all parameters of a group in one compiled call.
 """
 

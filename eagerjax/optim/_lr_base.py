@@ -143,7 +143,7 @@ class LRScheduler:
         if last_epoch == -1:
             for group in optimizer.param_groups:
                 known = group.known("lr")
-                group.setdefault("initial_lr", known if known is not None else Tensor._make(_copy(group["lr"])))
+                group.setdefault("initial_lr", known if known is not None else Tensor._make(_copy(group.raw("lr"))))
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -153,7 +153,7 @@ class LRScheduler:
                         "checkpoint but haven't properly loaded the optimizer state\n2. You're using last_epoch >= 0 "
                         "for a fresh training run (not recommended)"
                     )
-        self._base = [group["initial_lr"] for group in optimizer.param_groups]
+        self._base = [group.raw("initial_lr") for group in optimizer.param_groups]
         if self._custom():
             known = [group.known("initial_lr") for group in optimizer.param_groups]
             self._base_lo = [_concrete_scalar(_lr_host.split(k)[1] if k is not None else 0.0) for k in known]
@@ -199,7 +199,7 @@ class LRScheduler:
         closed = epoch is not None and hasattr(self, "_get_closed_form_lr")
         state = [self._epoch] + self._last + self._lo
         inputs = self._base + self._base_lo
-        targets = [g["lr"] for g in groups]
+        targets = [g.raw("lr") for g in groups]
         if _tracing():
             kern = _lr_host.get_lr_kernel(self, len(groups), epoch is not None, closed)
             _apply(kern, state, inputs, targets, [] if epoch is None else [_val(epoch)])
@@ -260,7 +260,7 @@ class LRScheduler:
     def _parts(self, mode: str, epoch=None) -> tuple[list, list, list, list]:
         """(state tensors, read-only input tensors, target tensors, hyper values) of one step."""
         state = [self._epoch] + self._last + self._chained
-        targets = [g["lr"] for g in self.optimizer.param_groups]
+        targets = [g.raw("lr") for g in self.optimizer.param_groups]
         hypers = [_val(h) for h in self._hypers()] + self._mode_hypers(mode, epoch)
         if mode in ("initial", "step"):  # the constructor's step shares the step kernel, told by a flag
             hypers.append(1.0 if mode == "initial" else 0.0)

@@ -226,7 +226,7 @@ class OneCycleLR(LRScheduler):
             if last_epoch == -1:
                 for m_m, b_m, group in zip(max_ms, base_ms, optimizer.param_groups):
                     if self.use_beta1:
-                        group["betas"] = (m_m, *group["betas"][1:])
+                        group["betas"] = (m_m, *group.raw("betas")[1:])
                     else:
                         group["momentum"] = m_m
                     group["max_momentum"] = m_m
@@ -244,8 +244,8 @@ class OneCycleLR(LRScheduler):
         if not self.cycle_momentum:
             return []
         if self.use_beta1:
-            return [g["betas"][0] for g in self.optimizer.param_groups]
-        return [g["momentum"] for g in self.optimizer.param_groups]
+            return [g.raw("betas")[0] for g in self.optimizer.param_groups]
+        return [g.raw("momentum") for g in self.optimizer.param_groups]
 
     _KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
 
@@ -415,7 +415,7 @@ class CyclicLR(LRScheduler):
             if last_epoch == -1:
                 for m_m, b_m, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
                     if self.use_beta1:
-                        group["betas"] = (m_m, *group["betas"][1:])
+                        group["betas"] = (m_m, *group.raw("betas")[1:])
                     else:
                         group["momentum"] = m_m
                     group["max_momentum"] = m_m
@@ -447,8 +447,8 @@ class CyclicLR(LRScheduler):
         if not self.cycle_momentum:
             return []
         if self.use_beta1:
-            return [g["betas"][0] for g in self.optimizer.param_groups]
-        return [g["momentum"] for g in self.optimizer.param_groups]
+            return [g.raw("betas")[0] for g in self.optimizer.param_groups]
+        return [g.raw("momentum") for g in self.optimizer.param_groups]
 
     def _scale_arg(self, e):
         """The argument of ``scale_fn`` at step ``e`` (host number or Tensor)."""

@@ -7,8 +7,9 @@ Design (see the package docstring for the user-facing contract):
   ``initial_lr``) are stored as 0-d float32 Tensors. Assigning a new value
   (``g['lr'] = 0.01``) writes INTO the existing tensor with ``Tensor._assign``,
   so a compiled step that reads it never recompiles, and an lr scheduler can
-  update it with tensor math inside a compiled step. ``g['lr']`` returns the
-  Tensor; ``float(g['lr'])`` gives the number. Options that change the shape of
+  update it with tensor math inside a compiled step. ``g['lr']`` reads a Python
+  number as in torch (a snapshot tensor while ``ej.compile`` traces);
+  ``g.raw('lr')`` is the tensor, which library code uses. Options that change the shape of
   the computation (``nesterov``, ``amsgrad``, ``maximize``, ...) stay Python
   values; changing one bumps ``_state.structure_epoch``.
 * ``step()`` updates all parameters of a group (those with a ``.grad``) in ONE
@@ -106,8 +107,8 @@ class ParamGroup(dict):
     """One param group: a dict whose numeric hyperparameters are 0-d float32 Tensors.
 
     ``g['lr'] = 0.01`` writes into the existing tensor (no new program is ever
-    compiled for a new value); ``g['lr']`` returns that Tensor (``float(g['lr'])``
-    for the number). Structural options (bools, None, strings) are plain values
+    compiled for a new value); ``g['lr']`` reads torch's Python number (see
+    ``__getitem__``) and ``g.raw('lr')`` the tensor. Structural options (bools, None, strings) are plain values
     and changing one bumps the structure epoch. The group remembers the Python
     number last assigned to each hyperparameter while its tensor still holds it
     (``known``), for display and for structural choices such as skipping a zero
@@ -162,6 +163,27 @@ class ParamGroup(dict):
     def __reduce__(self):
         return (_rebuild_group, (tuple(self._tensor_keys), dict(self)))
 
+    # -- reads ------------------------------------------------------------------------------
+    def __getitem__(self, key):
+        """torch's values: a hyperparameter held in a tensor reads as a Python number (a
+        snapshot: ``lrs.append(g['lr'])`` keeps each step's value, as in torch; in lazy mode
+        the read flushes pending work when the value is not known on the host), and as a
+        snapshot tensor while ``ej.compile`` traces a step (no host read possible there).
+        ``raw(key)`` is the state tensor itself."""
+        v = dict.__getitem__(self, key)
+        if key in self._tensor_keys and (isinstance(v, (Tensor, tuple))):
+            mode = flags.mode
+            if mode is None or mode.is_lazy:
+                return self.host_value(key)
+            if isinstance(v, tuple):
+                return tuple(Tensor._make(t._read()) if isinstance(t, Tensor) else t for t in v)
+            return Tensor._make(v._read())
+        return v
+
+    def raw(self, key):
+        """The stored value itself (the state tensor that schedulers and updates write)."""
+        return dict.__getitem__(self, key)
+
     # -- host-side knowledge ---------------------------------------------------------------
     def known(self, key):
         """The Python value last assigned to ``key`` if its tensor(s) still hold it, else None."""
@@ -184,10 +206,15 @@ class ParamGroup(dict):
         if isinstance(v, tuple):
             if k is not None and all(x is not None for x in k):
                 return k
-            return tuple(float(t) for t in v)
+            return tuple(_short(t) if isinstance(t, Tensor) else t for t in v)
         if isinstance(v, Tensor) and key in self._tensor_keys:
-            return k if k is not None else float(v)
+            return k if k is not None else _short(v)
         return v
+
+
+def _short(t: Tensor) -> float:
+    """The shortest decimal that rounds to the float32 in ``t`` (0.05, not 0.05000000074505806)."""
+    return float(str(np.float32(float(t))))
 
 
 def _rebuild_group(tensor_keys, data):
@@ -374,7 +401,7 @@ class Optimizer:
         cols = self._leaf_state(params, sts, spec)
         hypers = []
         for h in cls._hyper_keys:
-            v = group[h]
+            v = group.raw(h)
             if type(v) is tuple:
                 hypers += v
             else:

@@ -223,7 +223,7 @@ class SequentialLR(_Composite):
         self._epoch = _concrete_scalar(float(last_epoch + 1))
         self.optimizer = optimizer
         for group in optimizer.param_groups:
-            group["lr"] = Tensor._make(_copy(group["initial_lr"]))
+            group["lr"] = Tensor._make(_copy(group.raw("initial_lr")))
         self.recursive_undo()
         self._reset_tracking()
         idx = bisect_right(self._milestones, 0)
@@ -387,7 +387,7 @@ class ReduceLROnPlateau(LRScheduler):
         self._cool = _concrete_scalar(0.0)
         self._last = [_concrete_scalar(0.0) for _ in optimizer.param_groups]
         for t, g in zip(self._last, optimizer.param_groups):
-            t._assign(_copy(g["lr"]))
+            t._assign(_copy(g.raw("lr")))
         self._init_is_better(mode=mode, threshold=threshold, threshold_mode=threshold_mode)
         self._reset()
 
@@ -437,7 +437,7 @@ class ReduceLROnPlateau(LRScheduler):
         else:
             metric = float(metrics)
         state = [self._epoch, self._best, self._bad, self._cool] + self._last
-        targets = [g["lr"] for g in self.optimizer.param_groups]
+        targets = [g.raw("lr") for g in self.optimizer.param_groups]
         hypers = [metric, self.factor, self.eps, self.threshold, self.patience, self.cooldown]
         hypers += [float(x) for x in self.min_lrs]
         if epoch is not None:
