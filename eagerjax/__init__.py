@@ -42,6 +42,7 @@ from ._dtypes import (
 from ._dtypes import float_ as float  # noqa: A001 - torch.float
 from ._dtypes import int_ as int  # noqa: A001 - torch.int
 from ._factories import as_tensor, from_numpy, is_tensor, numel, tensor
+from ._factories import LEGACY_TYPES as _LEGACY_TYPES
 from ._generate import functional as _functional
 from ._generate import generate as _generate_all
 from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
@@ -95,6 +96,7 @@ from . import (  # noqa: E402, F401 - need the generated op functions
     cuda,
     nn,
     optim,
+    random,
     utils,  # noqa: E402 - utils.data
 )
 from ._serialization import load, save  # noqa: E402
@@ -103,6 +105,7 @@ from ._xla_budget import install as _install_xla_budget  # noqa: E402
 _install_xla_budget()  # keeps compiled programs under vm.max_map_count (see _xla_budget)
 
 # Every op-table row with a function form is public under its torch name.
+globals().update(_LEGACY_TYPES)  # FloatTensor, LongTensor, ...
 _OP_FUNCTIONS = tuple(n for n in vars(_functional) if not n.startswith("_"))
 globals().update({n: getattr(_functional, n) for n in _OP_FUNCTIONS})
 
@@ -128,6 +131,7 @@ __all__ = [
     "autograd",
     "nn",
     "cuda",
+    "random",
     "optim",
     "utils",
     "save",
@@ -188,4 +192,5 @@ __all__ = [
     "can_cast",
     *_OP_FUNCTIONS,
     *_namespaces,
+    *_LEGACY_TYPES,
 ]

@@ -33,3 +33,38 @@ def is_tensor(x) -> bool:
 
 def numel(x: Tensor) -> int:
     return x.numel()
+
+
+def _legacy_type(name: str, dtype) -> type:
+    """torch's typed constructors (``LongTensor(data)`` / ``LongTensor(*sizes)``), and the
+    type ``isinstance(t, LongTensor)`` asks about (a Tensor of that dtype)."""
+
+    class _Meta(type):
+        def __instancecheck__(cls, obj) -> bool:
+            return isinstance(obj, Tensor) and obj.dtype == dtype
+
+        def __call__(cls, *args) -> Tensor:
+            return Tensor(*args, dtype=dtype)
+
+    return _Meta(name, (), {"__doc__": f"torch.{name}: a tensor of dtype {np.dtype(dtype).name}."})
+
+
+def _legacy_types() -> dict:
+    from . import _dtypes
+
+    names = {
+        "FloatTensor": _dtypes.float32,
+        "DoubleTensor": _dtypes.float64,
+        "HalfTensor": _dtypes.float16,
+        "BFloat16Tensor": _dtypes.bfloat16,
+        "LongTensor": _dtypes.int64,
+        "IntTensor": _dtypes.int32,
+        "ShortTensor": _dtypes.int16,
+        "CharTensor": _dtypes.int8,
+        "ByteTensor": _dtypes.uint8,
+        "BoolTensor": _dtypes.bool_,
+    }
+    return {n: _legacy_type(n, d) for n, d in names.items()}
+
+
+LEGACY_TYPES = _legacy_types()

@@ -37,8 +37,18 @@ class Tensor:
     )
     __array_priority__ = 1000  # numpy defers `ndarray * Tensor` to Tensor.__rmul__
 
-    def __init__(self, data: Any = None, *, dtype=None, requires_grad: bool = False) -> None:
-        value = _to_array(data if data is not None else [], dtype)
+    def __init__(self, *args: Any, dtype=None, requires_grad: bool = False) -> None:
+        """torch's legacy constructor: ``Tensor(data)`` or ``Tensor(*sizes)``, always of the
+        default float dtype (``ej.Tensor([1, 2])`` is float32; ``ej.tensor`` infers)."""
+        dtype = dtype if dtype is not None else _dtypes.get_default_dtype()
+        if args and (all(type(a) is int for a in args) or (len(args) == 1 and type(args[0]) is Size)):
+            sizes = tuple(args[0]) if type(args[0]) is Size else args
+            value = jnp.zeros(sizes, dtype)  # (torch leaves it uninitialized)
+        elif len(args) > 1:
+            raise TypeError(f"Tensor(): expected data or sizes, got {len(args)} arguments of types "
+                            f"{', '.join(type(a).__name__ for a in args)}")  # fmt: skip
+        else:
+            value = _to_array(args[0] if args else [], dtype)
         self._value = value
         self.requires_grad = False
         self._grad = None

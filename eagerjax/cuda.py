@@ -11,7 +11,7 @@ import jax
 
 from ._tensor import default_device
 
-__all__ = ["is_available", "device_count"]
+__all__ = ["is_available", "device_count", "manual_seed", "manual_seed_all"]
 
 
 def is_available() -> bool:
@@ -22,3 +22,14 @@ def is_available() -> bool:
 def device_count() -> int:
     """The number of GPUs JAX sees (0 when its default backend is not a GPU)."""
     return len(jax.devices()) if is_available() else 0
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds the one default generator, which draws for every device (torch keeps one per
+    GPU; here a single stream serves them all, so this is ``ej.manual_seed``)."""
+    from ._random import manual_seed as _seed
+
+    _seed(seed)
+
+
+manual_seed_all = manual_seed

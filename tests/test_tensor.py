@@ -624,3 +624,26 @@ def test_data_and_state_dict_alias_both_ways(mode):
     assert m.bias.tolist() == [5.0, 5.0]
     assert snap["weight"].tolist() == w0.tolist() and type(snap["weight"]) is ej.Tensor
     assert type(pickle.loads(pickle.dumps(sd))["weight"]) is ej.Tensor
+
+
+def test_legacy_constructors_use_the_default_float_dtype_or_their_own():
+    """torch.Tensor(data) is always float (ej.tensor infers); Tensor(*sizes) makes a shape;
+    LongTensor & co. fix the dtype and answer isinstance."""
+    t = ej.Tensor([1, 2])
+    assert t.dtype == ej.float32 and t.tolist() == [1.0, 2.0]
+    t += 0.5
+    assert t.tolist() == [1.5, 2.5]
+    assert ej.Tensor(2, 3).shape == (2, 3) and ej.Tensor(ej.Size([4])).shape == (4,)
+    assert ej.Tensor((2, 3)).tolist() == [2.0, 3.0] and ej.Tensor().shape == (0,)
+    idx = ej.LongTensor([1, 0])
+    assert idx.dtype == ej.long and isinstance(idx, ej.LongTensor) and not isinstance(idx, ej.FloatTensor)
+    assert ej.FloatTensor(2).tolist() == [0.0, 0.0] and ej.BoolTensor([1, 0]).tolist() == [True, False]
+
+
+def test_random_and_cuda_seeding_seed_the_default_generator():
+    ej.random.manual_seed(3)
+    a = ej.randn(2).tolist()
+    ej.cuda.manual_seed_all(3)
+    assert ej.randn(2).tolist() == a and ej.random.initial_seed() == 3
+    ej.cuda.manual_seed(3)
+    assert ej.randn(2).tolist() == a
