@@ -41,8 +41,8 @@ from ._dtypes import (
 )
 from ._dtypes import float_ as float  # noqa: A001 - torch.float
 from ._dtypes import int_ as int  # noqa: A001 - torch.int
-from ._factories import as_tensor, from_numpy, is_tensor, numel, tensor
 from ._factories import LEGACY_TYPES as _LEGACY_TYPES
+from ._factories import as_tensor, from_numpy, is_tensor, numel, tensor
 from ._generate import functional as _functional
 from ._generate import generate as _generate_all
 from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
