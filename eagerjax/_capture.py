@@ -81,6 +81,50 @@ class _IdSet:
         return [x for x in (r() for r in self.refs.values()) if x is not None]
 
 
+_raw = Tensor.__dict__["_value"].__get__  # the value slot itself (no subclass property)
+_set_raw = Tensor.__dict__["_value"].__set__
+
+
+class Escaped:
+    """The value of a tensor that a step computed while being traced and kept somewhere
+    (``self.ema = ...``, a list): it never had a value. Shape and dtype answer; using it
+    raises ``CaptureError`` saying so (instead of jax's tracer-leak errors, later)."""
+
+    __slots__ = ("shape", "dtype", "what")
+
+    def __init__(self, shape, dtype, what: str) -> None:
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.what = what
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def error(self) -> CaptureError:
+        return CaptureError(
+            f"this tensor (shape {self.shape}) was computed inside a {self.what} while it was traced, "
+            "and kept outside it (e.g. `self.x = ...` or appended to a list): it has no value. A "
+            "compiled step hands values out only by returning them or by writing into tensors that "
+            "exist before the call (in-place: `self.x.copy_(...)`, a registered buffer, `p.data = ...`)."
+        )
+
+    def _fail(self, *args, **kwargs):
+        raise self.error()
+
+    __jax_array__ = __array__ = __float__ = __int__ = __bool__ = __index__ = _fail
+
+    def __repr__(self) -> str:
+        return f"<escaped tracer: shape {self.shape}>"
+
+
 class Capture:
     """Recorder protocol for one trace (discovery or the real jit trace).
 
@@ -223,7 +267,8 @@ class Capture:
 
     # -- after the trace -------------------------------------------------------------
     def restore(self) -> None:
-        """Put every touched owner (value, grad, graph links) back as before the trace."""
+        """Put every touched owner (value, grad, graph links) back as before the trace, and
+        mark tensors the step made from traced values as escaped (see ``Escaped``)."""
         for t, v, g, node, idx, rg, ver in self.undo.values():
             t._value = v
             t._grad = g
@@ -231,3 +276,7 @@ class Capture:
             t._idx = idx
             t.requires_grad = rg
             t._version = ver
+        for t in self.born.alive():
+            v = _raw(t)
+            if isinstance(v, jax.core.Tracer):
+                _set_raw(t, Escaped(v.shape, v.dtype, self.what))

@@ -308,6 +308,11 @@ def _promotion(vals: list, tens: list):
 
 def _op_error(kern: Kernel, vals: list, e: Exception) -> Exception:
     """Re-raise a jax error naming the op and the operand shapes, in torch's words where it has them."""
+    from ._capture import Escaped
+
+    for v in vals:
+        if type(v) is Escaped:  # a tensor kept from a compiled step's trace: say that
+            return v.error()
     shapes = ", ".join(f"{tuple(v.shape)}:{np.dtype(v.dtype).name}" if hasattr(v, "shape") else repr(v) for v in vals)
     msg = str(e).split("\n")[0]
     if "broadcast" in msg and "incompatible" in msg.lower():

@@ -642,3 +642,28 @@ def test_a_traced_number_used_as_a_size_says_to_make_it_static():
         with pytest.raises(ej.CaptureError, match=r"static_argnums=\.\.\.\) or static_argnames="):
             ej.compile(fn)(ej.arange(6.0), 3)
         assert ej.compile(fn, static_argnums=1)(ej.arange(6.0), 3).shape[0] == 3
+
+
+def test_a_tensor_kept_from_a_trace_says_so_when_used():
+    """``self.ema = ...`` inside a compiled step keeps a traced value: using it later raises a
+    CaptureError that explains, instead of jax's tracer leak (and the failed call leaves state)."""
+
+    class Tracker:
+        def __init__(self):
+            self.ema = ej.zeros(())
+            self.hist = []
+
+        def step(self, x):
+            self.ema = 0.9 * self.ema + 0.1 * x.sum()
+            return x * 2
+
+    t = Tracker()
+    with pytest.raises(ej.CaptureError, match="kept outside it"):
+        ej.compile(t.step)(ej.ones(2))
+    with pytest.raises(ej.CaptureError, match="hands values out only by returning them"):
+        float(t.ema)
+    f = ej.compile(lambda x: t.hist.append(x + 1) or x.sum())
+    assert f(ej.ones(2)).item() == 2.0
+    assert t.hist[0].shape == (2,)  # shape and dtype still answer
+    with pytest.raises(ej.CaptureError, match="kept outside it"):
+        t.hist[0] + 1
