@@ -1,5 +1,6 @@
 """ej.compile: equivalence with eager, trace counts, transactional write-back, diagnostics."""
 
+import contextlib
 import copy
 
 import numpy as np
@@ -667,3 +668,23 @@ def test_a_tensor_kept_from_a_trace_says_so_when_used():
     assert t.hist[0].shape == (2,)  # shape and dtype still answer
     with pytest.raises(ej.CaptureError, match="kept outside it"):
         t.hist[0] + 1
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
+def test_a_held_grad_keeps_its_values_in_every_mode(mode):
+    """zero_grad(set_to_none=False) gives each param a new zero .grad (as the compiled step's
+    write-back does), so a `g = p.grad` kept across steps is the same in every mode."""
+    w = ej.nn.Parameter(ej.ones(3))
+    opt = ej.optim.SGD([w], lr=0.1)
+
+    def step(s):
+        opt.zero_grad(set_to_none=False)
+        (w * s).sum().backward()
+        opt.step()
+
+    run = ej.compile(step) if mode == "compiled" else step
+    with ej.lazy() if mode == "lazy" else contextlib.nullcontext():
+        run(2.0)
+        g = w.grad
+        run(3.0)
+    assert g.tolist() == [2.0] * 3 and w.grad.tolist() == [3.0] * 3 and w.tolist() == [0.5] * 3

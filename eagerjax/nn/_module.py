@@ -102,20 +102,14 @@ def _forward_unimplemented(self, *input: Any) -> None:
 
 
 def _zero_grads(params, set_to_none: bool) -> None:
-    """``zero_grad`` of a Module or an Optimizer: drop each ``.grad`` (``set_to_none``) or zero it
-    in place, detached, as torch does."""
+    """``zero_grad`` of a Module or an Optimizer: drop each ``.grad`` (``set_to_none``) or give it
+    a new zero tensor. (torch zeroes the old one in place; here a ``.grad`` someone holds keeps
+    its values in every mode, as a compiled step, which writes new grads, must leave it.)"""
     for p in params:
         g = p.grad
         if g is None:
             continue
-        if set_to_none:
-            p.grad = None
-        else:
-            if g.grad_fn is not None:
-                g.detach_()
-            else:
-                g.requires_grad_(False)
-            g._assign(_device_array(np.zeros(tuple(g.shape), g.dtype)))
+        p.grad = None if set_to_none else Tensor._make(_device_array(np.zeros(tuple(g.shape), g.dtype)))
 
 
 class Module:
