@@ -54,6 +54,8 @@ def _fast_key(args: tuple, grad_owners: list) -> tuple | None:
         key.append((v.shape, v.dtype, a.requires_grad, a._grad is None))
     for t in grad_owners:
         key.append(t._grad is None)
+    if len(args) > 1 and len({id(a) for a in args}) != len(args):
+        return None  # one tensor passed twice: the full key records which
     return tuple(key)
 
 
@@ -132,6 +134,7 @@ class _Entry:
         "pure",
         "out_tree",
         "out_rg",
+        "out_args",
         "differentiable",
         "kernel",
         "tens_mask",
@@ -150,6 +153,7 @@ class _Entry:
         self.pure = None
         self.out_tree = None
         self.out_rg = None
+        self.out_args = None  # per tensor output: the argument it is (returned as that tensor), or None
         self.differentiable = False
         self.kernel = None
         self.arg_grad_in: list = []  # dyn indices of Tensor arguments whose .grad is an input
@@ -280,7 +284,7 @@ class CompiledFunction:
                         self._last_key = key
                     self._stats["hits"] += 1
                     vals = [a._value for a in args]
-                    if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in:
+                    if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in or entry.out_args:
                         return self._run(entry, vals, key[0][0], list(args))
                     return self._run(entry, vals, key[0][0])
         if fast is not None:
@@ -303,7 +307,7 @@ class CompiledFunction:
                 if len(self._fast) >= 4 * self.cache_size:
                     self._fast.clear()
                 self._fast[fast] = (key, entry)
-            if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in:
+            if entry.differentiable or entry.arg_writes is not None or entry.arg_grad_in or entry.out_args:
                 tens = [a if isinstance(a, Tensor) else None for a, sp in zip(leaves, spec) if type(sp) is not tuple]
                 return self._run(entry, vals, treedef, tens)
             return self._run(entry, vals, treedef)
@@ -328,15 +332,18 @@ class CompiledFunction:
         """
         static = self._static_leaves(treedef) if (self.static_argnums or self.static_argnames) else ()
         vals, avals, spec = [], [], []
+        first: dict = {}  # id of a Tensor argument -> its first leaf (one tensor passed twice)
         for i, a in enumerate(leaves):
             if i in static:
-                spec.append(("S", _hashable(np.asarray(a).tolist() if isinstance(a, Tensor) else a)))
+                # (its value, read directly: this also runs while a discovery traces the step)
+                spec.append(("S", _hashable(np.asarray(a._value).tolist() if isinstance(a, Tensor) else a)))
             elif isinstance(a, Tensor):
                 v = a._value
                 vals.append(v)
                 # whether it has a .grad: the step may read or accumulate into it
                 avals.append((v.shape, v.dtype, a.requires_grad, a._grad is not None))
-                spec.append("T")
+                k = first.setdefault(id(a), i)
+                spec.append("T" if k == i else f"T={k}")
             elif isinstance(a, (jax.Array, np.ndarray)):
                 v = jnp.asarray(a)
                 vals.append(v)
@@ -443,11 +450,19 @@ class CompiledFunction:
     @staticmethod
     def _template(leaves, spec) -> list:
         """What each argument leaf is, without holding on to the caller's arrays:
-        ("S", static value) or ("T", requires_grad, has a .grad)."""
-        return [
-            ("S", a) if type(sp) is tuple else ("T", isinstance(a, Tensor) and a.requires_grad, _has_grad(a))
-            for a, sp in zip(leaves, spec)
-        ]
+        ("S", static value) or ("T", requires_grad, has a .grad, index of the same tensor)."""
+        out = []
+        dyn = {}  # leaf -> its dynamic index
+        for i, (a, sp) in enumerate(zip(leaves, spec)):
+            if type(sp) is tuple:
+                out.append(("S", a))
+                continue
+            dyn[i] = len(dyn)
+            # the 4th field: the dynamic index of the same tensor's first leaf (it is one
+            # Tensor inside the step too, so a write through one name is seen through the other)
+            same = dyn[int(sp[2:])] if sp.startswith("T=") else None
+            out.append(("T", isinstance(a, Tensor) and a.requires_grad, _has_grad(a), same))
+        return out
 
     @staticmethod
     def _rebuild(template, treedef, dyn):
@@ -460,6 +475,10 @@ class CompiledFunction:
         for e in template:
             if e[0] == "S":
                 new.append(e[1])
+            elif e[3] is not None:
+                next(it)
+                new.append(made[e[3]])
+                made.append(made[e[3]])
             else:
                 t = Tensor._make(next(it))
                 t.requires_grad = e[1]
@@ -509,6 +528,9 @@ class CompiledFunction:
                     new_grads, entry.grad_layout = _gradpack.pack(new_grads)
                 out_leaves, out_tree = jax.tree_util.tree_flatten(out, is_leaf=_is_leaf)
                 entry.out_tree = (out_tree, [None if isinstance(x, Tensor) else x for x in out_leaves])
+                ids = {id(t): i for i, t in enumerate(made)}
+                which = [ids.get(id(x)) for x in out_leaves if isinstance(x, Tensor)]
+                entry.out_args = which if any(i is not None for i in which) else None
                 if entry.out_rg is None:
                     # The first trace's: a compiled forward's backward retraces this function
                     # (under jax.vjp, without grad) and must not turn its outputs' grad off.
@@ -612,10 +634,15 @@ class CompiledFunction:
         if entry.arg_writes is not None:
             _write_args(entry, tens, arg_out)
         tree, statics = entry.out_tree
-        if tree.num_nodes == 1 and statics == [None]:
+        if entry.out_args is not None and tens is not None:
+            # A returned argument is the caller's tensor (updated above), as in eager.
+            outs_t = [Tensor._make(a) if i is None else tens[i] for a, i in zip(arrays, entry.out_args)]
+        elif tree.num_nodes == 1 and statics == [None]:
             return Tensor._make(arrays[0])  # a step returning one tensor (the loss)
-        it = iter(arrays)
-        outs = [Tensor._make(next(it)) if s is None else s for s in statics]
+        else:
+            outs_t = [Tensor._make(a) for a in arrays]
+        it = iter(outs_t)
+        outs = [next(it) if s is None else s for s in statics]
         return jax.tree_util.tree_unflatten(tree, outs)
 
     @staticmethod
@@ -705,7 +732,7 @@ class CompiledFunction:
                     t = _describe(t, _state_names(self._modules))
                     return f"state {t}.grad: {'None' if x else 'tensor'} -> {'None' if y else 'tensor'}"
             return "new state with gradients"
-        dyn_leaves = [i for i, sp in enumerate(sb[1]) if sp in ("T", "A", "N")]
+        dyn_leaves = [i for i, sp in enumerate(sb[1]) if type(sp) is str]
         for i, (x, y) in enumerate(zip(aa, ab)):
             if x != y:
                 return f"argument {self._arg_name(sb[0], dyn_leaves[i])}: {_av_change(x, y)}"
@@ -870,6 +897,8 @@ def _av_change(x, y) -> str:
 def _short(x) -> str:
     if isinstance(x, tuple) and x and x[0] == "S":
         return f"static {x[1]!r}"
+    if isinstance(x, str) and x.startswith("T="):
+        return f"the tensor of leaf {x[2:]}"
     return {"T": "tensor", "A": "array", "N": "number"}.get(x, repr(x))
 
 

@@ -688,3 +688,25 @@ def test_a_held_grad_keeps_its_values_in_every_mode(mode):
         g = w.grad
         run(3.0)
     assert g.tolist() == [2.0] * 3 and w.grad.tolist() == [3.0] * 3 and w.tolist() == [0.5] * 3
+
+
+def test_one_tensor_passed_twice_and_returned_arguments_behave_as_in_eager():
+    def f(a, b):
+        a.add_(1)
+        return b * 1
+
+    cf = ej.compile(f)
+    x, y = ej.ones(2), ej.ones(2)
+    assert cf(x, x).tolist() == [2.0, 2.0] and x.tolist() == [2.0, 2.0]  # b sees a's write
+    assert cf(x, y).tolist() == [1.0, 1.0] and x.tolist() == [3.0, 3.0]  # not aliased: own program
+    assert cf(x, x).tolist() == [4.0, 4.0]
+    assert cf.stats()["traces"] == 2
+    assert cf.stats()["recompiles"][1] == "argument leaf 1: the tensor of leaf 0 -> tensor"
+    g = ej.compile(lambda z, zs: (z.mul_(2), zs[0] + 0)[1])
+    z = ej.ones(2)
+    assert g(z, [z]).tolist() == [2.0, 2.0]
+    inc = ej.compile(lambda t: t.add_(1))
+    q = ej.ones(2)
+    assert inc(q) is q and inc(q) is q and q.tolist() == [3.0, 3.0]  # in-place ops return self
+    h = ej.compile(lambda x, n: x * n.sum(), static_argnums=(1,))  # a tensor as a static argument
+    assert h(ej.ones(2), ej.tensor([1, 2])).tolist() == [3.0, 3.0]
