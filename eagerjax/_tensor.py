@@ -713,7 +713,10 @@ def _repr(t: Tensor) -> str:
     v = t._value
     if type(v).__name__ == "LazyValue":
         v = t._concrete("print(Tensor)")  # printing is a host read: lazy mode flushes
-    if isinstance(v, jax.core.Tracer) or not isinstance(v, (jax.Array, np.ndarray)):
+    if isinstance(v, jax.core.Tracer):
+        # print() inside a compiled step (once, while it is traced): say what is known
+        return f"tensor(<traced: shape {tuple(v.shape)} dtype {np.dtype(v.dtype).name}; no values while tracing>)"
+    if not isinstance(v, (jax.Array, np.ndarray)):
         body = f"<{type(v).__name__} shape={tuple(v.shape)} dtype={np.dtype(v.dtype).name}>"
         return f"tensor({body})"
     a = np.asarray(v)

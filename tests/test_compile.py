@@ -710,3 +710,8 @@ def test_one_tensor_passed_twice_and_returned_arguments_behave_as_in_eager():
     assert inc(q) is q and inc(q) is q and q.tolist() == [3.0, 3.0]  # in-place ops return self
     h = ej.compile(lambda x, n: x * n.sum(), static_argnums=(1,))  # a tensor as a static argument
     assert h(ej.ones(2), ej.tensor([1, 2])).tolist() == [3.0, 3.0]
+
+
+def test_print_inside_a_compiled_step_says_it_is_traced(capsys):
+    ej.compile(lambda x: print(x * 2) or x.sum())(ej.ones(3, 2))
+    assert "tensor(<traced: shape (3, 2) dtype float32; no values while tracing>)" in capsys.readouterr().out
