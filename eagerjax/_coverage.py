@@ -47,6 +47,16 @@ _WANTED = [
     "optim.SparseAdam",
     "optim.ASGD",
     "optim.Rprop",
+    "autocast",
+    "amp.GradScaler",
+    "backends.cudnn",
+    "use_deterministic_algorithms",
+    "set_num_threads",
+    "autograd.set_detect_anomaly",
+    "nn.utils.parametrizations.weight_norm",
+    "nn.utils.spectral_norm",
+    "cuda.synchronize",
+    "cuda.empty_cache",
 ]
 
 

@@ -562,8 +562,9 @@ class Device:
     def __init__(self, type: str = "cpu", index: int | None = None) -> None:
         if isinstance(type, Device):
             type, index = type.type, type.index
-        self.type = str(type).split(":")[0]
-        self.index = index
+        name, _, num = str(type).partition(":")
+        self.type = name
+        self.index = int(num) if num and index is None else index
 
     def __repr__(self) -> str:
         return (

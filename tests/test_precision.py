@@ -136,3 +136,9 @@ def test_device_and_cuda_describe_jaxs_default_device():
         assert t.device == "cpu" and repr(t.device) == "device(type='cpu')"
         assert ej.cuda.device_count() == 0
     assert t.to("cuda").device == t.device  # accepted; every tensor stays where JAX puts it
+
+
+def test_device_strings_keep_their_index():
+    d = ej.device("cuda:1")
+    assert d.type == "cuda" and d.index == 1 and repr(d) == "device(type='cuda', index=1)"
+    assert ej.device("cpu").index is None and ej.device("cuda", 0).index == 0 and d == "cuda"
