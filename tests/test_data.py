@@ -228,3 +228,15 @@ def test_iterable_dataset_and_stack_dataset():
     out = next(iter(D.DataLoader(st, batch_size=3)))
     assert out["b"][0].tolist() == [7, 8, 9] and tuple(out["a"][0].shape) == (3, 3)
     assert D.get_worker_info() is None
+
+
+def test_torch_submodule_import_paths():
+    from eagerjax.utils.data.dataloader import DataLoader, default_collate
+    from eagerjax.utils.data.sampler import RandomSampler
+
+    assert DataLoader is ej.utils.data.DataLoader and RandomSampler is ej.utils.data.RandomSampler
+    assert default_collate([ej.ones(2), ej.zeros(2)]).shape == (2, 2)
+    p = ej.nn.Parameter(ej.ones(3))
+    p.grad = ej.ones(3) * 10
+    with pytest.warns(FutureWarning, match="clip_grad_norm_"):
+        assert ej.nn.utils.clip_grad_norm([p], 1.0).item() == pytest.approx(17.3205, rel=1e-5)

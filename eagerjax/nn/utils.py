@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Iterable
 
 import jax.numpy as jnp
@@ -24,6 +25,7 @@ from ._module import typename
 __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
+    "clip_grad_norm",
     "parameters_to_vector",
     "vector_to_parameters",
     "get_total_norm",
@@ -124,6 +126,17 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     vals = [t._read() for t in tensors] + [math.inf]
     with no_grad():
         return call_kernel(kern, vals, [None] * len(vals), differentiable=False)[0]
+
+
+def clip_grad_norm(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:  # fmt: skip
+    """torch's deprecated spelling of ``clip_grad_norm_`` (same warning)."""
+    warnings.warn(
+        "`torch.nn.utils.clip_grad_norm` is now deprecated in favor of `torch.nn.utils.clip_grad_norm_`.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None) -> None:
