@@ -1,5 +1,26 @@
-"""``eagerjax.autograd``: ``grad``, ``backward`` and the grad-mode switches."""
+"""``eagerjax.autograd``: ``grad``, ``backward``, the grad-mode switches and ``Function``.
 
+``eagerjax.autograd.function`` is ``torch.autograd.function``'s counterpart (``Function``,
+``FunctionCtx``, ``once_differentiable``), importable as ``from eagerjax.autograd.function
+import once_differentiable`` too.
+"""
+
+import sys
+
+from . import _function as function
 from ._autograd import backward, enable_grad, grad, inference_mode, no_grad, set_grad_enabled
+from ._function import Function, FunctionCtx
 
-__all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode"]
+sys.modules[__name__ + ".function"] = function
+
+__all__ = [
+    "backward",
+    "grad",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "inference_mode",
+    "Function",
+    "FunctionCtx",
+    "function",
+]
