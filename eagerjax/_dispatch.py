@@ -319,7 +319,8 @@ def _op_error(kern: Kernel, vals: list, e: Exception) -> Exception:
         b = _broadcast_mismatch([tuple(v.shape) for v in vals if hasattr(v, "shape")])
         if b is not None:
             return RuntimeError(f"{kern.name}(): {b} (operands: {shapes})")
-    if "Tracer" in msg or isinstance(e, jax.errors.ConcretizationTypeError):
+    capturing = flags.mode is not None and not flags.mode.is_lazy
+    if isinstance(e, jax.errors.ConcretizationTypeError) or (capturing and "Tracer" in msg):
         from ._capture import _STATIC_HINT, CaptureError
 
         return CaptureError(

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import types
 
+import jax
+import numpy as np
+
 from ._dispatch import dispatch
 from ._ops._registry import OPS, OpDef
 from ._state import flags
@@ -142,20 +145,28 @@ def generate() -> None:
         if op.inplace and not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _inplace(op))
         for d in op.dunders:
-            setattr(Tensor, d, _none_aware(fn) if d in ("__eq__", "__ne__") else fn)
+            setattr(Tensor, d, _operands_only(fn) if d not in _UNARY else fn)
         for d in op.rdunders:
-            setattr(Tensor, d, _reflected(op))
+            setattr(Tensor, d, _operands_only(_reflected(op)))
         if op.inplace:
             for d in op.dunders:
                 if d in _IOPS:
                     setattr(Tensor, _IOPS[d], _inplace(op))
 
 
-def _none_aware(fn):
-    """``t == None`` is False and ``t != None`` True, as in torch (Python's identity fallback)."""
+_UNARY = frozenset({"__neg__", "__pos__", "__abs__", "__invert__"})
+_OPERANDS = (int, float, bool, complex)
+
+
+def _operands_only(fn):
+    """A binary operator defers (``NotImplemented``) to anything that is not a tensor, array or
+    number, so Python says what torch says (``unsupported operand type(s) for +: 'Tensor' and
+    'NoneType'``) and ``t == None`` / ``t == 'a'`` are False."""
 
     def f(self, other):
-        return NotImplemented if other is None else fn(self, other)
+        if type(other) in _OPERANDS or isinstance(other, (Tensor, np.ndarray, np.generic, jax.Array)):
+            return fn(self, other)
+        return NotImplemented
 
     f.__name__ = fn.__name__
     return f

@@ -9,6 +9,7 @@ check and its checks for the reflect / replicate / circular padding modes (used 
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 from .._dispatch import dispatch
 from .._ops import _nn2  # noqa: F401 - registers the rows
@@ -25,6 +26,31 @@ def _shape_str(shape) -> str:
 
 def _is_eager() -> bool:
     return flags.mode is None
+
+
+def require_tensor(fn: str, name: str, pos: int, x) -> None:
+    """torch's argument check: ``linear(): argument 'input' (position 1) must be Tensor, not list``."""
+    if not isinstance(x, Tensor):
+        t = type(x)
+        tname = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+        raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not {tname}")
+
+
+# torch's C++ type names in its "Input type (...) and bias type (...)" messages
+_C_TYPES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+            "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+            "uint8": "unsigned char", "bool": "bool"}  # fmt: skip
+
+
+def c_type(dtype) -> str:
+    return _C_TYPES.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+def check_dim(dim: int, ndim: int) -> None:
+    """torch's IndexError for a ``dim`` outside ``[-ndim, ndim)`` (a 0-d tensor takes 0 and -1)."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
 
 
 def _minmax(t: Tensor) -> tuple:

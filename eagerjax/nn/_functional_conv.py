@@ -11,7 +11,7 @@ from .._dispatch import dispatch
 from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
 from .._tensor import Tensor
-from ._functional_checks import _check_mode_pad, _shape_str
+from ._functional_checks import _check_mode_pad, _shape_str, c_type, require_tensor
 
 __all__ = [
     "conv1d",
@@ -65,7 +65,13 @@ def _tuple(x, n: int, name: str = "", fn: str = "") -> tuple:
 # --------------------------------------------------------------------------- convolution
 def _conv_nd(nsp, input, weight, bias, stride, padding, dilation, groups, padding_mode="zeros"):
     name = f"conv{nsp}d"
+    require_tensor(name, "input", 1, input)
     ishape, wshape = tuple(input.shape), tuple(weight.shape)
+    other, what = (bias, "bias") if bias is not None else (weight, "weight")
+    if input.dtype != other.dtype or input.dtype != weight.dtype:
+        raise RuntimeError(
+            f"Input type ({c_type(input.dtype)}) and {what} type ({c_type(other.dtype)}) should be the same"
+        )
     if len(wshape) != nsp + 2:
         raise RuntimeError(
             f"Expected {nsp + 2}-dimensional weight for {name}, but got {len(wshape)}-dimensional weight of size "

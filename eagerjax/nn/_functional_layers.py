@@ -23,7 +23,7 @@ from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
 from .._random import draw
 from .._tensor import Tensor
-from ._functional_checks import _broadcast_check, _check_mode_pad, _is_eager, _minmax, _shape_str
+from ._functional_checks import _broadcast_check, _check_mode_pad, _is_eager, _minmax, _shape_str, require_tensor
 from ._functional_conv import _ADAPTIVE_AVG, adaptive_avg_pool1d
 
 __all__ = [
@@ -158,6 +158,7 @@ def embedding(
     ``max_norm`` renormalizes the referenced rows of ``weight`` in place first (as torch
     does); ``sparse=True`` is accepted but gradients are dense.
     """
+    require_tensor("embedding", "indices", 2, input)
     if weight.dim() != 2:
         raise RuntimeError("'weight' must be 2-D")
     n = weight.size(0)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import warnings
 
+from .. import _dtypes
 from .._dispatch import dispatch
+from .._generate import _torch_name
 from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
 from .._tensor import Tensor
-from ._functional_checks import _broadcast_check, _is_eager, _minmax
+from ._functional_checks import _broadcast_check, _is_eager, _minmax, require_tensor
 
 __all__ = [
     "l1_loss",
@@ -79,6 +81,9 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None) -> Tenso
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean") -> Tensor:
     """``-w (y log x + (1-y) log(1-x))`` with logs clamped at -100; ``input`` must lie in [0, 1]."""
     reduction = _reduction(size_average, reduce, reduction)
+    require_tensor("binary_cross_entropy", "target", 2, target)
+    if not _dtypes.is_floating(target.dtype):
+        raise RuntimeError(f"Found dtype {_torch_name(target.dtype)} but expected {_torch_name(input.dtype)}")
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(
             f"Using a target size ({target.size()!r}) that is different to the input size ({input.size()!r}) is "
@@ -88,6 +93,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         lo, hi = (float(v) for v in _minmax(input))
         if lo < 0 or hi > 1:
             raise RuntimeError("all elements of input should be between 0 and 1")
+        lo, hi = (float(v) for v in _minmax(target))
+        if lo < 0 or hi > 1:
+            raise RuntimeError("all elements of target should be between 0 and 1")
     return dispatch(OPS["_bce"], (input, target, weight), {"reduction": reduction})
 
 
@@ -96,6 +104,12 @@ def binary_cross_entropy_with_logits(
 ) -> Tensor:
     """Sigmoid + BCE in one numerically stable kernel; ``pos_weight`` weights the positive term per class."""
     reduction = _reduction(size_average, reduce, reduction)
+    require_tensor("binary_cross_entropy_with_logits", "target", 2, target)
+    if _dtypes.is_floating(input.dtype) and not _dtypes.is_floating(target.dtype):
+        raise RuntimeError(
+            f"result type {_torch_name(input.dtype)} can't be cast to the desired output type "
+            f"{_torch_name(target.dtype)}"
+        )
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.size()!r}) must be the same as input size ({input.size()!r})")
     shape = tuple(input.shape)

@@ -19,6 +19,7 @@ from .._ops._bounds import out_of_range
 from .._ops._registry import OPS
 from .._random import draw
 from .._tensor import Size, Tensor
+from ._functional_checks import check_dim, require_tensor
 
 __all__ = [
     "linear",
@@ -121,6 +122,7 @@ def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
 # --------------------------------------------------------------------------- layers
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``y = input @ weight.T + bias`` (weight in torch's ``(out_features, in_features)`` layout)."""
+    require_tensor("linear", "input", 1, input)
     ishape = tuple(input.shape)
     wshape = tuple(weight.shape)
     if not ishape or ishape[-1] != wshape[-1]:
@@ -130,6 +132,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({rows}x{ishape[-1] if ishape else 1} and "
             f"{wshape[-1]}x{wshape[0] if len(wshape) > 1 else 1})"
+        )
+    if input.dtype != weight.dtype:  # (torch does not promote: an int batch is a bug)
+        raise RuntimeError(
+            f"mat1 and mat2 must have the same dtype, but got {_torch_name(input.dtype)} and "
+            f"{_torch_name(weight.dtype)}"
         )
     return dispatch(_LINEAR, (input, weight, bias), {})
 
@@ -154,6 +161,10 @@ def _verify_batch_size(size) -> None:
 
 def _batch_norm(input, running_mean, running_var, weight, bias, num_batches, training, momentum, eps, cumulative):
     """One kernel: normalize, and (training with running stats) update them in place."""
+    c = input.shape[1] if input.dim() >= 2 else None
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if c is not None and t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
     if training:
         _verify_batch_size(tuple(input.shape))
     outs = dispatch(
@@ -191,6 +202,7 @@ def batch_norm(
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _softmax_dim("softmax", input.dim(), _stacklevel)
+    check_dim(dim, input.dim())
     kw = {} if dtype is None else {"dtype": _dtypes.to_dtype(dtype)}
     return dispatch(_SOFTMAX, (input, dim), kw)
 
@@ -198,6 +210,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _softmax_dim("log_softmax", input.dim(), _stacklevel)
+    check_dim(dim, input.dim())
     kw = {} if dtype is None else {"dtype": _dtypes.to_dtype(dtype)}
     return dispatch(_LOG_SOFTMAX, (input, dim), kw)
 
@@ -205,6 +218,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _softmax_dim("softmin", input.dim(), _stacklevel)
+    check_dim(dim, input.dim())
     kw = {} if dtype is None else {"dtype": _dtypes.to_dtype(dtype)}
     return dispatch(_SOFTMAX, (-input, dim), kw)
 
@@ -320,6 +334,14 @@ def mse_loss(
 
 
 def _check_index_target(input: Tensor, target: Tensor, ignore_index: int) -> None:
+    if input.dim() <= 2 and target.dim() > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if input.dim() >= 3:
+        want = (input.size(0), *input.shape[2:])
+        if tuple(target.shape) != want:
+            if input.dim() == 4:  # (torch's nll_loss2d words, spacing included)
+                raise RuntimeError(f"size mismatch (got input: {list(input.shape)} , target: {list(target.shape)}")
+            raise RuntimeError(f"Expected target size {list(want)}, got {list(target.shape)}")
     if not _dtypes.is_integer(target.dtype) and target.dtype != _dtypes.uint8:
         raise RuntimeError(f"expected target dtype to be Long or Byte, but got {_dtype_name(target.dtype)}")
     if input.dim() >= 2 and target.dim() >= 1 and input.size(0) != target.size(0):
@@ -351,6 +373,7 @@ def nll_loss(
     reduction: str = "mean",
 ) -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
+    require_tensor("nll_loss", "target", 2, target)
     _check_index_target(input, target, int(ignore_index))
     _check_weight(input, weight)
     return dispatch(_NLL, (input, target, weight), {"reduction": reduction, "ignore_index": int(ignore_index)})
@@ -370,6 +393,8 @@ def cross_entropy(
     reduction = _reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    require_tensor("cross_entropy_loss", "input", 1, input)
+    require_tensor("cross_entropy_loss", "target", 2, target)
     probs = tuple(input.shape) == tuple(target.shape)
     if probs:
         if not _dtypes.is_floating(target.dtype):

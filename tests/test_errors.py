@@ -1,0 +1,64 @@
+"""Common mistakes raise torch's exception type and words (found by running ~300 mistaken
+calls side by side with torch 2.13); each case is (call, type, torch's first line)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import eagerjax as ej
+import eagerjax.nn.functional as F
+
+L = ej.nn.Linear(4, 3)
+
+CASES = [
+    (lambda: L(ej.ones(2, 4).half()), RuntimeError, "mat1 and mat2 must have the same dtype, but got Half and Float"),
+    (lambda: L(np.ones((2, 4), np.float32)), TypeError, "linear(): argument 'input' (position 1) must be Tensor, not numpy.ndarray"),
+    (lambda: ej.nn.Conv2d(1, 2, 3)(ej.ones(1, 1, 5, 5, dtype=ej.uint8)), RuntimeError, "Input type (unsigned char) and bias type (float) should be the same"),
+    (lambda: F.cross_entropy(ej.randn(6, 3), ej.zeros(6, 1, dtype=ej.long)), RuntimeError, "0D or 1D target tensor expected, multi-target not supported"),
+    (lambda: F.nll_loss(ej.randn(6, 3), ej.zeros(6, 1, dtype=ej.long)), RuntimeError, "0D or 1D target tensor expected, multi-target not supported"),
+    (lambda: F.cross_entropy(ej.randn(2, 7, 5), ej.zeros(2, 7, dtype=ej.long)), RuntimeError, "Expected target size [2, 5], got [2, 7]"),
+    (lambda: F.cross_entropy(ej.randn(2, 3, 4, 4), ej.zeros(2, 5, 5, dtype=ej.long)), RuntimeError, "size mismatch (got input: [2, 3, 4, 4] , target: [2, 5, 5]"),
+    (lambda: F.cross_entropy(ej.randn(2, 3), [0, 1]), TypeError, "cross_entropy_loss(): argument 'target' (position 2) must be Tensor, not list"),
+    (lambda: F.binary_cross_entropy(ej.rand(4), ej.ones(4) * 2), RuntimeError, "all elements of target should be between 0 and 1"),
+    (lambda: F.binary_cross_entropy(ej.rand(4), ej.tensor([0, 1, 1, 0], dtype=ej.uint8)), RuntimeError, "Found dtype Byte but expected Float"),
+    (lambda: ej.nn.BatchNorm1d(8)(ej.randn(2, 5, 8)), RuntimeError, "running_mean should contain 5 elements not 8"),
+    (lambda: ej.nn.Embedding(4, 2)([1, 2]), TypeError, "embedding(): argument 'indices' (position 2) must be Tensor, not list"),
+    (lambda: F.softmax(ej.randn(2, 3), dim=2), IndexError, "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
+    (lambda: ej.randn(3) + None, TypeError, "unsupported operand type(s) for +: 'Tensor' and 'NoneType'"),
+    (lambda: ej.randn(2) + [1.0, 2.0], TypeError, "unsupported operand type(s) for +: 'Tensor' and 'list'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("k", range(len(CASES)))
+def test_mistake_raises_torchs_error(k):
+    call, err, msg = CASES[k]
+    with pytest.raises(err) as info:
+        call()
+    assert str(info.value).splitlines()[0] == msg
+
+
+def test_comparisons_with_non_tensors_are_false():
+    x = ej.ones(2)
+    assert (x == "a") is False and (x != None) is True  # noqa: E711
+
+
+@pytest.mark.parametrize("mode", ["compiled", "lazy"])
+def test_a_failed_step_with_an_int_batch_changes_nothing(mode):
+    m = ej.nn.Linear(4, 1)
+    opt = ej.optim.Adam(m.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in m.parameters()]
+
+    def step(x):
+        opt.zero_grad()
+        m(x).sum().backward()
+        opt.step()
+
+    with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype"):
+        if mode == "compiled":
+            ej.compile(step)(ej.ones(2, 4, dtype=ej.int32))
+        else:
+            with ej.lazy():
+                step(ej.ones(2, 4, dtype=ej.int32))
+    assert all((p == b).all().item() for p, b in zip(m.parameters(), before))
+    assert not opt.state
