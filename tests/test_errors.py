@@ -62,3 +62,14 @@ def test_a_failed_step_with_an_int_batch_changes_nothing(mode):
                 step(ej.ones(2, 4, dtype=ej.int32))
     assert all((p == b).all().item() for p, b in zip(m.parameters(), before))
     assert not opt.state
+
+
+def test_a_failing_param_group_leaves_every_group_as_it_was():
+    a, b = ej.nn.Linear(2, 3), ej.nn.Linear(2, 3)
+    opt = ej.optim.SGD([{"params": a.parameters()}, {"params": b.parameters()}], lr=0.1, momentum=0.9)
+    (a(ej.ones(1, 2)).sum() + b(ej.ones(1, 2)).sum()).backward()
+    b.bias.data = ej.zeros(2)  # its grad (3,) no longer fits
+    before = a.weight.detach().clone()
+    with pytest.raises(RuntimeError, match="must match the size of tensor b"):
+        opt.step()
+    assert (a.weight == before).all().item() and not opt.state

@@ -340,8 +340,21 @@ class Optimizer:
             # params first: the flush can write its results straight into the state tensors.
             m = flags.mode
             tail = len(todo) == 1 and m is not None and m.is_lazy and not self._optimizer_step_post_hooks
-            for group, params in todo:
-                self._group_update(group, params, tail)
+            # Every group's update is computed before any is written: a group that fails (a
+            # shape error) leaves all parameters and state as they were, not half the groups
+            # updated (state created for this step is dropped again).
+            had = set(map(id, self.state))
+            writes = []
+            try:
+                for group, params in todo:
+                    writes.append(self._group_update(group, params, tail))
+            except BaseException:
+                for p in [p for p in self.state if id(p) not in had]:
+                    del self.state[p]
+                raise
+            for w in writes:
+                if w is not None:
+                    Tensor._assign_all(*w)
         for hook in list(self._optimizer_step_post_hooks.values()):
             hook(self, (), {})
         m = flags.mode
@@ -390,9 +403,10 @@ class Optimizer:
                 cols.append([st[name] if name in st else st.setdefault(name, init(p)) for p, st in zip(params, sts)])
         return cols
 
-    def _group_update(self, group: ParamGroup, params: list[Tensor], tail: bool = False) -> None:
-        """Update ``params`` (those of ``group`` with a grad); ``tail``: as lazy mode's
-        ``run_update``, the last node before the flush that writes the results."""
+    def _group_update(self, group: ParamGroup, params: list[Tensor], tail: bool = False) -> tuple | None:
+        """The update of ``params`` (those of ``group`` with a grad) as ``(targets, new values)``
+        for ``step`` to write; ``tail``: recorded as lazy mode's ``run_update`` instead (the
+        last node before the flush, which writes the results itself), returning None."""
         cls = type(self)
         opts = self._options(group)
         spec = self._state_spec(opts)
@@ -419,8 +433,8 @@ class Optimizer:
         targets = list(chain(steps, params, *cols))
         if tail:
             m.run_update(kern, vals, targets)
-        else:
-            Tensor._assign_all(targets, run_kernel(kern, vals))
+            return None
+        return targets, run_kernel(kern, vals)
 
     def register_step_pre_hook(self, hook):
         from ..nn._module import RemovableHandle
