@@ -329,6 +329,8 @@ def _op_error(kern: Kernel, vals: list, e: Exception) -> Exception:
         )
     # jax's own error classes take other constructor arguments: re-raise as their builtin base
     cls = next(c for c in type(e).__mro__ if c.__module__ == "builtins")
+    if msg.startswith(f"{kern.name}()"):  # (our own row's message already names the op)
+        return cls(f"{msg} (operands: {shapes})")
     return cls(f"{kern.name}(): {msg} (operands: {shapes})")
 
 

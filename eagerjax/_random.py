@@ -15,6 +15,8 @@ import numpy as np
 
 from . import _dtypes
 from ._dispatch import dispatch
+from ._ops._creation import _check_size
+from ._ops._creation import _size as _creation_size
 from ._ops._registry import op
 from ._state import flags
 from ._tensor import Tensor
@@ -121,9 +123,8 @@ def _split(key):
 
 
 def _size(size):
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(size)
+    """``rand(2, 3)`` / ``rand((2, 3))`` -> ``(2, 3)``, checked as torch's factories check it."""
+    return _check_size(_creation_size(size))
 
 
 def _fdt(dtype):
@@ -206,10 +207,14 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
     dt = _dtypes.to_dtype(dtype) or _dtypes.int64
-    return draw(_randint_row, generator, shape=tuple(size), low=int(low), high=int(high), dtype=dt)
+    if int(low) >= int(high):
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={int(low)} >= to={int(high)}")
+    shape = _check_size(tuple(size))
+    return draw(_randint_row, generator, shape=shape, low=int(low), high=int(high), dtype=dt)
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_size((int(n),))
     return draw(_randperm_row, generator, n=int(n), dtype=_dtypes.to_dtype(dtype) or _dtypes.int64)
 
 

@@ -342,14 +342,18 @@ class Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; devices are ignored (JAX places arrays)."""
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
-        kwargs.pop("device", None)
+        device = kwargs.pop("device", None)
+        if isinstance(device, str):
+            Device(device)  # (checks the name)
         copy = kwargs.pop("copy", False)
         if kwargs:
             raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
-            elif isinstance(a, (str, Device)) or a is None:
+            elif isinstance(a, str):
+                Device(a)  # a device name (checked; nothing moves)
+            elif isinstance(a, Device) or a is None:
                 continue
             else:
                 dtype = a
@@ -556,6 +560,11 @@ class Size(tuple):
         return f"torch.Size({list(self)})"
 
 
+# torch's device types, in its order (its error message lists them)
+_DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga", "maia",
+                 "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")  # fmt: skip
+
+
 class Device:
     __slots__ = ("type", "index")
 
@@ -563,6 +572,10 @@ class Device:
         if isinstance(type, Device):
             type, index = type.type, type.index
         name, _, num = str(type).partition(":")
+        if name not in _DEVICE_TYPES:
+            raise RuntimeError(
+                f"Expected one of {', '.join(_DEVICE_TYPES)} device type at start of device string: {type}"
+            )
         self.type = name
         self.index = int(num) if num and index is None else index
 

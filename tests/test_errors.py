@@ -73,3 +73,24 @@ def test_a_failing_param_group_leaves_every_group_as_it_was():
     with pytest.raises(RuntimeError, match="must match the size of tensor b"):
         opt.step()
     assert (a.weight == before).all().item() and not opt.state
+
+
+MORE = [
+    (lambda: ej.randn(2, -3), RuntimeError, "Trying to create tensor with negative dimension -3: [2, -3]"),
+    (lambda: ej.randperm(-1), RuntimeError, "Trying to create tensor with negative dimension -1: [-1]"),
+    (lambda: ej.randint(5, 3, (2,)), RuntimeError, "random_ expects 'from' to be less than 'to', but got from=5 >= to=3"),
+    (lambda: ej.cat(ej.ones(2), ej.ones(2)), TypeError, "cat(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor"),
+    (lambda: ej.stack(ej.ones(2, 2)), TypeError, "stack(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor"),
+    (lambda: ej.where(ej.randn(3), ej.ones(3), ej.zeros(3)), RuntimeError, "where expected condition to be a boolean tensor, but got a tensor with dtype Float"),
+    (lambda: ej.ones(3).kthvalue(0), RuntimeError, "kthvalue(): selected number k out of range for dimension 0"),
+    (lambda: ej.ones(2).to("gpu"), RuntimeError, "Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone device type at start of device string: gpu"),
+    (lambda: ej.nn.Linear(2, 2).to("float"), RuntimeError, "Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone device type at start of device string: float"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("k", range(len(MORE)))
+def test_more_mistakes(k):
+    call, err, msg = MORE[k]
+    with pytest.raises(err) as info:
+        call()
+    assert str(info.value).split(" (operands:")[0] == msg

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._dispatch import dispatch
-from .._generate import check_inplace, functional, inplace_update
+from .._generate import _torch_name, check_inplace, functional, inplace_update
 from .._tensor import Tensor
 from . import _bounds
 from ._reduction import _long, _wrap
@@ -658,6 +658,11 @@ def where(condition, input=None, other=None):
     """torch.where(condition, input, other); ``where(condition)`` is ``nonzero(condition, as_tuple=True)``."""
     if input is None and other is None:
         return dispatch(_NONZERO, (condition,), {"as_tuple": True})
+    dt = getattr(condition, "dtype", None)
+    if dt is not None and dt != np.bool_ and dt != np.uint8:
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype {_torch_name(dt)}"
+        )
     return dispatch(OPS["where"], (condition, input, other), {})
 
 

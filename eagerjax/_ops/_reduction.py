@@ -477,7 +477,7 @@ def _kthvalue(x, k, dim=-1, keepdim=False):
         return x, jnp.zeros((), _long())
     d = _wrap(dim, x.ndim)
     if not 1 <= k <= x.shape[d]:
-        raise IndexError(f"kthvalue(): selected number k out of range for dimension {d}")
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
     idx = jnp.argsort(x, axis=d, stable=True)
     idx = lax.slice_in_dim(idx, k - 1, k, axis=d).astype(_long())
     vals = jnp.take_along_axis(x, idx, axis=d)

@@ -357,8 +357,15 @@ def _cat_check(ts, d, ndim):
                 )
 
 
+def _tensor_list(fn: str, tensors) -> tuple:
+    """torch's check that ``tensors`` is a sequence (``cat(x, y)`` forgets the brackets)."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{fn}(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor")
+    return tuple(tensors)
+
+
 def _cat(tensors, dim=0):
-    ts = tuple(tensors)
+    ts = _tensor_list("cat", tensors)
     if not ts:
         raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
     # torch skips legacy empty 1-D tensors of shape (0,)
@@ -375,7 +382,7 @@ alias("concatenate", "cat")
 
 
 def _stack(tensors, dim=0):
-    ts = tuple(tensors)
+    ts = _tensor_list("stack", tensors)
     if not ts:
         raise RuntimeError("stack expects a non-empty TensorList")
     for i, t in enumerate(ts[1:], 1):

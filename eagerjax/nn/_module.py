@@ -611,15 +611,17 @@ class Module:
     def to(self, *args, **kwargs) -> Module:
         """``to(dtype)``, ``to(device)``, ``to(tensor)``: floating parameters and buffers are cast in place."""
         dtype = kwargs.pop("dtype", None)
-        kwargs.pop("device", None)
+        device = kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)
         kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"to() received an invalid combination of arguments: {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
+        for a in args + ((device,) if isinstance(device, str) else ()):
+            if isinstance(a, str):
+                Device(a)  # a device name (checked; nothing moves)
+            elif isinstance(a, Tensor):
                 dtype = a.dtype
-            elif a is None or isinstance(a, (str, Device, int)):
+            elif a is None or isinstance(a, (Device, int)):
                 continue  # a device (or non_blocking passed positionally)
             else:
                 dtype = a
