@@ -57,6 +57,11 @@ def inplace_update(self: Tensor, out: Tensor, name: str) -> Tensor:
                 f"{_torch_name(self.dtype)}"
             )
         out = out._cast(self.dtype)
+    return rebind(self, out)
+
+
+def rebind(self: Tensor, out: Tensor) -> Tensor:
+    """Make ``self`` hold ``out``'s value and its history (the in-place write itself)."""
     self._assign(out._value)
     if out._node is not None:
         self._node = out._node

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ._tensor import Tensor, _rebuild
+from ._tensor import Tensor, _CopiesArePlain
 
 # Measured: packing takes the tiny MLP's step (6k grad elements) from 1.25x to 1.07x the
 # hand-written one; the Transformer LM's (108k elements in 28 grads) gains nothing; and the
@@ -123,7 +123,7 @@ class _Pack:
         return self.parts.pop(lay)
 
 
-class _PackedGrad(Tensor):
+class _PackedGrad(_CopiesArePlain, Tensor):
     """A ``.grad`` whose value is a slice of a packed step output, taken on first read.
 
     Reading ``_value`` splits it out; writing ``_value`` (an in-place op, ``.zero_()``)
@@ -179,11 +179,3 @@ class _PackedGrad(Tensor):
     def _value(self, v) -> None:
         self._pack = None
         _slot.__set__(self, v)
-
-    def __reduce_ex__(self, protocol):
-        return (_rebuild, (Tensor, np.asarray(self._concrete("pickle")), self.requires_grad))
-
-    def __deepcopy__(self, memo):
-        t = Tensor._make(self._value, self.requires_grad)
-        memo[id(self)] = t
-        return t

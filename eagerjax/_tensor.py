@@ -497,7 +497,22 @@ def _rebuild(cls, array, requires_grad):
     return t
 
 
-class _DataAlias(Tensor):
+class _CopiesArePlain:
+    """For Tensor subclasses that only change how the value is held (an alias, a packed
+    grad): their copies and pickles are plain tensors of the current value."""
+
+    __slots__ = ()
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (Tensor, np.asarray(self._concrete("pickle")), self.requires_grad))
+
+    def __deepcopy__(self, memo):
+        t = Tensor._make(self._value, self.requires_grad)
+        memo[id(self)] = t
+        return t
+
+
+class _DataAlias(_CopiesArePlain, Tensor):
     """``t.data``: shares t's value; in-place writes go to both (torch's shared storage)."""
 
     __slots__ = ("_owner",)
@@ -530,15 +545,6 @@ class _DataAlias(Tensor):
 
     def _read(self):
         return self._owner._read()
-
-    # Copies and pickles of an alias are plain tensors of its current value.
-    def __reduce_ex__(self, protocol):
-        return (_rebuild, (Tensor, np.asarray(self._concrete("pickle")), self.requires_grad))
-
-    def __deepcopy__(self, memo):
-        t = Tensor._make(self._value, self.requires_grad)
-        memo[id(self)] = t
-        return t
 
     def _assign(self, value) -> None:
         Tensor._assign(self, value)

@@ -276,19 +276,31 @@ op("_uniform_many", _uniform_many, scalars=("low", "high"), differentiable=False
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
-def _direction(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
-    """One layer-direction: ``lax.scan`` of a Flax cell (fed torch-layout weights) over time.
+def _cell(mode: str, w_ih, w_hh, b_ih, b_hh, w_hr):
+    """``step(carry, x_t) -> (carry, y_t)`` of one layer-direction, torch-layout weights.
 
-    Returns ``(outputs (T, N, H_out), h_T, c_T | None)``.
+    Flax's cells, fed torch's gate order (LSTM with projections written out: no Flax
+    cell has them); the carry is ``(c, h)`` for LSTM, ``h`` otherwise.
     """
     import flax.linen as fnn  # trace time only
 
     G = _GATES[mode]
     H = w_hh.shape[1] if w_hr is None else w_hr.shape[1]
-    dt = x.dtype
     if b_ih is None:
-        b_ih = b_hh = jnp.zeros((G * H,), dt)
-    if mode == "LSTM" and w_hr is None:
+        b_ih = b_hh = jnp.zeros((G * H,), w_ih.dtype)
+    if mode == "LSTM" and w_hr is not None:
+        wi_t, wh_t, wr_t = w_ih.T, w_hh.T, w_hr.T
+        b = b_ih + b_hh
+
+        def proj_step(carry, xt):
+            c, h = carry
+            i, f, g, o = jnp.split(jnp.matmul(xt, wi_t) + jnp.matmul(h, wh_t) + b, 4, axis=-1)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jnp.matmul(jax.nn.sigmoid(o) * jnp.tanh(c), wr_t)
+            return (c, h), h
+
+        return proj_step
+    if mode == "LSTM":
         wi = w_ih.reshape(4, H, -1)
         wh = w_hh.reshape(4, H, H)
         b = (b_ih + b_hh).reshape(4, H)
@@ -297,26 +309,7 @@ def _direction(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
             params["i" + g] = {"kernel": wi[j].T}
             params["h" + g] = {"kernel": wh[j].T, "bias": b[j]}
         cell = fnn.LSTMCell(features=H)
-
-        def step(carry, xt):
-            return cell.apply({"params": params}, carry, xt)
-
-        (c, h), ys = lax.scan(step, (c0, h0), x, reverse=reverse)
-        return ys, h, c
-    if mode == "LSTM":  # with projections (proj_size > 0): no Flax cell has them
-        wi_t, wh_t, wr_t = w_ih.T, w_hh.T, w_hr.T
-        b = b_ih + b_hh
-
-        def step(carry, xt):
-            c, h = carry
-            i, f, g, o = jnp.split(jnp.matmul(xt, wi_t) + jnp.matmul(h, wh_t) + b, 4, axis=-1)
-            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-            h = jnp.matmul(jax.nn.sigmoid(o) * jnp.tanh(c), wr_t)
-            return (c, h), h
-
-        (c, h), ys = lax.scan(step, (c0, h0), x, reverse=reverse)
-        return ys, h, c
-    if mode == "GRU":
+    elif mode == "GRU":
         wi = w_ih.reshape(3, H, -1)
         wh = w_hh.reshape(3, H, H)
         bi = b_ih.reshape(3, H)
@@ -338,6 +331,18 @@ def _direction(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
     def step(carry, xt):
         return cell.apply({"params": params}, carry, xt)
 
+    return step
+
+
+def _direction(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse):
+    """One layer-direction: ``lax.scan`` of ``_cell`` over time.
+
+    Returns ``(outputs (T, N, H_out), h_T, c_T | None)``.
+    """
+    step = _cell(mode, w_ih, w_hh, b_ih, b_hh, w_hr)
+    if mode == "LSTM":
+        (c, h), ys = lax.scan(step, (c0, h0), x, reverse=reverse)
+        return ys, h, c
     h, ys = lax.scan(step, h0, x, reverse=reverse)
     return ys, h, None
 

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from ._nn_seq import _GATES, _dropout_apply
+from ._nn_seq import _GATES, _cell, _dropout_apply
 from ._registry import op
 
 _P = dict(function=False, method=False)
@@ -80,62 +80,6 @@ op("_invert_permutation", _invert_permutation, differentiable=False, **_P)
 
 
 # --------------------------------------------------------------------------- recurrent stacks on packed input
-def _cell(mode: str, w_ih, w_hh, b_ih, b_hh, w_hr):
-    """``step(carry, x_t) -> (carry, y_t)`` of one layer-direction, torch-layout weights.
-
-    The same cells as ``_nn_seq._direction`` (Flax's, fed torch's gate order; LSTM
-    with projections written out); the carry is ``(c, h)`` for LSTM, ``h`` otherwise.
-    """
-    import flax.linen as fnn  # trace time only
-
-    G = _GATES[mode]
-    H = w_hh.shape[1] if w_hr is None else w_hr.shape[1]
-    if b_ih is None:
-        b_ih = b_hh = jnp.zeros((G * H,), w_ih.dtype)
-    if mode == "LSTM" and w_hr is not None:
-        wi_t, wh_t, wr_t = w_ih.T, w_hh.T, w_hr.T
-        b = b_ih + b_hh
-
-        def proj_step(carry, xt):
-            c, h = carry
-            i, f, g, o = jnp.split(jnp.matmul(xt, wi_t) + jnp.matmul(h, wh_t) + b, 4, axis=-1)
-            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-            h = jnp.matmul(jax.nn.sigmoid(o) * jnp.tanh(c), wr_t)
-            return (c, h), h
-
-        return proj_step
-    if mode == "LSTM":
-        wi = w_ih.reshape(4, H, -1)
-        wh = w_hh.reshape(4, H, H)
-        b = (b_ih + b_hh).reshape(4, H)
-        params = {}
-        for j, g in enumerate("ifgo"):
-            params["i" + g] = {"kernel": wi[j].T}
-            params["h" + g] = {"kernel": wh[j].T, "bias": b[j]}
-        cell = fnn.LSTMCell(features=H)
-    elif mode == "GRU":
-        wi = w_ih.reshape(3, H, -1)
-        wh = w_hh.reshape(3, H, H)
-        bi = b_ih.reshape(3, H)
-        bh = b_hh.reshape(3, H)
-        params = {
-            "ir": {"kernel": wi[0].T, "bias": bi[0] + bh[0]},
-            "iz": {"kernel": wi[1].T, "bias": bi[1] + bh[1]},
-            "in": {"kernel": wi[2].T, "bias": bi[2]},
-            "hr": {"kernel": wh[0].T},
-            "hz": {"kernel": wh[1].T},
-            "hn": {"kernel": wh[2].T, "bias": bh[2]},
-        }
-        cell = fnn.GRUCell(features=H)
-    else:
-        params = {"i": {"kernel": w_ih.T, "bias": b_ih + b_hh}, "h": {"kernel": w_hh.T}}
-        act = jnp.tanh if mode == "RNN_TANH" else jax.nn.relu
-        cell = fnn.SimpleCell(features=H, activation_fn=act)
-
-    def step(carry, xt):
-        return cell.apply({"params": params}, carry, xt)
-
-    return step
 
 
 def _masked_direction(mode, x, mask, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse: bool):

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _dtypes
 from .._dispatch import dispatch
-from .._generate import check_inplace
+from .._generate import check_inplace, rebind
 from .._tensor import Tensor
 from ._reduction import _wrap
 from ._registry import OPS, op
@@ -142,22 +142,12 @@ Tensor.view = _tensor_view  # before _generate: the `view` row's method yields t
 # --------------------------------------------------------------------------- in-place shape methods
 
 
-def _rebind(self: Tensor, out: Tensor) -> Tensor:
-    """Make ``self`` hold ``out``'s value and history (its shape may differ)."""
-    self._assign(out._value)
-    if out._node is not None:
-        self._node = out._node
-        self._idx = out._idx
-        self.requires_grad = True
-    return self
-
-
 def _inplace_shape(row: str, name: str):
     opdef = OPS[row]
 
     def f(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         check_inplace(self, name)
-        return _rebind(self, dispatch(opdef, (self, *args), kwargs))
+        return rebind(self, dispatch(opdef, (self, *args), kwargs))
 
     f.__name__ = f.__qualname__ = name
     f.__doc__ = f"In-place ``{row}``: rebinds the tensor to the result (torch.Tensor.{name})."
