@@ -54,7 +54,8 @@ def _fast_key(args: tuple, grad_owners: list) -> tuple | None:
         key.append((v.shape, v.dtype, a.requires_grad, a._grad is None))
     for t in grad_owners:
         key.append(t._grad is None)
-    if len(args) > 1 and len({id(a) for a in args}) != len(args):
+    n = len(args)
+    if (args[0] is args[1]) if n == 2 else (n > 2 and len({id(a) for a in args}) != n):
         return None  # one tensor passed twice: the full key records which
     return tuple(key)
 
