@@ -28,6 +28,15 @@ from ._lr_base import (
 from ._optimizer import Optimizer, _concrete_scalar
 
 
+
+def _cycled_momenta(sched) -> list[Tensor]:
+    """The momentum tensors a cycling scheduler writes: each group's beta1 or momentum."""
+    if not sched.cycle_momentum:
+        return []
+    if sched.use_beta1:
+        return [g.raw("betas")[0] for g in sched.optimizer.param_groups]
+    return [g.raw("momentum") for g in sched.optimizer.param_groups]
+
 class CosineAnnealingWarmRestarts(LRScheduler):
     """Cosine annealing restarting every ``T_i`` epochs (``T_0``, then ``T_i *= T_mult``).
 
@@ -241,11 +250,7 @@ class OneCycleLR(LRScheduler):
         return (phases, self._anneal_func_type, bool(self.cycle_momentum))
 
     def _momentum_targets(self) -> list[Tensor]:
-        if not self.cycle_momentum:
-            return []
-        if self.use_beta1:
-            return [g.raw("betas")[0] for g in self.optimizer.param_groups]
-        return [g.raw("momentum") for g in self.optimizer.param_groups]
+        return _cycled_momenta(self)
 
     _KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
 
@@ -444,11 +449,7 @@ class CyclicLR(LRScheduler):
         return (kind, self.scale_mode, bool(self.cycle_momentum))
 
     def _momentum_targets(self) -> list[Tensor]:
-        if not self.cycle_momentum:
-            return []
-        if self.use_beta1:
-            return [g.raw("betas")[0] for g in self.optimizer.param_groups]
-        return [g.raw("momentum") for g in self.optimizer.param_groups]
+        return _cycled_momenta(self)
 
     def _scale_arg(self, e):
         """The argument of ``scale_fn`` at step ``e`` (host number or Tensor)."""
