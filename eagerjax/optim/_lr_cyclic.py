@@ -28,7 +28,6 @@ from ._lr_base import (
 from ._optimizer import Optimizer, _concrete_scalar
 
 
-
 def _cycled_momenta(sched) -> list[Tensor]:
     """The momentum tensors a cycling scheduler writes: each group's beta1 or momentum."""
     if not sched.cycle_momentum:
@@ -36,6 +35,7 @@ def _cycled_momenta(sched) -> list[Tensor]:
     if sched.use_beta1:
         return [g.raw("betas")[0] for g in sched.optimizer.param_groups]
     return [g.raw("momentum") for g in sched.optimizer.param_groups]
+
 
 class CosineAnnealingWarmRestarts(LRScheduler):
     """Cosine annealing restarting every ``T_i`` epochs (``T_0``, then ``T_i *= T_mult``).
