@@ -51,6 +51,8 @@ class Node:
         self.n_out = n_out
         self.retained = None  # {out_idx: weakref(Tensor)} for retain_grad()
         self.hooks = None  # {out_idx: [hook]} from register_hook on a non-leaf
+        if _region is not None:  # inside a checkpointed region (``_checkpoint``)
+            _region.append(self)
 
     def name(self) -> str:
         n = self.kernel.name
@@ -70,6 +72,18 @@ class Node:
             else:
                 out.append((_AccumulateGrad(p), 0))
         return tuple(out)
+
+
+# The nodes recorded inside the innermost running ``checkpoint`` region, in creation order.
+_region: list | None = None
+
+
+def raw_node(kernel, vals, parents, n_out: int) -> Node:
+    """A node wired to known ``parents`` (leaf Tensors, ``(node, out)`` pairs or None)."""
+    n = Node(kernel, (), (), n_out)
+    n.vals = tuple(vals)
+    n.parents = tuple(parents)
+    return n
 
 
 class _AccumulateGrad:

@@ -1,10 +1,10 @@
-"""``eagerjax.utils``: ``data`` (datasets, samplers, DataLoader)."""
+"""``eagerjax.utils``: ``data`` (datasets, samplers, DataLoader) and ``checkpoint``."""
 
 import sys
 
-from . import data
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
 
 # torch's submodules of torch.utils.data (`from torch.utils.data.dataloader import
 # default_collate`): one module here holds them all.
