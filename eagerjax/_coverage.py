@@ -55,6 +55,7 @@ _WANTED = [
     "autograd.set_detect_anomaly",
     "nn.utils.parametrizations.weight_norm",
     "nn.utils.spectral_norm",
+    "nn.utils.parametrizations.orthogonal",
     "cuda.synchronize",
     "cuda.empty_cache",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import types
 import warnings
 from collections.abc import Iterable
 
@@ -19,8 +20,17 @@ from .._autograd import no_grad
 from .._dispatch import Kernel, call_kernel, dispatch
 from .._ops._registry import OPS
 from .._tensor import Tensor
+from . import _parametrize as parametrize
 from . import _rnn_utils as rnn
 from ._module import typename
+from ._parametrizations import (
+    _spectral_norm,
+    _weight_norm,
+    remove_spectral_norm,
+    remove_weight_norm,
+    spectral_norm,
+    weight_norm,
+)
 
 __all__ = [
     "clip_grad_norm_",
@@ -30,9 +40,21 @@ __all__ = [
     "vector_to_parameters",
     "get_total_norm",
     "rnn",
+    "parametrize",
+    "parametrizations",
+    "weight_norm",
+    "remove_weight_norm",
+    "spectral_norm",
+    "remove_spectral_norm",
 ]
 
 sys.modules[__name__ + ".rnn"] = rnn  # `from eagerjax.nn.utils.rnn import pad_sequence`
+sys.modules[__name__ + ".parametrize"] = parametrize
+# torch's nn.utils.parametrizations module: the parametrize-based weight and spectral norms
+parametrizations = types.ModuleType(__name__ + ".parametrizations", "Weight and spectral norm as parametrizations.")
+parametrizations.weight_norm = _weight_norm
+parametrizations.spectral_norm = _spectral_norm
+sys.modules[parametrizations.__name__] = parametrizations
 
 _kernels: dict = {}
 
