@@ -81,6 +81,16 @@ from ._random import (
 from ._tensor import Device as device
 from ._tensor import Parameter, Size, Tensor
 from ._tensor_extra import contiguous_strides as _contiguous_strides  # noqa: F401 - Tensor.stride / nbytes
+from ._torch_flags import (
+    are_deterministic_algorithms_enabled,
+    backends,
+    get_num_interop_threads,
+    get_num_threads,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_num_interop_threads,
+    set_num_threads,
+    use_deterministic_algorithms,
+)
 
 _generate_all()
 
@@ -124,6 +134,14 @@ __all__ = [
     "mark_step",
     "set_float32_matmul_precision",
     "get_float32_matmul_precision",
+    "backends",
+    "set_num_threads",
+    "get_num_threads",
+    "set_num_interop_threads",
+    "get_num_interop_threads",
+    "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled",
+    "is_deterministic_algorithms_warn_only_enabled",
     "Size",
     "device",
     "dtype",

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _anomaly
 from ._lazy import concrete
 from ._state import flags
 from ._tensor import Tensor
@@ -53,6 +54,8 @@ class Node:
         self.hooks = None  # {out_idx: [hook]} from register_hook on a non-leaf
         if _region is not None:  # inside a checkpointed region (``_checkpoint``)
             _region.append(self)
+        if _anomaly.state[0]:
+            _anomaly.stacks[self] = _anomaly.forward_stack()
 
     def name(self) -> str:
         n = self.kernel.name
@@ -457,6 +460,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
     topo = _topo([r[0][0] for r in node_roots])
     slow = (
         create_graph
+        or _anomaly.state[0]
         or any(n.hooks for n in topo)
         or any(p._hooks for n in topo for p in n.parents if p is not None and type(p) is not tuple)
         or any(t._hooks for t, _ in leaf_roots)
@@ -569,6 +573,10 @@ def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
             )
             if isinstance(gs, Tensor):
                 gs = (gs,)
+            if _anomaly.state[0] and _anomaly.state[1] and flags.mode is None:
+                for j, g in zip(diff, gs):
+                    if g is not None and jnp.issubdtype(g.dtype, jnp.inexact) and bool(jnp.isnan(g._value).any()):
+                        raise _anomaly.report(n.name(), _anomaly.stacks.get(n), j)
             for j, g in zip(diff, gs):
                 p = n.parents[j]
                 if type(p) is tuple:

@@ -8,6 +8,7 @@ import once_differentiable`` too.
 import sys
 
 from . import _function as function
+from ._anomaly import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from ._autograd import backward, enable_grad, grad, inference_mode, no_grad, set_grad_enabled
 from ._function import Function, FunctionCtx
 
@@ -23,4 +24,8 @@ __all__ = [
     "Function",
     "FunctionCtx",
     "function",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+    "is_anomaly_check_nan_enabled",
 ]
