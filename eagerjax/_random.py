@@ -171,15 +171,40 @@ def _multinomial(key, probs, num_samples, replacement):
     return nk, jnp.argsort(-(logits + g), axis=-1)[..., :num_samples].astype(jnp.int32)
 
 
+def _host(t) -> np.ndarray:
+    return np.asarray(t._value) if isinstance(t, Tensor) else np.asarray(t)
+
+
+def _check_std(key, mean, std) -> None:
+    if isinstance(std, Tensor) and (_host(std) < 0).any():
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+
+
+def _check_p(key, p) -> None:
+    v = _host(p)
+    if not ((v >= 0) & (v <= 1)).all():
+        raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+
+
+def _check_probs(key, probs, num_samples, replacement) -> None:
+    v = _host(probs)
+    if not np.isfinite(v).all() or (v < 0).any():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if (v.sum(-1) <= 0).any():
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+
+
+# Parameter *values* held in tensors are checked in eager mode only (``check=``: a host
+# read, as for index ranges); Python numbers are checked in every mode by the functions.
 _R = dict(function=False, method=False, differentiable=False)
 _uniform_row = op("_uniform", _uniform, scalars=("low", "high"), **_R)
 _normal_row = op("_normal", _normal, scalars=("mean", "std"), **_R)
-_normal_t_row = op("_normal_t", lambda key, mean, std: _normal_tensor(key, mean, std), **_R)
+_normal_t_row = op("_normal_t", lambda key, mean, std: _normal_tensor(key, mean, std), check=_check_std, **_R)
 _randint_row = op("_randint", _randint, **_R)
 _randperm_row = op("_randperm", _randperm, **_R)
-_bernoulli_row = op("_bernoulli", _bernoulli, **_R)
+_bernoulli_row = op("_bernoulli", _bernoulli, check=_check_p, **_R)
 _bernoulli_p_row = op("_bernoulli_p", _bernoulli_p, scalars=("p",), **_R)
-_multinomial_row = op("_multinomial", _multinomial, **_R)
+_multinomial_row = op("_multinomial", _multinomial, check=_check_probs, **_R)
 
 
 def _normal_tensor(key, mean, std):
@@ -237,19 +262,35 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires
         return draw(_normal_t_row, generator, m, s)
     if size is None:
         raise TypeError("normal() missing required argument 'size'")
+    _check_scalar_std(std)
     return _finish(
         draw_shaped(_normal_row, generator, tuple(size), _fdt(dtype), mean=float(mean), std=float(std)),
         requires_grad,
     )
 
 
+def _check_scalar_std(std) -> None:
+    if float(std) < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {float(std):g}")
+
+
+def _check_scalar_p(p) -> None:
+    if not isinstance(p, Tensor) and not 0 <= float(p) <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={float(p):g}")
+
+
 def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
     if p is None:
         return draw(_bernoulli_row, generator, input)
+    _check_scalar_p(p)
     return draw(_bernoulli_p_row, generator, input, p=p)
 
 
 def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
+    if input.dim() not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if not replacement and num_samples > input.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
     return draw(_multinomial_row, generator, input, num_samples=int(num_samples), replacement=bool(replacement))
 
 
@@ -261,27 +302,39 @@ def _fill_random(t: Tensor, sample: Tensor) -> Tensor:
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+    if float(a) > float(b):
+        raise RuntimeError(
+            f"uniform_ expects to return a [from, to) range, but found from={float(a):g} > to={float(b):g}"
+        )
     s = draw_shaped(_uniform_row, generator, tuple(t.shape), t.dtype, low=float(a), high=float(b))
     return _fill_random(t, s)
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    _check_scalar_std(std)
     s = draw_shaped(_normal_row, generator, tuple(t.shape), t.dtype, mean=float(mean), std=float(std))
     return _fill_random(t, s)
 
 
 def bernoulli_(t: Tensor, p: float = 0.5, *, generator=None) -> Tensor:
+    _check_scalar_p(p)
     return _fill_random(t, draw(_bernoulli_p_row, generator, t, p=p))
 
 
 def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None) -> Tensor:
     if high is None:
         low, high = 0, low if low else 2**24
-    s = draw(_randint_row, generator, shape=tuple(t.shape), low=int(low), high=int(high), dtype=t.dtype)
-    return _fill_random(t, s)
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    # integers drawn as int32 for a float tensor too (torch fills floats with whole numbers)
+    dt = t.dtype if np.issubdtype(t.dtype, np.integer) else np.int32
+    s = draw(_randint_row, generator, shape=tuple(t.shape), low=int(low), high=int(high), dtype=dt)
+    return _fill_random(t, s if dt == t.dtype else s.to(t.dtype))
 
 
 def exponential_(t: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
+    if not float(lambd) > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={float(lambd):g}")
     u = draw(_uniform_row, generator, shape=tuple(t.shape), dtype=t.dtype, low=0.0, high=1.0)
     return _fill_random(t, -(1 - u).log() / lambd)
 

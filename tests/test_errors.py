@@ -84,6 +84,17 @@ MORE = [
     (lambda: ej.where(ej.randn(3), ej.ones(3), ej.zeros(3)), RuntimeError, "where expected condition to be a boolean tensor, but got a tensor with dtype Float"),
     (lambda: ej.ones(3).kthvalue(0), RuntimeError, "kthvalue(): selected number k out of range for dimension 0"),
     (lambda: ej.ones(2).to("gpu"), RuntimeError, "Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone device type at start of device string: gpu"),
+    (lambda: ej.normal(0.0, -1.0, (2,)), RuntimeError, "normal expects std >= 0.0, but found std -1"),
+    (lambda: ej.normal(ej.zeros(2), ej.tensor([1.0, -1.0])), RuntimeError, "normal expects all elements of std >= 0.0"),
+    (lambda: ej.empty(2).normal_(0, -1), RuntimeError, "normal expects std >= 0.0, but found std -1"),
+    (lambda: ej.multinomial(ej.tensor([0.5, -0.1]), 1), RuntimeError, "probability tensor contains either `inf`, `nan` or element < 0"),
+    (lambda: ej.multinomial(ej.tensor([0.0, 0.0]), 1), RuntimeError, "invalid multinomial distribution (sum of probabilities <= 0)"),
+    (lambda: ej.multinomial(ej.tensor([0.5, 0.5]), 3), RuntimeError, "cannot sample n_sample > prob_dist.size(-1) samples without replacement"),
+    (lambda: ej.bernoulli(ej.tensor([1.5])), RuntimeError, "Expected p_in >= 0 && p_in <= 1 to be true, but got false."),
+    (lambda: ej.empty(2).bernoulli_(1.5), RuntimeError, "bernoulli_ expects p to be in [0, 1], but got p=1.5"),
+    (lambda: ej.empty(2).uniform_(2, 1), RuntimeError, "uniform_ expects to return a [from, to) range, but found from=2 > to=1"),
+    (lambda: ej.empty(2).exponential_(-1), RuntimeError, "exponential_ expects lambda > 0.0, but found lambda=-1"),
+    (lambda: ej.empty(3).random_(5, 2), RuntimeError, "random_ expects 'from' to be less than 'to', but got from=5 >= to=2"),
     (lambda: ej.nn.Linear(2, 2).to("float"), RuntimeError, "Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone device type at start of device string: float"),
 ]  # fmt: skip
 
@@ -94,3 +105,10 @@ def test_more_mistakes(k):
     with pytest.raises(err) as info:
         call()
     assert str(info.value).split(" (operands:")[0] == msg
+
+
+def test_random_fill_of_a_float_tensor_draws_whole_numbers():
+    t = ej.empty(200).random_(0, 5)
+    assert t.dtype == ej.float32
+    v = t.numpy()
+    assert set(np.unique(v)) <= {0.0, 1.0, 2.0, 3.0, 4.0} and len(np.unique(v)) == 5
