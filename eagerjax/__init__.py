@@ -49,6 +49,7 @@ from ._lazy import get_mode, lazy, lazy_stats, mark_step, set_mode
 from ._ops import (  # noqa: F401 - register rows
     _creation,
     _elementwise,
+    _fft,  # noqa: F401 - torch.fft rows
     _linalg,
     _nn,  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
     _nn2,  # noqa: F401 - conv / pool / norm / embedding / loss rows

@@ -1,5 +1,5 @@
 """Tensor memory metadata torch code reads: ``nbytes``, ``itemsize``, ``stride()`` and
-``storage_offset()``.
+``storage_offset()``; and the ``real``/``imag`` attributes (properties in torch).
 
 eagerjax tensors own a whole jax array and have no strided views, so every tensor is
 C-contiguous: strides are the contiguous ones torch gives a fresh tensor (a dimension
@@ -57,3 +57,17 @@ Tensor.itemsize = property(_itemsize)
 Tensor.nbytes = property(_nbytes)
 Tensor.stride = _stride
 Tensor.storage_offset = _storage_offset
+
+
+def _part(name: str) -> property:
+    def get(self: Tensor) -> Tensor:
+        from ._generate import functional
+
+        return getattr(functional, name)(self)
+
+    get.__doc__ = f"The {name} part (an attribute, as in torch: ``z.{name}``)."
+    return property(get)
+
+
+Tensor.real = _part("real")
+Tensor.imag = _part("imag")

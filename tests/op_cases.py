@@ -1526,3 +1526,36 @@ add(
     jax_call=_row_fn("_view_dtype"),
     examples=6,
 )
+
+# --------------------------------------------------------------------------- torch.fft (_ops/_fft.py)
+_X1 = lambda r: r.arr(r.pick([(6,), (3, 8)]), r.pick(["float32", "float32", "int32"]))  # noqa: E731
+for _n in ("fft", "ifft", "rfft", "irfft", "hfft", "ihfft"):
+    add(
+        f"fft_{_n}",
+        fixed(
+            lambda r: ([_X1(r)], {}),
+            lambda r: (
+                [r.arr((4, 6))],
+                {"n": r.pick([4, 9]), "dim": r.pick([0, -1]), "norm": r.pick([None, "ortho", "forward"])},
+            ),
+        ),
+        examples=3,
+        tol=1e-4,
+    )
+for _n in ("fft2", "ifft2", "rfft2", "irfft2", "fftn", "ifftn", "rfftn", "irfftn"):
+    add(
+        f"fft_{_n}",
+        fixed(
+            lambda r: ([r.arr((3, 4, 6))], {}),
+            lambda r: ([r.arr((4, 6))], {"s": (r.pick([3, 5]), 4), "norm": r.pick([None, "ortho"])}),
+            lambda r: ([r.arr((4, 6, 2))], {"dim": r.pick([(0, 1), (0, 2)])}),
+        ),
+        examples=3,
+        tol=1e-4,
+    )
+add("fft_fftfreq", fixed(lambda r: ([r.pick([1, 5, 8])], {"d": r.pick([1.0, 0.25])})), grad=False, examples=2)
+add("fft_rfftfreq", fixed(lambda r: ([r.pick([1, 5, 8])], {"d": r.pick([1.0, 0.25])})), grad=False, examples=2)
+add("fft_fftshift", fixed(lambda r: ([r.arr((4, 5))], {"dim": r.pick([None, 0, (0, 1)])})), examples=2)
+add("fft_ifftshift", fixed(lambda r: ([r.arr((4, 5))], {"dim": r.pick([None, 1, (1, 0)])})), examples=2)
+add("real", fixed(lambda r: ([r.arr((3,), "complex64")], {})), call=lambda z: z.real, grad=False, examples=2)
+add("imag", fixed(lambda r: ([r.arr((3,), "complex64")], {})), call=lambda z: z.imag, grad=False, examples=2)

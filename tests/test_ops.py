@@ -107,6 +107,8 @@ def torch_callable(name: str):
         return getattr(torch.linalg, name[7:])
     if name.startswith("special_"):
         return getattr(torch.special, name[8:])
+    if name.startswith("fft_"):
+        return getattr(torch.fft, name[4:])
     for mod in (torch, torch.nn.functional, torch.special):
         if hasattr(mod, name):
             return getattr(mod, name)

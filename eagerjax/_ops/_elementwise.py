@@ -334,8 +334,8 @@ def _where(cond, x=None, y=None):
 op("where", _where, scalars=(1, 2, "input", "other"), function=False, method=False, promote=True)
 op("_cast", lambda x, dtype: x.astype(dtype), function=False)
 op("clone", lambda x, memory_format=None: jnp.array(x, copy=True))
-op("real", jnp.real)
-op("imag", jnp.imag)
+op("real", jnp.real, method=False)  # Tensor.real / .imag are properties (_tensor_extra)
+op("imag", jnp.imag, method=False)
 op("conj", jnp.conj)
 
 
