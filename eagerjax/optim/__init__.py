@@ -4,13 +4,15 @@ Every numeric hyperparameter of a param group (``lr``, ``betas``, ``eps``,
 ``weight_decay``, ``momentum``, ``dampening``) is a 0-d float32 Tensor:
 ``group['lr'] = 0.01`` writes into it (never recompiling a captured step),
 ``group['lr']`` reads the Python number, as in torch (``group.raw('lr')`` is the tensor).
-``step()`` updates all parameters of a group in one compiled call.
+``step()`` updates all parameters of a group in one compiled call (``LBFGS``, which decides
+on the host between closure evaluations, is the exception: see ``_lbfgs``).
 """
 
 from . import lr_scheduler
 from ._adagrad import Adagrad
 from ._adam import Adam, AdamW
 from ._adamax import Adamax
+from ._lbfgs import LBFGS
 from ._nadam import NAdam
 from ._optimizer import Optimizer, ParamGroup
 from ._radam import RAdam
@@ -28,5 +30,6 @@ __all__ = [
     "Adamax",
     "NAdam",
     "RAdam",
+    "LBFGS",
     "lr_scheduler",
 ]
