@@ -51,6 +51,7 @@ from ._ops import (  # noqa: F401 - register rows
     _elementwise,
     _fft,  # noqa: F401 - torch.fft rows
     _linalg,
+    _linalg2,  # noqa: F401 - LU, lstsq, eig rows
     _nn,  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
     _nn2,  # noqa: F401 - conv / pool / norm / embedding / loss rows
     _nn_seq,  # noqa: F401 - attention / RNN rows

@@ -15,6 +15,7 @@ _FAMILY = {
     "elementwise": "elementwise math, comparisons, activations",
     "reduction": "reductions and scans",
     "linalg": "linear algebra",
+    "linalg2": "linear algebra: LU, least squares, eig",
     "shape": "shape manipulation",
     "indexing": "indexing, gather/scatter, sorting",
     "creation": "creation",

@@ -1559,3 +1559,49 @@ add("fft_fftshift", fixed(lambda r: ([r.arr((4, 5))], {"dim": r.pick([None, 0, (
 add("fft_ifftshift", fixed(lambda r: ([r.arr((4, 5))], {"dim": r.pick([None, 1, (1, 0)])})), examples=2)
 add("real", fixed(lambda r: ([r.arr((3,), "complex64")], {})), call=lambda z: z.real, grad=False, examples=2)
 add("imag", fixed(lambda r: ([r.arr((3,), "complex64")], {})), call=lambda z: z.imag, grad=False, examples=2)
+
+
+# --------------------------------------------------------------------------- LU, lstsq, eig (_ops/_linalg2.py)
+def _fw(a):
+    """The framework of a tensor argument (eagerjax or torch): for cases composing two calls."""
+    import sys
+
+    return sys.modules[type(a).__module__.split(".")[0]]
+
+
+_LU_SHAPES = [(3, 3), (2, 4, 4), (3, 5), (5, 3)]
+add("linalg_lu", fixed(lambda r: ([r.arr(r.pick(_LU_SHAPES))], {})), examples=3, tol=1e-4)
+add("linalg_lu_factor", fixed(lambda r: ([r.arr(r.pick(_LU_SHAPES))], {})), examples=3, tol=1e-4)
+add("lu", fixed(lambda r: ([r.arr(r.pick(_LU_SHAPES))], {"get_infos": r.bool()})), examples=3, tol=1e-4, grad=False)
+add(
+    "linalg_lu_solve",
+    fixed(
+        lambda r: ([_sq(r, (3, 3)), r.arr((3, 2))], {"left": True, "adjoint": r.bool()}),
+        lambda r: ([_sq(r, (2, 3, 3)), r.arr((2, 4, 3))], {"left": False, "adjoint": r.bool()}),
+    ),
+    call=lambda a, b, **k: _fw(a).linalg.lu_solve(*_fw(a).linalg.lu_factor(a), b, **k),
+    jax_ref=False,
+    examples=3,
+    tol=1e-4,
+)
+add(
+    "lu_unpack",
+    fixed(lambda r: ([r.arr(r.pick(_LU_SHAPES))], {})),
+    call=lambda a: _fw(a).lu_unpack(*_fw(a).linalg.lu_factor(a)),
+    jax_ref=False,
+    examples=3,
+    tol=1e-4,
+)
+add(
+    "linalg_lstsq",
+    fixed(
+        lambda r: ([r.arr((6, 3)), r.arr((6, 2))], {"driver": r.pick([None, "gels", "gelsd", "gelss"])}),
+        lambda r: ([r.arr((2, 5, 3)), r.arr((2, 5, 1))], {"driver": r.pick(["gelsy", "gelsd"])}),
+        lambda r: ([r.arr((3, 5)), r.arr((3, 2))], {}),
+    ),
+    examples=4,
+    tol=1e-4,
+)
+# (eigenvalues are complex: compared as values; gradients are checked on real outputs only)
+add("linalg_eig", fixed(lambda r: ([r.arr(r.pick([(3, 3), (2, 4, 4)]))], {})), examples=2, tol=1e-4, grad=False)
+add("linalg_eigvals", fixed(lambda r: ([r.arr((4, 4))], {})), examples=2, tol=1e-4, grad=False)
