@@ -11,6 +11,7 @@ from . import (
     _dtypes,  # noqa: F401 - dtype helpers, e.g. eagerjax._dtypes.result_type
     autograd,
 )
+from ._autocast import autocast, get_autocast_dtype, is_autocast_enabled
 from ._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from ._capture import CaptureError
 from ._compile import CompiledFunction, compile  # noqa: A004 - torch.compile
@@ -105,6 +106,8 @@ for _ns, _mod in _namespaces.items():
     globals()[_ns] = _mod
     _sys.modules[f"eagerjax.{_ns}"] = _mod
 from . import (  # noqa: E402, F401 - need the generated op functions
+    amp,
+    cpu,
     cuda,
     nn,
     optim,
@@ -151,6 +154,11 @@ __all__ = [
     "autograd",
     "nn",
     "cuda",
+    "cpu",
+    "amp",
+    "autocast",
+    "is_autocast_enabled",
+    "get_autocast_dtype",
     "random",
     "optim",
     "utils",

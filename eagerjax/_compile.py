@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _gradpack, _xla_budget
+from . import _autocast, _gradpack, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._precision import traced
 from ._state import flags
@@ -45,8 +45,8 @@ _LOG = os.environ.get("EAGERJAX_LOG", "")
 def _fast_key(args: tuple, grad_owners: list) -> tuple | None:
     """A cheap stand-in for the full cache key of a call whose arguments are all Tensors
     (None otherwise): what ``_split`` and ``_dynamic_key`` would read, plus the structure
-    epoch (train/eval flags, param groups) and grad mode."""
-    key = [flags.structure_epoch, flags.grad_enabled]
+    epoch (train/eval flags, param groups), grad mode and ``ej.autocast`` state."""
+    key = [flags.structure_epoch, flags.grad_enabled, flags.autocast_state]
     for a in args:
         if type(a) is not Tensor:
             return None
@@ -371,13 +371,16 @@ class CompiledFunction:
         return frozenset(out)
 
     def _dynamic_key(self) -> tuple:
-        """Training flags, which grads exist, and the state epoch: after a module's tensors are
-        reassigned (or a parameter frozen, an optimizer's state loaded) the key differs, so the
-        next call finds its state again; the same state found reuses the plan's programs."""
+        """Training flags, which grads exist, the state epoch and the ``ej.autocast`` state
+        around the call: after a module's tensors are reassigned (or a parameter frozen, an
+        optimizer's state loaded) the key differs, so the next call finds its state again; the
+        same state found reuses the plan's programs. (An autocast region entered inside the
+        step is traced; one around it changes which kernels the step's ops use.)"""
         if flags.structure_epoch != self._epoch:
             self._epoch = flags.structure_epoch
             self._train_key = tuple(m.training for m in self._modules)
-        return self._train_key, tuple(t._grad is None for t in self._grad_owners), flags.state_epoch
+        grads = tuple(t._grad is None for t in self._grad_owners)
+        return self._train_key, grads, flags.state_epoch, flags.autocast_state
 
     # ------------------------------------------------------------------ miss: discover + trace
     def _miss(self, skey, key, vals, avals, treedef, args, kwargs):
@@ -496,6 +499,9 @@ class CompiledFunction:
         grad_in = plan.grad_donated + plan.grad_kept
 
         seen = [None]  # _xla_budget.clears at this function's last trace (a second trace is jax's)
+        # A compiled forward's backward retraces ``pure`` after the call: under the autocast
+        # state of the call (its key), wherever that happens.
+        autocast = _autocast.pinned(key[0][3][3])
 
         def pure(value_don, value_kept, grad_don, grad_kept, dyn, dead=()):
             cleared = seen[0] is not None and seen[0] != _xla_budget.clears
@@ -504,6 +510,7 @@ class CompiledFunction:
             cap = Capture(plan.input_ids, self.fullgraph)
             prev = flags.mode
             flags.mode = cap
+            autocast.__enter__()
             try:
                 for t, v in zip(value_in, list(value_don) + list(value_kept)):
                     cap._owner(t)
@@ -539,6 +546,7 @@ class CompiledFunction:
                 arrays = [x._value for x in out_leaves if isinstance(x, Tensor)]
                 return new_vals, new_grads, arrays, _arg_effects(entry, template, made, before)
             finally:
+                autocast.__exit__()
                 flags.mode = prev
                 cap.restore()
 
@@ -720,7 +728,9 @@ class CompiledFunction:
         if sa[2] != sb[2]:
             return f"grad mode {'enabled' if sa[2] else 'disabled'} -> {'enabled' if sb[2] else 'disabled'}"
         if sa[3] != sb[3]:
-            (ta, ga, ea), (tb, gb, eb) = sa[3], sb[3]
+            (ta, ga, ea, aa), (tb, gb, eb, ab) = sa[3], sb[3]
+            if aa != ab:
+                return f"autocast: {_autocast.describe(aa)} -> {_autocast.describe(ab)}"
             if ea != eb:
                 return self._state_diff(a, b)
             for m, x, y in zip(self._modules, ta, tb):
@@ -782,8 +792,8 @@ class CompiledFunction:
 
 def _entry_key(key) -> tuple:
     """A program is shared by keys that differ only in which grads exist (the plan decides the rest)."""
-    (treedef, spec, grad_mode, (train, _, _)), avals = key
-    return treedef, spec, grad_mode, train, avals
+    (treedef, spec, grad_mode, (train, _, _, autocast)), avals = key
+    return treedef, spec, grad_mode, train, autocast, avals
 
 
 def _dead_grads(entry: _Entry) -> list | None:

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 from . import _dtypes, _xla_budget
+from ._autocast import _CASTABLE, castable
 from ._autograd import Node
 from ._ops._registry import OpDef
 from ._precision import traced
@@ -92,8 +93,13 @@ def _unstatic(s):
     return s
 
 
-def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast) -> Kernel:
-    """Rebuild the call from (spec, kwspec) around the dynamic values; runs at trace time only."""
+def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast, ac=None) -> Kernel:
+    """Rebuild the call from (spec, kwspec) around the dynamic values; runs at trace time only.
+
+    ``cast``: torch's promoted dtype for every operand; ``ac``: the dtype ``ej.autocast``
+    casts the floating tensors to first (inside the kernel, so ``jax.vjp`` returns their
+    gradients in their own dtype).
+    """
     pos = []
     for s in spec:
         if s is _D:
@@ -119,16 +125,23 @@ def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast) -> Kernel:
         for p in pos:
             if p is _D:
                 v = next(it)
+                if ac is not None and castable(v) and v.dtype != ac:
+                    v = v.astype(ac)
                 if cast is not None and hasattr(v, "dtype") and v.dtype != cast:
                     v = v.astype(cast)
                 args.append(v)
             elif p[0] is _LIST:
-                args.append([next(it) for _ in range(p[1])])
+                vs = [next(it) for _ in range(p[1])]
+                args.append(vs if ac is None else [v.astype(ac) if castable(v) else v for v in vs])
             else:
                 args.append(p[1])
         kw = {}
         for k, p in kws:
-            kw[k] = next(it) if p is _D else p[1]
+            if p is _D:
+                v = next(it)
+                kw[k] = v.astype(ac) if ac is not None and castable(v) else v
+            else:
+                kw[k] = p[1]
         return f(*args, **kw)
 
     def kernel(*vals):
@@ -199,15 +212,21 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
                 kl.append((k, _static(a)))
         kwspec = tuple(kl)
     cast = None
-    if op.promote and len(vals) > 1:
-        cast = _promotion(vals, tens)
-    key = (tuple(spec), kwspec, cast)
+    if flags.autocast is None:  # (the whole cost of ej.autocast while no region is active)
+        if op.promote and len(vals) > 1:
+            cast = _promotion(vals, tens)
+        key = (tuple(spec), kwspec, cast)
+    else:
+        ac = flags.autocast.target(op, kwargs, tens)
+        if op.promote and len(vals) > 1:
+            cast = _autocast_promotion(vals, tens, ac)
+        key = (tuple(spec), kwspec, cast) if ac is None else (tuple(spec), kwspec, cast, ac)
     kern = op.kernels.get(key)
     if kern is None:
         kernels = op.kernels
         if len(kernels) >= MAX_KERNELS_PER_OP:
             del kernels[next(iter(kernels))]  # the oldest (insertion order: no cost per hit)
-        kern = kernels[key] = _build_kernel(op, key[0], kwspec, cast)
+        kern = kernels[key] = _build_kernel(op, key[0], kwspec, cast, key[3] if len(key) == 4 else None)
     return call_kernel(kern, vals, tens, op.differentiable, op.out_type)
 
 
@@ -303,6 +322,23 @@ def _promotion(vals: list, tens: list):
                 scalars.append(v)
             continue
         (shaped if t._value.ndim else zero_dim).append(np.dtype(t._value.dtype))
+    return _dtypes.result_type(shaped, zero_dim, scalars)
+
+
+def _autocast_promotion(vals: list, tens: list, ac):
+    """``_promotion`` of the operands as autocast leaves them (floating ones cast to ``ac``)."""
+    if ac is None:
+        return _promotion(vals, tens)
+    dts = [None if t is None else (ac if t._value.dtype in _CASTABLE else t._value.dtype) for t in tens]
+    if len({d for d in dts if d is not None}) < 2:
+        return None
+    shaped, zero_dim, scalars = [], [], []
+    for v, t, d in zip(vals, tens, dts):
+        if t is None:
+            if type(v) in _SCALAR_TYPES:
+                scalars.append(v)
+            continue
+        (shaped if t._value.ndim else zero_dim).append(np.dtype(d))
     return _dtypes.result_type(shaped, zero_dim, scalars)
 
 

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _autocast
 from ._dispatch import Kernel, _static, _unstatic, call_kernel
 from ._state import flags
 from ._tensor import Tensor
@@ -162,20 +163,24 @@ class _Inside:
 
 
 class _Enter:
-    """Install an ``_Inside`` mode with grad recording off; restore both on exit."""
+    """Install an ``_Inside`` mode with grad recording off and the given ``ej.autocast`` state
+    (the forward's: the kernel's cache key; the backward's: off); restore all on exit."""
 
-    __slots__ = ("inside", "prev")
+    __slots__ = ("inside", "prev", "pin")
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, autocast_state=None) -> None:
         self.inside = _Inside(where)
+        self.pin = _autocast.pinned(autocast_state)
 
     def __enter__(self) -> _Inside:
         self.prev = (flags.mode, flags.grad_enabled)
         flags.mode = self.inside
         flags.grad_enabled = False
+        self.pin.__enter__()
         return self.inside
 
     def __exit__(self, *exc) -> None:
+        self.pin.__exit__()
         flags.mode, flags.grad_enabled = self.prev
 
 
@@ -258,6 +263,7 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
     n_args = len(spec)
     nig = tuple(s[0] == _T and s[1] for s in spec)
     info: dict = {}
+    autocast_state = flags.autocast_state  # (part of the cache key)
 
     def rebuild(vals, inside):
         it = iter(vals)
@@ -279,7 +285,7 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
         return args, kwargs
 
     def run_forward(vals):
-        with _Enter(f"{name}.forward()") as inside:
+        with _Enter(f"{name}.forward()", autocast_state) as inside:
             args, kwargs = rebuild(vals, inside)
             ctx = FunctionCtx()
             ctx.needs_input_grad = nig
@@ -486,7 +492,7 @@ class Function(FunctionCtx):
 
         spec = tuple(spec_of(a, True) for a in args)
         kwspec = tuple((k, spec_of(a, False)) for k, a in kwargs.items())
-        key = (spec, kwspec)
+        key = (spec, kwspec, flags.autocast_state)
         cache = _kernels.get(cls)
         if cache is None:
             cache = _kernels[cls] = {}

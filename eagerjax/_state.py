@@ -12,7 +12,7 @@ from __future__ import annotations
 
 
 class _Flags:
-    __slots__ = ("grad_enabled", "mode", "structure_epoch", "state_epoch")
+    __slots__ = ("grad_enabled", "mode", "structure_epoch", "state_epoch", "autocast", "autocast_state")
 
     def __init__(self) -> None:
         self.grad_enabled = True
@@ -26,6 +26,12 @@ class _Flags:
         # flipped, an optimizer created or its state loaded. A compiled step then finds its
         # state again (programs are reused when it is the same state).
         self.state_epoch = 0
+        # ``ej.autocast``: the policy of the region active for the tensors' device type (None:
+        # no autocasting, the one check ``dispatch`` pays), and the whole autocast state as a
+        # hashable token (None: the default state) that keys compiled steps. Set only by
+        # ``_autocast._set``.
+        self.autocast = None
+        self.autocast_state = None
 
 
 flags = _Flags()

@@ -7,11 +7,15 @@ eagerjax places every tensor on JAX's default device, so ``.to("cuda")`` and
 
 from __future__ import annotations
 
+import sys
+import types
+
 import jax
 
+from ._autocast import deprecated_autocast
 from ._tensor import default_device
 
-__all__ = ["is_available", "device_count", "manual_seed", "manual_seed_all"]
+__all__ = ["is_available", "device_count", "manual_seed", "manual_seed_all", "amp"]
 
 
 def is_available() -> bool:
@@ -33,3 +37,11 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+
+
+# ``torch.cuda.amp.autocast(...)``: torch's deprecated spelling of ``torch.autocast("cuda", ...)``
+# (float16 by default; on a machine without a GPU it warns and stays disabled, as torch's does).
+amp = types.ModuleType(f"{__name__}.amp", "``torch.cuda.amp``: the deprecated ``autocast`` for device type 'cuda'.")
+amp.autocast = deprecated_autocast("cuda")
+amp.__all__ = ["autocast"]
+sys.modules[amp.__name__] = amp

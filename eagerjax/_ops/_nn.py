@@ -63,19 +63,22 @@ def _batch_norm(x, running_mean, running_var, weight, bias, num_batches, momentu
     axes = (0,) + tuple(range(2, x.ndim))
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     outs = []
+    # torch's mixed-precision rule: statistics and the affine map in float32 at least, the
+    # result in the input's dtype (a bfloat16 activation with float32 parameters stays bfloat16)
+    xs = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     if training:
         n = x.size // x.shape[1]
-        mean = jnp.mean(x, axis=axes)
-        var_sum = jnp.sum(jnp.square(x - mean.reshape(bshape)), axis=axes)
+        mean = jnp.mean(xs, axis=axes)
+        var_sum = jnp.sum(jnp.square(xs - mean.reshape(bshape)), axis=axes)
         var = var_sum / n
     else:
         mean, var = running_mean, running_var
     invstd = 1.0 / jnp.sqrt(var + eps)
     scale = invstd if weight is None else invstd * weight
-    y = (x - mean.reshape(bshape).astype(x.dtype)) * scale.reshape(bshape).astype(x.dtype)
+    y = (xs - mean.reshape(bshape).astype(xs.dtype)) * scale.reshape(bshape).astype(xs.dtype)
     if bias is not None:
         y = y + bias.reshape(bshape)
-    outs.append(y)
+    outs.append(y.astype(x.dtype))
     if training and running_mean is not None:
         new_count = None
         if num_batches is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from .._autocast import pad_name, pool_name
 from ._nn2_conv import (
     _adaptive_avg_pool,
     _adaptive_max_pool,
@@ -57,18 +58,18 @@ _P = dict(function=False, method=False)
 _ND = dict(function=False, method=False, differentiable=False)
 
 # --------------------------------------------------------------------------- padding
-op("_pad", _pad, **_P)
+op("_pad", _pad, autocast=pad_name, **_P)
 
 # --------------------------------------------------------------------------- convolution
 op("_conv", _conv, **_P)
 op("_conv_transpose", _conv_transpose, **_P)
 
 # --------------------------------------------------------------------------- pooling
-op("_max_pool", _max_pool, **_P)
+op("_max_pool", _max_pool, autocast=pool_name("max_pool", "kernel_size"), **_P)
 op("_max_pool_with_indices", _max_pool_with_indices, **_P)
-op("_avg_pool", _avg_pool, **_P)
-op("_adaptive_avg_pool", _adaptive_avg_pool, **_P)
-op("_adaptive_max_pool", _adaptive_max_pool, **_P)
+op("_avg_pool", _avg_pool, autocast=pool_name("avg_pool", "kernel_size"), **_P)
+op("_adaptive_avg_pool", _adaptive_avg_pool, autocast=pool_name("adaptive_avg_pool", "output_size"), **_P)
+op("_adaptive_max_pool", _adaptive_max_pool, autocast=pool_name("adaptive_max_pool", "output_size"), **_P)
 
 # --------------------------------------------------------------------------- normalization
 op("_layer_norm", _layer_norm, **_P)

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._autocast import rnn_cell_name
 from ._nn import _batch_norm
 from ._nn2 import _embedding
 from ._nn_seq import _direction
@@ -154,4 +155,4 @@ def _rnn_cell(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, *, mode, unbatched):
     return (h, c) if mode == "LSTM" else h
 
 
-op("_rnn_cell", _rnn_cell, **_P)
+op("_rnn_cell", _rnn_cell, autocast=rnn_cell_name, **_P)

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._autocast import rnn_name
 from .._random import _split
 from ._registry import op
 
@@ -126,7 +127,7 @@ def _sdpa_dropout(key, q, k, v, attn_mask=None, *, p, is_causal=False, scale=Non
 
 
 op("_sdpa", _sdpa, scalars=("scale",), **_P)
-op("_sdpa_dropout", _sdpa_dropout, scalars=("p", "scale"), **_P)
+op("_sdpa_dropout", _sdpa_dropout, scalars=("p", "scale"), autocast="sdpa", **_P)
 
 
 # --------------------------------------------------------------------------- multi-head attention
@@ -251,7 +252,7 @@ def _mha_dropout(key, *args, p, **static):
 
 
 op("_mha", _mha, **_P)
-op("_mha_dropout", _mha_dropout, scalars=("p",), **_P)
+op("_mha_dropout", _mha_dropout, scalars=("p",), autocast="mha", **_P)
 
 
 # --------------------------------------------------------------------------- recurrent stacks
@@ -404,5 +405,5 @@ def _rnn_dropout(key, x, hx, cx, weights, *, p, **static):
     return _rnn_core(key, x, hx, cx, weights, p, **static)
 
 
-op("_rnn", _rnn, **_P)
-op("_rnn_dropout", _rnn_dropout, scalars=("p",), **_P)
+op("_rnn", _rnn, autocast=rnn_name, **_P)
+op("_rnn_dropout", _rnn_dropout, scalars=("p",), autocast=rnn_name, **_P)

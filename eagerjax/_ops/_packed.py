@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._autocast import rnn_name
 from ._nn_seq import _GATES, _cell, _dropout_apply
 from ._registry import op
 
@@ -177,5 +178,5 @@ def _rnn_packed_dropout(key, data, hx, cx, weights, t_idx, b_idx, lengths, sorte
     return _rnn_packed_core(key, data, hx, cx, weights, t_idx, b_idx, lengths, sorted_idx, unsorted_idx, p, **static)
 
 
-op("_rnn_packed", _rnn_packed, **_P)
-op("_rnn_packed_dropout", _rnn_packed_dropout, scalars=("p",), **_P)
+op("_rnn_packed", _rnn_packed, autocast=rnn_name, **_P)
+op("_rnn_packed_dropout", _rnn_packed_dropout, scalars=("p",), autocast=rnn_name, **_P)

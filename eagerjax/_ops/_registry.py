@@ -41,6 +41,9 @@ class OpDef:
             no XLA compile; traced modes still use ``fn``).
         check: optional eager-only check of argument *values* with ``fn``'s signature
             (Tensors as Tensors), run before the kernel: index ranges (``_bounds``).
+        autocast: the torch op this row is in ``ej.autocast``'s tables (``_autocast.py``):
+            by default its own name without a leading underscore; a fixed name, a function
+            of the call's keyword arguments returning one (an RNN's ``mode``), or None.
     """
 
     __slots__ = (
@@ -64,6 +67,7 @@ class OpDef:
         "family",
         "host",
         "check",
+        "autocast",
     )
 
     def __init__(
@@ -85,6 +89,7 @@ class OpDef:
         doc: str | None = None,
         host: Callable | None = None,
         check: Callable | None = None,
+        autocast: str | Callable | None = "",
     ) -> None:
         self.name = name
         self.fn = fn
@@ -105,6 +110,7 @@ class OpDef:
         self.family = ""
         self.host = host
         self.check = check
+        self.autocast = name.lstrip("_") if autocast == "" else autocast
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -141,6 +147,7 @@ def alias(new: str, old: str, **overrides: Any) -> OpDef:
             "out_type",
             "eager_only",
             "namespaces",
+            "autocast",
         )
     }
     kw.update(dunders=(), rdunders=())

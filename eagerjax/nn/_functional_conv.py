@@ -7,6 +7,7 @@ row of ``eagerjax/_ops/_nn2.py``.
 
 from __future__ import annotations
 
+from .. import _autocast
 from .._dispatch import dispatch
 from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
@@ -68,7 +69,9 @@ def _conv_nd(nsp, input, weight, bias, stride, padding, dilation, groups, paddin
     require_tensor(name, "input", 1, input)
     ishape, wshape = tuple(input.shape), tuple(weight.shape)
     other, what = (bias, "bias") if bias is not None else (weight, "weight")
-    if input.dtype != other.dtype or input.dtype != weight.dtype:
+    if (input.dtype != other.dtype or input.dtype != weight.dtype) and not _autocast.casts(
+        "conv", input, weight, other
+    ):
         raise RuntimeError(
             f"Input type ({c_type(input.dtype)}) and {what} type ({c_type(other.dtype)}) should be the same"
         )

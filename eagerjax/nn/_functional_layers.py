@@ -130,10 +130,10 @@ def rms_norm(input, normalized_shape, weight=None, eps=None) -> Tensor:
             f"{_shape_str(tuple(weight.shape))} and normalized_shape = {_shape_str(ns)}"
         )
     if eps is None:
-        import numpy as np
+        import jax.numpy as jnp  # (its finfo knows bfloat16)
 
         dt = input.dtype if _dtypes.is_floating(input.dtype) else _dtypes.get_default_dtype()
-        eps = float(np.finfo(dt).eps)
+        eps = float(jnp.finfo(dt).eps)
     return dispatch(_RMS_NORM, (input, weight), {"ndim": len(ns), "eps": float(eps)})
 
 

@@ -35,6 +35,7 @@ from collections import OrderedDict
 
 import jax
 
+from .. import _autocast
 from .._autograd import _RECOMPUTE_MAX, no_grad
 from .._dispatch import Kernel, call_kernel
 from .._state import flags
@@ -53,7 +54,7 @@ _PLAIN = (int, float, bool, str, type(None))
 _HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks")
 _HOOK_DICTS += ("_forward_hooks_with_kwargs", "_forward_hooks_always_called")
 
-# (structure, input shape, input dtype, grad recorded) -> call count | Kernel | None (do not fuse)
+# (structure, input shape, input dtype, grad recorded, autocast state) -> call count | Kernel | None (do not fuse)
 _plans: dict = {}
 _PLANS_MAX = 512
 # Per Sequential (kept off the module's __dict__, so copies and pickles never see it).
@@ -123,7 +124,12 @@ def _params(seq) -> list:
 
 
 def _build(seq) -> Kernel:
-    """One kernel running clones of ``seq``'s children whose parameters are slots filled per call."""
+    """One kernel running clones of ``seq``'s children whose parameters are slots filled per call.
+
+    The children's ops follow the ``ej.autocast`` state of the call that builds it (part of
+    the plan's key), whenever the kernel is traced: its backward may retrace it outside.
+    """
+    autocast_state = flags.autocast_state
     slots: list[Tensor] = []
     skel = []
     for c in seq._modules.values():
@@ -149,7 +155,7 @@ def _build(seq) -> Kernel:
         try:
             for t, v in zip(slots, pvals):
                 t._value = v
-            with no_grad():
+            with no_grad(), _autocast.pinned(autocast_state):
                 h = Tensor._make(x)
                 for s in skel:
                     h = s.forward(h)
@@ -202,7 +208,7 @@ def fused_forward(seq, x) -> Tensor | None:
             return None
         # Recomputing intermediates costs only when an eager backward will run; a lazy graph is
         # one XLA program, where the backward shares the forward's values.
-        key = (struct, tuple(x.shape), x._value.dtype, flags.grad_enabled and not lazy)
+        key = (struct, tuple(x.shape), x._value.dtype, flags.grad_enabled and not lazy, flags.autocast_state)
         plan = _plans.get(key, 0)
     except TypeError:  # an attribute changed to something unhashable
         return None

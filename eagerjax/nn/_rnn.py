@@ -19,6 +19,7 @@ import math
 import numbers
 import warnings
 
+from .. import _autocast
 from .._autograd import no_grad
 from .._dispatch import dispatch
 from .._generate import _torch_name
@@ -190,7 +191,7 @@ class RNNBase(Module):
 
     def _check_input(self, input: Tensor) -> None:
         wdt = self.weight_ih_l0.dtype
-        if input.dtype != wdt:
+        if input.dtype != wdt and not _autocast.casts(self.mode.lower(), input, self.weight_ih_l0):
             raise ValueError(
                 f"RNN input dtype ({_torch_name(input.dtype)}) does not match weight dtype ({_torch_name(wdt)}). "
                 f"Convert input: input.to({_torch_name(wdt)}), or convert model: model.to({_torch_name(input.dtype)})"

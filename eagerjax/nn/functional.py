@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 
-from .. import _dtypes
+from .. import _autocast, _dtypes
 from .._autograd import no_grad
 from .._dispatch import dispatch
 from .._generate import _torch_name, check_inplace, inplace_update
@@ -133,7 +133,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"mat1 and mat2 shapes cannot be multiplied ({rows}x{ishape[-1] if ishape else 1} and "
             f"{wshape[-1]}x{wshape[0] if len(wshape) > 1 else 1})"
         )
-    if input.dtype != weight.dtype:  # (torch does not promote: an int batch is a bug)
+    if input.dtype != weight.dtype and not _autocast.casts("linear", input, weight):
+        # (torch does not promote: an int batch is a bug; autocast casts both first)
         raise RuntimeError(
             f"mat1 and mat2 must have the same dtype, but got {_torch_name(input.dtype)} and "
             f"{_torch_name(weight.dtype)}"
