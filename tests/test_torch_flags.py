@@ -97,3 +97,21 @@ def test_anomaly_mode_names_the_node_and_the_forward_line_like_torch() -> None:
         _nan_backward(ok).backward()  # no NaN: the per-node path gives the usual gradient
         np.testing.assert_allclose(ok.grad.numpy(), [1.0, 1.0])
     assert not ej.autograd.is_anomaly_enabled()
+
+
+def test_cuda_helpers_scripts_call() -> None:
+    ej.cuda.empty_cache()
+    with ej.lazy():
+        x = ej.ones(3) * 2
+        ej.cuda.synchronize()  # flushes the pending graph, then waits
+        assert type(x._value).__name__ != "LazyValue"
+    ej.cuda.synchronize()
+    if ej.cuda.is_available():
+        assert ej.cuda.current_device() == 0 and isinstance(ej.cuda.get_device_name(), str)
+        assert ej.cuda.memory_allocated() > 0 and ej.cuda.max_memory_allocated() >= ej.cuda.memory_allocated()
+    else:
+        assert ej.cuda.memory_allocated() == ej.cuda.max_memory_allocated() == ej.cuda.memory_reserved() == 0
+        with pytest.raises(RuntimeError, match="No CUDA GPUs are available"):
+            ej.cuda.current_device()
+        with pytest.raises(RuntimeError, match="No CUDA GPUs are available"):
+            ej.cuda.get_device_name(0)

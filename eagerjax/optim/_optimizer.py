@@ -322,6 +322,12 @@ class Optimizer:
     # ------------------------------------------------------------------ step
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
+        return self._step(closure)
+
+    def _step(self, closure=None, skip_if: Tensor | None = None):
+        """``step``; ``skip_if`` (a 0-d tensor, for ``GradScaler``): where it is nonzero, every
+        tensor the update writes keeps its old value. A data-dependent choice made inside the
+        update kernels, so it needs no host read and works the same in every mode."""
         for hook in list(self._optimizer_step_pre_hooks.values()):
             res = hook(self, (), {})
             if res is not None:
@@ -347,7 +353,7 @@ class Optimizer:
             writes = []
             try:
                 for group, params in todo:
-                    writes.append(self._group_update(group, params, tail))
+                    writes.append(self._group_update(group, params, tail, skip_if))
             except BaseException:
                 for p in [p for p in self.state if id(p) not in had]:
                     del self.state[p]
@@ -403,10 +409,13 @@ class Optimizer:
                 cols.append([st[name] if name in st else st.setdefault(name, init(p)) for p, st in zip(params, sts)])
         return cols
 
-    def _group_update(self, group: ParamGroup, params: list[Tensor], tail: bool = False) -> tuple | None:
+    def _group_update(
+        self, group: ParamGroup, params: list[Tensor], tail: bool = False, skip_if: Tensor | None = None
+    ) -> tuple | None:
         """The update of ``params`` (those of ``group`` with a grad) as ``(targets, new values)``
         for ``step`` to write; ``tail``: recorded as lazy mode's ``run_update`` instead (the
-        last node before the flush, which writes the results itself), returning None."""
+        last node before the flush, which writes the results itself), returning None.
+        ``skip_if``: see ``_step`` (a kernel of its own, which takes it as a last input)."""
         cls = type(self)
         opts = self._options(group)
         spec = self._state_spec(opts)
@@ -427,9 +436,15 @@ class Optimizer:
             vals = [t._read() for t in chain(params, [p.grad for p in params], *cols, steps, hypers)]
         n, ns, k = len(params), len(cols), len(steps)
         key = (cls._rule_name, cls._leaf, n, ns, k, step_idx, opts)
+        if skip_if is not None:
+            key += ("skip_if",)
+            vals.append(skip_if._read())
         kern = _kernels.get(key)
         if kern is None:
-            kern = _kernels[key] = Kernel(_rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx), key[0])
+            body = _rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx)
+            if skip_if is not None:
+                body = _skippable(body, n, ns, k)
+            kern = _kernels[key] = Kernel(body, key[0])
         targets = list(chain(steps, params, *cols))
         if tail:
             m.run_update(kern, vals, targets)
@@ -607,6 +622,23 @@ def _rule_kernel(leaf, per_step, opts: tuple, n: int, ns: int, k: int, step_idx:
             for i in range(n)
         ]
         return tuple(new_steps) + tuple(o[c] for c in range(1 + ns) for o in outs)
+
+    return step
+
+
+def _skippable(body, n: int, ns: int, k: int):
+    """``body`` (a ``_rule_kernel``) with one more input, ``skip``: where it is nonzero each
+    output is its target's old value (the update computed and discarded; no host read).
+    Outputs are ``(steps, params, *state columns)``, the inputs ``(params, grads, *state
+    columns, steps, hypers)``."""
+
+    def step(*vals):
+        skip = vals[-1] != 0
+        vals = vals[:-1]
+        new = body(*vals)
+        s0 = (2 + ns) * n
+        old = (*vals[s0 : s0 + k], *vals[:n], *vals[2 * n : s0])
+        return tuple(jnp.where(skip, o.astype(x.dtype), x) for o, x in zip(old, new))
 
     return step
 
