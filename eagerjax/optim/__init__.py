@@ -8,7 +8,7 @@ Every numeric hyperparameter of a param group (``lr``, ``betas``, ``eps``,
 on the host between closure evaluations, is the exception: see ``_lbfgs``).
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from ._adagrad import Adagrad
 from ._adam import Adam, AdamW
 from ._adamax import Adamax
@@ -32,4 +32,5 @@ __all__ = [
     "RAdam",
     "LBFGS",
     "lr_scheduler",
+    "swa_utils",
 ]
