@@ -269,7 +269,17 @@ def _sched(G, name):
     }[name]()
 
 
-OPTIMIZERS = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam"]
+OPTIMIZERS = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "ASGD",
+]  # (not Rprop: it steps by the sign of ~0 gradients, which rounding decides)
 SCHEDULERS = [
     "StepLR",
     "MultiStepLR",

@@ -63,6 +63,10 @@ OPTIMIZERS = [
     ("RAdam", {"lr": 0.05}),
     ("RAdam", {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
     ("RAdam", {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True, "betas": (0.8, 0.99)}),
+    ("Rprop", {}),
+    ("Rprop", {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.1), "maximize": True}),
+    ("ASGD", {}),
+    ("ASGD", {"lr": 0.05, "t0": 5, "lambd": 0.01, "alpha": 0.5, "weight_decay": 0.1, "maximize": True}),
 ]
 
 
@@ -91,6 +95,8 @@ STATEFUL = [
     ("Adamax", {"lr": 0.05}),
     ("NAdam", {"lr": 0.05}),
     ("RAdam", {"lr": 0.05}),
+    ("Rprop", {"lr": 0.05}),
+    ("ASGD", {"lr": 0.05, "t0": 2}),
 ]
 
 
@@ -413,3 +419,25 @@ def test_optimizers_and_schedulers_compile_and_run_lazily():
     testing.assert_compile_equivalent(step, x, y, steps=4, compile_kwargs={"donate": False})
     assert scheds[0].last_epoch == 4  # the state is left as the 4 eager steps left it
     assert plateau.get_last_lr()[0] < 0.01 and not math.isnan(plateau.best)
+
+
+@pytest.mark.parametrize("name,kw", [("Rprop", {"lr": 0.05}), ("ASGD", {"lr": 0.05, "t0": 2, "weight_decay": 0.1})])
+def test_rprop_and_asgd_compile_and_run_lazily(name, kw):
+    """Their lr-filled first state (Rprop's step_size, ASGD's eta) is data in the kernel: compiled
+    and lazy runs match eager from the first step on, one kernel serving every step."""
+    testing = pytest.importorskip("eagerjax.testing")
+    ej.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 2))
+    opt = getattr(ej.optim, name)(model.parameters(), **kw)
+    rs = np.random.RandomState(0)
+    x = ej.tensor(rs.randn(8, 4).astype(np.float32))
+    y = ej.tensor(rs.randn(8, 2).astype(np.float32))
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    testing.assert_compile_equivalent(step, x, y, steps=4, compile_kwargs={"donate": False})

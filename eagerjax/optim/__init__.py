@@ -17,6 +17,7 @@ from ._nadam import NAdam
 from ._optimizer import Optimizer, ParamGroup
 from ._radam import RAdam
 from ._rmsprop import RMSprop
+from ._rprop_asgd import ASGD, Rprop
 from ._sgd import SGD
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "NAdam",
     "RAdam",
     "LBFGS",
+    "Rprop",
+    "ASGD",
     "lr_scheduler",
     "swa_utils",
 ]
