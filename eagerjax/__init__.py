@@ -55,6 +55,7 @@ from ._ops import (  # noqa: F401 - register rows
     _linalg2,  # noqa: F401 - LU, lstsq, eig rows
     _nn,  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
     _nn2,  # noqa: F401 - conv / pool / norm / embedding / loss rows
+    _nn4,  # noqa: F401 - prelu / glu / shrink / fold / margin, CTC and NLL loss rows
     _nn_seq,  # noqa: F401 - attention / RNN rows
     _packed,  # noqa: F401 - nn.utils.rnn rows (packed sequences, RNNs on them)
     _reduction,

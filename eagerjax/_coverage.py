@@ -23,6 +23,7 @@ _FAMILY = {
     "nn": "nn functional: core",
     "nn2": "nn functional: conv, pooling, norms, losses",
     "nn_seq": "nn functional: attention and recurrent layers",
+    "nn4": "nn functional: prelu, shrinks, fold, margin / NLL / CTC losses",
     "fft": "Fourier transforms (torch.fft)",
 }
 # Common torch names we do not have yet (checked against the package, so fixed ones drop out).

@@ -1605,3 +1605,153 @@ add(
 # (eigenvalues are complex: compared as values; gradients are checked on real outputs only)
 add("linalg_eig", fixed(lambda r: ([r.arr(r.pick([(3, 3), (2, 4, 4)]))], {})), examples=2, tol=1e-4, grad=False)
 add("linalg_eigvals", fixed(lambda r: ([r.arr((4, 4))], {})), examples=2, tol=1e-4, grad=False)
+
+
+# --------------------------------------------------------------------------- nn rows, part 4 (_ops/_nn4.py)
+# Public rows run as ej.<name> / torch.<name>; the internal ones through nn.functional on both sides
+# (``call``), with the row's function as the jax reference (``jax_call``). The random rows
+# (_alpha_dropout, _gumbel_softmax) are checked in tests/test_nn_layers4.py.
+def _nnf(name):
+    return lambda *a, **k: getattr(_fw(a[0]).nn.functional, name)(*a, **k)
+
+
+def _p2(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _nn4():
+    from eagerjax._ops import _nn4 as m
+
+    return m
+
+
+def _pm(r, shape):
+    return np.where(r.arr(shape) > 0, 1.0, -1.0).astype(np.float32)
+
+
+add(
+    "hardshrink",
+    fixed(lambda r: ([r.arr((3, 4))], {}), lambda r: ([r.arr((5,))], {"lambd": r.pick([0.1, 1.0])})),
+    examples=2,
+)
+add("threshold", fixed(lambda r: ([r.arr((3, 4)), r.pick([0.0, 0.5]), r.pick([-1.0, 2.0])], {})), examples=2)
+add(
+    "prelu",
+    fixed(lambda r: ([r.arr((2, 3, 4)), r.arr((3,))], {}), lambda r: ([r.arr((2, 3)), r.arr((1,))], {})),
+    examples=2,
+)
+add(
+    "_softshrink",
+    fixed(lambda r: ([r.arr((3, 4))], {"lambd": r.pick([0.0, 0.3, 1.0])})),
+    call=_nnf("softshrink"),
+    jax_call=lambda x, lambd=0.5: _nn4()._softshrink(x, lambd),
+    examples=2,
+)
+add(
+    "_glu",
+    fixed(lambda r: ([r.arr((4, 6))], {"dim": r.pick([0, -1])}), lambda r: ([r.arr((2, 4, 3))], {"dim": 1})),
+    call=_nnf("glu"),
+    jax_call=lambda x, dim=-1: _nn4()._glu(x, dim=dim),
+    examples=2,
+)
+add(
+    "_local_response_norm",
+    fixed(
+        lambda r: ([r.arr((2, 5, 4)), r.pick([2, 3])], {}),
+        lambda r: ([r.arr((2, 5, 3, 2)), 3], {"alpha": 0.1, "beta": 0.5, "k": 2.0}),
+    ),
+    call=_nnf("local_response_norm"),
+    jax_call=lambda x, size, alpha=1e-4, beta=0.75, k=1.0: _nn4()._local_response_norm(
+        x, size=size, alpha=alpha, beta=beta, k=k
+    ),
+    examples=2,
+)
+_FOLD_KW = [{}, {"stride": 2}, {"padding": 1, "dilation": (2, 1)}, {"stride": (1, 2), "padding": (0, 1)}]
+add(
+    "_im2col",
+    fixed(lambda r: ([r.arr(r.pick([(2, 3, 6, 7), (3, 5, 5)])), r.pick([2, (3, 2)])], r.pick(_FOLD_KW))),
+    call=_nnf("unfold"),
+    jax_call=lambda x, kernel_size, dilation=1, padding=0, stride=1: _nn4()._im2col(
+        x, kernel_size=_p2(kernel_size), dilation=_p2(dilation), padding=_p2(padding), stride=_p2(stride)
+    ),
+    examples=3,
+)
+add(
+    "_col2im",
+    fixed(
+        lambda r: ([r.arr((2, 12, 30)), (6, 7), 2], {}),
+        lambda r: ([r.arr((8, 12)), (5, 6), (2, 2)], {"stride": 2, "padding": 1}),
+    ),
+    call=_nnf("fold"),
+    jax_call=lambda x, output_size, kernel_size, dilation=1, padding=0, stride=1: _nn4()._col2im(
+        x,
+        output_size=_p2(output_size),
+        kernel_size=_p2(kernel_size),
+        dilation=_p2(dilation),
+        padding=_p2(padding),
+        stride=_p2(stride),
+    ),
+    examples=2,
+)
+_RED = ["mean", "sum", "none"]
+# (loss targets: torch refuses a gradient for some, so their gradients are compared with jax only)
+add(
+    "_margin_ranking_loss",
+    fixed(lambda r: ([r.arr((6,)), r.arr((6,)), _pm(r, (6,))], {"margin": 0.3, "reduction": r.pick(_RED)})),
+    call=_nnf("margin_ranking_loss"),
+    jax_ref=False,
+    examples=2,
+)
+for _name, _make in [
+    ("hinge_embedding_loss", lambda r: [r.arr((3, 4)), _pm(r, (3, 4))]),
+    ("soft_margin_loss", lambda r: [r.arr((3, 4)), _pm(r, (3, 4))]),
+    ("multilabel_soft_margin_loss", lambda r: [r.arr((3, 4)), (r.arr((3, 4)) > 0).astype(np.float32)]),
+    ("poisson_nll_loss", lambda r: [r.arr((3, 4)), np.abs(r.arr((3, 4))) * 2]),
+    ("multi_margin_loss", lambda r: [r.arr((4, 5)), r.rng.integers(0, 5, 4).astype(np.int32)]),
+    ("multilabel_margin_loss", lambda r: [r.arr((2, 4)), np.array([[2, 0, -1, 1], [3, 1, 0, 2]], np.int32)]),
+]:
+    add(
+        f"_{_name}",
+        fixed(lambda r, _make=_make: (_make(r), {"reduction": r.pick(_RED)})),
+        call=_nnf(_name),
+        jax_ref=False,
+        grad_torch=False,
+        examples=2,
+    )
+add(
+    "_triplet_margin_loss",
+    fixed(
+        lambda r: (
+            [r.arr((4, 5)), r.arr((4, 5)), r.arr((4, 5))],
+            {"p": r.pick([1.0, 2.0]), "swap": r.bool(), "reduction": r.pick(_RED)},
+        )
+    ),
+    call=_nnf("triplet_margin_loss"),
+    jax_ref=False,
+    examples=2,
+)
+add(
+    "_gaussian_nll_loss",
+    fixed(
+        lambda r: (
+            [r.arr((4, 3)), r.arr((4, 3)), np.abs(r.arr((4, 3))) + 0.1],
+            {"full": r.bool(), "reduction": r.pick(_RED)},
+        )
+    ),
+    call=_nnf("gaussian_nll_loss"),
+    jax_ref=False,
+    examples=2,
+)
+add(
+    "_ctc_loss",
+    fixed(
+        lambda r: (
+            [r.arr((8, 2, 5)), np.array([[1, 2, 2], [3, 4, 0]], np.int32), np.array([8, 6]), np.array([3, 2])],
+            {"reduction": r.pick(_RED)},
+        )
+    ),
+    call=lambda x, *a, **k: _nnf("ctc_loss")(x.log_softmax(2), *a, **k),
+    jax_ref=False,
+    examples=2,
+    tol=1e-4,
+)

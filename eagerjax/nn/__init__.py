@@ -1,7 +1,7 @@
 """``eagerjax.nn``: torch.nn's modules, functional API, init and utils on top of the op table."""
 
 from .._tensor import Parameter
-from . import _activation, _pooling, functional, init, parameter, utils
+from . import _activation, _layers4, _losses4, _pooling, functional, init, parameter, utils
 from ._activation import *  # noqa: F403 - the names in _activation.__all__
 from ._attention import MultiheadAttention
 from ._containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
@@ -9,9 +9,11 @@ from ._conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, Con
 from ._dropout import Dropout
 from ._extra_layers import EmbeddingBag, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, PixelShuffle, PixelUnshuffle
 from ._flax import FlaxModule, from_flax, to_flax
+from ._layers4 import *  # noqa: F403 - the names in _layers4.__all__
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._loss import CrossEntropyLoss, MSELoss, NLLLoss
 from ._losses2 import BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, SmoothL1Loss
+from ._losses4 import *  # noqa: F403 - the names in _losses4.__all__
 from ._misc import Bilinear, Dropout1d, Dropout2d, Dropout3d, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from ._module import Module
 from ._norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
@@ -105,3 +107,7 @@ __all__ = [
 # pooling and activation modules: every name their own __all__ lists
 __all__ += _pooling.__all__
 __all__ += _activation.__all__
+
+# more layers and losses (_layers4, _losses4): every name their own __all__ lists
+__all__ += _layers4.__all__
+__all__ += _losses4.__all__

@@ -41,14 +41,20 @@ from .._dispatch import Kernel, call_kernel
 from .._state import flags
 from .._tensor import Tensor
 from . import _activation as A
+from . import _layers4 as L4
 from ._dropout import Dropout
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._normalization import LayerNorm, RMSNorm
 
 _HOT_CALLS = 3
 _FRESH = (Linear, LayerNorm, RMSNorm)  # produce a new tensor: an in-place layer after one is safe
+# (the _layers4 layers that are pure functions of their parameters: not the alpha dropouts,
+# which draw random numbers, nor the distance layers, which take two inputs)
+_PURE_L4 = [
+    getattr(L4, n) for n in L4.__all__ if "Dropout" not in n and n not in ("PairwiseDistance", "CosineSimilarity")
+]
 _PURE = frozenset(
-    [Linear, Identity, Flatten, Unflatten, LayerNorm, RMSNorm, Dropout] + [getattr(A, n) for n in A.__all__]
+    [Linear, Identity, Flatten, Unflatten, LayerNorm, RMSNorm, Dropout] + [getattr(A, n) for n in A.__all__] + _PURE_L4
 )
 _PLAIN = (int, float, bool, str, type(None))
 _HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks")

@@ -432,6 +432,12 @@ from ._functional3 import *  # noqa: E402, F401, F403
 
 __all__ += _functional3.__all__
 
+# prelu / glu / shrinks, alpha dropout, LRN, unfold / fold, margin / NLL / CTC losses, gumbel_softmax (``_ops/_nn4.py``)
+from . import _functional4  # noqa: E402
+from ._functional4 import *  # noqa: E402, F401, F403
+
+__all__ += _functional4.__all__
+
 # attention (rows in ``_ops/_nn_seq.py``)
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
