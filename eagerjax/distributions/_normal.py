@@ -15,31 +15,29 @@ from ._utils import broadcast_all, standard_normal, standard_uniform
 __all__ = ["Normal", "LogNormal", "Laplace"]
 
 
-def _loc_scale(self, loc, scale) -> Size:
-    self.loc, self.scale = broadcast_all(loc, scale)
-    if isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number):
-        return Size(())
-    return self.loc.size()
-
-
-class Normal(ExponentialFamily):
-    """``torch.distributions.Normal(loc, scale)``: a Gaussian; ``rsample`` is ``loc + eps * scale``."""
+class _LocScale:
+    """What the location-scale families share (put before their base class): the arguments,
+    ``expand``, ``mean`` and ``mode`` (both the location)."""
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
     has_rsample = True
-    _mean_carrier_measure = 0
 
     def __init__(self, loc, scale, validate_args: bool | None = None) -> None:
-        batch_shape = _loc_scale(self, loc, scale)
-        super().__init__(batch_shape, validate_args=validate_args)
+        self.loc, self.scale = broadcast_all(loc, scale)
+        numbers_only = isinstance(loc, numbers.Number) and isinstance(scale, numbers.Number)
+        super().__init__(Size(()) if numbers_only else self.loc.size(), validate_args=validate_args)
+
+    def _family(self) -> type:
+        return next(c for c in type(self).__mro__ if _LocScale in c.__bases__)
 
     def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Normal, _instance)
+        cls = self._family()
+        new = self._get_checked_instance(cls, _instance)
         batch_shape = Size(tuple(batch_shape))
         new.loc = self.loc.expand(batch_shape)
         new.scale = self.scale.expand(batch_shape)
-        return self._finish_expand(new, Normal, batch_shape)
+        return self._finish_expand(new, _LocScale, batch_shape)  # (the base after the mixin inits)
 
     @property
     def mean(self) -> Tensor:
@@ -48,6 +46,12 @@ class Normal(ExponentialFamily):
     @property
     def mode(self) -> Tensor:
         return self.loc
+
+
+class Normal(_LocScale, ExponentialFamily):
+    """``torch.distributions.Normal(loc, scale)``: a Gaussian; ``rsample`` is ``loc + eps * scale``."""
+
+    _mean_carrier_measure = 0
 
     @property
     def stddev(self) -> Tensor:
@@ -152,31 +156,8 @@ class LogNormal(Distribution):
         return self.base_dist.entropy() + self.loc
 
 
-class Laplace(Distribution):
+class Laplace(_LocScale, Distribution):
     """``torch.distributions.Laplace(loc, scale)``."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args: bool | None = None) -> None:
-        batch_shape = _loc_scale(self, loc, scale)
-        super().__init__(batch_shape, validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(Laplace, _instance)
-        batch_shape = Size(tuple(batch_shape))
-        new.loc = self.loc.expand(batch_shape)
-        new.scale = self.scale.expand(batch_shape)
-        return self._finish_expand(new, Laplace, batch_shape)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:
