@@ -51,6 +51,7 @@ from ._ops import (  # noqa: F401 - register rows
     _creation,
     _elementwise,
     _fft,  # noqa: F401 - torch.fft rows
+    _grid,  # noqa: F401 - affine_grid / grid_sample rows
     _linalg,
     _linalg2,  # noqa: F401 - LU, lstsq, eig rows
     _nn,  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)

@@ -1755,3 +1755,49 @@ add(
     examples=2,
     tol=1e-4,
 )
+
+
+# --------------------------------------------------------------------------- affine_grid / grid_sample (_ops/_grid.py)
+def _grid_mod():
+    from eagerjax._ops import _grid as m
+
+    return m
+
+
+def _theta(r, dims):
+    return (np.eye(dims, dims + 1)[None] + 0.3 * r.arr((2, dims, dims + 1))).astype(np.float32)
+
+
+add(
+    "_affine_grid",
+    fixed(
+        lambda r: ([_theta(r, 2), (2, 3, 4, 5)], {"align_corners": r.bool()}),
+        lambda r: ([_theta(r, 3), (2, 1, 3, 2, 4)], {"align_corners": r.bool()}),
+    ),
+    call=_nnf("affine_grid"),
+    jax_call=lambda th, size, align_corners: _grid_mod()._affine_grid(th, size=size, align_corners=align_corners),
+    examples=3,
+)
+add(
+    "_grid_sample",
+    fixed(
+        lambda r: (
+            [r.arr((2, 3, 4, 5)), (r.arr((2, 3, 6, 2)) * 0.8).astype(np.float32)],
+            {
+                "mode": r.pick(["bilinear", "nearest"]),
+                "padding_mode": r.pick(["zeros", "border", "reflection"]),
+                "align_corners": r.bool(),
+            },
+        ),
+        lambda r: (
+            [r.arr((1, 2, 3, 4, 5)), (r.arr((1, 2, 3, 2, 3)) * 0.8).astype(np.float32)],
+            {"mode": "bilinear", "padding_mode": r.pick(["zeros", "reflection"]), "align_corners": r.bool()},
+        ),
+    ),
+    call=_nnf("grid_sample"),
+    jax_call=lambda x, g, mode, padding_mode, align_corners: _grid_mod()._grid_sample(
+        x, g, mode=mode, padding_mode=padding_mode, align_corners=align_corners
+    ),
+    examples=4,
+    tol=1e-4,
+)

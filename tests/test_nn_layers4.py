@@ -550,3 +550,33 @@ def test_small_model_trains_the_same_in_every_mode_and_as_torch():
     emodel.load_state_dict(start)
     opt = ej.optim.SGD(emodel.parameters(), lr=0.05, momentum=0.9)
     assert_compile_equivalent(step, ex, ey, ew, steps=3, rtol=1e-5, atol=1e-6)
+
+
+def test_spatial_transformer_trains_alike_in_every_mode_and_argument_rules():
+    """affine_grid + grid_sample (a spatial transformer) inside a training step: compiled and
+    lazy runs match eager; the default align_corners warns as torch does."""
+    testing = pytest.importorskip("eagerjax.testing")
+    ej.manual_seed(0)
+    loc = ej.nn.Linear(16, 6)
+    head = ej.nn.Linear(16, 3)
+    opt = ej.optim.SGD(list(loc.parameters()) + list(head.parameters()), lr=0.1)
+    x = ej.randn(4, 1, 4, 4)
+    y = ej.tensor([0, 1, 2, 1])
+
+    def step(x, y):
+        opt.zero_grad()
+        theta = loc(x.flatten(1)).reshape(4, 2, 3) * 0.1 + ej.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+        grid = ej.nn.functional.affine_grid(theta, (4, 1, 4, 4), align_corners=False)
+        warped = ej.nn.functional.grid_sample(x, grid, padding_mode="border", align_corners=False)
+        loss = ej.nn.functional.cross_entropy(head(warped.flatten(1)), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    testing.assert_compile_equivalent(step, x, y, steps=3, compile_kwargs={"donate": False})
+    with pytest.warns(UserWarning, match="align_corners=False since 1.3.0"):
+        ej.nn.functional.affine_grid(ej.zeros(1, 2, 3), (1, 1, 2, 2))
+    with pytest.raises(ValueError, match="Expected a batch of 2D affine matrices of shape Nx2x3"):
+        ej.nn.functional.affine_grid(ej.zeros(1, 3, 4), (1, 1, 2, 2), align_corners=True)
+    with pytest.raises(ValueError, match="expected padding_mode to be 'zeros', 'border', or 'reflection'"):
+        ej.nn.functional.grid_sample(x, ej.zeros(4, 2, 2, 2), padding_mode="wrap", align_corners=True)

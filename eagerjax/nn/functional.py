@@ -438,6 +438,11 @@ from ._functional4 import *  # noqa: E402, F401, F403
 
 __all__ += _functional4.__all__
 
+from . import _functional_grid  # noqa: E402
+from ._functional_grid import *  # noqa: E402, F401, F403
+
+__all__ += _functional_grid.__all__
+
 # attention (rows in ``_ops/_nn_seq.py``)
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
