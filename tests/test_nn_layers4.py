@@ -8,6 +8,7 @@ in eager, ``ej.compile`` and ``ej.lazy``, and the same as torch.
 
 import numpy as np
 import pytest
+from test_nn_layers import RNG, close, rand  # (the torch-comparison helpers of the first layer tests)
 
 import eagerjax as ej
 import eagerjax.nn as nn
@@ -17,21 +18,6 @@ from eagerjax.testing import assert_compile_equivalent
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:torch.*")
-
-RNG = np.random.default_rng(0)
-
-
-def rand(*shape, low=None, high=None):
-    if low is not None:
-        return RNG.uniform(low, high, shape).astype(np.float32)
-    return RNG.standard_normal(shape).astype(np.float32)
-
-
-def close(ours, theirs, tol=1e-5, what=""):
-    a = ours.detach().numpy() if isinstance(ours, ej.Tensor) else np.asarray(ours)
-    b = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
-    assert a.shape == b.shape, f"{what}: shape {a.shape} != {b.shape}"
-    np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=what)
 
 
 def run_pair(ours_fn, theirs_fn, arrays, grad=True, params=(), tol=1e-5, gtol=1e-4, nograd=()):
