@@ -24,6 +24,7 @@ from .._ops._registry import OPS
 from .._random import draw
 from .._tensor import Tensor
 from ._functional_checks import _broadcast_check, _is_eager, _minmax, _shape_str, check_dim, require_tensor
+from ._functional_losses import _reduction  # (torch's legacy size_average/reduce, one frame deep)
 
 __all__ = [
     "prelu",
@@ -50,12 +51,6 @@ __all__ = [
     "ctc_loss",
     "gumbel_softmax",
 ]
-
-
-def _reduction(size_average, reduce, reduction: str) -> str:
-    from .functional import _reduction
-
-    return _reduction(size_average, reduce, reduction, stacklevel=5)  # one frame more: this wrapper
 
 
 def _pair(v) -> tuple:
