@@ -112,11 +112,13 @@ from . import (  # noqa: E402, F401 - need the generated op functions
     cpu,
     cuda,
     distributions,
+    func,
     nn,
     optim,
     random,
     utils,  # noqa: E402 - utils.data
 )
+from .func import vmap  # noqa: E402 - torch.vmap
 from ._serialization import load, save  # noqa: E402
 from ._xla_budget import install as _install_xla_budget  # noqa: E402
 
@@ -160,6 +162,8 @@ __all__ = [
     "cpu",
     "amp",
     "distributions",
+    "func",
+    "vmap",
     "autocast",
     "is_autocast_enabled",
     "get_autocast_dtype",

@@ -185,8 +185,10 @@ class CompiledFunction:
         donate: bool = True,
         cache_size: int = 64,
         name: str | None = None,
+        what: str = "compiled step",
     ) -> None:
         self.fn = fn
+        self.what = what  # how errors raised while tracing name it
         self.static_argnums = frozenset(
             static_argnums if isinstance(static_argnums, (tuple, list)) else (static_argnums,)
         )
@@ -420,7 +422,7 @@ class CompiledFunction:
 
     def _discover(self, vals, treedef, args, kwargs) -> _Plan:
         self._stats["discoveries"] += 1
-        cap = Capture(None, self.fullgraph)
+        cap = Capture(None, self.fullgraph, self.what)
         prev = flags.mode
         flags.mode = cap
         leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
@@ -507,7 +509,7 @@ class CompiledFunction:
             cleared = seen[0] is not None and seen[0] != _xla_budget.clears
             self._count_trace(plan, key, value_don + value_kept, grad_don + grad_kept, cleared)
             seen[0] = _xla_budget.clears
-            cap = Capture(plan.input_ids, self.fullgraph)
+            cap = Capture(plan.input_ids, self.fullgraph, self.what)
             prev = flags.mode
             flags.mode = cap
             autocast.__enter__()

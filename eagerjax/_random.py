@@ -18,7 +18,7 @@ from ._dispatch import dispatch
 from ._ops._creation import _check_size
 from ._ops._creation import _size as _creation_size
 from ._ops._registry import op
-from ._state import flags
+from ._state import flags, vmap_randomness
 from ._tensor import Tensor
 
 
@@ -85,6 +85,11 @@ def draw(row, generator: Generator | None, *args, **static):
 
     Returns the sample, or a tuple of everything after the key when the row returns more.
     """
+    if vmap_randomness and vmap_randomness[-1] == "error":
+        raise RuntimeError(
+            "vmap: called random operation while in randomness error mode. Please either use the 'same' or "
+            "'different' randomness flags on vmap or perform the randomness operation out of vmap"
+        )
     g = _gen(generator)
     new_key, *out = dispatch(row, (g._key, *args), static)
     g._key._assign(new_key._read())

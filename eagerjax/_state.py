@@ -47,3 +47,8 @@ def bump_state() -> None:
     flags.structure_epoch += 1
     if flags.mode is None or getattr(flags.mode, "is_lazy", False):
         flags.state_epoch += 1
+
+
+# The ``randomness`` of each ``func.vmap`` being traced, innermost last (see ``_vmap``): a
+# random draw inside ``randomness="error"`` raises, as torch's does.
+vmap_randomness: list[str] = []

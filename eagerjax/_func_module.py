@@ -1,0 +1,145 @@
+"""``torch.func.functional_call`` and ``stack_module_state``: modules as functions of their tensors.
+
+``functional_call`` swaps the given tensors into the module's parameter and buffer slots for
+one call and puts the originals back in ``finally``. The swap goes around ``__setattr__`` on
+purpose: it is not a change of the module's state (nothing is bumped, a compiled step that
+calls ``functional_call`` keeps its plan), and a plain Tensor may stand in for a Parameter.
+Buffers the forward updates in place (BatchNorm's running statistics) update the tensor the
+caller passed, as in torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._tensor import Tensor
+
+__all__ = ["functional_call", "stack_module_state"]
+
+
+def _merge(dicts) -> dict:
+    if isinstance(dicts, dict):
+        return dict(dicts)
+    if not isinstance(dicts, (tuple, list)) or not all(isinstance(d, dict) for d in dicts):
+        raise ValueError(
+            f"Expected all elements of parameter_and_buffer_dicts to be dictionaries, got {type(dicts).__name__}"
+        )
+    merged: dict = {}
+    seen: dict = {}
+    for d in dicts:
+        for k in d:
+            seen[k] = seen.get(k, 0) + 1
+    dup = sorted(k for k, n in seen.items() if n > 1)
+    if dup:
+        raise ValueError(f"{dup} appeared in multiple dictionaries; behavior of functional call is ambiguous")
+    for d in dicts:
+        merged.update(d)
+    return merged
+
+
+def _slot(module, name: str):
+    """(owner module, kind, leaf name) of a dotted parameter/buffer name, or None."""
+    *path, leaf = name.split(".")
+    owner = module
+    for p in path:
+        sub = owner.__dict__.get("_modules", {}).get(p)
+        if sub is None:
+            return None
+        owner = sub
+    if leaf in owner.__dict__.get("_parameters", {}):
+        return owner, "_parameters", leaf
+    if leaf in owner.__dict__.get("_buffers", {}):
+        return owner, "_buffers", leaf
+    return None
+
+
+def functional_call(
+    module,
+    parameter_and_buffer_dicts,
+    args: Any = None,
+    kwargs: dict | None = None,
+    *,
+    tie_weights: bool = True,
+    strict: bool = False,
+):
+    """Call ``module(*args, **kwargs)`` with its parameters and buffers replaced by the given
+    tensors (by ``state_dict`` name); the module is unchanged afterwards."""
+    values = _merge(parameter_and_buffer_dicts)
+    if args is None:
+        args = ()
+    elif not isinstance(args, tuple):
+        args = (args,)
+    kwargs = {} if kwargs is None else kwargs
+    names: dict = {}  # id(original tensor) -> every name it is registered under
+    for n, t in list(module.named_parameters(remove_duplicate=False)) + list(
+        module.named_buffers(remove_duplicate=False)
+    ):
+        names.setdefault(id(t), []).append(n)
+    if tie_weights:
+        tied = {}
+        for k in list(values):
+            slot = _slot(module, k)
+            if slot is None:
+                continue
+            owner, kind, leaf = slot
+            orig = owner.__dict__[kind][leaf]
+            for other in names.get(id(orig), ()):
+                if other == k:
+                    continue
+                if other in values and values[other] is not values[k]:
+                    raise ValueError(
+                        f"functional_call got multiple values for keys {sorted([k, other])}, which are tied. "
+                        "Consider using tie_weights=False"
+                    )
+                tied[other] = values[k]
+        for k, v in tied.items():
+            values.setdefault(k, v)
+    if strict:
+        expected = {n for ns in names.values() for n in ns}
+        missing = sorted(expected - set(values))
+        unexpected = sorted(set(values) - expected)
+        if missing or unexpected:
+            msg = f"Error(s) in reparametrizing for {type(module).__name__}:"
+            if unexpected:
+                msg += "\n\tUnexpected key(s): " + ", ".join(repr(k) for k in unexpected) + "."
+            if missing:
+                msg += "\n\tMissing key(s): " + ", ".join(repr(k) for k in missing) + "."
+            raise RuntimeError(msg)
+    swaps = []  # (owner, kind, leaf, new tensor)
+    for k, v in values.items():
+        slot = _slot(module, k)
+        if slot is None:
+            continue  # (as torch without strict: names the module does not have are ignored)
+        if v is not None and not isinstance(v, Tensor):
+            raise TypeError(f"functional_call: expected a Tensor for '{k}', got {type(v).__name__}")
+        swaps.append((*slot, v))
+    saved = [(owner, kind, leaf, owner.__dict__[kind][leaf]) for owner, kind, leaf, _ in swaps]
+    try:
+        for owner, kind, leaf, v in swaps:
+            owner.__dict__[kind][leaf] = v
+        return module(*args, **kwargs)
+    finally:
+        for owner, kind, leaf, orig in reversed(saved):
+            owner.__dict__[kind][leaf] = orig
+
+
+def stack_module_state(models) -> tuple[dict, dict]:
+    """The parameters and buffers of same-structured ``models`` stacked along a new leading
+    dimension (for ``vmap`` over model ensembles): parameters as new leaves that require grad
+    where the originals do, buffers as plain tensors."""
+    from . import stack
+
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or not any(m.training for m in models)):
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+    ref = type(models[0])
+    if not all(type(m) is ref for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+    params = {}
+    for name, p in models[0].named_parameters():
+        stacked = stack([dict(m.named_parameters())[name].detach() for m in models])
+        params[name] = stacked.requires_grad_(p.requires_grad)
+    buffers = {name: stack([dict(m.named_buffers())[name] for m in models]) for name, _ in models[0].named_buffers()}
+    return params, buffers

@@ -1,0 +1,208 @@
+"""``torch.func.vmap``: run a function written for one example over a batch dimension.
+
+The body is a ``_func._Transformed`` (an ``ej.compile``d step, see ``_func``) applying
+``jax.vmap`` to a pure function of the batched inputs' arrays; the user's function sees
+Tensors holding one example. Random draws follow ``randomness``: ``"error"`` (torch's
+default) raises, ``"same"`` draws once for the whole batch, ``"different"`` draws per
+example from keys split off the generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._func import _flatten, _memo, _name, _out, _Transformed
+from ._state import vmap_randomness as _RANDOMNESS
+from ._tensor import Tensor
+
+__all__ = ["vmap"]
+
+
+def vmap(
+    func: Callable,
+    in_dims: Any = 0,
+    out_dims: Any = 0,
+    randomness: str = "error",
+    *,
+    chunk_size: int | None = None,
+) -> Callable:
+    """``func`` mapped over dimension ``in_dims`` of its inputs, results stacked along ``out_dims``.
+
+    ``in_dims`` is an int or None for every input, or a tuple with one entry per positional
+    argument (each an int, None or a nested structure matching that argument). ``chunk_size``
+    is accepted; the whole batch runs as one XLA program either way.
+    """
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
+    if not callable(func):
+        raise RuntimeError(f"vmap: func must be callable, got {type(func)}")
+    opts = (_freeze(in_dims), _freeze(out_dims), randomness)
+    return _memo("vmap", func, opts, lambda: _make(func, in_dims, out_dims, randomness))
+
+
+def _freeze(x):
+    if isinstance(x, list):
+        return ("list", tuple(_freeze(v) for v in x))
+    if isinstance(x, tuple):
+        return tuple(_freeze(v) for v in x)
+    if isinstance(x, dict):
+        return ("dict", tuple(sorted((k, _freeze(v)) for k, v in x.items())))
+    return x
+
+
+def _in_axes(func, in_dims, args: tuple) -> list:
+    """One in_dim per leaf of ``args``, validated in torch's words."""
+    fname = _name(func)
+    if isinstance(in_dims, int) or in_dims is None:
+        if in_dims is None:
+            raise ValueError(
+                f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): expected `in_dims` to be int or a (potentially "
+                f"nested) tuple matching the structure of inputs, got: {type(in_dims)}."
+            )
+        dims = (in_dims,) * len(args)
+    elif isinstance(in_dims, tuple):
+        dims = in_dims
+        if len(dims) != len(args):
+            raise ValueError(
+                f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the structure of "
+                f"`inputs`. in_dims has {len(dims)} entries but there are {len(args)} inputs."
+            )
+    else:
+        raise ValueError(
+            f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): expected `in_dims` to be int or a (potentially "
+            f"nested) tuple matching the structure of inputs, got: {type(in_dims)}."
+        )
+    out = []
+    for arg, d in zip(args, dims):
+        leaves, _ = _flatten(arg)
+        if d is None or isinstance(d, int):
+            out += [d] * len(leaves)
+            continue
+        try:
+            per = jax.tree_util.tree_leaves(
+                jax.tree_util.tree_map(lambda dd, a: [dd] * len(_flatten(a)[0]), d, arg, is_leaf=lambda x: x is None),
+                is_leaf=lambda x: x is None,
+            )
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the structure of "
+                f"`inputs`."
+            ) from None
+        out += per
+    return out
+
+
+def _make(func, in_dims, out_dims, randomness: str) -> _Transformed:
+    fname = _name(func)
+
+    def body(*args, **kwargs):
+        leaves, tree = _flatten(args)
+        axes = _in_axes(func, in_dims, args)
+        sizes = []
+        batched = []  # (leaf index, normalized axis)
+        for i, (x, d) in enumerate(zip(leaves, axes)):
+            if d is None:
+                continue
+            if not isinstance(x, Tensor):
+                raise ValueError(
+                    f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for an input but the input is "
+                    f"of type {type(x)}. We cannot vmap over non-Tensor arguments, please use None as the "
+                    f"respective in_dim"
+                )
+            if not -x.ndim <= d < max(x.ndim, 1) or x.ndim == 0:
+                raise ValueError(
+                    f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for some input, but that input "
+                    f"is a Tensor of dimensionality {x.ndim} so expected in_dim to satisfy -{x.ndim} <= in_dim < "
+                    f"{x.ndim}."
+                )
+            d %= x.ndim
+            sizes.append(x.shape[d])
+            batched.append((i, d))
+        if not batched:
+            raise ValueError(
+                f"vmap({fname}, in_dims={in_dims}, ...)(<inputs>): at least one input must be batched (got no "
+                f"Tensor inputs with a non-None in_dim)"
+            )
+        if len(set(sizes)) > 1:
+            raise ValueError(
+                f"vmap: Expected all tensors to have the same size in the mapped dimension, got sizes {sizes} for "
+                f"the mapped dimension"
+            )
+        n = sizes[0]
+        meta: dict = {}
+        key_args = []
+        gen = None
+        if randomness == "different":
+            from ._random import default_generator
+
+            gen = default_generator
+            # one key per example, split off the generator (which advances once for the batch)
+            keys = jax.random.split(jax.random.wrap_key_data(gen._key._read()), n + 1)
+            gen._key._assign(jax.random.key_data(keys[0]))
+            key_args = [jax.random.key_data(keys[1:])]
+
+        def inner(arrays, *key):
+            new = list(leaves)
+            for (i, _), a in zip(batched, arrays):
+                new[i] = Tensor._make(a, requires_grad=leaves[i].requires_grad)
+            call_args = jax.tree_util.tree_unflatten(tree, new)
+            _RANDOMNESS.append(randomness)
+            saved = None
+            if key:
+                saved = gen._key._value
+                gen._key._value = key[0]
+            try:
+                out = func(*call_args, **kwargs)
+            finally:
+                _RANDOMNESS.pop()
+                if key:
+                    gen._key._value = saved
+            outs, otree = _flatten(out)
+            for o in outs:
+                if not isinstance(o, Tensor):
+                    raise ValueError(
+                        f"vmap({fname}, ...): `{fname}` must only return Tensors, got type {type(o)}. Did you mean "
+                        f"to set out_dims= to None for output?"
+                    )
+            meta["tree"] = otree
+            meta["rg"] = [o.requires_grad for o in outs]
+            return [o._value for o in outs]
+
+        in_axes = [d for _, d in batched]
+        arrays = [leaves[i]._read() for i, _ in batched]
+        res = jax.vmap(inner, in_axes=(in_axes, *([0] * len(key_args))), out_axes=0)(arrays, *key_args)
+        odims = _out_dims(fname, out_dims, meta["tree"])
+        final = []
+        for a, d, rg in zip(res, odims, meta["rg"]):
+            if d is None:
+                a = a[0]  # an output that does not depend on the batch: torch returns it unbatched
+            else:
+                if not -a.ndim <= d < a.ndim:
+                    raise ValueError(
+                        f"vmap({fname}, ...): out_dims={out_dims} is out of range for an output of "
+                        f"dimensionality {a.ndim - 1}"
+                    )
+                a = jnp.moveaxis(a, 0, d)
+            final.append(_out(a, rg))
+        return jax.tree_util.tree_unflatten(meta["tree"], final)
+
+    return _Transformed(body, f"vmap({fname})")
+
+
+def _out_dims(fname: str, out_dims, otree) -> list:
+    n = otree.num_leaves
+    if isinstance(out_dims, int) or out_dims is None:
+        return [out_dims] * n
+    if isinstance(out_dims, tuple):
+        flat = list(out_dims)
+        if len(flat) == n:
+            return flat
+    raise ValueError(
+        f"vmap({fname}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the structure of "
+        f"`outputs`. out_dims has {len(out_dims) if isinstance(out_dims, tuple) else 1} entries but the function "
+        f"returned {n} tensors."
+    )

@@ -1,0 +1,20 @@
+"""``torch.func``: function transforms over eagerjax code (see ``_func`` and ``_vmap``)."""
+
+from __future__ import annotations
+
+from ._func import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
+from ._func_module import functional_call, stack_module_state
+from ._vmap import vmap
+
+__all__ = [
+    "functional_call",
+    "grad",
+    "grad_and_value",
+    "hessian",
+    "jacfwd",
+    "jacrev",
+    "jvp",
+    "stack_module_state",
+    "vjp",
+    "vmap",
+]
