@@ -10,6 +10,21 @@ from ._dropout import Dropout
 from ._extra_layers import EmbeddingBag, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, PixelShuffle, PixelUnshuffle
 from ._flax import FlaxModule, from_flax, to_flax
 from ._layers4 import *  # noqa: F403 - the names in _layers4.__all__
+from ._lazy_modules import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+)
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._loss import CrossEntropyLoss, MSELoss, NLLLoss
 from ._losses2 import BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, HuberLoss, KLDivLoss, L1Loss, SmoothL1Loss
@@ -111,3 +126,20 @@ __all__ += _activation.__all__
 # more layers and losses (_layers4, _losses4): every name their own __all__ lists
 __all__ += _layers4.__all__
 __all__ += _losses4.__all__
+
+# lazy modules (_lazy_modules; its LazyModuleMixin lives in torch.nn.modules.lazy, not in nn)
+__all__ += [
+    "LazyLinear",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+]
