@@ -16,6 +16,8 @@ _FAMILY = {
     "reduction": "reductions and scans",
     "linalg": "linear algebra",
     "linalg2": "linear algebra: LU, least squares, eig",
+    "linalg3": "linear algebra: matrix_exp, Householder products",
+    "stft": "short-time Fourier transforms and windows",
     "shape": "shape manipulation",
     "indexing": "indexing, gather/scatter, sorting",
     "creation": "creation",

@@ -1607,6 +1607,19 @@ add("linalg_eig", fixed(lambda r: ([r.arr(r.pick([(3, 3), (2, 4, 4)]))], {})), e
 add("linalg_eigvals", fixed(lambda r: ([r.arr((4, 4))], {})), examples=2, tol=1e-4, grad=False)
 
 
+# --------------------------------------------------------------------------- matrix_exp, Householder (_ops/_linalg3.py)
+_EXP = lambda r: ([0.5 * r.arr(r.pick([(3, 3), (2, 4, 4), (1, 1)]))], {})  # noqa: E731
+add("linalg_matrix_exp", fixed(_EXP), examples=3, tol=1e-4)
+add("matrix_exp", fixed(_EXP), examples=2, tol=1e-4)
+add("matrix_exp", fixed(lambda r: ([0.5 * r.arr((3, 3), "complex64")], {})), examples=1, tol=1e-4, grad=False)
+_HOUSE = lambda r: (lambda m, n, k, b: ([r.arr(b + (m, n)), r.arr(b + (k,))], {}))(  # noqa: E731
+    *r.pick([(4, 3, 3), (5, 3, 2), (3, 3, 3), (4, 2, 0)]), r.pick([(), (2,)])
+)
+add("linalg_householder_product", fixed(_HOUSE), examples=4, tol=1e-4)
+add("orgqr", fixed(_HOUSE), examples=2, tol=1e-4)
+add("geqrf", fixed(lambda r: ([r.arr(r.pick([(4, 3), (3, 3), (2, 5, 3), (3, 5)]))], {})), examples=3, grad=False)
+
+
 # --------------------------------------------------------------------------- nn rows, part 4 (_ops/_nn4.py)
 # Public rows run as ej.<name> / torch.<name>; the internal ones through nn.functional on both sides
 # (``call``), with the row's function as the jax reference (``jax_call``). The random rows
@@ -1801,3 +1814,80 @@ add(
     examples=4,
     tol=1e-4,
 )
+
+# --------------------------------------------------------------------------- stft / istft / windows (_ops/_stft.py)
+_WIN = lambda r, n: r.arr((n,), "float32", "pos")  # noqa: E731 - positive: istft's envelope never vanishes
+add(
+    "stft",
+    fixed(
+        lambda r: (
+            [r.arr(r.pick([(40,), (2, 37)]))],
+            {
+                "n_fft": r.pick([8, 11]),
+                "pad_mode": r.pick(["reflect", "constant", "replicate", "circular"]),
+                "return_complex": False,
+            },
+        ),
+        lambda r: (
+            [r.arr((2, 30))],
+            {
+                "n_fft": 12,
+                "hop_length": r.pick([3, 5]),
+                "win_length": 9,
+                "window": _WIN(r, 9),
+                "center": r.bool(),
+                "normalized": r.bool(),
+                "onesided": r.bool(),
+                "return_complex": False,
+            },
+        ),
+        lambda r: ([r.arr((2, 24), "complex64")], {"n_fft": 8, "window": _WIN(r, 8), "return_complex": r.bool()}),
+    ),
+    examples=6,
+    tol=1e-4,
+)
+add(
+    "istft",
+    fixed(
+        lambda r: (
+            [r.arr(r.pick([(9, 7), (2, 9, 7)]), "complex64")],
+            {"n_fft": 16, "window": _WIN(r, 16), "length": r.pick([None, 30, 40])},  # 40: zero-padded tail
+        ),
+        lambda r: (
+            [r.arr((5, 6), "complex64")],
+            {
+                "n_fft": 8,
+                "hop_length": 2,
+                "win_length": 6,
+                "window": _WIN(r, 6),
+                "normalized": r.bool(),
+                "length": r.pick([None, 10, 12]),
+            },
+        ),
+        lambda r: (
+            [r.arr((2, 8, 6), "complex64")],
+            {
+                "n_fft": 8,
+                "hop_length": 2,
+                "window": _WIN(r, 8),
+                "center": r.bool(),
+                "onesided": False,
+                "return_complex": r.bool(),
+            },
+        ),
+    ),
+    examples=6,
+    tol=1e-4,
+)
+for _n in ("hann_window", "hamming_window", "blackman_window", "bartlett_window", "kaiser_window"):
+    add(
+        _n,
+        fixed(
+            lambda r: ([r.pick([0, 1, 2, 7, 8])], {"periodic": r.bool()}),
+            lambda r: ([r.pick([5, 6])], {"dtype": DT(r.pick(["float32", "float16"]))}),
+        ),
+        grad=False,
+        examples=4,
+    )
+add("hamming_window", fixed(lambda r: ([7, r.bool(), 0.6, r.pick([0.3, 0.46])], {})), grad=False, examples=2)
+add("kaiser_window", fixed(lambda r: ([7, r.bool(), r.pick([3.0, 8.5])], {})), grad=False, examples=2)

@@ -23,6 +23,7 @@ from .._tensor import Tensor
 from . import _parametrize as parametrize
 from . import _rnn_utils as rnn
 from ._module import typename
+from ._orthogonal import orthogonal as _orthogonal
 from ._parametrizations import (
     _spectral_norm,
     _weight_norm,
@@ -50,10 +51,13 @@ __all__ = [
 
 sys.modules[__name__ + ".rnn"] = rnn  # `from eagerjax.nn.utils.rnn import pad_sequence`
 sys.modules[__name__ + ".parametrize"] = parametrize
-# torch's nn.utils.parametrizations module: the parametrize-based weight and spectral norms
-parametrizations = types.ModuleType(__name__ + ".parametrizations", "Weight and spectral norm as parametrizations.")
+# torch's nn.utils.parametrizations module: the parametrize-based weight and spectral norms, orthogonal
+parametrizations = types.ModuleType(
+    __name__ + ".parametrizations", "Weight norm, spectral norm and orthogonal as parametrizations."
+)
 parametrizations.weight_norm = _weight_norm
 parametrizations.spectral_norm = _spectral_norm
+parametrizations.orthogonal = _orthogonal
 sys.modules[parametrizations.__name__] = parametrizations
 
 _kernels: dict = {}
