@@ -120,9 +120,9 @@ from . import (  # noqa: E402, F401 - need the generated op functions
     random,
     utils,  # noqa: E402 - utils.data
 )
-from .func import vmap  # noqa: E402 - torch.vmap
 from ._serialization import load, save  # noqa: E402
 from ._xla_budget import install as _install_xla_budget  # noqa: E402
+from .func import vmap  # noqa: E402 - torch.vmap
 
 _install_xla_budget()  # keeps compiled programs under vm.max_map_count (see _xla_budget)
 
