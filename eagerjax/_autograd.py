@@ -204,7 +204,27 @@ def _node_vjp(fn, args: list, diff_pos: tuple, cts: list):
         ct = type(out)(c if c is not None else _zero_ct(o) for c, o in zip(cts, out))
     else:
         ct = cts[0] if cts[0] is not None else _zero_ct(out)
+    if _has_complex(ct) or any(_is_complex(args[j]) for j in diff_pos):
+        # torch's convention for complex values is the conjugate of JAX's (a real loss's
+        # gradient is dL/dRe + i dL/dIm): every node's vjp in torch's convention is
+        # conj . jax_vjp . conj, so the whole tape, hooks and .grad follow torch. (Real
+        # values never reach here: no conj in their programs.)
+        return tuple(map(conj_complex, vjp(jax.tree_util.tree_map(conj_complex, ct))))
     return vjp(ct)
+
+
+def _is_complex(x) -> bool:
+    dt = getattr(x, "dtype", None)
+    return dt is not None and jnp.issubdtype(dt, jnp.complexfloating)
+
+
+def _has_complex(tree) -> bool:
+    return any(map(_is_complex, jax.tree_util.tree_leaves(tree)))
+
+
+def conj_complex(x):
+    """``conj(x)`` for a complex array, ``x`` itself otherwise (see ``_node_vjp``)."""
+    return jnp.conj(x) if _is_complex(x) else x
 
 
 def _add(a, b):

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _autocast
+from ._autograd import conj_complex
 from ._dispatch import Kernel, _static, _unstatic, call_kernel
 from ._state import flags
 from ._tensor import Tensor
@@ -414,7 +415,13 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
     def fwd(*vals):
         return run_forward(vals)
 
-    fn.defvjp(fwd, run_backward)
+    def bwd(res, cts):
+        # The engine calls this in JAX's convention for complex values (see
+        # _autograd._node_vjp); the user's backward is written in torch's.
+        grads = run_backward(res, jax.tree_util.tree_map(conj_complex, cts))
+        return tuple(None if g is None else conj_complex(g) for g in grads)
+
+    fn.defvjp(fwd, bwd)
     return Kernel(fn, name), info
 
 
