@@ -1559,6 +1559,10 @@ add("fft_fftshift", fixed(lambda r: ([r.arr((4, 5))], {"dim": r.pick([None, 0, (
 add("fft_ifftshift", fixed(lambda r: ([r.arr((4, 5))], {"dim": r.pick([None, 1, (1, 0)])})), examples=2)
 add("real", fixed(lambda r: ([r.arr((3,), "complex64")], {})), call=lambda z: z.real, grad=False, examples=2)
 add("imag", fixed(lambda r: ([r.arr((3,), "complex64")], {})), call=lambda z: z.imag, grad=False, examples=2)
+add("view_as_real", fixed(lambda r: ([r.arr((3, 2), "complex64")], {})), examples=2)
+add("view_as_complex", fixed(lambda r: ([r.arr((3, 2), "float32")], {}), lambda r: ([r.arr((2, 4, 2))], {})))
+add("complex", fixed(lambda r: ([r.arr((3,)), r.arr((2, 3))], {})), examples=2)
+add("polar", fixed(lambda r: ([r.arr((4,), dom="pos"), r.arr((4,))], {})), examples=2)
 
 
 # --------------------------------------------------------------------------- LU, lstsq, eig (_ops/_linalg2.py)

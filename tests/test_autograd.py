@@ -250,3 +250,16 @@ def test_custom_function_backward_sees_torchs_complex_convention():
         (make(lib).apply(z).abs() ** 2).sum().backward()
         grads.append(z.grad.detach().numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5)
+
+
+def test_complex_construction_errors_in_torchs_words():
+    with pytest.raises(RuntimeError, match="view_as_real is only supported for complex tensors"):
+        ej.view_as_real(ej.ones(3))
+    with pytest.raises(RuntimeError, match="Tensor must have a last dimension of size 2"):
+        ej.view_as_complex(ej.ones(3))
+    with pytest.raises(RuntimeError, match="but got a tensor of scalar type: Int"):
+        ej.view_as_complex(ej.ones(3, 2, dtype=ej.int32))
+    with pytest.raises(RuntimeError, match="Expected object of scalar type Float but got scalar type Half"):
+        ej.complex(ej.ones(2), ej.ones(2, dtype=ej.float16))
+    z = ej.polar(ej.tensor([2.0]), ej.tensor([0.0]))
+    assert z.dtype == ej.complex64 and z.numpy()[0] == 2.0

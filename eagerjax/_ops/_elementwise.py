@@ -339,6 +339,54 @@ op("imag", jnp.imag, method=False)
 op("conj", jnp.conj)
 
 
+def _scalar_name(dt) -> str:
+    from .._generate import _torch_name
+
+    return _torch_name(jnp.dtype(dt))
+
+
+def _view_as_real(x):
+    if not jnp.iscomplexobj(x):
+        raise RuntimeError("view_as_real is only supported for complex tensors")
+    return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
+
+
+def _view_as_complex(x):
+    if x.dtype not in (jnp.float16, jnp.float32, jnp.float64):
+        raise RuntimeError(
+            "view_as_complex is only supported for half, float and double tensors, but got a tensor of scalar "
+            f"type: {_scalar_name(x.dtype)}"
+        )
+    if x.ndim == 0 or x.shape[-1] != 2:
+        raise RuntimeError("Tensor must have a last dimension of size 2")
+    x = x.astype(jnp.float32) if x.dtype == jnp.float16 else x  # (XLA has no complex32)
+    return lax.complex(x[..., 0], x[..., 1])
+
+
+def _complex(real, imag):
+    for v in (real, imag):
+        if v.dtype not in (jnp.float16, jnp.float32, jnp.float64):
+            raise RuntimeError(
+                f"Expected both inputs to be Half, Float or Double tensors but got {_scalar_name(real.dtype)} and "
+                f"{_scalar_name(imag.dtype)}"
+            )
+    if real.dtype != imag.dtype:
+        raise RuntimeError(
+            f"Expected object of scalar type {_scalar_name(real.dtype)} but got scalar type "
+            f"{_scalar_name(imag.dtype)} for second argument"
+        )
+    if real.dtype == jnp.float16:
+        real, imag = real.astype(jnp.float32), imag.astype(jnp.float32)
+    return lax.complex(*jnp.broadcast_arrays(real, imag))
+
+
+# (views are copies here: Tensors are values, see the README)
+op("view_as_real", _view_as_real)
+op("view_as_complex", _view_as_complex)
+op("complex", _complex, method=False)
+op("polar", lambda abs, angle: _complex(abs * jnp.cos(angle), abs * jnp.sin(angle)), method=False)
+
+
 def _angle(x):
     if jnp.iscomplexobj(x):
         return jnp.angle(x)
