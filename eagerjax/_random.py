@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _dtypes
-from ._dispatch import dispatch
+from ._dispatch import _broadcast_mismatch, dispatch
 from ._ops._creation import _check_size
 from ._ops._creation import _size as _creation_size
 from ._ops._registry import op
@@ -212,6 +212,29 @@ _bernoulli_p_row = op("_bernoulli_p", _bernoulli_p, scalars=("p",), **_R)
 _multinomial_row = op("_multinomial", _multinomial, check=_check_probs, **_R)
 
 
+def _check_rates(key, rates) -> None:
+    if not (_host(rates) >= 0).all():  # NaN fails too, as in torch
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+
+
+def _poisson(key, rates):
+    nk, k = _split(key)
+    # jax draws integers; torch's samples keep the rates' floating dtype
+    return nk, jax.random.poisson(k, rates, rates.shape).astype(rates.dtype)
+
+
+def _binomial(key, count, prob):
+    nk, k = _split(key)
+    shape = jnp.broadcast_shapes(count.shape, prob.shape)
+    # torch draws 0 for a negative count and clamps p into [0, 1]; jax's draw is NaN there
+    n, p = jnp.maximum(count, 0), jnp.clip(prob, 0, 1)
+    return nk, jax.random.binomial(k, n, p, shape, dtype=count.dtype)
+
+
+_poisson_row = op("_poisson", _poisson, check=_check_rates, **_R)
+_binomial_row = op("_binomial", _binomial, **_R)
+
+
 def _normal_tensor(key, mean, std):
     shape = jnp.broadcast_shapes(jnp.shape(mean), jnp.shape(std))
     dtype = jnp.result_type(mean, std)
@@ -297,6 +320,34 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     if not replacement and num_samples > input.shape[-1]:
         raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
     return draw(_multinomial_row, generator, input, num_samples=int(num_samples), replacement=bool(replacement))
+
+
+def _dtype_name(dt) -> str:
+    from ._generate import _torch_name
+
+    return "Long" if dt == _dtypes.int64 else _torch_name(jnp.dtype(dt))
+
+
+def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:
+    """``torch.poisson``: one Poisson draw per rate, in the rates' (floating) dtype; not differentiable."""
+    if not jnp.issubdtype(input.dtype, jnp.floating):
+        raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{_dtype_name(input.dtype)}'")
+    return draw(_poisson_row, generator, input)
+
+
+def binomial(count: Tensor, prob: Tensor, generator: Generator | None = None) -> Tensor:
+    """``torch.binomial``: one draw of successes out of ``count`` trials of probability ``prob``.
+
+    ``count`` and ``prob`` share one floating dtype and broadcast together; not differentiable.
+    """
+    if not jnp.issubdtype(count.dtype, jnp.floating):
+        raise ValueError(f"binomial only supports floating-point dtypes for count, got: {_dtype_name(count.dtype)}")
+    if prob.dtype != count.dtype:
+        raise RuntimeError(f"Found dtype {_dtype_name(prob.dtype)} but expected {_dtype_name(count.dtype)}")
+    mismatch = _broadcast_mismatch([tuple(count.shape), tuple(prob.shape)])
+    if mismatch:
+        raise RuntimeError(mismatch)
+    return draw(_binomial_row, generator, count, prob)
 
 
 # In-place random fills used by nn.init and user code (torch's Tensor.uniform_ & co).
