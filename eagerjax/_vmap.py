@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from ._func import _flatten, _memo, _name, _out, _Transformed
+from ._state import flags
 from ._state import vmap_randomness as _RANDOMNESS
 from ._tensor import Tensor
 
@@ -175,6 +176,7 @@ def _make(func, in_dims, out_dims, randomness: str) -> _Transformed:
         in_axes = [d for _, d in batched]
         arrays = [leaves[i]._read() for i, _ in batched]
         res = jax.vmap(inner, in_axes=(in_axes, *([0] * len(key_args))), out_axes=0)(arrays, *key_args)
+        _check_no_batched_writes(fname)
         odims = _out_dims(fname, out_dims, meta["tree"])
         final = []
         for a, d, rg in zip(res, odims, meta["rg"]):
@@ -206,3 +208,18 @@ def _out_dims(fname: str, out_dims, otree) -> list:
         f"`outputs`. out_dims has {len(out_dims) if isinstance(out_dims, tuple) else 1} entries but the function "
         f"returned {n} tensors."
     )
+
+
+def _check_no_batched_writes(fname: str) -> None:
+    """A per-example value written into a tensor from outside the function (BatchNorm's
+    running statistics in training mode) cannot outlive the vmap: say so, as torch does,
+    instead of JAX's leaked-tracer error at the end of the trace."""
+    wrote = getattr(flags.mode, "wrote_value", None) or {}
+    for t in wrote.values():
+        if type(t._value).__name__ == "BatchTracer":
+            raise RuntimeError(
+                f"vmap({fname}): the function wrote a per-example value into a tensor created outside it (e.g. "
+                f"BatchNorm's running statistics in training mode). In-place updates of such tensors are not "
+                f"possible under vmap, as in torch: call .eval(), build the norm layers with "
+                f"track_running_stats=False, or keep the update out of the vmapped function."
+            )

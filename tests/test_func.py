@@ -249,6 +249,12 @@ def test_errors_in_torch_words():
         func.jvp(lambda v: v, x, x)
     with pytest.raises(ej.CaptureError, match="vmap"):
         func.vmap(lambda a: a * a.sum().item())(ej.ones(2, 2))
+    bn = ej.nn.BatchNorm1d(3)
+    with pytest.raises(RuntimeError, match="wrote a per-example value"):
+        func.vmap(bn)(ej.randn(4, 2, 3))
+    assert float(bn.running_mean.abs().sum()) == 0.0  # the failed call changed nothing
+    bn.eval()
+    assert func.vmap(bn)(ej.randn(4, 2, 3)).shape == (4, 2, 3)
 
 
 @pytest.mark.parametrize("mode", ["compiled", "lazy"])
