@@ -19,6 +19,7 @@ from ._radam import RAdam
 from ._rmsprop import RMSprop
 from ._rprop_asgd import ASGD, Rprop
 from ._sgd import SGD
+from ._sparse_adam import SparseAdam
 
 __all__ = [
     "Optimizer",
@@ -34,6 +35,7 @@ __all__ = [
     "LBFGS",
     "Rprop",
     "ASGD",
+    "SparseAdam",
     "lr_scheduler",
     "swa_utils",
 ]
