@@ -112,6 +112,7 @@ for _ns, _mod in _namespaces.items():
     globals()[_ns] = _mod
     _sys.modules[f"eagerjax.{_ns}"] = _mod
 from . import (  # noqa: E402, F401 - need the generated op functions
+    _autograd_functional,  # torch.autograd.functional (set on autograd below)
     amp,
     cpu,
     cuda,
@@ -120,11 +121,15 @@ from . import (  # noqa: E402, F401 - need the generated op functions
     nn,
     optim,
     random,
+    testing,
     utils,  # noqa: E402 - utils.data
 )
 from ._serialization import load, save  # noqa: E402
 from ._xla_budget import install as _install_xla_budget  # noqa: E402
 from .func import vmap  # noqa: E402 - torch.vmap
+
+autograd.functional = _autograd_functional
+_sys.modules["eagerjax.autograd.functional"] = _autograd_functional
 
 _install_xla_budget()  # keeps compiled programs under vm.max_map_count (see _xla_budget)
 
@@ -168,6 +173,7 @@ __all__ = [
     "distributions",
     "func",
     "vmap",
+    "testing",
     "autocast",
     "is_autocast_enabled",
     "get_autocast_dtype",
