@@ -11,6 +11,10 @@
    often does, for comparison.
 3. lazy recording — µs spent recording one op in ``ej.lazy()`` (from
    ``ej.lazy_stats()`` deltas after warm-up), next to the whole lazy step.
+4. per-sample gradients — ``func.vmap(func.grad(loss))`` over a batch, the loss calling
+   the model through ``func.functional_call`` (the torch.func tutorial's recipe): eagerjax
+   vs ``torch.func`` vs a hand-written ``jax.jit(jax.vmap(jax.grad(loss)))``; every call
+   timed on its own (blocking on the gradients), median.
 
 Measurements interleave the implementations round by round and report medians.
 """
@@ -213,10 +217,62 @@ def lazy_recording(quick: bool, bar=None) -> dict:
     return out
 
 
+def per_sample_grads(quick: bool, have_torch: bool, bar=None) -> dict:
+    import jax
+
+    import eagerjax as ej
+
+    out = {}
+    for name in ("tiny",) if quick else ("tiny", "mlp"):
+        xn, yn = make_data(name)
+        model = build_module(ej, name)
+        x, y = ej.tensor(xn), ej.tensor(yn)
+        params = {k: v.detach() for k, v in model.named_parameters()}
+
+        def ej_loss(p, xi, yi, model=model, name=name):
+            return torch_loss(ej, name, ej.func.functional_call(model, p, (xi.unsqueeze(0),)), yi.unsqueeze(0))
+
+        per = ej.func.vmap(ej.func.grad(ej_loss), in_dims=(None, 0, 0))
+
+        def ej_run(per=per, params=params, x=x, y=y):
+            jax.block_until_ready([_ej_value(g) for g in per(params, x, y).values()])
+
+        jp = {k: jax.numpy.asarray(v) for k, v in init_params(name).items()}
+        jx, jy = _jax_data(name)
+        lf = loss_fn(name)
+        hand = jax.jit(jax.vmap(jax.grad(lambda p, xi, yi, lf=lf: lf(p, xi[None], yi[None])), in_axes=(None, 0, 0)))
+
+        def hand_run(hand=hand, jp=jp, jx=jx, jy=jy):
+            jax.block_until_ready(hand(jp, jx, jy))
+
+        impls = {"eagerjax": ej_run, "hand_jax": hand_run}
+        if have_torch:
+            import torch
+
+            tm = build_module(torch, name)
+            tp = {k: v.detach() for k, v in tm.named_parameters()}
+            tx, ty = torch.from_numpy(xn), torch.from_numpy(yn)
+
+            def t_loss(p, xi, yi, tm=tm, name=name):
+                return torch_loss(torch, name, torch.func.functional_call(tm, p, (xi.unsqueeze(0),)), yi.unsqueeze(0))
+
+            tper = torch.func.vmap(torch.func.grad(t_loss), in_dims=(None, 0, 0))
+            impls["torch"] = lambda tper=tper, tp=tp, tx=tx, ty=ty: tper(tp, tx, ty)
+        for f in impls.values():
+            f()  # first call: compile
+        n = {"tiny": 10 if quick else 50, "mlp": 5 if quick else 10}[name]
+        res = _per_call(impls, dict.fromkeys(impls, n), 3 if quick else 7, bar)
+        res["ej/hand"] = res["eagerjax"] / res["hand_jax"]
+        if have_torch:
+            res["ej/torch"] = res["eagerjax"] / res["torch"]
+        out[name] = res
+    return out
+
+
 def bar_units(quick: bool) -> int:
     reps = 3 if quick else 9
     fb = 3 if quick else 7
-    return len(OPS) * reps + 2 * fb + (1 if quick else 2)
+    return len(OPS) * reps + 2 * fb + (1 if quick else 2) + (3 if quick else 14)
 
 
 def run(quick: bool, have_torch: bool, bar=None) -> dict:
@@ -224,4 +280,5 @@ def run(quick: bool, have_torch: bool, bar=None) -> dict:
         "dispatch": dispatch(quick, have_torch, bar),
         "fwd_bwd": fwd_bwd(quick, have_torch, bar),
         "lazy_recording": lazy_recording(quick, bar),
+        "per_sample_grads": per_sample_grads(quick, have_torch, bar),
     }

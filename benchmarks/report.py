@@ -146,6 +146,12 @@ def micro_tables(micro: dict) -> str:
                  _f(r["record_us_per_step"], "{:.0f}"), _f(r["lazy_step_us"])] for w, r in lz.items()]  # fmt: skip
         head = ["lazy", "µs / recorded op", "ops / step", "record µs / step", "lazy step µs"]
         parts.append("Lazy recording cost\n" + _table(head, rows))
+    ps = micro.get("per_sample_grads", {})
+    if ps:
+        rows = [[w, _f(r["eagerjax"]), _f(r["hand_jax"]), _f(r.get("torch")), _f(r["ej/hand"], "{:.2f}x"),
+                 _f(r.get("ej/torch"), "{:.2f}x")] for w, r in ps.items()]  # fmt: skip
+        head = ["vmap(grad)", "ej func µs", "hand jax µs", "torch.func µs", "ej/hand", "ej/torch"]
+        parts.append("Per-sample gradients (func.vmap(func.grad(loss)) with functional_call)\n" + _table(head, rows))
     return "\n\n".join(parts)
 
 
