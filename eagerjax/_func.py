@@ -78,7 +78,7 @@ class _Transformed:
 
     def __call__(self, *args, **kwargs):
         mode = flags.mode
-        if mode is not None and not mode.is_lazy and flags.grad_enabled and type(mode) not in (_Probe, _Replay):
+        if mode is not None and not mode.is_lazy and flags.grad_enabled and type(mode) not in (_Probe, _Replay, _Trap):
             return _inline(self, args, kwargs)
         leaves, tree = _flatten((args, kwargs))
         tensors = [x for x in leaves if isinstance(x, Tensor)]
@@ -191,6 +191,59 @@ class _Replay:
     def undo(self) -> None:
         for t, v, ver in self.saved.values():
             t._value, t._version = v, ver
+
+
+class _Trap:
+    """``with _Trap() as trap:`` around a transformed function's run: tensors from outside the
+    function that it writes (a non-differentiated argument updated in place, BatchNorm's
+    running statistics, the generator's key) hold values of the transform's trace afterwards,
+    which must not outlive it. On exit they get their old values back; ``trap.values`` are
+    the new ones, for the body to return through the transform (as auxiliary outputs: JAX
+    gives back their primal, unbatched values) and ``write_back`` after it, as torch's
+    transforms leave such writes in place."""
+
+    is_lazy = False
+
+    def __init__(self, ignore=()) -> None:
+        self._ignore = {id(t) for t in ignore}
+        self.saved: dict = {}
+        self.born: set = set()
+        self.tensors: list = []
+        self.values: list = []
+
+    def __enter__(self) -> _Trap:
+        self._outer = flags.mode
+        flags.mode = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        flags.mode = self._outer
+        for t, v, ver in self.saved.values():
+            self.tensors.append(t)
+            self.values.append(t._value)
+            t._value, t._version = v, ver
+
+    def __getattr__(self, name: str):
+        return getattr(self._outer, name)
+
+    def note_new(self, t: Tensor) -> None:
+        self.born.add(id(t))
+        self._outer.note_new(t)
+
+    def note_write(self, t: Tensor) -> None:
+        k = id(t)
+        if k not in self.born and k not in self.saved and k not in self._ignore:
+            self.saved[k] = (t, t._value, t._version)
+        self._outer.note_write(t)
+
+    def note_writes(self, ts) -> None:
+        for t in ts:
+            self.note_write(t)
+
+
+def write_back(tensors: list, values) -> None:
+    for t, v in zip(tensors, values):
+        t._assign(v)
 
 
 def _inline(tf: _Transformed, args: tuple, kwargs: dict):
@@ -333,20 +386,24 @@ def _grad(func, argnums, has_aux: bool, with_value: bool) -> _Transformed:
         meta: dict = {}
 
         def inner(arrays):
-            out = func(*rebuild(_wrap_like(arrays, leaves)), **kwargs)
-            out, aux = _split_aux(out, has_aux, "grad_and_value")
-            if not isinstance(out, Tensor):
-                raise RuntimeError(f"Expected f(*args) to return a Tensor, got {type(out)}")
-            if out.numel() != 1:
-                raise RuntimeError(
-                    f"grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, got tensor with "
-                    f"{out.ndim} dims. Maybe you wanted to use the vjp or jacrev APIs instead?"
-                )
-            meta["rg"] = out.requires_grad
-            value = out._value
-            return jnp.reshape(value, ()).astype(jnp.result_type(value)), (value, _aux_arrays(aux, meta))
+            with _Trap() as trap:
+                out = func(*rebuild(_wrap_like(arrays, leaves)), **kwargs)
+                out, aux = _split_aux(out, has_aux, "grad_and_value")
+                if not isinstance(out, Tensor):
+                    raise RuntimeError(f"Expected f(*args) to return a Tensor, got {type(out)}")
+                if out.numel() != 1:
+                    raise RuntimeError(
+                        f"grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, got tensor with "
+                        f"{out.ndim} dims. Maybe you wanted to use the vjp or jacrev APIs instead?"
+                    )
+                meta["rg"] = out.requires_grad
+                value = out._value
+                aux_arrays = _aux_arrays(aux, meta)
+            meta["written"] = trap.tensors
+            return jnp.reshape(value, ()).astype(jnp.result_type(value)), (value, aux_arrays, trap.values)
 
-        grads, (value, aux) = jax.grad(inner, has_aux=True)([x._read() for x in leaves])
+        grads, (value, aux, written) = jax.grad(inner, has_aux=True)([x._read() for x in leaves])
+        write_back(meta["written"], written)
         # A gradient depends on tensors needing grad if the function's value does.
         g = jax.tree_util.tree_unflatten(tree, [_out(a, meta["rg"]) for a in grads])
         res = (g, _out(value, meta["rg"])) if with_value else g
@@ -397,12 +454,14 @@ def _vjp_backward(func, n: int, has_aux: bool) -> _Transformed:
         meta: dict = {}
 
         def inner(arrays):
-            out = func(*jax.tree_util.tree_unflatten(tree, _wrap_like(arrays, leaves)))
-            out, _aux = _split_aux(out, has_aux, "vjp")
-            outs, otree = _flatten(out)
-            meta["tree"] = otree
-            meta["rg"] = any(isinstance(o, Tensor) and o.requires_grad for o in outs)
-            return [o._value for o in outs]
+            # (a recomputation: the forward call already made its writes; these are dropped)
+            with _Trap():
+                out = func(*jax.tree_util.tree_unflatten(tree, _wrap_like(arrays, leaves)))
+                out, _aux = _split_aux(out, has_aux, "vjp")
+                outs, otree = _flatten(out)
+                meta["tree"] = otree
+                meta["rg"] = any(isinstance(o, Tensor) and o.requires_grad for o in outs)
+                return [o._value for o in outs]
 
         out_arrays, pullback = jax.vjp(inner, [x._read() for x in leaves])
         ct_leaves, ct_tree = _flatten(cts)
@@ -456,16 +515,20 @@ def _jvp(func, has_aux: bool) -> _Transformed:
         meta: dict = {}
 
         def inner(arrays):
-            out = func(*jax.tree_util.tree_unflatten(tree, _wrap_like(arrays, leaves)))
-            out, aux = _split_aux(out, has_aux, "jvp")
-            outs, otree = _flatten(out)
-            meta["tree"] = otree
-            meta["rg"] = [isinstance(o, Tensor) and o.requires_grad for o in outs]
-            return [o._value for o in outs], _aux_arrays(aux, meta)
+            with _Trap() as trap:
+                out = func(*jax.tree_util.tree_unflatten(tree, _wrap_like(arrays, leaves)))
+                out, aux = _split_aux(out, has_aux, "jvp")
+                outs, otree = _flatten(out)
+                meta["tree"] = otree
+                meta["rg"] = [isinstance(o, Tensor) and o.requires_grad for o in outs]
+                res = [o._value for o in outs], _aux_arrays(aux, meta)
+            meta["written"] = trap.tensors
+            return res[0], (res[1], trap.values)
 
         primal_arrays = [x._read() for x in leaves]
         tangent_arrays = [t._read().astype(p.dtype) for t, p in zip(t_leaves, primal_arrays)]
-        outs, jvps, aux = jax.jvp(inner, (primal_arrays,), (tangent_arrays,), has_aux=True)
+        outs, jvps, (aux, written) = jax.jvp(inner, (primal_arrays,), (tangent_arrays,), has_aux=True)
+        write_back(meta["written"], written)
         rg = meta["rg"]
         t_rg = any(t.requires_grad for t in t_leaves)
         out = jax.tree_util.tree_unflatten(meta["tree"], [_out(a, r) for a, r in zip(outs, rg)])
@@ -503,19 +566,23 @@ def _jac(func, argnums, has_aux: bool, transform, api: str) -> _Transformed:
 
         def inner(diff):
             flat = jax.tree_util.tree_leaves(diff)
-            out = func(*rebuild(_wrap_like(flat, leaves)), **kwargs)
-            out, aux = _split_aux(out, has_aux, api)
-            outs, otree = _flatten(out)
-            for o in outs:
-                if not isinstance(o, Tensor):
-                    raise RuntimeError(f"{api}(f, ...)(*args): expected f to return Tensors, got {type(o)}")
-            meta["tree"] = otree
-            meta["rg"] = any(o.requires_grad for o in outs)
-            return [o._value for o in outs], _aux_arrays(aux, meta)
+            with _Trap() as trap:
+                out = func(*rebuild(_wrap_like(flat, leaves)), **kwargs)
+                out, aux = _split_aux(out, has_aux, api)
+                outs, otree = _flatten(out)
+                for o in outs:
+                    if not isinstance(o, Tensor):
+                        raise RuntimeError(f"{api}(f, ...)(*args): expected f to return Tensors, got {type(o)}")
+                meta["tree"] = otree
+                meta["rg"] = any(o.requires_grad for o in outs)
+                res = [o._value for o in outs], _aux_arrays(aux, meta)
+            meta["written"] = trap.tensors
+            return res[0], (res[1], trap.values)
 
         # the differentiated inputs as one pytree of arrays shaped like ``args[argnums]``
         diff = jax.tree_util.tree_unflatten(tree, [x._read() for x in leaves])
-        jac, aux = transform(inner, has_aux=True)(diff)
+        jac, (aux, written) = transform(inner, has_aux=True)(diff)
+        write_back(meta["written"], written)
         rg = meta["rg"]
         # jax nests the input structure inside each output leaf, as torch does
         per_out = [jax.tree_util.tree_map(lambda a: _out(a, rg), j) for j in jac]

@@ -15,8 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._func import _flatten, _memo, _name, _out, _Transformed
-from ._state import flags
+from ._func import _flatten, _memo, _name, _out, _Transformed, _Trap, write_back
 from ._state import vmap_randomness as _RANDOMNESS
 from ._tensor import Tensor
 
@@ -147,36 +146,53 @@ def _make(func, in_dims, out_dims, randomness: str) -> _Transformed:
             key_args = [jax.random.key_data(keys[1:])]
 
         def inner(arrays, *key):
-            new = list(leaves)
-            for (i, _), a in zip(batched, arrays):
-                new[i] = Tensor._make(a, requires_grad=leaves[i].requires_grad)
-            call_args = jax.tree_util.tree_unflatten(tree, new)
-            _RANDOMNESS.append(randomness)
-            saved = None
-            if key:
-                saved = gen._key._value
-                gen._key._value = key[0]
-            try:
-                out = func(*call_args, **kwargs)
-            finally:
-                _RANDOMNESS.pop()
+            # (the generator's per-example keys are swapped in and out here, not written back)
+            with _Trap(ignore=[gen._key] if key else ()) as trap:
+                new = list(leaves)
+                for (i, _), a in zip(batched, arrays):
+                    new[i] = Tensor._make(a, requires_grad=leaves[i].requires_grad)
+                call_args = jax.tree_util.tree_unflatten(tree, new)
+                _RANDOMNESS.append(randomness)
+                saved = None
                 if key:
-                    gen._key._value = saved
-            outs, otree = _flatten(out)
-            for o in outs:
-                if not isinstance(o, Tensor):
-                    raise ValueError(
-                        f"vmap({fname}, ...): `{fname}` must only return Tensors, got type {type(o)}. Did you mean "
-                        f"to set out_dims= to None for output?"
-                    )
-            meta["tree"] = otree
-            meta["rg"] = [o.requires_grad for o in outs]
-            return [o._value for o in outs]
+                    saved = gen._key._value
+                    gen._key._value = key[0]
+                try:
+                    out = func(*call_args, **kwargs)
+                finally:
+                    _RANDOMNESS.pop()
+                    if key:
+                        gen._key._value = saved
+                outs, otree = _flatten(out)
+                for o in outs:
+                    if not isinstance(o, Tensor):
+                        raise ValueError(
+                            f"vmap({fname}, ...): `{fname}` must only return Tensors, got type {type(o)}. Did you "
+                            f"mean to set out_dims= to None for output?"
+                        )
+                meta["tree"] = otree
+                meta["rg"] = [o.requires_grad for o in outs]
+                res = [o._value for o in outs]
+            meta["written"] = trap.tensors
+            return res, trap.values
 
         in_axes = [d for _, d in batched]
         arrays = [leaves[i]._read() for i, _ in batched]
-        res = jax.vmap(inner, in_axes=(in_axes, *([0] * len(key_args))), out_axes=0)(arrays, *key_args)
-        _check_no_batched_writes(fname)
+        try:
+            # writes to tensors from outside must not depend on the example (out_axes None)
+            res, written = jax.vmap(inner, in_axes=(in_axes, *([0] * len(key_args))), out_axes=(0, None))(
+                arrays, *key_args
+            )
+        except ValueError as e:
+            if "out_axes" not in str(e):
+                raise
+            raise RuntimeError(
+                f"vmap({fname}): the function wrote a per-example value into a tensor created outside it (e.g. "
+                f"BatchNorm's running statistics in training mode). In-place updates of such tensors are not "
+                f"possible under vmap, as in torch: call .eval(), build the norm layers with "
+                f"track_running_stats=False, or keep the update out of the vmapped function."
+            ) from None
+        write_back(meta["written"], written)
         odims = _out_dims(fname, out_dims, meta["tree"])
         final = []
         for a, d, rg in zip(res, odims, meta["rg"]):
@@ -208,18 +224,3 @@ def _out_dims(fname: str, out_dims, otree) -> list:
         f"`outputs`. out_dims has {len(out_dims) if isinstance(out_dims, tuple) else 1} entries but the function "
         f"returned {n} tensors."
     )
-
-
-def _check_no_batched_writes(fname: str) -> None:
-    """A per-example value written into a tensor from outside the function (BatchNorm's
-    running statistics in training mode) cannot outlive the vmap: say so, as torch does,
-    instead of JAX's leaked-tracer error at the end of the trace."""
-    wrote = getattr(flags.mode, "wrote_value", None) or {}
-    for t in wrote.values():
-        if type(t._value).__name__ == "BatchTracer":
-            raise RuntimeError(
-                f"vmap({fname}): the function wrote a per-example value into a tensor created outside it (e.g. "
-                f"BatchNorm's running statistics in training mode). In-place updates of such tensors are not "
-                f"possible under vmap, as in torch: call .eval(), build the norm layers with "
-                f"track_running_stats=False, or keep the update out of the vmapped function."
-            )

@@ -332,3 +332,33 @@ def test_vmap_model_and_functional_call_in_a_training_step(mode):
     np.testing.assert_allclose(got, want, rtol=1e-5)
     for p, tp in zip(m.parameters(), tm.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_writes_inside_transforms_stay_with_primal_values():
+    """Found by test_fuzz_func: an in-place op on a non-differentiated argument inside grad
+    leaked the transform's tracer. The argument is updated (as torch does), with its value."""
+    outs = []
+    for lib, f in ((ej, func), (torch, tf)):
+        a, b = lib.tensor(0.0), lib.tensor(0.0)
+
+        def prog(x, y):
+            x.exp_()
+            x.atan2_(y)
+            return (x * y).sum() + y.sum()
+
+        outs.append((float(f.grad(prog, argnums=1)(a, b)), float(a)))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6)
+    # a closed-over buffer (train-mode BatchNorm, which torch's grad refuses) updates once
+    bn = ej.nn.BatchNorm1d(3)
+    x = ej.tensor(np.arange(12, dtype=np.float32).reshape(4, 3))
+    func.grad(lambda v: bn(v).pow(3).sum())(x)
+    np.testing.assert_allclose(bn.running_mean.numpy(), [0.45, 0.55, 0.65], rtol=1e-6)
+    assert int(bn.num_batches_tracked) == 1
+    # the generator advances once per call, inside grad and inside vmap(randomness="same")
+    ej.manual_seed(0)
+    d = ej.nn.Dropout(0.5)
+    g1 = func.grad(lambda v: d(v).sum())(ej.ones(64))
+    g2 = func.grad(lambda v: d(v).sum())(ej.ones(64))
+    assert not np.array_equal(g1.numpy(), g2.numpy())
+    ej.manual_seed(0)
+    np.testing.assert_array_equal(func.grad(lambda v: d(v).sum())(ej.ones(64)).numpy(), g1.numpy())
