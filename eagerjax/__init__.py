@@ -55,6 +55,7 @@ from ._ops import (  # noqa: F401 - register rows
     _linalg,
     _linalg2,  # noqa: F401 - LU, lstsq, eig rows
     _linalg3,  # noqa: F401 - matrix_exp, householder_product / orgqr, geqrf rows
+    _linalg4,  # noqa: F401 - linalg.cond, tensorinv, tensorsolve rows
     _nn,  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
     _nn2,  # noqa: F401 - conv / pool / norm / embedding / loss rows
     _nn4,  # noqa: F401 - prelu / glu / shrink / fold / margin, CTC and NLL loss rows
@@ -63,6 +64,7 @@ from ._ops import (  # noqa: F401 - register rows
     _reduction,
     _shape,
     _shape_extra,  # noqa: F401 - unfold / view(dtype) rows, in-place shape methods
+    _special,  # noqa: F401 - torch.special rows, mvlgamma, combinations, channel_shuffle
     _stft,  # noqa: F401 - stft / istft and window-function rows
 )
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision

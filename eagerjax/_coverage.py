@@ -17,6 +17,8 @@ _FAMILY = {
     "linalg": "linear algebra",
     "linalg2": "linear algebra: LU, least squares, eig",
     "linalg3": "linear algebra: matrix_exp, Householder products",
+    "linalg4": "linear algebra: cond, tensorinv, tensorsolve",
+    "special": "special functions (torch.special), mvlgamma, combinations, channel_shuffle",
     "stft": "short-time Fourier transforms and windows",
     "shape": "shape manipulation",
     "indexing": "indexing, gather/scatter, sorting",

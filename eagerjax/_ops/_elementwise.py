@@ -194,13 +194,28 @@ for _name, _fn in [
     ("lgamma", jax.scipy.special.gammaln),
     ("digamma", jax.scipy.special.digamma),
     ("reciprocal", lambda x: 1 / x),
-    ("logit", lambda x: jnp.log(x / (1 - x))),
     ("sinc", jnp.sinc),
     ("deg2rad", jnp.deg2rad),
     ("rad2deg", jnp.rad2deg),
     ("i0", jnp.i0),
 ]:
     op(_name, _float_unary(_fn), inplace=True)
+
+
+def _logit(x, eps=None):
+    """log(z / (1 - z)) with z = x clamped to [eps, 1 - eps] (eps None or negative: no clamp).
+
+    The clamp is torch's ``x < lo ? lo : (x > hi ? hi : x)`` (so eps > 0.5 picks the same
+    bound torch does), written with ``where``: the gradient is 0 where x was clamped."""
+    x = _float_unary(lambda a: a)(x)
+    if eps is not None and eps >= 0:
+        lo = jnp.asarray(eps, x.dtype)
+        hi = jnp.asarray(1 - eps, x.dtype)
+        x = jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
+    return jnp.log(x / (1 - x))
+
+
+op("logit", _logit, inplace=True)
 alias("arcsin", "asin")
 alias("arccos", "acos")
 alias("arctan", "atan")
@@ -381,8 +396,8 @@ def _complex(real, imag):
 
 
 # (views are copies here: Tensors are values, see the README)
-op("view_as_real", _view_as_real)
-op("view_as_complex", _view_as_complex)
+op("view_as_real", _view_as_real, method=False)  # (torch has no Tensor method forms)
+op("view_as_complex", _view_as_complex, method=False)
 op("complex", _complex, method=False)
 op("polar", lambda abs, angle: _complex(abs * jnp.cos(angle), abs * jnp.sin(angle)), method=False)
 
@@ -434,7 +449,13 @@ def _nextafter(x, y):
 op("nextafter", _nextafter, promote=True, inplace=True)
 op("ldexp", lambda x, other: _float_unary(lambda a: a * jnp.exp2(other))(x), promote=True, inplace=True)
 op("rsub", lambda x, y, alpha=1: _sub(y, x, alpha), scalars=_BIN, promote=True, method=False)
-op("polygamma", lambda n, x: jax.scipy.special.polygamma(n, _float_unary(lambda a: a)(x)), method=False)
+def _polygamma(n, x):
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    return jax.scipy.special.polygamma(n, _float_unary(lambda a: a)(x))
+
+
+op("polygamma", _polygamma, method=False)
 op(
     "special_xlog1py",
     jax.scipy.special.xlog1py,

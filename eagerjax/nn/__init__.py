@@ -10,6 +10,7 @@ from ._dropout import Dropout
 from ._extra_layers import EmbeddingBag, InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, PixelShuffle, PixelUnshuffle
 from ._flax import FlaxModule, from_flax, to_flax
 from ._layers4 import *  # noqa: F403 - the names in _layers4.__all__
+from ._layers5 import ChannelShuffle
 from ._lazy_modules import (
     LazyBatchNorm1d,
     LazyBatchNorm2d,
@@ -125,6 +126,7 @@ __all__ += _activation.__all__
 
 # more layers and losses (_layers4, _losses4): every name their own __all__ lists
 __all__ += _layers4.__all__
+__all__ += ["ChannelShuffle"]
 __all__ += _losses4.__all__
 
 # lazy modules (_lazy_modules; its LazyModuleMixin lives in torch.nn.modules.lazy, not in nn)

@@ -43,6 +43,7 @@ from .._tensor import Tensor
 from . import _activation as A
 from . import _layers4 as L4
 from ._dropout import Dropout
+from ._layers5 import ChannelShuffle
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._normalization import LayerNorm, RMSNorm
 
@@ -54,7 +55,9 @@ _PURE_L4 = [
     getattr(L4, n) for n in L4.__all__ if "Dropout" not in n and n not in ("PairwiseDistance", "CosineSimilarity")
 ]
 _PURE = frozenset(
-    [Linear, Identity, Flatten, Unflatten, LayerNorm, RMSNorm, Dropout] + [getattr(A, n) for n in A.__all__] + _PURE_L4
+    [Linear, Identity, Flatten, Unflatten, LayerNorm, RMSNorm, Dropout, ChannelShuffle]
+    + [getattr(A, n) for n in A.__all__]
+    + _PURE_L4
 )
 _PLAIN = (int, float, bool, str, type(None))
 _HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks")

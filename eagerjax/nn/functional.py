@@ -447,3 +447,8 @@ __all__ += _functional_grid.__all__
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
 __all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
+
+# channel_shuffle (the op-table row ``ej.channel_shuffle``; ``nn.ChannelShuffle`` in ``_layers5``)
+from ._layers5 import channel_shuffle  # noqa: E402
+
+__all__ += ["channel_shuffle"]
