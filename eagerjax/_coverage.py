@@ -72,6 +72,13 @@ _WANTED = [
     "distributions.TransformedDistribution",
     "distributions.Poisson",
     "distributions.Binomial",
+    "special.bessel_j0",
+    "nn.utils.prune",
+    "autograd.forward_ad",
+    "distributions.Wishart",
+    "distributions.LKJCholesky",
+    "distributions.transforms.CorrCholeskyTransform",
+    "nested",
     "cuda.synchronize",
     "cuda.empty_cache",
 ]

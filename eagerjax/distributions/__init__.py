@@ -11,25 +11,37 @@ checked.
 
 from __future__ import annotations
 
-from . import constraints, kl, transforms
+# (_kl2 registers the KL pairs of the distributions added after kl.py was written)
+from . import _kl2, constraint_registry, constraints, kl, transforms  # noqa: F401
 from ._discrete import Bernoulli, Categorical, OneHotCategorical, OneHotCategoricalStraightThrough
 from ._distribution import Distribution, ExponentialFamily
 from ._gamma import Beta, Dirichlet, Gamma
+from ._lowrank import LowRankMultivariateNormal
+from ._mixture import MixtureSameFamily, Multinomial, NegativeBinomial
 from ._mvn import Independent, MultivariateNormal
 from ._normal import Laplace, LogNormal, Normal
 from ._poisson import Binomial, Geometric, Poisson
+from ._relaxed import ContinuousBernoulli, RelaxedBernoulli, RelaxedOneHotCategorical
 from ._studentt import Cauchy, Chi2, StudentT
 from ._transformed import Gumbel, HalfNormal, TransformedDistribution
+from ._transformed2 import HalfCauchy, Kumaraswamy, LogisticNormal, Pareto, Weibull
 from ._uniform import Exponential, Uniform
+from ._vonmises import VonMises
+from .constraint_registry import biject_to, transform_to
 from .kl import kl_divergence, register_kl
 from .transforms import (
     AbsTransform,
     AffineTransform,
     ComposeTransform,
+    CumulativeDistributionTransform,
     ExpTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
     PowerTransform,
+    ReshapeTransform,
     SigmoidTransform,
     SoftmaxTransform,
+    SoftplusTransform,
     StickBreakingTransform,
     TanhTransform,
     Transform,
@@ -46,6 +58,8 @@ __all__ = [
     "Cauchy",
     "Chi2",
     "ComposeTransform",
+    "ContinuousBernoulli",
+    "CumulativeDistributionTransform",
     "Dirichlet",
     "Distribution",
     "ExpTransform",
@@ -54,28 +68,47 @@ __all__ = [
     "Gamma",
     "Geometric",
     "Gumbel",
+    "HalfCauchy",
     "HalfNormal",
     "Independent",
+    "IndependentTransform",
+    "Kumaraswamy",
     "Laplace",
     "LogNormal",
+    "LogisticNormal",
+    "LowRankMultivariateNormal",
+    "LowerCholeskyTransform",
+    "MixtureSameFamily",
+    "Multinomial",
     "MultivariateNormal",
+    "NegativeBinomial",
     "Normal",
     "OneHotCategorical",
     "OneHotCategoricalStraightThrough",
+    "Pareto",
     "Poisson",
     "PowerTransform",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
+    "ReshapeTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
+    "SoftplusTransform",
     "StickBreakingTransform",
     "StudentT",
     "TanhTransform",
     "Transform",
     "TransformedDistribution",
     "Uniform",
+    "VonMises",
+    "Weibull",
+    "biject_to",
+    "constraint_registry",
     "constraints",
     "identity_transform",
     "kl",
     "kl_divergence",
     "register_kl",
+    "transform_to",
     "transforms",
 ]
