@@ -449,6 +449,8 @@ def _nextafter(x, y):
 op("nextafter", _nextafter, promote=True, inplace=True)
 op("ldexp", lambda x, other: _float_unary(lambda a: a * jnp.exp2(other))(x), promote=True, inplace=True)
 op("rsub", lambda x, y, alpha=1: _sub(y, x, alpha), scalars=_BIN, promote=True, method=False)
+
+
 def _polygamma(n, x):
     if n < 0:
         raise RuntimeError("polygamma(n, x) does not support negative n.")
