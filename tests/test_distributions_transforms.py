@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_distributions2 import _close, _first_line, _np  # noqa: F401 - the shared comparison helpers
 
 import eagerjax as ej
 import eagerjax.distributions as D
@@ -21,20 +22,6 @@ def _pos(*shape):
 
 def _real(*shape):
     return RNG.normal(size=shape).astype(np.float32)
-
-
-def _np(t):
-    return np.asarray(t.detach().numpy() if hasattr(t, "detach") else t, dtype=np.float64)
-
-
-def _close(a, b, rtol=1e-4, atol=1e-5, msg=""):
-    np.testing.assert_allclose(_np(a), _np(b), rtol=rtol, atol=atol, err_msg=msg)
-
-
-def _first_line(fn, exc=ValueError) -> str:
-    with pytest.raises(exc) as e:
-        fn()
-    return str(e.value).split("\n")[0]
 
 
 # ---- transforms ------------------------------------------------------------------------------------
