@@ -5,6 +5,7 @@ TransformedDistribution, Gumbel/HalfNormal/Cauchy/StudentT/Chi2, their KLs, and 
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -125,7 +126,10 @@ def test_values_and_gradients_match_torch(name):
     assert repr(de.support) == repr(dt.support)
     v = _P[name][2]
     if v is None:
-        with torch.no_grad():
+        # a fixed torch seed: an unseeded draw made the test flaky (a StickBreaking sample near
+        # a simplex corner scores beyond the tolerance now and then)
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(zlib.crc32(name.encode()))
             v = dt.sample((2,)).numpy()
     probs = RNG.uniform(0.1, 0.9, size=tuple(dt.batch_shape)).astype(np.float32)
     rt = _calls(dt, torch.tensor(v), torch.tensor(probs))

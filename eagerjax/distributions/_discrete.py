@@ -13,6 +13,7 @@ from .._tensor import Size, Tensor
 from . import constraints
 from ._distribution import Distribution, ExponentialFamily
 from ._utils import (
+    BinaryParams,
     broadcast_all,
     lazy_property,
     logits_to_probs,
@@ -37,7 +38,7 @@ def _enumerate(values: Tensor, batch_shape, expand: bool, tail=()) -> Tensor:
     return values
 
 
-class Bernoulli(ExponentialFamily):
+class Bernoulli(BinaryParams, ExponentialFamily):
     """``torch.distributions.Bernoulli(probs=None, logits=None)``: samples are 0. or 1."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -79,18 +80,6 @@ class Bernoulli(ExponentialFamily):
     @property
     def variance(self) -> Tensor:
         return self.probs * (1 - self.probs)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.size()
 
     def sample(self, sample_shape=()) -> Tensor:
         shape = self._extended_shape(sample_shape)

@@ -13,7 +13,7 @@ from ._discrete import Categorical
 from ._distribution import Distribution
 from ._gamma import Gamma
 from ._poisson import Binomial
-from ._utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from ._utils import BinaryParams, broadcast_all, lazy_property
 
 __all__ = ["MixtureSameFamily", "Multinomial", "NegativeBinomial"]
 
@@ -202,7 +202,7 @@ class Multinomial(Distribution):
         return log_factorial_n - log_factorial_xs + (logits * value).sum(-1)
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(BinaryParams, Distribution):
     """``torch.distributions.NegativeBinomial(total_count, probs=None, logits=None)``: successes
     before ``total_count`` failures, each trial a success with probability ``probs``.
 
@@ -249,18 +249,6 @@ class NegativeBinomial(Distribution):
     @property
     def variance(self) -> Tensor:
         return self.mean / (-self.logits).sigmoid()
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.size()
 
     @lazy_property
     def _gamma(self) -> Gamma:

@@ -18,6 +18,7 @@ from .._tensor import Size, Tensor
 from . import constraints
 from ._distribution import Distribution, ExponentialFamily
 from ._utils import (
+    BinaryParams,
     broadcast_all,
     eager,
     lazy_property,
@@ -92,7 +93,7 @@ def _clamp_by_zero(x: Tensor) -> Tensor:
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
-class Binomial(Distribution):
+class Binomial(BinaryParams, Distribution):
     """``torch.distributions.Binomial(total_count=1, probs=None, logits=None)``.
 
     ``enumerate_support`` and ``entropy`` need one ``total_count`` for the whole batch. Given as
@@ -140,18 +141,6 @@ class Binomial(Distribution):
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
         return constraints.integer_interval(0, self.total_count)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.size()
 
     @property
     def mean(self) -> Tensor:

@@ -12,13 +12,13 @@ from ._discrete import Categorical
 from ._distribution import Distribution, ExponentialFamily
 from ._transformed import TransformedDistribution
 from ._utils import (
+    BinaryParams,
     broadcast_all,
     clamp_probs,
     eager,
     host_all,
     lazy_property,
     logits_to_probs,
-    probs_to_logits,
     standard_uniform,
 )
 from .transforms import ExpTransform, SigmoidTransform
@@ -38,7 +38,7 @@ def _ej():
     return eagerjax
 
 
-class _BinaryParam:
+class _BinaryParam(BinaryParams):
     """The probs-or-logits parameterization the binary families share (put before the base)."""
 
     def _set_param(self, probs, logits) -> Size:
@@ -58,18 +58,6 @@ class _BinaryParam:
             new.probs = new._param = self.probs.expand(batch_shape)
         if "logits" in self.__dict__:
             new.logits = new._param = self.logits.expand(batch_shape)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.size()
 
 
 class LogitRelaxedBernoulli(_BinaryParam, Distribution):

@@ -154,3 +154,20 @@ def sample_gamma(concentration: Tensor) -> Tensor:
 def sample_dirichlet(concentration: Tensor) -> Tensor:
     """A Dirichlet draw (events along the last dim), reparameterized."""
     return draw(_dirichlet_row, None, concentration)
+
+
+class BinaryParams:
+    """``probs`` and ``logits`` of a binary-outcome family, each derived from the other on
+    first use (put before the base class); ``_param`` is whichever was given."""
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param_shape(self) -> Size:
+        return self._param.size()
