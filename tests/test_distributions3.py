@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
-from test_distributions2 import _close, _first_line, _np  # noqa: F401 - the shared comparison helpers
+from test_distributions2 import _close, _first_line, _np, same_draws_in_every_mode  # noqa: F401 - shared helpers
 
 import eagerjax as ej
 import eagerjax.distributions as D
@@ -390,23 +390,7 @@ def _draw_all():
 
 
 def test_same_seed_same_samples_in_every_mode():
-    ej.manual_seed(7)
-    ref = [t.numpy() for t in _draw_all()]
-    f = ej.compile(_draw_all)
-    ej.manual_seed(7)
-    for a, b in zip(f(), ref):
-        np.testing.assert_allclose(a.numpy(), b, rtol=1e-5, atol=1e-6)
-    ej.manual_seed(7)
-    with ej.lazy():
-        lazy = [t.numpy() for t in _draw_all()]
-    for a, b in zip(lazy, ref):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    ej.manual_seed(7)
-    _draw_all()
-    after = ej.randn(2).numpy()
-    ej.manual_seed(7)
-    f()
-    np.testing.assert_array_equal(ej.randn(2).numpy(), after)  # the generator advanced identically
+    same_draws_in_every_mode(_draw_all, rtol=1e-5, atol=1e-6)
 
 
 def test_log_prob_and_kl_compile_and_lazy():
