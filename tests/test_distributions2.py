@@ -101,12 +101,14 @@ def _build(name, mod, grad):
     return ctor(mod, ts), ts
 
 
-def _calls(d, v, probs):
+def _calls(d, v, probs, props=_PROPS):
+    """The properties and methods ``d`` has, evaluated (a key set that differs from torch's
+    shows what either side lacks)."""
     out = {}
-    for p in _PROPS:
+    for p in props:
         try:
             out[p] = getattr(d, p)
-        except NotImplementedError:
+        except (NotImplementedError, AttributeError):
             pass
     for m, arg in (("log_prob", v), ("entropy", None), ("cdf", v), ("icdf", probs)):
         try:

@@ -11,6 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
+from test_distributions2 import _calls as _calls2
 from test_distributions2 import _close, _first_line, _np, same_draws_in_every_mode  # noqa: F401 - shared helpers
 
 import eagerjax as ej
@@ -125,18 +126,7 @@ def _build(name, mod, grad):
 
 
 def _calls(d, v, probs):
-    out = {}
-    for p in _PROPS:
-        try:
-            out[p] = getattr(d, p)
-        except (NotImplementedError, AttributeError):
-            pass
-    for m, arg in (("log_prob", v), ("entropy", None), ("cdf", v), ("icdf", probs)):
-        try:
-            out[m] = getattr(d, m)() if arg is None else getattr(d, m)(arg)
-        except NotImplementedError:
-            pass
-    return out
+    return _calls2(d, v, probs, _PROPS)
 
 
 @pytest.mark.parametrize("name", list(_P))

@@ -32,7 +32,8 @@ def _same(name: str, row: str) -> None:
     alias(f"special_{name}", row, inplace=False, **_SPECIAL)
 
 
-for _name, _row in [
+# torch.special names for functions that already have a row
+SAME_AS = [
     ("expit", "sigmoid"),
     ("gammaln", "lgamma"),
     ("digamma", "digamma"),
@@ -47,7 +48,8 @@ for _name, _row in [
     ("sinc", "sinc"),
     ("round", "round"),
     ("logsumexp", "logsumexp"),
-]:
+]
+for _name, _row in SAME_AS:
     _same(_name, _row)
 
 
