@@ -33,15 +33,19 @@ def vmap(
     """``func`` mapped over dimension ``in_dims`` of its inputs, results stacked along ``out_dims``.
 
     ``in_dims`` is an int or None for every input, or a tuple with one entry per positional
-    argument (each an int, None or a nested structure matching that argument). ``chunk_size``
-    is accepted; the whole batch runs as one XLA program either way.
+    argument (each an int, None or a nested structure matching that argument). With
+    ``chunk_size``, the examples run ``chunk_size`` at a time, one chunk after another inside
+    the one program (``lax.map`` over chunks, then the remainder): peak memory is one chunk's,
+    the results are those of the unchunked call.
     """
+    if chunk_size is not None and (type(chunk_size) is not int or chunk_size <= 0):
+        raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
     if randomness not in ("error", "different", "same"):
         raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
     if not callable(func):
         raise RuntimeError(f"vmap: func must be callable, got {type(func)}")
-    opts = (_freeze(in_dims), _freeze(out_dims), randomness)
-    return _memo("vmap", func, opts, lambda: _make(func, in_dims, out_dims, randomness))
+    opts = (_freeze(in_dims), _freeze(out_dims), randomness, chunk_size)
+    return _memo("vmap", func, opts, lambda: _make(func, in_dims, out_dims, randomness, chunk_size))
 
 
 def _freeze(x):
@@ -96,7 +100,7 @@ def _in_axes(func, in_dims, args: tuple) -> list:
     return out
 
 
-def _make(func, in_dims, out_dims, randomness: str) -> _Transformed:
+def _make(func, in_dims, out_dims, randomness: str, chunk_size: int | None = None) -> _Transformed:
     fname = _name(func)
 
     def body(*args, **kwargs):
@@ -178,11 +182,13 @@ def _make(func, in_dims, out_dims, randomness: str) -> _Transformed:
 
         in_axes = [d for _, d in batched]
         arrays = [leaves[i]._read() for i, _ in batched]
+        # writes to tensors from outside must not depend on the example (out_axes None)
         try:
-            # writes to tensors from outside must not depend on the example (out_axes None)
-            res, written = jax.vmap(inner, in_axes=(in_axes, *([0] * len(key_args))), out_axes=(0, None))(
-                arrays, *key_args
-            )
+            if chunk_size is None or chunk_size >= n:
+                mapped = jax.vmap(inner, in_axes=(in_axes, *([0] * len(key_args))), out_axes=(0, None))
+                res, written = mapped(arrays, *key_args)
+            else:
+                res, written = _chunked(inner, chunk_size, n, in_axes, arrays, key_args)
         except ValueError as e:
             if "out_axes" not in str(e):
                 raise
@@ -209,6 +215,29 @@ def _make(func, in_dims, out_dims, randomness: str) -> _Transformed:
         return jax.tree_util.tree_unflatten(meta["tree"], final)
 
     return _Transformed(body, f"vmap({fname})")
+
+
+def _chunked(inner, size: int, n: int, in_axes: list, arrays: list, key_args: list):
+    """``inner`` vmapped over ``n`` examples, ``size`` at a time: the full chunks under
+    ``lax.map`` (one chunk's intermediates live at a time), then the remainder; per-example
+    results concatenated on axis 0, example-independent ones (the writes) from the last chunk."""
+    arrays = [jnp.moveaxis(a, d, 0) for a, d in zip(arrays, in_axes)]
+    batched = arrays + list(key_args)
+    mapped = jax.vmap(lambda xs, ks: inner(xs, *ks), in_axes=(0, 0), out_axes=(0, None))
+    full = n // size * size
+
+    def split(xs):
+        return xs[: len(arrays)], xs[len(arrays) :]
+
+    chunks = [x[:full].reshape((n // size, size) + x.shape[1:]) for x in batched]
+    res, written = jax.lax.map(lambda xs: mapped(*split(xs)), chunks)
+    res = [r.reshape((full,) + r.shape[2:]) for r in res]
+    written = [w[-1] for w in written]
+    if full < n:
+        rest = [x[full:] for x in batched]
+        res_r, written = mapped(*split(rest))
+        res = [jnp.concatenate([a, b]) for a, b in zip(res, res_r)]
+    return res, written
 
 
 def _out_dims(fname: str, out_dims, otree) -> list:

@@ -229,6 +229,32 @@ def test_vmap_randomness():
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7])
+def test_vmap_chunk_size_gives_the_unchunked_results(chunk):
+    """Chunks run one after another (full chunks, then the remainder): values, gradients
+    through the chunked call, per-example grads and per-example random keys all equal the
+    unchunked call's."""
+    x, tx = _pair(3, 7, 4)
+    w, tw = _pair(4)
+    w.requires_grad_(True)
+    tw.requires_grad_(True)
+    out = func.vmap(lambda a: (a * w).sin().sum(0), in_dims=1, chunk_size=chunk)(x)
+    tout = tf.vmap(lambda a: (a * tw).sin().sum(0), in_dims=1, chunk_size=chunk)(tx)
+    _close(out, tout)
+    out.pow(2).sum().backward()
+    tout.pow(2).sum().backward()
+    _close(w.grad, tw.grad)
+    per = func.vmap(func.grad(lambda p, v: (p * v).sin().sum()), in_dims=(None, 1), chunk_size=chunk)(w, x)
+    _close(per, tf.vmap(tf.grad(lambda p, v: (p * v).sin().sum()), in_dims=(None, 1))(tw, tx))
+    ej.manual_seed(5)
+    a = func.vmap(lambda v: v + ej.rand(()), randomness="different", chunk_size=chunk)(ej.zeros(7))
+    ej.manual_seed(5)
+    b = func.vmap(lambda v: v + ej.rand(()), randomness="different")(ej.zeros(7))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match=r"chunk_size should be None or greater than 0. \(got 0\)"):
+        func.vmap(torch.sin, chunk_size=0)
+
+
 def test_errors_in_torch_words():
     x, _ = _pair(3)
     with pytest.raises(RuntimeError, match="Expected f\\(\\*args\\) to return a scalar Tensor"):
