@@ -91,7 +91,14 @@ def draw(row, generator: Generator | None, *args, **static):
             "'different' randomness flags on vmap or perform the randomness operation out of vmap"
         )
     g = _gen(generator)
-    new_key, *out = dispatch(row, (g._key, *args), static)
+    if generator is not None and generator is not default_generator and vmap_randomness[-1:] == ["different"]:
+        # Under vmap(randomness="different") the default generator holds this example's key
+        # (swapped in by vmap): mix it into the draw from ``g``, whose own key advances the same
+        # way for every example (its write-back must not depend on the example).
+        new_key, mixed = dispatch(_fork_row, (g._key, default_generator._key), {})
+        _, *out = dispatch(row, (mixed, *args), static)
+    else:
+        new_key, *out = dispatch(row, (g._key, *args), static)
     g._key._assign(new_key._read())
     return out[0] if len(out) == 1 else tuple(out)
 
@@ -130,6 +137,12 @@ def _split(key):
 def _size(size):
     """``rand(2, 3)`` / ``rand((2, 3))`` -> ``(2, 3)``, checked as torch's factories check it."""
     return _check_size(_creation_size(size))
+
+
+def _fork(key, salt):
+    """``key`` advanced, and a draw key of its own mixed with ``salt`` (another key)."""
+    nk, k = _split(key)
+    return nk, jax.random.key_data(k) ^ salt
 
 
 def _fdt(dtype):
@@ -207,6 +220,7 @@ _normal_row = op("_normal", _normal, scalars=("mean", "std"), **_R)
 _normal_t_row = op("_normal_t", lambda key, mean, std: _normal_tensor(key, mean, std), check=_check_std, **_R)
 _randint_row = op("_randint", _randint, **_R)
 _randperm_row = op("_randperm", _randperm, **_R)
+_fork_row = op("_key_fork", _fork, **_R)
 _bernoulli_row = op("_bernoulli", _bernoulli, check=_check_p, **_R)
 _bernoulli_p_row = op("_bernoulli_p", _bernoulli_p, scalars=("p",), **_R)
 _multinomial_row = op("_multinomial", _multinomial, check=_check_probs, **_R)

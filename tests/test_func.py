@@ -227,6 +227,20 @@ def test_vmap_randomness():
     ej.manual_seed(3)
     b = func.vmap(lambda v: v + ej.rand(3), randomness="different")(x).numpy()
     np.testing.assert_array_equal(a, b)
+    # an explicit generator gives each example its own draws too, reproducibly (it and the
+    # default generator seeded), and advances once for the batch
+    g = ej.Generator()
+    draws = []
+    for _ in range(2):
+        ej.manual_seed(3)
+        g.manual_seed(7)
+        draws.append(func.vmap(lambda v: v + ej.rand(3, generator=g), randomness="different")(x).numpy())
+        draws.append(ej.rand(3, generator=g).numpy())
+    assert not np.allclose(draws[0], draws[0][0])
+    np.testing.assert_array_equal(draws[0], draws[2])
+    np.testing.assert_array_equal(draws[1], draws[3])
+    same = func.vmap(lambda v: v + ej.rand(3, generator=g), randomness="same")(x).numpy()
+    assert np.allclose(same, same[0])
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7])
