@@ -21,6 +21,7 @@ from .._dispatch import Kernel, call_kernel, dispatch
 from .._ops._registry import OPS
 from .._tensor import Tensor
 from . import _parametrize as parametrize
+from . import _prune as prune
 from . import _rnn_utils as rnn
 from ._module import typename
 from ._orthogonal import orthogonal as _orthogonal
@@ -42,6 +43,7 @@ __all__ = [
     "get_total_norm",
     "rnn",
     "parametrize",
+    "prune",
     "parametrizations",
     "weight_norm",
     "remove_weight_norm",
@@ -51,6 +53,7 @@ __all__ = [
 
 sys.modules[__name__ + ".rnn"] = rnn  # `from eagerjax.nn.utils.rnn import pad_sequence`
 sys.modules[__name__ + ".parametrize"] = parametrize
+sys.modules[__name__ + ".prune"] = prune  # `import eagerjax.nn.utils.prune`
 # torch's nn.utils.parametrizations module: the parametrize-based weight and spectral norms, orthogonal
 parametrizations = types.ModuleType(
     __name__ + ".parametrizations", "Weight norm, spectral norm and orthogonal as parametrizations."
