@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _autocast, _gradpack, _xla_budget
+from . import _autocast, _dispatch, _gradpack, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._precision import traced
 from ._state import flags
@@ -258,6 +258,10 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         self._stats["calls"] += 1
+        if _dispatch.forward_ad_hook is not None:
+            from ._forward_ad import check_compiled_call
+
+            check_compiled_call(self.name, args, kwargs)
         mode = flags.mode
         if mode is not None and getattr(mode, "is_lazy", False):
             # Inside lazy mode: settle pending work, then run compiled as usual.

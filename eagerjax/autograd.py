@@ -2,17 +2,19 @@
 
 ``eagerjax.autograd.function`` is ``torch.autograd.function``'s counterpart (``Function``,
 ``FunctionCtx``, ``once_differentiable``), importable as ``from eagerjax.autograd.function
-import once_differentiable`` too.
+import once_differentiable`` too; ``eagerjax.autograd.forward_ad`` (dual tensors) likewise.
 """
 
 import sys
 
+from . import _forward_ad as forward_ad
 from . import _function as function
 from ._anomaly import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from ._autograd import backward, enable_grad, grad, inference_mode, no_grad, set_grad_enabled
 from ._function import Function, FunctionCtx
 
 sys.modules[__name__ + ".function"] = function
+sys.modules[__name__ + ".forward_ad"] = forward_ad
 
 __all__ = [
     "backward",
@@ -24,6 +26,7 @@ __all__ = [
     "Function",
     "FunctionCtx",
     "function",
+    "forward_ad",
     "detect_anomaly",
     "set_detect_anomaly",
     "is_anomaly_enabled",
