@@ -479,6 +479,8 @@ ALL_OPTIMIZERS = [
     ("Adamax", {"lr": 0.05}),
     ("NAdam", {"lr": 0.05}),
     ("RAdam", {"lr": 0.05}),
+    ("Adadelta", {"lr": 0.5, "weight_decay": 0.01}),
+    ("Adafactor", {"lr": 0.05}),
 ]
 
 

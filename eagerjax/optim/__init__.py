@@ -9,10 +9,13 @@ on the host between closure evaluations, is the exception: see ``_lbfgs``).
 """
 
 from . import lr_scheduler, swa_utils
+from ._adadelta import Adadelta
+from ._adafactor import Adafactor
 from ._adagrad import Adagrad
 from ._adam import Adam, AdamW
 from ._adamax import Adamax
 from ._lbfgs import LBFGS
+from ._muon import Muon
 from ._nadam import NAdam
 from ._optimizer import Optimizer, ParamGroup
 from ._radam import RAdam
@@ -36,6 +39,9 @@ __all__ = [
     "Rprop",
     "ASGD",
     "SparseAdam",
+    "Adadelta",
+    "Adafactor",
+    "Muon",
     "lr_scheduler",
     "swa_utils",
 ]
