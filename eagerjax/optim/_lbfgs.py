@@ -145,17 +145,28 @@ class LBFGS(Optimizer):
         super().add_param_group(param_group)
 
     # -- the flat parameter vector
+    # A complex param counts as its real view (real and imaginary parts), as in torch.
     def _flat_grad(self) -> Tensor:
-        from .. import cat, zeros
+        from .. import cat, view_as_real, zeros
 
-        return cat([zeros(p.numel(), dtype=p.dtype) if p.grad is None else p.grad.reshape(-1) for p in self._params])
+        out = []
+        for p in self._params:
+            g = zeros(p.shape, dtype=p.dtype) if p.grad is None else p.grad
+            out.append((view_as_real(g) if g.is_complex() else g).reshape(-1))
+        return cat(out)
 
     def _move(self, t: float, d: Tensor) -> None:
         """params += t * d (``d`` flat)."""
+        from .. import view_as_complex
+
         at = 0
         for p in self._params:
-            n = p.numel()
-            p.add_(d[at : at + n].view_as(p), alpha=t)
+            if p.is_complex():
+                n = 2 * p.numel()
+                p.add_(view_as_complex(d[at : at + n].view(*p.shape, 2)), alpha=t)
+            else:
+                n = p.numel()
+                p.add_(d[at : at + n].view_as(p), alpha=t)
             at += n
 
     @no_grad()

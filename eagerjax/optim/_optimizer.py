@@ -618,12 +618,40 @@ def _rule_kernel(leaf, per_step, opts: tuple, n: int, ns: int, k: int, step_idx:
         new_steps = [s + 1 for s in vals[(2 + ns) * n : (2 + ns) * n + k]]
         shared = [per_step(opts, s, hypers) for s in new_steps]
         outs = [
-            leaf(opts, cols[0][i], cols[1][i], tuple(c[i] for c in cols[2:]), shared[step_idx[i]] if k else (), hypers)
+            _leaf_of(
+                leaf,
+                opts,
+                cols[0][i],
+                cols[1][i],
+                tuple(c[i] for c in cols[2:]),
+                shared[step_idx[i]] if k else (),
+                hypers,
+            )
             for i in range(n)
         ]
         return tuple(new_steps) + tuple(o[c] for c in range(1 + ns) for o in outs)
 
     return step
+
+
+def _leaf_of(leaf, opts: tuple, p, g, state: tuple, shared: tuple, hypers: tuple) -> tuple:
+    """``leaf`` on one param; a complex one is updated as torch does, as its real view (a
+    trailing axis of (real, imag)), with its complex state viewed the same way."""
+    if not jnp.iscomplexobj(p):
+        return leaf(opts, p, g, state, shared, hypers)
+    cx = [jnp.iscomplexobj(s) for s in state]
+    out = leaf(
+        opts, _as_real(p), _as_real(g), tuple(_as_real(s) if c else s for s, c in zip(state, cx)), shared, hypers
+    )
+    return (_as_complex(out[0]), *[_as_complex(o) if c else o for o, c in zip(out[1:], cx)])
+
+
+def _as_real(x):
+    return jnp.stack([x.real, x.imag], -1)
+
+
+def _as_complex(x):
+    return jax.lax.complex(x[..., 0], x[..., 1])
 
 
 def _skippable(body, n: int, ns: int, k: int):

@@ -35,6 +35,9 @@ class SparseAdam(Optimizer):
     ) -> None:
         check_args(lr, eps=eps, betas=betas)
         super().__init__(params, defaults(locals(), "lr betas eps maximize"))
+        bad = [[i, j] for i, g in enumerate(self.param_groups) for j, p in enumerate(g["params"]) if p.is_complex()]
+        if bad:
+            raise ValueError(f"Complex params at indices {bad}: SparseAdam does not support complex parameters")
 
     def _state_spec(self, opts: tuple) -> tuple:
         return (("exp_avg", _zeros_like), ("exp_avg_sq", _zeros_like))
