@@ -295,6 +295,61 @@ def test_custom_function_forward_autocasts():
     np.testing.assert_allclose(a.grad.numpy(), np.ones((3, 2)) @ _arr(4, 2).T, rtol=BF16_TOL, atol=BF16_TOL)
 
 
+def _amp_functions(lib):
+    """A custom mm whose forward casts its inputs to float32 (``cast_inputs``), and one that
+    keeps the region's autocast; both backward in the state their forward saw."""
+
+    def fn(cast):
+        class Mm(lib.autograd.Function):
+            @staticmethod
+            @lib.amp.custom_fwd(device_type="cpu", cast_inputs=cast)
+            def forward(ctx, a, b):
+                ctx.save_for_backward(a, b)
+                return a.mm(b)
+
+            @staticmethod
+            @lib.amp.custom_bwd(device_type="cpu")
+            def backward(ctx, g):
+                a, b = ctx.saved_tensors
+                return g.mm(b.t()), a.t().mm(g)
+
+        return Mm
+
+    return fn(lib.float32), fn(None)
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
+def test_amp_custom_fwd_and_custom_bwd_match_torch(mode):
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (torch, ej):
+        cast32, keep = _amp_functions(lib)
+        a = lib.tensor(_arr(3, 4), requires_grad=True)
+        b = lib.tensor(_arr(4, 2), requires_grad=True)
+
+        def step(a=a, b=b, lib=lib, cast32=cast32, keep=keep):
+            with lib.autocast("cpu", dtype=lib.bfloat16):
+                y, z = cast32.apply(a, b), keep.apply(a, b)
+            (y.sum() + z.float().sum()).backward()
+            return y, z
+
+        if lib is ej and mode == "compiled":
+            step = ej.compile(step)
+        if lib is ej and mode == "lazy":
+            with ej.lazy():
+                y, z = step()
+        else:
+            y, z = step()
+        results.append((str(y.dtype), str(z.dtype), y.detach().float().numpy(), a.grad.numpy(), b.grad.numpy()))
+    (ty, tz, tyv, tag, tbg), (y, z, yv, ag, bg) = results
+    assert (y.split(".")[-1], z.split(".")[-1]) == (ty.split(".")[-1], tz.split(".")[-1]) == ("float32", "bfloat16")
+    np.testing.assert_allclose(yv, tyv, rtol=1e-6)
+    np.testing.assert_allclose(ag, tag, rtol=BF16_TOL, atol=BF16_TOL)
+    np.testing.assert_allclose(bg, tbg, rtol=BF16_TOL, atol=BF16_TOL)
+    with pytest.raises(ValueError, match="Expected `device_type` of type `str`"):
+        ej.amp.custom_fwd(device_type=None)
+
+
 # --------------------------------------------------------------------------- state and API
 def test_nested_disable_decorator_and_queries():
     a, b = ej.tensor(_arr(2, 3)), ej.tensor(_arr(3, 2))
