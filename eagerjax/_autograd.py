@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _anomaly
+from . import _anomaly, _post_hooks
 from ._lazy import concrete
 from ._state import flags
 from ._tensor import Tensor
@@ -536,6 +536,8 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
         else:
             for t, g in zip(owners, grads):
                 t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
+        if _post_hooks.hooks:
+            _post_hooks.run(owners)
         return None
     return target_grads[:nt]
 
