@@ -11,6 +11,7 @@ from ._extra_layers import EmbeddingBag, InstanceNorm1d, InstanceNorm2d, Instanc
 from ._flax import FlaxModule, from_flax, to_flax
 from ._layers4 import *  # noqa: F403 - the names in _layers4.__all__
 from ._layers5 import ChannelShuffle
+from ._layers6 import *  # noqa: F403 - the names in _layers6.__all__
 from ._lazy_modules import (
     LazyBatchNorm1d,
     LazyBatchNorm2d,
@@ -127,6 +128,15 @@ __all__ += _activation.__all__
 # more layers and losses (_layers4, _losses4): every name their own __all__ lists
 __all__ += _layers4.__all__
 __all__ += ["ChannelShuffle"]
+
+# RReLU, LP / fractional / adaptive-3d pooling, max unpooling, CrossMapLRN2d, SyncBatchNorm, adaptive softmax,
+# nn.Buffer and the lazy modules' uninitialized tensors (_layers6, _adaptive_softmax, _buffer, parameter)
+from . import _layers6  # noqa: E402
+from ._adaptive_softmax import AdaptiveLogSoftmaxWithLoss  # noqa: E402
+from ._buffer import Buffer  # noqa: E402
+from .parameter import UninitializedBuffer, UninitializedParameter  # noqa: E402
+
+__all__ += _layers6.__all__ + ["AdaptiveLogSoftmaxWithLoss", "Buffer", "UninitializedParameter", "UninitializedBuffer"]
 __all__ += _losses4.__all__
 
 # lazy modules (_lazy_modules; its LazyModuleMixin lives in torch.nn.modules.lazy, not in nn)

@@ -44,6 +44,7 @@ from . import _activation as A
 from . import _layers4 as L4
 from ._dropout import Dropout
 from ._layers5 import ChannelShuffle
+from ._layers6 import CrossMapLRN2d, LPPool1d, LPPool2d, LPPool3d
 from ._linear import Flatten, Identity, Linear, Unflatten
 from ._normalization import LayerNorm, RMSNorm
 
@@ -58,6 +59,7 @@ _PURE = frozenset(
     [Linear, Identity, Flatten, Unflatten, LayerNorm, RMSNorm, Dropout, ChannelShuffle]
     + [getattr(A, n) for n in A.__all__]
     + _PURE_L4
+    + [LPPool1d, LPPool2d, LPPool3d, CrossMapLRN2d]
 )
 _PLAIN = (int, float, bool, str, type(None))
 _HOOK_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks")

@@ -25,6 +25,7 @@ from .. import _dtypes
 from .._autograd import no_grad
 from .._state import bump_state, bump_structure, flags
 from .._tensor import Device, Parameter, Size, Tensor, _device_array
+from ._buffer import Buffer
 
 __all__ = ["Module", "RemovableHandle"]
 
@@ -247,6 +248,9 @@ class Module:
                 )
             modules[name] = value
             bump_state()
+            return
+        if isinstance(value, Buffer):  # `self.x = nn.Buffer(t, persistent=...)` registers it (torch >= 2.5)
+            self.register_buffer(name, value, value.persistent)
             return
         buffers = d.get("_buffers")
         if buffers is not None and name in buffers:

@@ -452,3 +452,9 @@ __all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
 from ._layers5 import channel_shuffle  # noqa: E402
 
 __all__ += ["channel_shuffle"]
+
+# rrelu, celu_/selu_, lp / fractional / adaptive-3d pooling, max unpooling, pdist (rows in ``_ops/_nn6.py``)
+from . import _functional6  # noqa: E402
+from ._functional6 import *  # noqa: E402, F401, F403
+
+__all__ += _functional6.__all__

@@ -16,8 +16,16 @@ import numpy as np
 from .. import _dtypes
 from .._state import bump_state, flags
 from .._tensor import Parameter, Size, Tensor, _device_array
+from ._buffer import Buffer  # noqa: F401 - torch.nn.parameter.Buffer
 
-__all__ = ["Parameter", "UninitializedBuffer", "UninitializedParameter", "UninitializedTensorMixin", "is_lazy"]
+__all__ = [
+    "Buffer",
+    "Parameter",
+    "UninitializedBuffer",
+    "UninitializedParameter",
+    "UninitializedTensorMixin",
+    "is_lazy",
+]
 
 _VALUE_SLOT = Tensor.__dict__["_value"]  # the slot itself (the mixin's property shadows it)
 

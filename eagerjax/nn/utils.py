@@ -197,3 +197,13 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         outs = dispatch(OPS["_split_to_shapes"], (vec, shapes), {})
         for p, v in zip(params, outs):
             p._assign(v._cast(p.dtype)._read() if v.dtype != p.dtype else v._read())
+
+
+# clip_grads_with_norm_, skip_init, memory-format no-ops, the fusion and stateless submodules (_utils6, _fuse)
+from . import _fuse as fusion  # noqa: E402
+from . import _utils6  # noqa: E402
+from ._utils6 import *  # noqa: E402, F403
+
+__all__ += _utils6.__all__ + ["fusion"]
+sys.modules[__name__ + ".fusion"] = fusion
+sys.modules[__name__ + ".stateless"] = stateless  # noqa: F405
