@@ -51,11 +51,15 @@ from ._ops import (  # noqa: F401 - register rows
     _creation,
     _elementwise,
     _fft,  # noqa: F401 - torch.fft rows
+    _fft2,  # noqa: F401 - fft.hfft2 / hfftn / ihfft2 / ihfftn rows
     _grid,  # noqa: F401 - affine_grid / grid_sample rows
+    _indexing2,  # noqa: F401 - select/slice/diagonal_scatter, index_reduce, put, fill_diagonal_
     _linalg,
     _linalg2,  # noqa: F401 - LU, lstsq, eig rows
     _linalg3,  # noqa: F401 - matrix_exp, householder_product / orgqr, geqrf rows
     _linalg4,  # noqa: F401 - linalg.cond, tensorinv, tensorsolve rows
+    _linalg5,  # noqa: F401 - triangular/Cholesky solves, linalg.*_ex rows
+    _math5,  # noqa: F401 - cov, histogram, isin, trapezoid, gradient, vander rows
     _nn,  # noqa: F401 - nn rows (after the other families: softmax aliases are conditional)
     _nn2,  # noqa: F401 - conv / pool / norm / embedding / loss rows
     _nn4,  # noqa: F401 - prelu / glu / shrink / fold / margin, CTC and NLL loss rows
@@ -113,8 +117,10 @@ from ._generate import namespaces as _namespaces  # noqa: E402
 for _ns, _mod in _namespaces.items():
     globals()[_ns] = _mod
     _sys.modules[f"eagerjax.{_ns}"] = _mod
+linalg.LinAlgError = _linalg5.LinAlgError  # noqa: F821 - linalg is the generated namespace above
 from . import (  # noqa: E402, F401 - need the generated op functions
     _autograd_functional,  # torch.autograd.functional (set on autograd below)
+    _random_fills,  # Tensor.cauchy_ / geometric_ / log_normal_
     amp,
     cpu,
     cuda,
@@ -139,6 +145,12 @@ _install_xla_budget()  # keeps compiled programs under vm.max_map_count (see _xl
 globals().update(_LEGACY_TYPES)  # FloatTensor, LongTensor, ...
 _OP_FUNCTIONS = tuple(n for n in vars(_functional) if not n.startswith("_"))
 globals().update({n: getattr(_functional, n) for n in _OP_FUNCTIONS})
+
+# torch's top-level spellings of nn features and small utilities (torch.conv2d, torch.range, ...)
+from . import _toplevel, _toplevel_utils  # noqa: E402
+
+globals().update({n: getattr(_toplevel, n) for n in _toplevel.__all__})
+globals().update({n: getattr(_toplevel_utils, n) for n in _toplevel_utils.__all__})
 
 __version__ = "0.1.0"
 
@@ -241,6 +253,8 @@ __all__ = [
     "promote_types",
     "can_cast",
     *_OP_FUNCTIONS,
+    *_toplevel.__all__,
+    *_toplevel_utils.__all__,
     *_namespaces,
     *_LEGACY_TYPES,
 ]

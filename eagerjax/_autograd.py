@@ -141,9 +141,25 @@ class set_grad_enabled(_GradMode):
         flags.grad_enabled = self.prev.pop()
 
 
+INFERENCE_MODE = [False]  # read by ej.is_inference_mode_enabled()
+
+
 class inference_mode(_GradMode):
+    """no_grad that also answers ``is_inference_mode_enabled()`` (no inference tensors)."""
+
     def __init__(self, mode: bool = True) -> None:
         super().__init__(not mode)
+        self.mode = bool(mode)
+        self.prev_inference: list = []
+
+    def __enter__(self):
+        self.prev_inference.append(INFERENCE_MODE[0])
+        INFERENCE_MODE[0] = self.mode
+        return super().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        INFERENCE_MODE[0] = self.prev_inference.pop()
+        super().__exit__(*exc)
 
 
 def is_grad_enabled() -> bool:

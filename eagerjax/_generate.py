@@ -132,6 +132,17 @@ functional = types.ModuleType("eagerjax._ops.functional", "Every op-table row as
 # Rows with ``namespaces=("linalg",)`` named ``linalg_norm`` become ``ej.linalg.norm``.
 namespaces: dict[str, types.ModuleType] = {}
 
+# The in-place rows torch also exposes as top-level functions (``torch.abs_(x)``). torch's
+# set is irregular (``torch.exp_`` exists, ``torch.add_`` does not), hence a list of row
+# names; each becomes ``ej.<name>_``, the same callable as ``Tensor.<name>_``.
+# ``tests/test_toplevel.py`` checks the list against torch.
+TOPLEVEL_INPLACE = frozenset(
+    """abs acos acosh addmv arccos arccosh arcsin arcsinh arctan arctanh asin asinh atan atanh ceil clamp
+    clamp_max clamp_min clip cos cosh deg2rad erf erfc exp exp2 expm1 fix floor frac gcd i0 index_put lcm
+    ldexp log log10 log1p log2 logit nan_to_num neg negative rad2deg reciprocal relu round rsqrt sigmoid
+    sin sinc sinh sqrt square tan tanh trunc xlogy""".split()
+)
+
 
 def generate() -> None:
     """Attach every row of OPS to ``functional``, ``Tensor`` and its operators."""
@@ -149,6 +160,8 @@ def generate() -> None:
             setattr(Tensor, name, fn)
         if op.inplace and not hasattr(Tensor, name + "_"):
             setattr(Tensor, name + "_", _inplace(op))
+        if op.inplace and name in TOPLEVEL_INPLACE:
+            setattr(functional, name + "_", getattr(Tensor, name + "_"))
         for d in op.dunders:
             setattr(Tensor, d, _operands_only(fn) if d not in _UNARY else fn)
         for d in op.rdunders:

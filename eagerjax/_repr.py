@@ -29,6 +29,7 @@ PRECISION = 4
 THRESHOLD = 1000
 EDGEITEMS = 3
 LINEWIDTH = 80
+SCI_MODE: bool | None = None  # set_printoptions(sci_mode=): None lets the values decide
 
 
 class _Formatter:
@@ -58,6 +59,15 @@ class _Formatter:
             self.max_width = max(len(f"{v:.0f}") + 1 for v in py)
         else:
             self.max_width = max(len(f"{v:.{PRECISION}f}") for v in py)
+        if SCI_MODE is not None and SCI_MODE != self.sci_mode:
+            # a forced style: the column width is that style's widest value
+            self.sci_mode = SCI_MODE
+            if SCI_MODE:
+                self.max_width = max(len(f"{v:.{PRECISION}e}") for v in py)
+            elif self.int_mode:
+                self.max_width = max(len(f"{v:.0f}") + 1 for v in py)
+            else:
+                self.max_width = max(len(f"{v:.{PRECISION}f}") for v in py)
 
     def format(self, v) -> str:
         if self.floating:

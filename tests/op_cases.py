@@ -2014,3 +2014,269 @@ add(
     examples=3,
     tol=_LTOL,
 )
+
+
+# --------------------------------------------------------------------------- cov, histogram, gradient & co (_ops/_math5.py)
+add(
+    "cov",
+    fixed(
+        lambda r: ([r.arr(r.pick([(3, 5), (5,), (1, 4)]))], {"correction": r.pick([0, 1, 2])}),
+        lambda r: ([r.arr((3, 5))], {"fweights": r.arr((5,), "int32", "pos"), "aweights": r.arr((5,), dom="pos")}),
+        lambda r: ([r.arr((2, 4))], {"aweights": r.arr((4,), dom="pos"), "correction": r.pick([0, 1])}),
+        lambda r: ([r.arr((2, 4))], {"fweights": r.arr((4,), "int32", "pos")}),
+        lambda r: ([r.arr((3, 4), "int32")], {}),
+    ),
+    examples=6,
+    tol=1e-4,
+)
+add("corrcoef", fixed(lambda r: ([r.arr(r.pick([(3, 5), (2, 6)]))], {})), examples=2, tol=1e-4)
+_EDGES = np.array([-2.0, -0.5, 0.5, 2.0], np.float32)
+add(
+    "histogram",
+    fixed(
+        lambda r: ([r.arr(r.pick([(10,), (3, 4)])), r.pick([1, 3, 5])], {"density": r.bool()}),
+        lambda r: ([r.arr((12,)), 4], {"range": (-1.0, 2.0), "weight": r.arr((12,), dom="pos")}),
+        lambda r: ([r.arr((3, 5)), _EDGES.copy()], {"density": r.bool()}),
+    ),
+    examples=4,
+    tol=1e-4,
+)
+add(
+    "isin",
+    fixed(
+        lambda r: ([r.arr((3, 4), "int32"), r.arr((3,), "int32")], {"invert": r.bool()}),
+        lambda r: ([r.arr((5,), "int32"), r.pick([0, 2])], {}),
+        lambda r: ([r.pick([1, 7]), r.arr((4,), "int32")], {"assume_unique": True}),
+    ),
+    examples=4,
+)
+add("frexp", unary("nz", dtypes=("float32",), shapes=SHAPES_ND), examples=3)
+add("diagflat", fixed(lambda r: ([r.arr(r.pick([(3,), (2, 2)]))], {"offset": r.pick([0, 1, -2])})), examples=3)
+add(
+    "vander",
+    fixed(lambda r: ([r.arr((4,), r.pick(["float32", "int32"]))], {"N": r.pick([None, 1, 3]), "increasing": r.bool()})),
+    examples=4,
+    grad_torch=False,  # torch's own backward of vander fails ("modified by an inplace operation"); jax's is checked
+)
+add("linalg_vander", fixed(lambda r: ([r.arr(r.pick([(4,), (2, 3)]))], {"N": r.pick([None, 2, 5])})), examples=3)
+add(
+    "renorm",
+    fixed(lambda r: ([r.arr((3, 4)), r.pick([1, 2, 3.5]), r.pick([0, 1, -1]), r.pick([1.0, 2.5, 50.0])], {})),
+    examples=4,
+    tol=1e-4,
+)
+add(
+    "nuclear_norm",
+    fixed(
+        lambda r: ([r.arr((3, 4))], {"keepdim": r.bool()}),
+        lambda r: ([r.arr((2, 3, 4)), (0, 2)], {"keepdim": r.bool()}),
+    ),
+    examples=2,
+    tol=_LTOL,
+)
+add("frobenius_norm", fixed(lambda r: ([r.arr((2, 3, 4)), r.pick([(0, 1), (-1,), 2])], {"keepdim": r.bool()})))
+add(
+    "unravel_index",
+    fixed(
+        lambda r: ([r.rng.integers(-8, 8, r.pick([(5,), (2, 3), ()])).astype(np.int32), r.pick([(2, 4), (8,), 8])], {})
+    ),
+    examples=3,
+)
+_TRAP = fixed(
+    lambda r: ([r.arr(r.pick([(3, 5), (5,)]))], {}),
+    lambda r: ([r.arr((3, 5))], {"dx": r.pick([0.5, 2.0]), "dim": r.pick([0, -1])}),
+    lambda r: ([r.arr((4, 5)), np.sort(r.arr((5,)))], {}),
+    lambda r: ([r.arr((4, 5)), r.arr((4, 5))], {"dim": 0}),
+    lambda r: ([r.arr((2, 3), "int32")], {}),
+)
+add("trapezoid", _TRAP, examples=5)
+add("cumulative_trapezoid", _TRAP, examples=5)
+add(
+    "trapz",
+    fixed(lambda r: ([r.arr((3, 4)), np.sort(r.arr((4,)))], {}), lambda r: ([r.arr((3, 4))], {"dx": 0.5, "dim": 0})),
+    examples=2,
+)
+add(
+    "gradient",
+    fixed(
+        lambda r: ([r.arr(r.pick([(5,), (3, 4)]))], {"edge_order": r.pick([1, 2])}),
+        lambda r: ([r.arr((3, 4))], {"spacing": r.pick([2.0, [0.5, 3.0]]), "dim": r.pick([None, [0, 1]])}),
+        lambda r: ([r.arr((3, 4))], {"spacing": r.pick([1.5, [0.5]]), "dim": 1, "edge_order": 2}),
+        lambda r: (
+            [r.arr((4, 5))],
+            {"spacing": [np.cumsum(r.arr((5,), dom="pos"))], "dim": 1, "edge_order": r.pick([1, 2])},
+        ),
+        lambda r: ([r.arr((3, 4), "int32")], {}),
+    ),
+    examples=6,
+    tol=1e-4,
+)
+
+
+# --------------------------------------------------------------------------- *_scatter, index_reduce, put (_ops/_indexing2.py)
+def _select_scatter_gen(r):
+    shape = r.pick([(3, 4), (2, 3, 2)])
+    d = r.int(-len(shape), len(shape) - 1)
+    i = r.int(-shape[d], shape[d] - 1)
+    rest = tuple(s for k, s in enumerate(shape) if k != d % len(shape))
+    return [r.arr(shape), r.arr(rest), d, i], {}
+
+
+add("select_scatter", _select_scatter_gen, examples=3)
+add(
+    "slice_scatter",
+    fixed(
+        lambda r: ([r.arr((6, 3)), r.arr((2, 3))], {"dim": 0, "start": 1, "end": 5, "step": 2}),
+        lambda r: ([r.arr((2, 5)), r.arr((2, 3))], {"dim": 1, "start": 2}),
+        lambda r: ([r.arr((4, 2)), r.arr((2, 2))], {"end": -2}),
+    ),
+    examples=3,
+)
+
+
+def _diag_scatter_gen(r):
+    shape = r.pick([(3, 4), (2, 3, 3)])
+    off = r.pick([-1, 0, 1])
+    d1, d2 = r.pick([(0, 1), (-1, -2)] if len(shape) == 2 else [(1, 2), (0, 2)])
+    n1, n2 = shape[d1], shape[d2]
+    length = max(0, min(n1 - max(-off, 0), n2 - max(off, 0)))
+    rest = tuple(s for k, s in enumerate(shape) if k not in (d1 % len(shape), d2 % len(shape)))
+    return [r.arr(shape), r.arr(rest + (length,))], {"offset": off, "dim1": d1, "dim2": d2}
+
+
+add("diagonal_scatter", _diag_scatter_gen, examples=4)
+add(
+    "index_reduce",
+    lambda r: (lambda a: (a[0] + [r.pick(["prod", "mean", "amax", "amin"])], {"include_self": r.bool()}))(_iadd_gen(r)),
+    examples=8,
+)
+
+
+def _put_gen(r):
+    x = r.arr((3, 4))
+    acc = r.bool()
+    n = r.int(1, 6)
+    idx = r.rng.integers(-12, 12, n) if acc else r.rng.permutation(12)[:n] - r.pick([0, 12])
+    return [x, idx.astype(np.int32), r.arr((n,))], {"accumulate": acc}
+
+
+add("put", _put_gen, examples=4)
+add(
+    "fill_diagonal",
+    fixed(
+        lambda r: ([r.arr(r.pick([(3, 3), (2, 4), (3, 3, 3)])), r.pick([2.5, -1.0])], {}),
+        lambda r: ([r.arr(r.pick([(7, 2), (5, 3)])), 0.5], {"wrap": r.bool()}),
+    ),
+    call=lambda x, v, **k: x.clone().fill_diagonal_(v, **k),
+    jax_call=lambda x, v, **k: __import__("eagerjax._ops._indexing2", fromlist=["_"])._fill_diagonal(x, v, **k),
+    examples=3,
+)
+add(
+    "sum_to_size",
+    fixed(
+        lambda r: ([r.arr((2, 3, 4)), r.pick([(3, 4), (1, 4), (3, 1), (2, 1, 1), (1,)])], {}),
+        lambda r: ([r.arr((2, 3)), 1, 3], {}),
+    ),
+    examples=3,
+)
+
+
+# --------------------------------------------------------------------------- triangular / Cholesky solves, *_ex (_ops/_linalg5.py)
+def _tri_a(r, shape, upper):
+    a = _sq(r, shape)
+    return np.triu(a) if upper else np.tril(a)
+
+
+def _chol(r, shape=(3, 3)):
+    return np.linalg.cholesky(_sq(r, shape, True).astype(np.float64)).astype(np.float32)
+
+
+add(
+    "linalg_solve_triangular",
+    fixed(
+        lambda r: (lambda up: ([_tri_a(r, (3, 3), up), r.arr((3, 2))], {"upper": up}))(r.bool()),
+        lambda r: (
+            lambda up: ([_tri_a(r, (2, 3, 3), up), r.arr((4, 3))], {"upper": up, "left": False, "unitriangular": True})
+        )(r.bool()),
+        lambda r: ([_tri_a(r, (3, 3), True), r.arr((2, 3, 1))], {"upper": True, "unitriangular": r.bool()}),
+    ),
+    examples=4,
+    tol=_LTOL,
+)
+add(
+    "triangular_solve",
+    fixed(
+        lambda r: (lambda up: ([r.arr((3, 2)), _tri_a(r, (3, 3), up)], {"upper": up, "transpose": r.bool()}))(r.bool()),
+        lambda r: ([r.arr((2, 3, 1)), _tri_a(r, (3, 3), False)], {"upper": False, "unitriangular": True}),
+    ),
+    examples=3,
+    tol=_LTOL,
+)
+add(
+    "cholesky_solve",
+    fixed(
+        lambda r: ([r.arr((3, 2)), _chol(r)], {}),
+        lambda r: ([r.arr((2, 3, 2)), _chol(r).T.copy()], {"upper": True}),
+    ),
+    examples=2,
+    tol=_LTOL,
+)
+add(
+    "cholesky_inverse",
+    fixed(lambda r: ([_chol(r)], {}), lambda r: ([_chol(r, (4, 4)).T.copy()], {"upper": True})),
+    examples=2,
+    tol=_LTOL,
+)
+add(
+    "lu_solve",
+    fixed(lambda r: ([r.arr((3, 2)), _sq(r, (3, 3))], {}), lambda r: ([r.arr((2, 3, 1)), _sq(r, (2, 3, 3))], {})),
+    call=lambda b, a: _fw(a).lu_solve(b, *_fw(a).linalg.lu_factor(a)),
+    jax_ref=False,
+    examples=2,
+    tol=_LTOL,
+)
+add(
+    "chain_matmul",
+    fixed(
+        lambda r: ([r.arr((2, 3)), r.arr((3, 4)), r.arr((4, 2))], {}),
+        lambda r: ([r.arr((2, 3)), r.arr((3, 1))], {}),
+        lambda r: ([r.arr((2, 3))], {}),
+    ),
+    examples=3,
+    tol=1e-4,
+)
+add("linalg_diagonal", fixed(lambda r: ([r.arr((2, 3, 4))], r.pick([{}, {"offset": 1}, {"dim1": 0, "dim2": 2}]))))
+add("linalg_matmul", binary(scalars=False, pairs=[((2, 3), (3,)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 1))]), examples=3)
+add("linalg_cholesky_ex", fixed(_SPD, lambda r: ([_sq(r, (3, 3), True)], {"upper": True})), examples=2, tol=_LTOL)
+add("linalg_inv_ex", fixed(_SQ), examples=2, tol=_LTOL)
+add(
+    "linalg_solve_ex",
+    fixed(lambda r: ([_sq(r), r.arr((3,))], {}), lambda r: ([_sq(r, (2, 3, 3)), r.arr((2, 2, 3))], {"left": False})),
+    examples=2,
+    tol=_LTOL,
+)
+add("linalg_lu_factor_ex", fixed(lambda r: ([r.arr(r.pick(_LU_SHAPES))], {})), examples=3, tol=1e-4)
+
+
+# --------------------------------------------------------------------------- Hermitian n-d FFTs (_ops/_fft2.py)
+for _n in ("hfft2", "hfftn"):
+    add(
+        f"fft_{_n}",
+        fixed(
+            lambda r: ([r.arr((3, 4), "complex64")], {"norm": r.pick([None, "ortho", "forward"])}),
+            lambda r: ([r.arr((2, 3, 4), "complex64")], {"s": (3, 6), "dim": (0, 2)}),
+            lambda r: ([r.arr((3, 4))], {}),
+        ),
+        examples=3,
+        tol=1e-4,
+    )
+for _n in ("ihfft2", "ihfftn"):
+    add(
+        f"fft_{_n}",
+        fixed(
+            lambda r: ([r.arr((3, 5))], {"norm": r.pick([None, "ortho", "forward"])}),
+            lambda r: ([r.arr((2, 3, 5))], {"s": (2, 4), "dim": (0, 2)}),
+        ),
+        examples=2,
+        tol=1e-4,
+    )

@@ -1,0 +1,397 @@
+"""torch's top-level spellings of nn features: ``torch.conv2d``, ``torch.batch_norm``,
+``torch.dropout(x, p, train)``, ``torch.kl_div(x, y, reduction=1)`` and friends, plus the
+top-level in-place functions that are not op-table rows (``torch.zero_``, ``torch.selu_``).
+
+These are torch's ATen signatures, which often differ from ``nn.functional``'s: the
+arguments are positional and mostly required, reductions are ints (0 none, 1 mean, 2 sum),
+``batch_norm`` takes ``weight, bias`` before the running statistics, ``embedding`` takes the
+weight first, pools take ``stride=()`` for "the kernel size". Each maps onto the
+``nn.functional`` implementation (rows and kernels), so it is differentiable and works
+eager, compiled and lazy like the functional form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ._generate import check_inplace, functional, inplace_update
+from ._tensor import Tensor
+from .nn import functional as F
+from .nn._functional_layers import _feature_dropout
+
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_max_pool1d",
+    "affine_grid_generator",
+    "alpha_dropout",
+    "alpha_dropout_",
+    "avg_pool1d",
+    "batch_norm",
+    "bilinear",
+    "binary_cross_entropy_with_logits",
+    "celu_",
+    "conj_physical",
+    "conj_physical_",
+    "constant_pad_nd",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "convolution",
+    "cosine_embedding_loss",
+    "cosine_similarity",
+    "ctc_loss",
+    "dropout",
+    "dropout_",
+    "embedding",
+    "feature_alpha_dropout",
+    "feature_alpha_dropout_",
+    "feature_dropout",
+    "feature_dropout_",
+    "grid_sampler",
+    "group_norm",
+    "hinge_embedding_loss",
+    "instance_norm",
+    "kl_div",
+    "layer_norm",
+    "margin_ranking_loss",
+    "max_pool1d",
+    "max_pool1d_with_indices",
+    "max_pool2d",
+    "max_pool3d",
+    "native_channel_shuffle",
+    "pairwise_distance",
+    "pdist",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "poisson_nll_loss",
+    "rms_norm",
+    "selu_",
+    "threshold_",
+    "triplet_margin_loss",
+]
+
+# Same signature as nn.functional's: the functional form itself.
+conv1d = F.conv1d
+conv2d = F.conv2d
+conv3d = F.conv3d
+conv_transpose1d = F.conv_transpose1d
+conv_transpose2d = F.conv_transpose2d
+conv_transpose3d = F.conv_transpose3d
+rms_norm = F.rms_norm
+bilinear = F.bilinear
+cosine_similarity = F.cosine_similarity
+pairwise_distance = F.pairwise_distance
+pdist = F.pdist
+pixel_shuffle = F.pixel_shuffle
+pixel_unshuffle = F.pixel_unshuffle
+adaptive_avg_pool1d = F.adaptive_avg_pool1d
+
+
+def convolution(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    transposed: bool,
+    output_padding: Sequence[int],
+    groups: int,
+) -> Tensor:
+    """torch.convolution: the N-d (transposed) convolution that ``weight``'s rank names."""
+    n = weight.dim() - 2
+    if n not in (1, 2, 3):
+        raise RuntimeError(f"Expected 3D, 4D or 5D weight for convolution, but got weight of size {list(weight.shape)}")
+    if transposed:
+        conv = getattr(F, f"conv_transpose{n}d")
+        return conv(input, weight, bias, tuple(stride), tuple(padding), tuple(output_padding), groups, tuple(dilation))
+    return getattr(F, f"conv{n}d")(input, weight, bias, tuple(stride), tuple(padding), tuple(dilation), groups)
+
+
+# --------------------------------------------------------------------------- normalization
+def batch_norm(
+    input: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    cudnn_enabled: bool,
+) -> Tensor:
+    """torch.batch_norm: ``weight, bias`` come before the running statistics (which a
+    training call updates in place, as F.batch_norm does); ``cudnn_enabled`` is ignored."""
+    return F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(
+    input: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    use_input_stats: bool,
+    momentum: float,
+    eps: float,
+    cudnn_enabled: bool,
+) -> Tensor:
+    return F.instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: Sequence[int] | int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+    cudnn_enable: bool = True,
+) -> Tensor:
+    return F.layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+    cudnn_enabled: bool = True,
+) -> Tensor:
+    return F.group_norm(input, num_groups, weight, bias, eps)
+
+
+# --------------------------------------------------------------------------- dropout
+def _check_p(p: float) -> None:
+    # ATen's dropouts raise RuntimeError (nn.functional's raise ValueError), also when not training
+    if p < 0.0 or p > 1.0:
+        raise RuntimeError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _check_feature(input: Tensor, train: bool) -> None:
+    if train and input.dim() < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+
+
+def dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    _check_p(p)
+    return F.dropout(input, p, train)
+
+
+def dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    _check_p(p)
+    return F.dropout(input, p, train, inplace=True)
+
+
+def alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    _check_p(p)
+    return F.alpha_dropout(input, p, train)
+
+
+def alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    _check_p(p)
+    return F.alpha_dropout(input, p, train, inplace=True)
+
+
+def feature_alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    _check_p(p)
+    _check_feature(input, train)
+    return F.feature_alpha_dropout(input, p, train)
+
+
+def feature_alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    _check_p(p)
+    _check_feature(input, train)
+    return F.feature_alpha_dropout(input, p, train, inplace=True)
+
+
+def feature_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """Zero whole ``(n, c)`` slices of an ``(N, C, *)`` input (any rank >= 2)."""
+    _check_p(p)
+    _check_feature(input, train)
+    return _feature_dropout(input, p, train, False, True)
+
+
+def feature_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    _check_p(p)
+    _check_feature(input, train)
+    return _feature_dropout(input, p, train, True, True)
+
+
+# --------------------------------------------------------------------------- activations in place
+def selu_(input: Tensor) -> Tensor:
+    return F.selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return F.celu(input, alpha, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return F.threshold(input, threshold, value, inplace=True)
+
+
+# --------------------------------------------------------------------------- embedding, pooling
+def embedding(
+    weight: Tensor, indices: Tensor, padding_idx: int = -1, scale_grad_by_freq: bool = False, sparse: bool = False
+) -> Tensor:
+    """torch.embedding: the weight comes first, and a negative ``padding_idx`` means none
+    (F.embedding resolves negative indices before calling it)."""
+    pad = padding_idx if padding_idx >= 0 else None
+    return F.embedding(indices, weight, pad, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+def _stride(stride):
+    # ATen's "stride=[]" means "the kernel size", nn.functional's stride=None
+    return None if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else stride
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=(), padding=0, dilation=1, ceil_mode: bool = False) -> Tensor:
+    return F.max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool2d(input: Tensor, kernel_size, stride=(), padding=0, dilation=1, ceil_mode: bool = False) -> Tensor:
+    return F.max_pool2d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool3d(input: Tensor, kernel_size, stride=(), padding=0, dilation=1, ceil_mode: bool = False) -> Tensor:
+    return F.max_pool3d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool1d_with_indices(
+    input: Tensor, kernel_size, stride=(), padding=0, dilation=1, ceil_mode: bool = False
+) -> tuple[Tensor, Tensor]:
+    return F.max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode, return_indices=True)
+
+
+def avg_pool1d(
+    input: Tensor, kernel_size, stride=(), padding=0, ceil_mode: bool = False, count_include_pad: bool = True
+) -> Tensor:
+    return F.avg_pool1d(input, kernel_size, _stride(stride), padding, ceil_mode, count_include_pad)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size) -> tuple[Tensor, Tensor]:
+    """torch.adaptive_max_pool1d always returns ``(values, indices)``."""
+    return F.adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+# --------------------------------------------------------------------------- losses (int reductions)
+# Omitted, the reduction is 0 ("none"): what torch 2.13's Python bindings of these functions
+# do (their ATen schemas say 1), e.g. ``torch.kl_div(x, y).shape == x.shape``.
+_REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}
+
+
+def _reduction(r: int) -> str:
+    if r not in _REDUCTIONS:
+        raise ValueError(f"{r} is not a valid value for reduction (0: none, 1: mean, 2: sum)")
+    return _REDUCTIONS[r]
+
+
+def kl_div(input: Tensor, target: Tensor, reduction: int = 0, *, log_target: bool = False) -> Tensor:
+    """torch.kl_div: ``reduction=1`` is the plain mean over every element (F.kl_div's
+    ``'mean'``, without its batchmean warning); omitted, no reduction (as torch's)."""
+    r = _reduction(reduction)
+    if r == "mean":
+        return F.kl_div(input, target, reduction="none", log_target=log_target).mean()
+    return F.kl_div(input, target, reduction=r, log_target=log_target)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    reduction: int = 0,
+) -> Tensor:
+    return F.binary_cross_entropy_with_logits(
+        input, target, weight, reduction=_reduction(reduction), pos_weight=pos_weight
+    )
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, reduction: int = 0) -> Tensor:
+    return F.hinge_embedding_loss(input, target, margin, reduction=_reduction(reduction))
+
+
+def cosine_embedding_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: int = 0
+) -> Tensor:
+    return F.cosine_embedding_loss(input1, input2, target, margin, reduction=_reduction(reduction))
+
+
+def margin_ranking_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: int = 0
+) -> Tensor:
+    return F.margin_ranking_loss(input1, input2, target, margin, reduction=_reduction(reduction))
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: int = 0,
+) -> Tensor:
+    return F.triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap, reduction=_reduction(reduction))
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool, full: bool, eps: float, reduction: int) -> Tensor:
+    return F.poisson_nll_loss(input, target, log_input, full, eps=eps, reduction=_reduction(reduction))
+
+
+def ctc_loss(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths,
+    target_lengths,
+    blank: int = 0,
+    reduction: int = 0,
+    zero_infinity: bool = False,
+) -> Tensor:
+    return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, _reduction(reduction), zero_infinity)
+
+
+# --------------------------------------------------------------------------- padding, shuffles, grids
+def constant_pad_nd(input: Tensor, pad: Sequence[int], value: float = 0) -> Tensor:
+    """Pad (or crop, for negative amounts) the last ``len(pad) // 2`` dimensions with ``value``."""
+    return F.pad(input, tuple(pad), "constant", value)
+
+
+def native_channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    return F.channel_shuffle(input, groups)
+
+
+_INTERP = {0: "bilinear", 1: "nearest", 2: "bicubic"}
+_PADDING = {0: "zeros", 1: "border", 2: "reflection"}
+
+
+def grid_sampler(
+    input: Tensor, grid: Tensor, interpolation_mode: int, padding_mode: int, align_corners: bool
+) -> Tensor:
+    """torch.grid_sampler: F.grid_sample with ATen's enum codes (interpolation 0 bilinear,
+    1 nearest, 2 bicubic; padding 0 zeros, 1 border, 2 reflection)."""
+    if interpolation_mode not in _INTERP:
+        raise ValueError(f"grid_sampler(): invalid interpolation_mode {interpolation_mode} (0, 1 or 2)")
+    if padding_mode not in _PADDING:
+        raise ValueError(f"grid_sampler(): invalid padding_mode {padding_mode} (0, 1 or 2)")
+    return F.grid_sample(input, grid, _INTERP[interpolation_mode], _PADDING[padding_mode], bool(align_corners))
+
+
+def affine_grid_generator(theta: Tensor, size: Sequence[int], align_corners: bool) -> Tensor:
+    return F.affine_grid(theta, list(size), bool(align_corners))
+
+
+# --------------------------------------------------------------------------- conj_physical
+def conj_physical(input: Tensor) -> Tensor:
+    """The conjugate as a new tensor (eagerjax has no lazy conjugate bit: ``conj`` is the same)."""
+    return functional.conj(input)
+
+
+def conj_physical_(input: Tensor) -> Tensor:
+    check_inplace(input, "conj_physical_")
+    return inplace_update(input, functional.conj(input), "conj_physical_")
