@@ -69,6 +69,7 @@ from ._ops import (  # noqa: F401 - register rows
     _shape,
     _shape_extra,  # noqa: F401 - unfold / view(dtype) rows, in-place shape methods
     _special,  # noqa: F401 - torch.special rows, mvlgamma, combinations, channel_shuffle
+    _special2,  # noqa: F401 - Bessel / Airy / incomplete gamma / orthogonal polynomial rows
     _stft,  # noqa: F401 - stft / istft and window-function rows
 )
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision

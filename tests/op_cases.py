@@ -1975,6 +1975,41 @@ add(
 )
 
 
+# --------------------------------------------------------------------------- torch.special (_ops/_special2.py)
+# torch has no gradients of these (igamma's in its first argument neither): ours are jax's,
+# checked against derivative identities in tests/test_special2.py. Wide ranges are there too.
+for _n, _d in {
+    "bessel_j0": "real",
+    "bessel_j1": "real",
+    "bessel_y0": "pos",
+    "bessel_y1": "pos",
+    "modified_bessel_i0": "real",
+    "modified_bessel_i1": "real",
+    "modified_bessel_k0": "pos",
+    "modified_bessel_k1": "pos",
+    "scaled_modified_bessel_k0": "pos",
+    "scaled_modified_bessel_k1": "pos",
+    "airy_ai": "real",
+    "spherical_bessel_j0": "real",
+}.items():
+    add(f"special_{_n}", unary(_d, ("float32", "float32", "float16", "int32")), examples=3)
+for _n in ("igamma", "igammac", "special_gammainc", "special_gammaincc"):
+    add(_n, binary(("pos", "pos"), scalars=False), examples=3, tol=1e-4)
+_POLY = (
+    lambda r: (
+        [r.arr(r.pick(SHAPES), r.pick(["float32", "float32", "int32"]), "unit"), r.pick([-1, 0, 1, 2, 3, 6])],
+        {},
+    ),
+    lambda r: ([r.arr((2, 3), r.pick(["float32", "int32"])), r.arr(r.pick([(3,), (2, 3), ()]), "int32")], {}),
+    lambda r: ([r.pick([0.5, -1.5, 2]), r.arr((4,), *r.pick([("int32", "nonneg"), ("float32", "pos")]))], {}),
+)
+for _n in ("chebyshev", "shifted_chebyshev"):
+    for _k in "tuvw":
+        add(f"special_{_n}_polynomial_{_k}", fixed(*_POLY), examples=4, tol=1e-4)
+for _n in ("hermite_polynomial_h", "hermite_polynomial_he", "laguerre_polynomial_l", "legendre_polynomial_p"):
+    add(f"special_{_n}", fixed(*_POLY), examples=4, tol=1e-4)
+
+
 # --------------------------------------------------------------------------- linalg: cond, tensorinv, tensorsolve
 add(
     "linalg_cond",

@@ -8,8 +8,9 @@ names share one function. Integer and bool inputs compute in float32 (torch's de
 float, like the table's other unary math); float16 inputs of the functions new here
 compute in float32 and are cast back (several of JAX's reject float16).
 
-``bessel_j0``/``bessel_j1`` are absent: JAX only has ``bessel_jn``, whose series is NaN
-for small float32 arguments.
+The Bessel and Airy functions JAX lacks (``bessel_j0`` & co.; its ``bessel_jn`` is NaN for
+small float32 arguments), the incomplete gamma functions and the orthogonal polynomials
+are in ``_special2.py``.
 """
 
 from __future__ import annotations
