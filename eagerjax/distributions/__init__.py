@@ -16,6 +16,7 @@ from . import _kl2, constraint_registry, constraints, kl, transforms  # noqa: F4
 from ._discrete import Bernoulli, Categorical, OneHotCategorical, OneHotCategoricalStraightThrough
 from ._distribution import Distribution, ExponentialFamily
 from ._gamma import Beta, Dirichlet, Gamma
+from ._lkj import LKJCholesky
 from ._lowrank import LowRankMultivariateNormal
 from ._mixture import MixtureSameFamily, Multinomial, NegativeBinomial
 from ._mvn import Independent, MultivariateNormal
@@ -27,16 +28,19 @@ from ._transformed import Gumbel, HalfNormal, TransformedDistribution
 from ._transformed2 import HalfCauchy, Kumaraswamy, LogisticNormal, Pareto, Weibull
 from ._uniform import Exponential, Uniform
 from ._vonmises import VonMises
+from ._wishart import Wishart
 from .constraint_registry import biject_to, transform_to
 from .kl import kl_divergence, register_kl
 from .transforms import (
     AbsTransform,
     AffineTransform,
     ComposeTransform,
+    CorrCholeskyTransform,
     CumulativeDistributionTransform,
     ExpTransform,
     IndependentTransform,
     LowerCholeskyTransform,
+    PositiveDefiniteTransform,
     PowerTransform,
     ReshapeTransform,
     SigmoidTransform,
@@ -59,6 +63,7 @@ __all__ = [
     "Chi2",
     "ComposeTransform",
     "ContinuousBernoulli",
+    "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
     "Dirichlet",
     "Distribution",
@@ -73,6 +78,7 @@ __all__ = [
     "Independent",
     "IndependentTransform",
     "Kumaraswamy",
+    "LKJCholesky",
     "Laplace",
     "LogNormal",
     "LogisticNormal",
@@ -86,6 +92,7 @@ __all__ = [
     "OneHotCategorical",
     "OneHotCategoricalStraightThrough",
     "Pareto",
+    "PositiveDefiniteTransform",
     "Poisson",
     "PowerTransform",
     "RelaxedBernoulli",
@@ -102,6 +109,7 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Wishart",
     "biject_to",
     "constraint_registry",
     "constraints",

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "Constraint",
     "boolean",
+    "corr_cholesky",
     "dependent",
     "dependent_property",
     "greater_than",
@@ -29,6 +30,7 @@ __all__ = [
     "positive",
     "positive_definite",
     "positive_integer",
+    "positive_semidefinite",
     "real",
     "real_vector",
     "simplex",
@@ -329,6 +331,30 @@ class _PositiveDefinite(_Symmetric):
         return sym & ej.linalg.eigvalsh(value).gt(0).all(-1)
 
 
+class _PositiveSemidefinite(_Symmetric):
+    def check(self, value):
+        import eagerjax as ej
+
+        sym = super().check(value)
+        if value.shape[-2] != value.shape[-1]:
+            return sym
+        return sym & ej.linalg.eigvalsh(value).ge(0).all(-1)
+
+
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors of correlation matrices: a positive diagonal and rows of unit
+    length (within ``10 * n`` machine epsilons, as torch)."""
+
+    event_dim = 2
+
+    def check(self, value):
+        import eagerjax as ej
+
+        tol = float(ej.finfo(value.dtype).eps) * value.shape[-1] * 10
+        unit_rows = (ej.linalg.vector_norm(value.detach(), dim=-1) - 1.0).abs().le(tol).all(-1)
+        return _LowerCholesky().check(value) & unit_rows
+
+
 dependent = _Dependent()
 dependent_property = _DependentProperty
 independent = _IndependentConstraint
@@ -354,3 +380,5 @@ lower_cholesky = _LowerCholesky()
 square = _Square()
 symmetric = _Symmetric()
 positive_definite = _PositiveDefinite()
+positive_semidefinite = _PositiveSemidefinite()
+corr_cholesky = _CorrCholesky()

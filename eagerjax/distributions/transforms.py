@@ -23,10 +23,12 @@ __all__ = [
     "AbsTransform",
     "AffineTransform",
     "ComposeTransform",
+    "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
     "ExpTransform",
     "IndependentTransform",
     "LowerCholeskyTransform",
+    "PositiveDefiniteTransform",
     "PowerTransform",
     "ReshapeTransform",
     "SigmoidTransform",
@@ -584,3 +586,4 @@ from ._transforms2 import (  # noqa: E402
     ReshapeTransform,
     SoftplusTransform,
 )
+from ._transforms3 import CorrCholeskyTransform, PositiveDefiniteTransform  # noqa: E402
