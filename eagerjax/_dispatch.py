@@ -255,6 +255,12 @@ def call_kernel(kern: Kernel, vals: list, tens: list, differentiable: bool = Tru
             out = mode.run(kern, vals, tens)
         except (TypeError, ValueError, IndexError) as e:
             raise _op_error(kern, vals, e) from None
+    return wrap_results(kern, out, vals, tens, differentiable, out_type)
+
+
+def wrap_results(kern: Kernel, out, vals: list, tens: list, differentiable: bool, out_type):
+    """``kern``'s raw outputs as Tensors, tied to the tape by one node when an input needs a
+    gradient (non-float outputs never require grad)."""
     needs_grad = False
     if differentiable and flags.grad_enabled:
         for t in tens:
@@ -262,9 +268,7 @@ def call_kernel(kern: Kernel, vals: list, tens: list, differentiable: bool = Tru
                 needs_grad = True
                 break
     if type(out) is tuple or type(out) is list:
-        node = None
-        if needs_grad:
-            node = Node(kern, vals, tens, len(out))
+        node = Node(kern, vals, tens, len(out)) if needs_grad else None
         res = tuple(
             Tensor._make(o, node is not None and _floatlike(o), node if node is not None and _floatlike(o) else None, k)
             for k, o in enumerate(out)

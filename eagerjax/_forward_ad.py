@@ -31,7 +31,6 @@ import jax
 import jax.numpy as jnp
 
 from . import _dispatch, _xla_budget
-from ._autograd import Node
 from ._capture import Capture
 from ._dispatch import Kernel, _floatlike, _op_error
 from ._lazy import LazyValue
@@ -316,7 +315,7 @@ def _call(kern: Kernel, vals: list, tens: list, differentiable: bool, out_type):
             out, tout = mode.run(k2, args, list(tens) + tans)
     except (TypeError, ValueError, IndexError) as e:
         raise _op_error(kern, vals, e) from None
-    res = _wrap(kern, out, vals, tens, differentiable, out_type)
+    res = _dispatch.wrap_results(kern, out, vals, tens, differentiable, out_type)
     produced = []
     for r, tv in zip(res, tout) if isinstance(res, tuple) else ((res, tout),):
         if tv is not None:
@@ -327,24 +326,3 @@ def _call(kern: Kernel, vals: list, tens: list, differentiable: bool, out_type):
     if first is not None:
         lvl.recent.append((weakref.ref(first), first._version, produced))
     return res
-
-
-def _wrap(kern: Kernel, out, vals: list, tens: list, differentiable: bool, out_type):
-    """Results as ``call_kernel`` makes them (the same autograd node on the primal kernel).
-    Kept in step with ``call_kernel``'s tail, which stays inline there for its speed."""
-    needs_grad = False
-    if differentiable and flags.grad_enabled:
-        for t in tens:
-            if t is not None and t.requires_grad:
-                needs_grad = True
-                break
-    if type(out) is tuple or type(out) is list:
-        node = Node(kern, vals, tens, len(out)) if needs_grad else None
-        res = tuple(
-            Tensor._make(o, node is not None and _floatlike(o), node if node is not None and _floatlike(o) else None, k)
-            for k, o in enumerate(out)
-        )
-        return out_type(*res) if out_type is not None else res
-    if needs_grad and _floatlike(out):
-        return Tensor._make(out, True, Node(kern, vals, tens, 1), 0)
-    return Tensor._make(out)

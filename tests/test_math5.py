@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from test_special import _close, _fresh_lazy  # noqa: F401 - the shared comparison helper and lazy-graph fixture
 
 import eagerjax as ej
 from eagerjax.testing import assert_compile_equivalent
@@ -18,22 +19,6 @@ RNG = np.random.default_rng(0)
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*is deprecated:UserWarning", "ignore:index_reduce\\(\\) is in beta:UserWarning"
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
-
-
-def _close(ours, theirs, tol=1e-5, what=""):
-    a = ours.detach().numpy() if isinstance(ours, ej.Tensor) else np.asarray(ours)
-    b = theirs.detach().numpy() if isinstance(theirs, torch.Tensor) else np.asarray(theirs)
-    assert a.shape == b.shape, f"{what}: shape {a.shape} != {b.shape}"
-    np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=what)
 
 
 def _t(m, a):

@@ -65,7 +65,25 @@ def _bshape(*shapes) -> tuple:
     return tuple(np.broadcast_shapes(*(tuple(s) for s in shapes)))
 
 
-class MultivariateNormal(Distribution):
+class TrilMatrices:
+    """``scale_tril``, ``covariance_matrix`` (L Lᵀ) and ``precision_matrix`` of a distribution
+    holding ``_unbroadcasted_scale_tril``, expanded to ``_full()``."""
+
+    @lazy_property
+    def scale_tril(self) -> Tensor:
+        return self._unbroadcasted_scale_tril.expand(self._full())
+
+    @lazy_property
+    def covariance_matrix(self) -> Tensor:
+        L = self._unbroadcasted_scale_tril
+        return (L @ L.mT).expand(self._full())
+
+    @lazy_property
+    def precision_matrix(self) -> Tensor:
+        return dispatch(_cholesky_inverse_row, (self._unbroadcasted_scale_tril,), {}).expand(self._full())
+
+
+class MultivariateNormal(TrilMatrices, Distribution):
     """``torch.distributions.MultivariateNormal(loc, covariance_matrix=None, precision_matrix=None,
     scale_tril=None)``: exactly one of the three matrix parameters; everything is computed from
     the lower Cholesky factor of the covariance."""
@@ -121,19 +139,6 @@ class MultivariateNormal(Distribution):
 
     def _full(self) -> tuple:
         return tuple(self._batch_shape) + tuple(self._event_shape) * 2
-
-    @lazy_property
-    def scale_tril(self) -> Tensor:
-        return self._unbroadcasted_scale_tril.expand(self._full())
-
-    @lazy_property
-    def covariance_matrix(self) -> Tensor:
-        L = self._unbroadcasted_scale_tril
-        return (L @ L.mT).expand(self._full())
-
-    @lazy_property
-    def precision_matrix(self) -> Tensor:
-        return dispatch(_cholesky_inverse_row, (self._unbroadcasted_scale_tril,), {}).expand(self._full())
 
     @property
     def mean(self) -> Tensor:

@@ -14,8 +14,8 @@ from .._ops._registry import op
 from .._tensor import Size, Tensor
 from . import constraints
 from ._distribution import ExponentialFamily
-from ._mvn import _bshape, _cholesky_inverse_row, _precision_to_scale_tril_row, _tril_solve
-from ._utils import eager, host_all, lazy_property, sample_gamma, standard_normal
+from ._mvn import TrilMatrices, _bshape, _precision_to_scale_tril_row, _tril_solve
+from ._utils import eager, host_all, sample_gamma, standard_normal
 
 __all__ = ["Wishart"]
 
@@ -58,7 +58,7 @@ def _mvdigamma(x: Tensor, p: int) -> Tensor:
     return (x.unsqueeze(-1) - half).digamma().sum(-1)
 
 
-class Wishart(ExponentialFamily):
+class Wishart(TrilMatrices, ExponentialFamily):
     """``torch.distributions.Wishart(df, covariance_matrix=None, precision_matrix=None,
     scale_tril=None)``: exactly one of the three matrix parameters; ``df`` must exceed
     ``p - 1`` for ``p x p`` matrices (checked at construction, a host read in eager mode only
@@ -146,19 +146,6 @@ class Wishart(ExponentialFamily):
     def _df_matrix(self) -> Tensor:
         """``df`` viewed against the event dims (``batch_shape + (1, 1)``)."""
         return self.df.reshape(tuple(self._batch_shape) + (1, 1))
-
-    @lazy_property
-    def scale_tril(self) -> Tensor:
-        return self._unbroadcasted_scale_tril.expand(self._full())
-
-    @lazy_property
-    def covariance_matrix(self) -> Tensor:
-        L = self._unbroadcasted_scale_tril
-        return (L @ L.mT).expand(self._full())
-
-    @lazy_property
-    def precision_matrix(self) -> Tensor:
-        return dispatch(_cholesky_inverse_row, (self._unbroadcasted_scale_tril,), {}).expand(self._full())
 
     @property
     def mean(self) -> Tensor:

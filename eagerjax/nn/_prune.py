@@ -289,8 +289,8 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prunes ``amount`` entries (an int, or a fraction of them) chosen at random."""
+class _Unstructured(BasePruningMethod):
+    """Prunes ``amount`` entries (an int, or a fraction of them): those ``_scores`` ranks lowest."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -298,37 +298,35 @@ class RandomUnstructured(BasePruningMethod):
         _validate_amount_init(amount)
         self.amount = amount
 
+    def _scores(self, t: Tensor) -> Tensor:
+        raise NotImplementedError
+
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         n = t.numel()
         k = _n_to_prune(self.amount, n)
         _validate_amount(k, n)
         mask = default_mask.clone()
         if k != 0:
-            mask = _zero_entries(mask, _F.topk(rand_like(t).reshape(-1), k).indices)
+            mask = _zero_entries(mask, _F.topk(self._scores(t).reshape(-1), k, largest=False).indices)
         return mask
+
+
+class RandomUnstructured(_Unstructured):
+    """Prunes ``amount`` entries (an int, or a fraction of them) chosen at random."""
+
+    def _scores(self, t: Tensor) -> Tensor:
+        return rand_like(t)
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float):  # type: ignore[override]
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prunes the ``amount`` entries (an int, or a fraction of them) of smallest magnitude."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount: int | float) -> None:
-        _validate_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        n = t.numel()
-        k = _n_to_prune(self.amount, n)
-        _validate_amount(k, n)
-        mask = default_mask.clone()
-        if k != 0:
-            mask = _zero_entries(mask, _F.topk(t.abs().reshape(-1), k, largest=False).indices)
-        return mask
+    def _scores(self, t: Tensor) -> Tensor:
+        return t.abs()
 
     @classmethod
     def apply(cls, module: Module, name: str, amount: int | float, importance_scores: Tensor | None = None):  # type: ignore[override]
