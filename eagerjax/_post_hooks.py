@@ -26,11 +26,11 @@ def register(self: Tensor, hook: Callable[[Tensor], None]) -> _HookHandle:
     key = id(self)
     entry = hooks.get(key)
     if entry is None or entry[0]() is not self:
-
-        def gone(ref, key=key):
-            e = hooks.get(key)
+        # (the table is bound here: at interpreter exit module globals may already be None)
+        def gone(ref, key=key, table=hooks):
+            e = table.get(key)
             if e is not None and e[0] is ref:
-                del hooks[key]
+                del table[key]
 
         entry = hooks[key] = (weakref.ref(self, gone), [])
     entry[1].append(hook)
