@@ -12,9 +12,11 @@ from . import _function as function
 from ._anomaly import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from ._autograd import backward, enable_grad, grad, inference_mode, no_grad, set_grad_enabled
 from ._function import Function, FunctionCtx
+from ._gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 sys.modules[__name__ + ".function"] = function
 sys.modules[__name__ + ".forward_ad"] = forward_ad
+gradcheck.GradcheckError = GradcheckError  # torch spells it torch.autograd.gradcheck.GradcheckError
 
 __all__ = [
     "backward",
@@ -27,6 +29,8 @@ __all__ = [
     "FunctionCtx",
     "function",
     "forward_ad",
+    "gradcheck",
+    "gradgradcheck",
     "detect_anomaly",
     "set_detect_anomaly",
     "is_anomaly_enabled",
