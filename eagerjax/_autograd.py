@@ -35,7 +35,7 @@ _FREED = None
 class Node:
     """One recorded op: what ran, on what, and where its inputs came from."""
 
-    __slots__ = ("kernel", "vals", "parents", "n_out", "retained", "hooks", "__weakref__")
+    __slots__ = ("kernel", "vals", "parents", "n_out", "retained", "hooks", "packed", "__weakref__")
 
     def __init__(self, kernel, vals, tens, n_out: int) -> None:
         self.kernel = kernel
@@ -52,10 +52,21 @@ class Node:
         self.n_out = n_out
         self.retained = None  # {out_idx: weakref(Tensor)} for retain_grad()
         self.hooks = None  # {out_idx: [hook]} from register_hook on a non-leaf
+        self.packed = None  # (unpack, packed vals) under autograd.graph.saved_tensors_hooks
         if _region is not None:  # inside a checkpointed region (``_checkpoint``)
             _region.append(self)
+        elif saved_hooks:
+            self._pack(*saved_hooks[-1])
         if _anomaly.state[0]:
             _anomaly.stacks[self] = _anomaly.forward_stack()
+
+    def _pack(self, pack, unpack) -> None:
+        """Hand the saved inputs to ``pack`` (Tensors; Python numbers stay) and keep only
+        what it returns until a backward ``unpack``s them (``_unpack_saved``)."""
+        packed = tuple(v if type(v) in (int, float, bool) else pack(Tensor._make(v)) for v in self.vals)
+        self.packed = (unpack, packed)
+        self.vals = ()
+        packed_nodes[0] = True
 
     def name(self) -> str:
         n = self.kernel.name
@@ -79,6 +90,26 @@ class Node:
 
 # The nodes recorded inside the innermost running ``checkpoint`` region, in creation order.
 _region: list | None = None
+# ``autograd.graph.saved_tensors_hooks`` in force, innermost last: (pack, unpack).
+saved_hooks: list = []
+packed_nodes = [False]  # whether any node was ever packed
+
+
+def _unpack_saved(topo) -> None:
+    """Give packed nodes their inputs back (``unpack`` of each packed value), for a backward."""
+    for n in topo:
+        if n.packed is not None:
+            unpack, packed = n.packed
+            vals = []
+            for p in packed:
+                if type(p) in (int, float, bool):
+                    vals.append(p)
+                    continue
+                t = unpack(p)
+                if not isinstance(t, Tensor):
+                    raise TypeError(f"saved_tensors_hooks: unpack_hook must return a Tensor, got {type(t).__name__}")
+                vals.append(t._read())
+            n.vals = tuple(vals)
 
 
 def raw_node(kernel, vals, parents, n_out: int) -> Node:
@@ -494,6 +525,8 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
     leaf_roots = [(t, c) for t, c in zip(tensors, cts) if t._node is None]
     node_roots = [((t._node, t._idx), c) for t, c in zip(tensors, cts) if t._node is not None]
     topo = _topo([r[0][0] for r in node_roots])
+    if packed_nodes[0]:  # (set once a node was packed: the whole cost before that)
+        _unpack_saved(topo)
     slow = (
         create_graph
         or _anomaly.state[0]
@@ -534,6 +567,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
     if not retain_graph:
         for n in topo:
             n.vals = _FREED
+            n.packed = None
     nt = len(targets)
     for t, g in zip(retained, target_grads[nt:]):
         if g is not None:

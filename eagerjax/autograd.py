@@ -9,6 +9,7 @@ import sys
 
 from . import _forward_ad as forward_ad
 from . import _function as function
+from . import _graph as graph
 from ._anomaly import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from ._autograd import backward, enable_grad, grad, inference_mode, no_grad, set_grad_enabled
 from ._function import Function, FunctionCtx
@@ -16,6 +17,7 @@ from ._gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 sys.modules[__name__ + ".function"] = function
 sys.modules[__name__ + ".forward_ad"] = forward_ad
+sys.modules[__name__ + ".graph"] = graph
 gradcheck.GradcheckError = GradcheckError  # torch spells it torch.autograd.gradcheck.GradcheckError
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "FunctionCtx",
     "function",
     "forward_ad",
+    "graph",
     "gradcheck",
     "gradgradcheck",
     "detect_anomaly",
