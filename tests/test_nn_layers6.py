@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 from test_nn_layers import close, rand
+from test_nn_layers4 import run_pair  # the shared torch-comparison helper
 
 import eagerjax as ej
 import eagerjax.nn as nn
@@ -33,34 +34,12 @@ def _fresh_lazy():
     ej.set_mode("eager")
 
 
-def run_pair(ours_fn, theirs_fn, arrays, params=(), tol=1e-5, gtol=1e-4, grad=True):
-    """Both sides on the same arrays: outputs (the first of a tuple), and the gradients of every
-    float input and of ``params`` for a random cotangent."""
-    ex = [ej.tensor(a, requires_grad=grad and a.dtype.kind == "f") if isinstance(a, np.ndarray) else a for a in arrays]
-    tx = [
-        torch.tensor(a, requires_grad=grad and a.dtype.kind == "f") if isinstance(a, np.ndarray) else a for a in arrays
-    ]
-    ey, ty = ours_fn(*ex), theirs_fn(*tx)
-    e0, t0 = (ey[0], ty[0]) if isinstance(ty, tuple) else (ey, ty)
-    close(e0, t0, tol, "output")
-    if grad:
-        g = rand(*t0.shape)
-        (e0 * ej.tensor(g)).sum().backward()
-        (t0 * torch.tensor(g)).sum().backward()
-        for i, (a, b) in enumerate(zip(ex, tx)):
-            if isinstance(b, torch.Tensor) and b.requires_grad:
-                close(a.grad, b.grad, gtol, f"grad of input {i}")
-        for name, pe, pt in params:
-            close(pe.grad, pt.grad, gtol, f"grad of {name}")
-    return ey, ty
-
-
 def module_pair(ours, theirs, *arrays, tol=1e-5, gtol=1e-4):
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     assert list(ours.state_dict().keys()) == list(theirs.state_dict().keys())
     ep, tp = dict(ours.named_parameters()), dict(theirs.named_parameters())
     assert list(ep) == list(tp)
-    out = run_pair(ours, theirs, list(arrays), [(k, ep[k], tp[k]) for k in tp], tol, gtol)
+    out = run_pair(ours, theirs, list(arrays), params=[(k, ep[k], tp[k]) for k in tp], tol=tol, gtol=gtol)
     assert repr(ours) == repr(theirs)
     return out
 
