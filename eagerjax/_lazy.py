@@ -29,7 +29,7 @@ import numpy as np
 from . import _gradpack, _xla_budget
 from ._precision import traced
 from ._state import flags
-from ._tensor import Tensor
+from ._tensor import Tensor, _device_array
 
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 _SCALARS = (int, float, bool)
@@ -99,6 +99,7 @@ class LazyGraph:
         self._last_prog = None
         self._clears = _xla_budget.clears
         self._cleared = False
+        self._stood_in: dict = {}  # id(owner) -> weakref: owners whose new .grad got a stand-in donor
         self._reset()
 
     def _reset(self) -> None:
@@ -113,6 +114,7 @@ class LazyGraph:
         self.overwritten: dict = {}  # const slot -> weakref of the tensor that held it and was written
         self.grad_owners: list = []  # weakrefs of tensors whose .grad was set
         self.updates: list = []  # (node, target tensors, output aval ids) of run_update
+        self.dead: list = []  # (owner weakref, buffer) of concrete .grads dropped while recording
 
     # -- recorder protocol ---------------------------------------------------------
     def note_new(self, t: Tensor) -> None:
@@ -135,7 +137,15 @@ class LazyGraph:
                 self.overwritten[slot] = r
 
     def note_grad(self, t: Tensor) -> None:
-        self.grad_owners.append(weakref.ref(t))  # its new .grad may be packed at the flush
+        """``t.grad`` is about to be set (``zero_grad()``): its new .grad may be packed at the
+        flush, and the buffer of the old one, once nothing holds it, may be donated to it."""
+        r = weakref.ref(t)
+        self.grad_owners.append(r)
+        old = t._grad
+        if old is not None:
+            v = _gradpack.raw_value(old)  # (None for a grad still inside a pack)
+            if v is not None and type(v) is not LazyValue:
+                self.dead.append((r, v))
 
     def set_grads(self, owners: list, grads: list) -> None:
         """``backward()`` gives each owner its new ``.grad`` (values, placeholders or Tensors).
@@ -285,6 +295,8 @@ class LazyGraph:
         if self.updates:
             _update_results(self.updates, consts, const_avals, self.const_ids, donated, rest)
         grads, layout = _grads_to_pack(self.grad_owners)
+        if not grads and self.grad_owners:
+            _dead_grad_donors(self.grad_owners, self.dead, consts, const_avals, donated, self._stood_in)
         outrefs = self.outrefs
         self._reset()
         self.stats["flushes"] += 1
@@ -364,7 +376,8 @@ class LazyGraph:
         self.stats["recompiles"].append(reason)
         if "recompile" in _LOG or "all" in _LOG:
             print(f"[eagerjax] lazy graph compile: {reason}", file=sys.stderr)
-        jitted = jax.jit(traced(program), donate_argnums=donate)
+        # keep_unused: a dead grad's buffer is an unread input, kept so XLA can reuse it
+        jitted = jax.jit(traced(program), donate_argnums=donate, keep_unused=True)
         t0 = time.perf_counter()
 
         def first(*consts):
@@ -444,6 +457,43 @@ def _update_results(updates: list, consts: list, avals: list, const_ids: dict, d
                 taken.add(slot)
             else:
                 rest.append((code, t))
+
+
+def _dead_grad_donors(owners: list, dead: list, consts: list, avals: list, donated: list, stood_in: dict) -> None:
+    """Donate to each pending, unpacked ``.grad`` the buffer of the ``.grad`` it replaced
+    (``zero_grad()`` dropped it; nothing else holds it), appended to the graph's inputs as
+    an unread const: XLA then writes the new gradient into the old one's memory, as
+    ``ej.compile`` does, instead of taking fresh pages from the OS every step (a third of
+    the medium MLP's lazy overhead). An owner's first gradient gets a zero stand-in once,
+    so that the first step already compiles the steady state's program."""
+    old_of = {id(r()): v for r, v in dead}  # (a comprehension: no loop variable keeps a buffer)
+    raw = _gradpack.raw_value
+    getrefcount = sys.getrefcount
+    sinks = {id(sink) for _, _, sink in donated}
+    for r in owners:
+        t = r()
+        if t is None or t._grad is None:
+            continue
+        new = raw(t._grad)
+        if type(new) is not LazyValue or new.array is not None or id(new) in sinks:
+            continue
+        sinks.add(id(new))
+        old = old_of.get(id(t))
+        if old is None:
+            w = stood_in.get(id(t))
+            if w is not None and w() is t:
+                continue
+            if len(stood_in) > 4096:
+                stood_in.clear()
+            stood_in[id(t)] = weakref.ref(t)
+            shape, dt = _AVALS[new.aid]
+            old = _device_array(np.zeros(shape, dt))
+        # references: the dead list's tuple, old_of, ``old`` and getrefcount's argument
+        elif getrefcount(old) > 4 or (_BY_AVAL.get(old.aval) or _aval_id(old)) != new.aid:
+            continue
+        donated.append((len(consts), new.node << _LEAF_BITS | new.leaf, new))
+        consts.append(old)
+        avals.append(new.aid)
 
 
 def _grads_to_pack(owners: list) -> tuple[list, tuple]:
