@@ -138,12 +138,14 @@ class _GradMode(contextlib.ContextDecorator):
         self.prev = []
 
     def __enter__(self):
-        self.prev.append(flags.grad_enabled)
+        self.prev.append((flags.grad_enabled, flags.stop_traced))
         flags.grad_enabled = self.enabled
+        if not flags.in_kernel:
+            flags.stop_traced = not self.enabled
         return self
 
     def __exit__(self, *exc) -> None:
-        flags.grad_enabled = self.prev.pop()
+        flags.grad_enabled, flags.stop_traced = self.prev.pop()
 
 
 class no_grad(_GradMode):
@@ -162,14 +164,10 @@ class set_grad_enabled(_GradMode):
     def __init__(self, mode: bool) -> None:
         super().__init__(bool(mode))
         # torch also lets `set_grad_enabled(False)` act as a plain function call.
-        self.prev.append(flags.grad_enabled)
-        flags.grad_enabled = bool(mode)
+        super().__enter__()
 
     def __enter__(self):
         return self
-
-    def __exit__(self, *exc) -> None:
-        flags.grad_enabled = self.prev.pop()
 
 
 INFERENCE_MODE = [False]  # read by ej.is_inference_mode_enabled()
@@ -404,8 +402,8 @@ def _run_fused(topo, roots, root_cts, leaves, accumulate: bool, targets_t):
                 else:
                     s = slots[id(v)] = len(vals)
                     vals.append(v)
-            if p is None:
-                ps = None
+            if p is None or (type(p) is tuple and id(p[0]) not in node_idx):
+                ps = None  # (a node pruned by _leading_to: its gradient is not wanted)
             elif type(p) is tuple:
                 ps = ("n", node_idx[id(p[0])], p[1])
                 diff.append(j)
@@ -471,7 +469,10 @@ def _zeros_of(t):
 
 
 # --------------------------------------------------------------------------- entry points
-def _as_root_ct(t, g):
+def _as_root_ct(t, g, create_graph: bool = False):
+    """The root cotangent for output ``t``: a raw value, or with ``create_graph`` a given
+    Tensor that requires grad itself, so the backward's graph reaches it (the
+    double-backward trick ``grad(grad(y, x, v, create_graph=True), v)`` needs that)."""
     if g is None:
         if t.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
@@ -481,7 +482,10 @@ def _as_root_ct(t, g):
             raise RuntimeError(
                 f"Mismatch in shape: grad_output[0] has a shape of {tuple(g.shape)} and output[0] has a shape of {tuple(t.shape)}."
             )
-        return g._read()
+        if create_graph and g.requires_grad:
+            return g if g.dtype == t.dtype else g.to(t.dtype)
+        v = g._read()
+        return v if v.dtype == t._value.dtype else v.astype(t._value.dtype)  # (torch casts too)
     return jnp.asarray(g, t.dtype)
 
 
@@ -514,17 +518,27 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
     for t in tensors:
         if not t.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-    cts = [_as_root_ct(t, g) for t, g in zip(tensors, grad_tensors)]
+    cts = [_as_root_ct(t, g, create_graph) for t, g in zip(tensors, grad_tensors)]
     only = None
+    keep = ()
     if inputs is not None:
-        only = {id(x) for x in ([inputs] if isinstance(inputs, Tensor) else inputs)}
-    _engine(list(tensors), cts, retain_graph, create_graph, accumulate=True, only=only)
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        only = {id(x) for x in inputs if x._node is None}
+        keep = [x for x in inputs if x._node is not None]  # non-leaf inputs get a .grad too
+    _engine(list(tensors), cts, retain_graph, create_graph, accumulate=True, only=only, keep=keep)
 
 
-def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), only=None):
+def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), only=None, keep=()):
+    """``keep``: non-leaf tensors whose ``.grad`` is accumulated like a retained one's
+    (``backward(inputs=[...])`` naming one)."""
     leaf_roots = [(t, c) for t, c in zip(tensors, cts) if t._node is None]
     node_roots = [((t._node, t._idx), c) for t, c in zip(tensors, cts) if t._node is not None]
     topo = _topo([r[0][0] for r in node_roots])
+    if topo and (targets or only is not None):
+        # torch runs (and frees) only the nodes on a path to what was asked for
+        topo = _leading_to(topo, list(targets) + list(keep), only)
+        alive = {id(n) for n in topo}
+        node_roots = [r for r in node_roots if id(r[0][0]) in alive]
     if packed_nodes[0]:  # (set once a node was packed: the whole cost before that)
         _unpack_saved(topo)
     slow = (
@@ -534,7 +548,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
         or any(p._hooks for n in topo for p in n.parents if p is not None and type(p) is not tuple)
         or any(t._hooks for t, _ in leaf_roots)
     )
-    retained = []
+    retained = list(keep)
     for n in topo:
         if n.retained:
             for ref in n.retained.values():
@@ -552,18 +566,20 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
         )
         for t, c in leaf_roots:
             # a leaf passed directly as a root
-            if t in leaves:
-                k = leaves.index(t)
-                leaf_grads[k] = leaf_grads[k] + c
+            k = next((i for i, x in enumerate(leaves) if x is t), None)
+            if k is not None:
+                leaf_grads[k] = _sum(leaf_grads[k], c)
             else:
                 leaves.append(t)
-                leaf_grads.append((t._grad._read() + c) if accumulate and t._grad is not None else c)
+                leaf_grads.append(_sum(t._grad._read(), c) if accumulate and t._grad is not None else c)
+        if leaf_roots:
+            target_grads = [_add_roots(g, t, leaf_roots) for g, t in zip(target_grads, list(targets) + retained)]
     else:
         leaves = [t for t, _ in leaf_roots]
         leaf_grads = [c for _, c in leaf_roots]
-        target_grads = [c if any(t is x for x, _ in leaf_roots) else None for t in list(targets) + retained]
+        target_grads = [_add_roots(None, t, leaf_roots) for t in list(targets) + retained]
         if accumulate:
-            leaf_grads = [(t._grad._read() + g) if t._grad is not None else g for t, g in zip(leaves, leaf_grads)]
+            leaf_grads = [_sum(t._grad._read(), g) if t._grad is not None else g for t, g in zip(leaves, leaf_grads)]
     if not retain_graph:
         for n in topo:
             n.vals = _FREED
@@ -571,7 +587,11 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
     nt = len(targets)
     for t, g in zip(retained, target_grads[nt:]):
         if g is not None:
-            t._grad = g if isinstance(g, Tensor) else Tensor._make(g)
+            g = g if isinstance(g, Tensor) else Tensor._make(g)
+            if t._grad is not None:  # a retained .grad accumulates over backward calls, as a leaf's
+                with set_grad_enabled(create_graph):
+                    g = t._grad + g
+            t._grad = g
     if accumulate:
         # (the .grad setter's shape check is moot: each g has its leaf's shape by construction)
         owners = []
@@ -590,6 +610,37 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
             _post_hooks.run(owners)
         return None
     return target_grads[:nt]
+
+
+def _add_roots(g, t, leaf_roots):
+    """``g`` (a target's gradient, or None) plus the cotangents of roots that are ``t`` itself."""
+    for x, c in leaf_roots:
+        if x is t:
+            g = c if g is None else _sum(g, c)
+    return g
+
+
+def _sum(a, b):
+    """``a + b`` of two raw values (arrays, tracers or lazy placeholders) or Tensors."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return a + b
+    return (Tensor._make(a) + Tensor._make(b))._read()
+
+
+def _leading_to(topo: list, wanted: list, only) -> list:
+    """The nodes of ``topo`` (inputs before users) that lie on a path to a ``wanted`` tensor
+    or a leaf whose id is in ``only``: the ones whose backward is needed."""
+    leaf_ids = set(only or ()) | {id(t) for t in wanted if t._node is None}
+    node_ids = {id(t._node) for t in wanted if t._node is not None}
+    need: set = set()
+    out = []
+    for n in topo:
+        if id(n) in node_ids or any(
+            p is not None and (id(p[0]) in need if type(p) is tuple else id(p) in leaf_ids) for p in n.parents
+        ):
+            need.add(id(n))
+            out.append(n)
+    return out
 
 
 def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
@@ -634,7 +685,10 @@ def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
                                 c[o] = r
             for o in range(n.n_out):
                 wanted[(id(n), o)] = c[o]
-            diff = tuple(j for j, p in enumerate(n.parents) if p is not None)
+            # (a parent node pruned by _leading_to gets no gradient)
+            diff = tuple(
+                j for j, p in enumerate(n.parents) if p is not None and (type(p) is not tuple or id(p[0]) in node_idx)
+            )
             kern = _vjp_kernel(n.kernel, len(n.vals), diff, tuple(x is not None for x in c))
             ins = [_input_tensor(v, p) for v, p in zip(n.vals, n.parents)]
             present = [x for x in c if x is not None]
@@ -723,7 +777,7 @@ def grad(
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-    cts = [_as_root_ct(t, g) for t, g in zip(outputs, grad_outputs)]
+    cts = [_as_root_ct(t, g, create_graph) for t, g in zip(outputs, grad_outputs)]
     res = _engine(outputs, cts, retain_graph, create_graph, accumulate=False, targets=inputs)
     out = []
     for t, g in zip(inputs, res):

@@ -36,7 +36,7 @@ import numpy as np
 from . import _autocast, _dispatch, _gradpack, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._precision import traced
-from ._state import flags
+from ._state import flags, user_code
 from ._tensor import Tensor, _device_array
 
 _LOG = os.environ.get("EAGERJAX_LOG", "")
@@ -508,6 +508,7 @@ class CompiledFunction:
         # A compiled forward's backward retraces ``pure`` after the call: under the autocast
         # state of the call (its key), wherever that happens.
         autocast = _autocast.pinned(key[0][3][3])
+        grad_mode = key[0][2]
 
         def pure(value_don, value_kept, grad_don, grad_kept, dyn, dead=()):
             cleared = seen[0] is not None and seen[0] != _xla_budget.clears
@@ -516,6 +517,15 @@ class CompiledFunction:
             cap = Capture(plan.input_ids, self.fullgraph, self.what)
             prev = flags.mode
             flags.mode = cap
+            # A compiled forward's backward retraces this inside its kernel, with grad off:
+            # the step sees the call's grad mode again (an is_grad_enabled() branch takes the
+            # same way), only its own no_grad stops JAX's gradients, and its custom Functions
+            # leave to JAX which inputs are differentiated.
+            user = user_code()
+            user.__enter__()
+            outer_grad, outer_transform = flags.grad_enabled, flags.in_transform
+            flags.grad_enabled = grad_mode
+            flags.in_transform = outer_transform or entry.differentiable
             autocast.__enter__()
             try:
                 for t, v in zip(value_in, list(value_don) + list(value_kept)):
@@ -553,6 +563,8 @@ class CompiledFunction:
                 return new_vals, new_grads, arrays, _arg_effects(entry, template, made, before)
             finally:
                 autocast.__exit__()
+                user.__exit__()
+                flags.grad_enabled, flags.in_transform = outer_grad, outer_transform
                 flags.mode = prev
                 cap.restore()
 

@@ -18,6 +18,7 @@ goes through ``call_kernel`` with a ``Kernel`` of its own.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -56,7 +57,7 @@ class Kernel:
     __slots__ = ("fn", "jit", "uid", "name", "eager_only", "__weakref__")
 
     def __init__(self, fn: Callable, name: str, eager_only: bool = False, host: Callable | None = None) -> None:
-        self.fn = fn
+        self.fn = fn = _own_grad_mode(fn)
         self.jit = host if host is not None else traced(fn) if eager_only else jax.jit(traced(fn))
         self.uid = next(_kernel_ids)
         self.name = name
@@ -64,6 +65,28 @@ class Kernel:
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}#{self.uid}>"
+
+
+def _own_grad_mode(fn: Callable) -> Callable:
+    """``fn`` run as a kernel (``flags.in_kernel``; ``stop_traced`` off). A kernel is a
+    function of arrays: neither a user's ``no_grad`` around the op that first traces it nor
+    one the library uses inside it may stop gradients there (jit keeps that trace for every
+    later call, and backward passes differentiate it)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        if flags.in_kernel:
+            return fn(*args, **kwargs)
+        stop = flags.stop_traced
+        flags.in_kernel = True
+        flags.stop_traced = False
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            flags.in_kernel = False
+            flags.stop_traced = stop
+
+    return run
 
 
 def _static(a):
@@ -267,6 +290,8 @@ def wrap_results(kern: Kernel, out, vals: list, tens: list, differentiable: bool
             if t is not None and t.requires_grad:
                 needs_grad = True
                 break
+    elif flags.stop_traced:
+        out = _stop_traced(out)
     if type(out) is tuple or type(out) is list:
         node = Node(kern, vals, tens, len(out)) if needs_grad else None
         res = tuple(
@@ -277,6 +302,14 @@ def wrap_results(kern: Kernel, out, vals: list, tens: list, differentiable: bool
     if needs_grad and _floatlike(out):
         return Tensor._make(out, True, Node(kern, vals, tens, 1), 0)
     return Tensor._make(out)
+
+
+def _stop_traced(out):
+    """``out`` with JAX's gradient stopped at every traced array (made under the user's
+    ``no_grad`` inside code that JAX differentiates); concrete arrays pass unchanged."""
+    if type(out) is tuple or type(out) is list:
+        return type(out)(_stop_traced(o) for o in out)
+    return jax.lax.stop_gradient(out) if isinstance(out, jax.core.Tracer) else out
 
 
 def run_kernel(kern: Kernel, vals: list):

@@ -26,8 +26,9 @@ import jax
 import jax.numpy as jnp
 
 from . import _dtypes
+from ._autograd import conj_complex
 from ._compile import CompiledFunction
-from ._state import flags
+from ._state import flags, user_code
 from ._tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp", "vjp"]
@@ -204,7 +205,8 @@ class _Trap:
 
     is_lazy = False
 
-    def __init__(self, ignore=()) -> None:
+    def __init__(self, ignore=(), forward_mode: bool = False) -> None:
+        self._forward_mode = forward_mode
         self._ignore = {id(t) for t in ignore}
         self.saved: dict = {}
         self.born: set = set()
@@ -214,10 +216,17 @@ class _Trap:
     def __enter__(self) -> _Trap:
         self._outer = flags.mode
         flags.mode = self
+        # torch's transforms ignore a no_grad around them (one inside the function counts)
+        self._user = user_code(self._forward_mode)
+        self._user.__enter__()
+        self._in_transform = flags.in_transform
+        flags.in_transform = True
         return self
 
     def __exit__(self, *exc) -> None:
         flags.mode = self._outer
+        self._user.__exit__()
+        flags.in_transform = self._in_transform
         for t, v, ver in self.saved.values():
             self.tensors.append(t)
             self.values.append(t._value)
@@ -277,7 +286,8 @@ def _inline(tf: _Transformed, args: tuple, kwargs: dict):
         try:
             for t, a in zip(inputs, arrays):
                 t._value = a
-            with _no_grad():
+            # off the tape (JAX differentiates the replay), yet the user's no_grad counts
+            with _no_grad(), user_code():
                 res, _ = _flatten(tf._body(*args, **kwargs))
             return tuple(res[i]._value for i in heads_pos)
         finally:
@@ -404,10 +414,13 @@ def _grad(func, argnums, has_aux: bool, with_value: bool) -> _Transformed:
 
         grads, (value, aux, written) = jax.grad(inner, has_aux=True)([x._read() for x in leaves])
         write_back(meta["written"], written)
-        # A gradient depends on tensors needing grad if the function's value does.
-        g = jax.tree_util.tree_unflatten(tree, [_out(a, meta["rg"]) for a in grads])
-        res = (g, _out(value, meta["rg"])) if with_value else g
-        return (res, _aux_out(aux, meta)) if has_aux else res
+        # A gradient depends on tensors needing grad if the function's value does. (Complex
+        # inputs: torch's convention is the conjugate of JAX's, as on the tape.)
+        g = jax.tree_util.tree_unflatten(tree, [_out(conj_complex(a), meta["rg"]) for a in grads])
+        if not with_value:
+            return (g, _aux_out(aux, meta)) if has_aux else g
+        value = _out(value, meta["rg"])
+        return (g, (value, _aux_out(aux, meta))) if has_aux else (g, value)
 
     return _Transformed(body, f"{'grad_and_value' if with_value else 'grad'}({_name(func)})")
 
@@ -478,7 +491,8 @@ def _vjp_backward(func, n: int, has_aux: bool) -> _Transformed:
                     f"of {tuple(o.shape)}."
                 )
             ct_arrays.append(c._read().astype(o.dtype))
-        (grads,) = pullback(ct_arrays)
+        (grads,) = pullback([conj_complex(c) for c in ct_arrays])  # torch's complex convention
+        grads = [conj_complex(g) for g in grads]
         rg = meta["rg"] or any(c.requires_grad for c in ct_leaves)
         return jax.tree_util.tree_unflatten(tree, [_out(g, rg) for g in grads])
 
@@ -515,7 +529,7 @@ def _jvp(func, has_aux: bool) -> _Transformed:
         meta: dict = {}
 
         def inner(arrays):
-            with _Trap() as trap:
+            with _Trap(forward_mode=True) as trap:
                 out = func(*jax.tree_util.tree_unflatten(tree, _wrap_like(arrays, leaves)))
                 out, aux = _split_aux(out, has_aux, "jvp")
                 outs, otree = _flatten(out)
@@ -566,7 +580,7 @@ def _jac(func, argnums, has_aux: bool, transform, api: str) -> _Transformed:
 
         def inner(diff):
             flat = jax.tree_util.tree_leaves(diff)
-            with _Trap() as trap:
+            with _Trap(forward_mode=transform is jax.jacfwd) as trap:
                 out = func(*rebuild(_wrap_like(flat, leaves)), **kwargs)
                 out, aux = _split_aux(out, has_aux, api)
                 outs, otree = _flatten(out)

@@ -174,15 +174,16 @@ class _Enter:
         self.pin = _autocast.pinned(autocast_state)
 
     def __enter__(self) -> _Inside:
-        self.prev = (flags.mode, flags.grad_enabled)
+        self.prev = (flags.mode, flags.grad_enabled, flags.stop_traced, flags.in_kernel)
         flags.mode = self.inside
         flags.grad_enabled = False
+        flags.stop_traced = flags.in_kernel = False  # the user's code: see ``user_code``
         self.pin.__enter__()
         return self.inside
 
     def __exit__(self, *exc) -> None:
         self.pin.__exit__()
-        flags.mode, flags.grad_enabled = self.prev
+        flags.mode, flags.grad_enabled, flags.stop_traced, flags.in_kernel = self.prev
 
 
 class _Box:
@@ -482,7 +483,8 @@ class Function(FunctionCtx):
             if isinstance(a, Tensor):
                 vals.append(a._value if mode is None else a._read())
                 tens.append(a if grad else None)
-                return (_T, grad and a.requires_grad)
+                # (inside a func transform JAX decides what is differentiated)
+                return (_T, grad and (a.requires_grad or (flags.in_transform and _inexact(a))))
             if type(a) in (list, tuple, dict):
                 leaves, treedef = jax.tree_util.tree_flatten(a)
                 if any(isinstance(x, Tensor) for x in leaves):
@@ -518,6 +520,10 @@ class Function(FunctionCtx):
         it = iter(res)
         items = [next(it) if is_t else c for is_t, c in zip(info["layout"], info["consts"])]
         return items[0] if info["single"] else tuple(items)
+
+
+def _inexact(t: Tensor) -> bool:
+    return bool(jnp.issubdtype(t.dtype, jnp.inexact))
 
 
 _base_backward = Function.__dict__["backward"].__func__

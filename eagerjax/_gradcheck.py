@@ -215,10 +215,9 @@ def gradgradcheck(
     masked: bool = False,
 ) -> bool:
     """``gradcheck`` of the vector-Jacobian product of ``func`` (second derivatives): the
-    gradients of ``func``'s outputs weighted by ``grad_outputs`` (random normal ones when
-    None, as in torch), checked with respect to the inputs. (torch also checks them with
-    respect to ``grad_outputs``; eagerjax's ``create_graph`` backward does not differentiate
-    through the output gradients it is given, so those are held fixed.)"""
+    gradients of ``func``'s outputs weighted by ``grad_outputs`` (random normal ones that
+    require grad when None, as in torch), checked with respect to the inputs and to every
+    output gradient that requires grad."""
     from . import randn_like
     from ._autograd import grad
 
@@ -227,8 +226,8 @@ def gradgradcheck(
     inputs = _as_tuple(inputs)
     outs = _outputs(func, inputs)
     if grad_outputs is None:
-        grad_outputs = tuple(randn_like(o.detach()) for o in outs)
-    grad_outputs = tuple(g.detach() if isinstance(g, Tensor) else g for g in _as_tuple(grad_outputs))
+        grad_outputs = tuple(randn_like(o.detach()).requires_grad_() for o in outs)
+    grad_outputs = _as_tuple(grad_outputs)
     n = len(inputs)
     diff = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
 

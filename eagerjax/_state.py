@@ -12,10 +12,33 @@ from __future__ import annotations
 
 
 class _Flags:
-    __slots__ = ("grad_enabled", "mode", "structure_epoch", "state_epoch", "autocast", "autocast_state")
+    __slots__ = (
+        "grad_enabled",
+        "stop_traced",
+        "in_kernel",
+        "in_transform",
+        "mode",
+        "structure_epoch",
+        "state_epoch",
+        "autocast",
+        "autocast_state",
+    )
 
     def __init__(self) -> None:
         self.grad_enabled = True
+        # Set while the user has turned grad off (``no_grad``, ``set_grad_enabled(False)``,
+        # ``inference_mode``): results made from traced values then stop JAX's gradient too,
+        # so code that JAX differentiates (a ``func.grad``'s function, a differentiable
+        # compiled call) treats them as constants, as torch does. Never inside a kernel
+        # (``in_kernel``): library code that runs Tensor ops as a kernel's pure function
+        # turns grad off only to keep them off the tape. Code that replays the user's
+        # Python under JAX (transforms, compiled forwards, custom Functions, backward
+        # replays) starts with both unset: ``user_code()``.
+        self.stop_traced = False
+        self.in_kernel = False
+        # Inside a ``func`` transform's function: JAX, not the tape, decides what is
+        # differentiated, so a custom Function treats every float input as needing grad.
+        self.in_transform = False
         self.mode = None
         # Bumped whenever something a compiled step bakes in as Python structure
         # changes (train/eval, param groups, registered params): capture
@@ -35,6 +58,26 @@ class _Flags:
 
 
 flags = _Flags()
+
+
+class user_code:
+    """``with user_code():`` around a replay of the user's Python under a JAX trace: only
+    the grad mode the user sets inside it stops JAX's gradients (see ``stop_traced``).
+    ``forward_mode``: JAX differentiates it forward (``jvp``, ``jacfwd``), where torch's
+    ``no_grad`` stops nothing (``detach()`` still does)."""
+
+    __slots__ = ("prev", "forward_mode")
+
+    def __init__(self, forward_mode: bool = False) -> None:
+        self.forward_mode = forward_mode
+
+    def __enter__(self) -> None:
+        self.prev = (flags.stop_traced, flags.in_kernel)
+        flags.stop_traced = False
+        flags.in_kernel = self.forward_mode  # (no_grad then leaves stop_traced unset)
+
+    def __exit__(self, *exc) -> None:
+        flags.stop_traced, flags.in_kernel = self.prev
 
 
 def bump_structure() -> None:

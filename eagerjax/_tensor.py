@@ -268,7 +268,9 @@ class Tensor:
         backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def detach(self) -> Tensor:
-        return Tensor._make(self._read())
+        v = self._read()
+        # Traced (a func transform, a differentiable compiled call): a constant to JAX too.
+        return Tensor._make(jax.lax.stop_gradient(v) if isinstance(v, jax.core.Tracer) else v)
 
     def detach_(self) -> Tensor:
         self._node = None

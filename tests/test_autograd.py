@@ -263,3 +263,40 @@ def test_complex_construction_errors_in_torchs_words():
         ej.complex(ej.ones(2), ej.ones(2, dtype=ej.float16))
     z = ej.polar(ej.tensor([2.0]), ej.tensor([0.0]))
     assert z.dtype == ej.complex64 and z.numpy()[0] == 2.0
+
+
+@pytest.mark.parametrize("mode", ["eager", "compile", "lazy"])
+def test_create_graph_backward_differentiates_through_grad_outputs(mode):
+    """The double-backward trick: ``J^T v`` built with ``create_graph=True`` depends on
+    ``v``, so differentiating it w.r.t. ``v`` gives the forward-mode product ``J u``
+    (torch's gradgradcheck relies on the same dependence)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    xn, wn, un = rng.standard_normal(3), rng.standard_normal((4, 3)), rng.standard_normal(3)
+
+    def jvp(lib, x, w, u):
+        x = x.detach().requires_grad_()
+        y = (w @ x.sin()).tanh()
+        v = lib.zeros(4, requires_grad=True)  # a dummy: the result does not depend on its value
+        (vjp,) = lib.autograd.grad(y, x, v, create_graph=True)
+        (ju,) = lib.autograd.grad(vjp, v, u)
+        return ju, (w @ x.sin()).tanh()
+
+    def ours(x, w, u):
+        ju, y = jvp(ej, x, w, u)
+        return ju.detach(), y.detach()
+
+    if mode == "eager":
+        got = ours(ej.tensor(xn), ej.tensor(wn), ej.tensor(un))
+    elif mode == "compile":
+        got = ej.compile(ours)(ej.tensor(xn), ej.tensor(wn), ej.tensor(un))
+    else:
+        with ej.lazy():
+            got = ours(ej.tensor(xn), ej.tensor(wn), ej.tensor(un))
+    want = jvp(torch, *(torch.tensor(a, dtype=torch.float32) for a in (xn, wn, un)))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.detach().numpy(), rtol=1e-5, atol=1e-6)
+    # a given output gradient that does not require grad stays a constant
+    x = ej.tensor(xn, requires_grad=True)
+    (g,) = ej.autograd.grad(x.sin(), x, ej.ones(3), create_graph=True)
+    assert g.requires_grad

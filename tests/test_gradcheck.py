@@ -80,6 +80,21 @@ _X64 = textwrap.dedent(
             return 3 * g * a**2
 
     assert gradcheck(Cube.apply, (x,)) and gradgradcheck(Cube.apply, (x,))
+    # a backward whose dependence on its output gradient is wrong: only the second-order
+    # check with respect to grad_outputs can see it
+    class DetachedGrad(ej.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return 3 * g.detach() * a**2
+
+    assert gradcheck(DetachedGrad.apply, (x,))
+    assert not gradgradcheck(DetachedGrad.apply, (x,), raise_exception=False)
     print("ok")
     """
 )
