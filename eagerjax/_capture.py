@@ -150,6 +150,7 @@ class Capture:
         self.born_read: dict[int, Tensor] = {}  # born-concrete tensors read before any write
         self.modules: dict[int, object] = {}
         self.missed: list[Tensor] = []
+        self.grad_seen: set = set()  # ids of tensors whose .grad was looked at (None or not)
 
     # -- the protocol ------------------------------------------------------------
     def _owner(self, t: Tensor) -> None:
@@ -232,6 +233,7 @@ class Capture:
         (``clip_grad_norm_`` before the optimizer has touched ``t``) count as ``t``'s grad
         being read and written, not as a separate state tensor. A grad made inside this
         step (by ``backward()``) stays an intermediate."""
+        self.grad_seen.add(id(t))
         g = t._grad
         if g is not None and id(g) not in self.grad_of and t not in self.born and g not in self.born:
             self._save(t)

@@ -25,6 +25,7 @@ import os
 import sys
 import time
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -204,6 +205,9 @@ class CompiledFunction:
         self._cache: OrderedDict = OrderedDict()
         self._modules: list = []  # every module any discovery saw (their flags key the cache)
         self._grad_owners: list = []  # every tensor whose .grad presence matters
+        # id -> weakref of argument tensors the step also uses as state (a parameter passed
+        # in): passed by identity, not as a traced value (see ``_state_arguments``)
+        self._state_args: dict = {}
         self._epoch = -1
         self._train_key: tuple = ()
         self._last_key: tuple | None = None
@@ -278,7 +282,7 @@ class CompiledFunction:
             # capture: run the Python as is (an outer capture traces it inline).
             return self.fn(*args, **kwargs)
         fast = None
-        if not kwargs and not (self.static_argnums or self.static_argnames):
+        if not kwargs and not (self.static_argnums or self.static_argnames or self._state_args):
             fast = _fast_key(args, self._grad_owners)
             if fast is not None:
                 hit = self._fast.get(fast)
@@ -344,6 +348,9 @@ class CompiledFunction:
             if i in static:
                 # (its value, read directly: this also runs while a discovery traces the step)
                 spec.append(("S", _hashable(np.asarray(a._value).tolist() if isinstance(a, Tensor) else a)))
+            elif isinstance(a, Tensor) and self._state_args and _is_state_arg(self._state_args, a):
+                # the step's own state tensor: itself inside the step (an identity in the key)
+                spec.append(("S", ("state", id(a))))
             elif isinstance(a, Tensor):
                 v = a._value
                 vals.append(v)
@@ -394,6 +401,12 @@ class CompiledFunction:
         for _ in range(4):
             if plan is None:
                 plan = self._discover(vals, treedef, args, kwargs)
+                if plan is None:  # an argument turned out to be state: key it by identity
+                    leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=_is_leaf)
+                    vals, avals, spec = self._split(leaves, treedef, len(args))
+                    skey = (treedef, spec, flags.grad_enabled, self._dynamic_key())
+                    key = (skey, avals)
+                    continue
                 # Discovery may have met new modules / grad owners: the key grows.
                 skey = (skey[0], skey[1], skey[2], self._dynamic_key())
                 key = (skey, key[1])
@@ -447,6 +460,8 @@ class CompiledFunction:
         finally:
             flags.mode = prev
             cap.restore()
+        if self._state_arguments(cap, leaves, spec):
+            return None
         plan = _Plan(cap, none_at_end)
         for m in plan.modules:
             if all(m is not x for x in self._modules):
@@ -456,6 +471,23 @@ class CompiledFunction:
             if all(t is not x for x in self._grad_owners):
                 self._grad_owners.append(t)
         return plan
+
+    def _state_arguments(self, cap: Capture, leaves, spec) -> bool:
+        """Whether the discovery found argument tensors that the step also reaches as state
+        (a parameter passed in that an optimizer updates, or whose .grad a backward sets): inside the
+        step an argument is a fresh Tensor around the traced value, which the optimizer
+        holding the original would never see. Such arguments are then passed as
+        themselves; the caller rediscovers."""
+        found = False
+        # (read alone, the original holds the argument's own value: nothing to do)
+        touched = (cap.wrote_value, cap.read_grad, cap.wrote_grad, cap.grad_seen)
+        for a, sp in zip(leaves, spec):
+            if isinstance(a, Tensor) and type(sp) is not tuple and any(id(a) in s for s in touched):
+                self._state_args[id(a)] = weakref.ref(a)
+                found = True
+        if found:
+            self._fast.clear()
+        return found
 
     @staticmethod
     def _template(leaves, spec) -> list:
@@ -866,6 +898,16 @@ def _pure_kernel(pure, n_don: int, n_kept: int, name: str):
 
 def _has_grad(a) -> bool:
     return isinstance(a, Tensor) and a._grad is not None
+
+
+def _is_state_arg(state_args: dict, a: Tensor) -> bool:
+    w = state_args.get(id(a))
+    if w is None:
+        return False
+    if w() is a:
+        return True
+    del state_args[id(a)]  # a dead tensor's id, reused
+    return False
 
 
 def _arg_effects(entry: _Entry, template, made, before) -> list:

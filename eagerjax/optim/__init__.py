@@ -23,6 +23,7 @@ from ._rmsprop import RMSprop
 from ._rprop_asgd import ASGD, Rprop
 from ._sgd import SGD
 from ._sparse_adam import SparseAdam
+from ._stateless import swap_in_optimizer_params_and_state
 
 __all__ = [
     "Optimizer",
@@ -44,4 +45,5 @@ __all__ = [
     "Muon",
     "lr_scheduler",
     "swa_utils",
+    "swap_in_optimizer_params_and_state",
 ]
