@@ -515,9 +515,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
     if retain_graph is None:
         retain_graph = create_graph
-    for t in tensors:
-        if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    _check_roots(tensors)
     cts = [_as_root_ct(t, g, create_graph) for t, g in zip(tensors, grad_tensors)]
     only = None
     keep = ()
@@ -526,6 +524,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph: bool =
         only = {id(x) for x in inputs if x._node is None}
         keep = [x for x in inputs if x._node is not None]  # non-leaf inputs get a .grad too
     _engine(list(tensors), cts, retain_graph, create_graph, accumulate=True, only=only, keep=keep)
+
+
+def _check_roots(tensors) -> None:
+    for i, t in enumerate(tensors):
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
 
 
 def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), only=None, keep=()):
@@ -558,7 +562,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
     leaves: list = []
     if slow:
         leaf_grads, target_grads, leaves = _slow_engine(
-            topo, node_roots, leaf_roots, list(targets) + retained, create_graph
+            topo, node_roots, leaf_roots, list(targets) + retained, create_graph, len(targets)
         )
     elif topo:
         leaf_grads, target_grads = _run_fused(
@@ -612,6 +616,16 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
     return target_grads[:nt]
 
 
+def _run_hook(h, g):
+    """A tensor hook's result (``g`` itself when it returns None), checked as torch does."""
+    r = h(g)
+    if r is None:
+        return g
+    if tuple(getattr(r, "shape", ())) != tuple(g.shape):
+        raise RuntimeError(f"hook '{getattr(h, '__name__', type(h).__name__)}' has changed the size of value")
+    return r
+
+
 def _add_roots(g, t, leaf_roots):
     """``g`` (a target's gradient, or None) plus the cotangents of roots that are ``t`` itself."""
     for x, c in leaf_roots:
@@ -643,8 +657,10 @@ def _leading_to(topo: list, wanted: list, only) -> list:
     return out
 
 
-def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
-    """Per-node backward through dispatch: used for hooks and create_graph."""
+def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph, n_inputs=0):
+    """Per-node backward through dispatch: used for hooks and create_graph. The first
+    ``n_inputs`` targets are ``autograd.grad``'s inputs: a non-leaf one gets its gradient as
+    it was before its hooks ran (torch's capture; a retained ``.grad`` shows them)."""
     from ._dispatch import call_kernel
 
     def wrap(c):
@@ -670,6 +686,7 @@ def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
     for t, c in leaf_roots:
         add_leaf(t, wrap(c))
     wanted = {}
+    before_hooks = {}
     with set_grad_enabled(create_graph):
         for i in range(len(topo) - 1, -1, -1):
             n = topo[i]
@@ -677,12 +694,12 @@ def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
             if c is None:
                 continue
             if n.hooks:
+                for o in range(n.n_out):
+                    before_hooks[(id(n), o)] = c[o]
                 for o, hs in n.hooks.items():
                     for h in hs:
                         if c[o] is not None:
-                            r = h(c[o])
-                            if r is not None:
-                                c[o] = r
+                            c[o] = _run_hook(h, c[o])
             for o in range(n.n_out):
                 wanted[(id(n), o)] = c[o]
             # (a parent node pruned by _leading_to gets no gradient)
@@ -715,15 +732,14 @@ def _slow_engine(topo, node_roots, leaf_roots, targets, create_graph):
         for k, t in enumerate(leaves):
             if t._hooks:
                 for h in t._hooks:
-                    r = h(leaf_g[k])
-                    if r is not None:
-                        leaf_g[k] = r
+                    leaf_g[k] = _run_hook(h, leaf_g[k])
         out_t = []
-        for t in targets:
+        for i, t in enumerate(targets):
             if t._node is None:
                 out_t.append(next((g for x, g in zip(leaves, leaf_g) if x is t), None))
             else:
-                out_t.append(wanted.get((id(t._node), t._idx)))
+                k = (id(t._node), t._idx)
+                out_t.append(before_hooks[k] if i < n_inputs and k in before_hooks else wanted.get(k))
         final = []
         for t, g in zip(leaves, leaf_g):
             if t._grad is not None:
@@ -771,16 +787,18 @@ def grad(
         grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
     if retain_graph is None:
         retain_graph = create_graph
-    for t in outputs:
-        if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, but got: allow_unused=False."
+        )
+    _check_roots(outputs)
     for t in inputs:
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     cts = [_as_root_ct(t, g, create_graph) for t, g in zip(outputs, grad_outputs)]
     res = _engine(outputs, cts, retain_graph, create_graph, accumulate=False, targets=inputs)
     out = []
-    for t, g in zip(inputs, res):
+    for i, (t, g) in enumerate(zip(inputs, res)):
         if g is None:
             if materialize_grads:
                 from ._generate import functional as F
@@ -789,7 +807,7 @@ def grad(
                 continue
             if not allow_unused:
                 raise RuntimeError(
-                    "One of the differentiated Tensors appears to not have been used in the graph. "
+                    f"The differentiated Tensor at index {i} appears to not have been used in the graph. "
                     "Set allow_unused=True if this is the desired behavior."
                 )
             out.append(None)

@@ -11,7 +11,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_me
     """A new leaf tensor holding a copy of ``data`` (torch's dtype inference: floats -> float32)."""
     t = Tensor._make(_to_array(data, dtype))
     if requires_grad:
-        t.requires_grad_(True)
+        t._require_grad()
     return t
 
 

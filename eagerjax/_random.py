@@ -257,7 +257,7 @@ def _normal_tensor(key, mean, std):
 
 
 def _finish(t: Tensor, requires_grad: bool) -> Tensor:
-    return t.requires_grad_(True) if requires_grad else t
+    return t._require_grad() if requires_grad else t
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:

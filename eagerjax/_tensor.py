@@ -59,7 +59,7 @@ class Tensor:
         self._hooks = None
         self._name = None
         if requires_grad:
-            self.requires_grad_(True)
+            self._require_grad()
         m = flags.mode
         if m is not None:
             m.note_new(self)
@@ -220,9 +220,16 @@ class Tensor:
             m.note_grad(self)
         self._grad = g
 
+    def _require_grad(self) -> Tensor:
+        """``requires_grad=True`` given to a factory or constructor (torch's message differs
+        from ``requires_grad_()``'s)."""
+        if not (_dtypes.is_floating(self.dtype) or _dtypes.is_complex(self.dtype)):
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
+        return self.requires_grad_(True)
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not (_dtypes.is_floating(self.dtype) or _dtypes.is_complex(self.dtype)):
-            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if not requires_grad and self._node is not None:
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use a computed "
@@ -485,7 +492,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Tensor | None = None, requires_grad: bool = True) -> None:
         if requires_grad:
-            self.requires_grad_(True)
+            self._require_grad()
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + _repr(self)

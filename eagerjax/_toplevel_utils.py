@@ -244,7 +244,7 @@ def asarray(obj, *, dtype=None, device=None, copy: bool | None = None, requires_
     else:
         out = tensor(obj.detach() if isinstance(obj, Tensor) else obj, dtype=d)
     if requires_grad:
-        out.requires_grad_(True)
+        out._require_grad()
     return out
 
 
@@ -275,7 +275,7 @@ def range(  # noqa: A001 - torch.range
     out = functional.arange(n, dtype=d) * step + start
     if out.dtype != d:
         out = out.to(d)
-    return out.requires_grad_(True) if requires_grad else out
+    return out._require_grad() if requires_grad else out
 
 
 def broadcast_shapes(*shapes) -> Size:

@@ -137,7 +137,7 @@ def test_inplace_change_of_saved_tensor_is_safe_here():
 
 
 def test_integer_tensors_cannot_require_grad():
-    with pytest.raises(RuntimeError, match="only Tensors of floating point and complex dtype can require gradients"):
+    with pytest.raises(RuntimeError, match="Only Tensors of floating point and complex dtype can require gradients"):
         ej.tensor([1, 2], requires_grad=True)
     with pytest.raises(RuntimeError, match="floating point"):
         ej.arange(3).requires_grad_()

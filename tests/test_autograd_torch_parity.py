@@ -226,3 +226,45 @@ def test_forward_mode_ignores_no_grad_as_torch_does():
             else:
                 res.append(getattr(lib.func, api)(lambda v, lib=lib: f(lib, v))(xt).numpy())
         np.testing.assert_allclose(res[1], res[0], rtol=1e-6, err_msg=api)
+
+
+def test_autograd_grad_captures_a_non_leaf_input_before_its_hooks():
+    """torch captures a non-leaf input's gradient before its hooks run (they still shape
+    what flows on), a leaf input's after, and a retained ``.grad`` shows the hooks."""
+
+    def build(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        y.register_hook(lambda g: g * 3)
+        x.register_hook(lambda g: g * 5)
+        gy, gx = lib.autograd.grad((y * y).sum(), [y, x])
+        y2 = x * 2
+        y2.retain_grad()
+        y2.register_hook(lambda g: g * 3)
+        (y2 * y2).sum().backward()
+        return [gy, gx, y2.grad, x.grad]
+
+    _close(*_both(build))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda L, x: L.autograd.grad(
+            (x * 2).sum(), [x, L.ones(1, requires_grad=True)], materialize_grads=True, allow_unused=False
+        ),
+        lambda L, x: L.autograd.grad((x * 2).sum(), [x, L.ones(1, requires_grad=True)]),
+        lambda L, x: L.autograd.backward([(x * 2).sum(), L.ones(())]),
+        lambda L, x: (x.register_hook(lambda g: g.sum()), (x * 2).sum().backward()),
+        lambda L, x: L.tensor([1, 2]).requires_grad_(),
+        lambda L, x: L.tensor([1, 2], requires_grad=True),
+    ],
+    ids=["materialize_and_not_allow_unused", "unused_index", "root_index", "hook_size", "int_method", "int_factory"],
+)
+def test_error_messages_match_torch(call):
+    msgs = []
+    for lib in (torch, ej):
+        with pytest.raises((RuntimeError, ValueError)) as err:
+            call(lib, lib.tensor([1.0, 2.0], requires_grad=True))
+        msgs.append((err.type, str(err.value).splitlines()[0]))
+    assert msgs[0] == msgs[1]
