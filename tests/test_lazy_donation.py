@@ -14,11 +14,11 @@ nn = ej.nn
 F = nn.functional
 
 
-def _setup():
+def _setup(width: int = 4, hidden: int = 8, lr: float = 0.1):
     ej.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
-    opt = ej.optim.Adam(model.parameters(), lr=0.1)
-    x, y = ej.randn(5, 4), ej.randint(0, 2, (5,))
+    model = nn.Sequential(nn.Linear(width, hidden), nn.Tanh(), nn.Linear(hidden, 2))
+    opt = ej.optim.Adam(model.parameters(), lr=lr)
+    x, y = ej.randn(5, width), ej.randint(0, 2, (5,))
 
     def step():
         opt.zero_grad()
@@ -195,18 +195,7 @@ def test_the_update_is_the_flushs_tail_only_when_nothing_can_read_in_between(mon
 def _wide_setup():
     """A model whose grads are too large to pack (200x200 > 2**15 elements): each ``.grad``
     is its own output, so zero_grad's dropped buffers can be donated to the new ones."""
-    ej.manual_seed(0)
-    model = nn.Sequential(nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 2))
-    opt = ej.optim.Adam(model.parameters(), lr=0.01)
-    x, y = ej.randn(5, 200), ej.randint(0, 2, (5,))
-
-    def step():
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    model, _, _, step = _setup(200, 200, 0.01)
     return model, step
 
 
