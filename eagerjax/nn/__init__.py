@@ -155,3 +155,6 @@ __all__ += [
     "LazyInstanceNorm2d",
     "LazyInstanceNorm3d",
 ]
+
+# torch.nn.modules.module's path (Module and the global module hooks)
+from . import modules  # noqa: E402, F401

@@ -20,8 +20,9 @@ Invariants:
   intermediate above autograd's recompute limit is not fused while grad is recorded
   (in lazy mode the backward is in the same XLA program as the forward and shares
   its values, so size does not matter there).
-- Any forward hook on a child, an in-place layer that could write to the caller's
-  input, or a layer attribute that is not a plain value keeps the per-op path.
+- Any forward or backward hook on a child (or any global module hook), an in-place layer
+  that could write to the caller's input, or a layer attribute that is not a plain value
+  keeps the per-op path.
 - The kernel is keyed by structure (layer types, their plain attributes, training
   flags), never by the model instance: it runs on parameter-less clones of the
   first model's layers, so caching it keeps no model alive.
@@ -41,6 +42,7 @@ from .._dispatch import Kernel, call_kernel
 from .._state import flags
 from .._tensor import Tensor
 from . import _activation as A
+from . import _backward_hooks
 from . import _layers4 as L4
 from ._dropout import Dropout
 from ._layers5 import ChannelShuffle
@@ -87,13 +89,13 @@ def _layout(seq) -> tuple | None:
     (training, p, negative_slope, ...) are re-read on every call by the getters.
     """
     children = tuple(seq._modules.values())
-    if not children:
+    if not children or _backward_hooks.any_global():
         return None
     static, per_call = [], []
     fresh = False
     for c in children:
-        if type(c) not in _PURE or c._modules:
-            return None
+        if type(c) not in _PURE or c._modules or _backward_hooks.has_backward_hooks(c):
+            return None  # (registering a backward or global hook bumps the structure epoch)
         d = c.__dict__
         keys = tuple(k for k in d if k[0] != "_")
         if not all(_plain(d[k]) for k in keys):

@@ -25,6 +25,7 @@ from .. import _dtypes
 from .._autograd import no_grad
 from .._state import bump_state, bump_structure, flags
 from .._tensor import Device, Parameter, Size, Tensor, _device_array
+from . import _backward_hooks
 from ._buffer import Buffer
 
 __all__ = ["Module", "RemovableHandle"]
@@ -141,6 +142,9 @@ class Module:
         s(self, "_forward_hooks", OrderedDict())
         s(self, "_forward_hooks_with_kwargs", OrderedDict())
         s(self, "_forward_hooks_always_called", OrderedDict())
+        s(self, "_backward_pre_hooks", OrderedDict())
+        s(self, "_backward_hooks", OrderedDict())
+        s(self, "_is_full_backward_hook", None)
 
     # ------------------------------------------------------------------ registration
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -315,40 +319,7 @@ class Module:
             m.note_module(self)
         if not (self._forward_pre_hooks or self._forward_hooks):
             return self.forward(*args, **kwargs)
-        for hid, hook in list(self._forward_pre_hooks.items()):
-            if hid in self._forward_pre_hooks_with_kwargs:
-                res = hook(self, args, kwargs)
-                if res is not None:
-                    if not (isinstance(res, tuple) and len(res) == 2):
-                        raise RuntimeError(
-                            f"forward pre-hook must return None or a tuple of (new_args, new_kwargs), but got {res}."
-                        )
-                    args, kwargs = res
-            else:
-                res = hook(self, args)
-                if res is not None:
-                    args = res if isinstance(res, tuple) else (res,)
-        try:
-            result = self.forward(*args, **kwargs)
-        except Exception:
-            for hid, hook in list(self._forward_hooks.items()):
-                if hid in self._forward_hooks_always_called:
-                    try:
-                        if hid in self._forward_hooks_with_kwargs:
-                            hook(self, args, kwargs, None)
-                        else:
-                            hook(self, args, None)
-                    except Exception:
-                        pass
-            raise
-        for hid, hook in list(self._forward_hooks.items()):
-            if hid in self._forward_hooks_with_kwargs:
-                res = hook(self, args, kwargs, result)
-            else:
-                res = hook(self, args, result)
-            if res is not None:
-                result = res
-        return result
+        return _backward_hooks.call_hooked(self, args, kwargs)
 
     __call__: Callable[..., Any] = _call_impl
 
@@ -375,6 +346,20 @@ class Module:
         if prepend:
             self._forward_hooks.move_to_end(handle.id, last=False)
         return handle
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` before the gradients w.r.t. the inputs are computed; a
+        returned tuple replaces ``grad_output`` (see ``_backward_hooks``)."""
+        return _backward_hooks.register_backward_pre_hook(self, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients w.r.t. the positional
+        tensor inputs are computed; a returned tuple replaces ``grad_input``."""
+        return _backward_hooks.register_backward_hook(self, hook, prepend, full=True)
+
+    def register_backward_hook(self, hook) -> RemovableHandle:
+        """torch's deprecated backward hook: here it behaves as ``register_full_backward_hook``."""
+        return _backward_hooks.register_backward_hook(self, hook, False, full=False)
 
     # ------------------------------------------------------------------ iteration
     def _named_members(self, get_members_fn, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
@@ -689,8 +674,12 @@ class Module:
             "_forward_hooks",
             "_forward_hooks_with_kwargs",
             "_forward_hooks_always_called",
+            "_backward_pre_hooks",
+            "_backward_hooks",
         ):
             if k not in self.__dict__:
                 object.__setattr__(self, k, OrderedDict())
+        if "_is_full_backward_hook" not in self.__dict__:
+            object.__setattr__(self, "_is_full_backward_hook", None)
         if "_non_persistent_buffers_set" not in self.__dict__:
             object.__setattr__(self, "_non_persistent_buffers_set", set())
