@@ -31,7 +31,7 @@ from ._compile import CompiledFunction
 from ._state import flags, user_code
 from ._tensor import Tensor
 
-__all__ = ["grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp", "vjp"]
+__all__ = ["grad", "grad_and_value", "hessian", "jacfwd", "jacrev", "jvp", "linearize", "vjp"]
 
 _MEMO: OrderedDict = OrderedDict()
 _MEMO_SIZE = 256
@@ -277,14 +277,18 @@ def _inline(tf: _Transformed, args: tuple, kwargs: dict):
     if not heads or not inputs:
         return out
     heads_pos = [i for i, t in enumerate(leaves) if any(t is h for h in heads)]
+    # the other tensors it read, as they were: a later write (a transform's own write-back
+    # into its argument, a buffer update) must not change what the backward replays
+    consts = [t for k, t in probe.reads.items() if not t.requires_grad and k not in born]
+    const_values = [t._value for t in consts]
 
     def replay(*arrays):
         rep = _Replay(outer)
         prev = flags.mode
-        swapped = [(t, t._value) for t in inputs]
+        swapped = [(t, t._value) for t in inputs + consts]
         flags.mode = rep
         try:
-            for t, a in zip(inputs, arrays):
+            for t, a in zip(inputs + consts, list(arrays) + const_values):
                 t._value = a
             # off the tape (JAX differentiates the replay), yet the user's no_grad counts
             with _no_grad(), user_code():
@@ -430,16 +434,21 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
     """``(func(*primals), vjp_fn)``; ``vjp_fn(cotangents)`` returns one gradient per primal.
 
     ``vjp_fn`` recomputes the forward inside its own compiled program (XLA shares nothing
-    between the two calls), so the pair costs one extra forward, not stored residuals.
+    between the two calls), so the pair costs one extra forward, not stored residuals. The
+    recomputation starts from the default generator's state before the forward, so its
+    random draws (dropout masks) are the forward's.
     """
+    from ._random import default_generator
+
     fwd = _memo("vjp_fwd", func, (len(primals), has_aux), lambda: _vjp_forward(func, has_aux))
     bwd = _memo("vjp_bwd", func, (len(primals), has_aux), lambda: _vjp_backward(func, len(primals), has_aux))
+    key = default_generator.get_state()
     res = fwd(*primals)
     out, aux = res if has_aux else (res, None)
 
     def vjp_fn(*cotangents):
         cts = cotangents[0] if len(cotangents) == 1 else cotangents
-        return bwd(primals, cts)
+        return bwd(primals, cts, key)
 
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
@@ -461,7 +470,9 @@ def _vjp_forward(func, has_aux: bool) -> _Transformed:
 
 
 def _vjp_backward(func, n: int, has_aux: bool) -> _Transformed:
-    def body(primals, cts):
+    from ._random import default_generator
+
+    def body(primals, cts, key):
         leaves = _check_primals(primals)
         _, tree = _flatten(primals)
         meta: dict = {}
@@ -469,6 +480,7 @@ def _vjp_backward(func, n: int, has_aux: bool) -> _Transformed:
         def inner(arrays):
             # (a recomputation: the forward call already made its writes; these are dropped)
             with _Trap():
+                default_generator.set_state(key)  # the forward's draws again
                 out = func(*jax.tree_util.tree_unflatten(tree, _wrap_like(arrays, leaves)))
                 out, _aux = _split_aux(out, has_aux, "vjp")
                 outs, otree = _flatten(out)
@@ -512,7 +524,14 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
             f"For example, if primals is a tuple of 3 tensors, tangents also must be. Got {len(primals)} primals "
             f"and {len(tangents)} tangents."
         )
-    return _memo("jvp", func, (len(primals), has_aux), lambda: _jvp(func, has_aux))(primals, tangents)
+    *res, args_out = _memo("jvp", func, (len(primals), has_aux), lambda: _jvp(func, has_aux))(primals, tangents)
+    if args_out:
+        # primals the function updated in place: torch updates them and their tangents
+        p_leaves, t_leaves = _flatten(primals)[0], _flatten(tangents)[0]
+        for k, (p, t) in args_out.items():
+            p_leaves[k].copy_(p)
+            t_leaves[k].copy_(t)
+    return tuple(res)
 
 
 def _jvp(func, has_aux: bool) -> _Transformed:
@@ -530,12 +549,18 @@ def _jvp(func, has_aux: bool) -> _Transformed:
 
         def inner(arrays):
             with _Trap(forward_mode=True) as trap:
-                out = func(*jax.tree_util.tree_unflatten(tree, _wrap_like(arrays, leaves)))
+                duals = _wrap_like(arrays, leaves)
+                out = func(*jax.tree_util.tree_unflatten(tree, duals))
                 out, aux = _split_aux(out, has_aux, "jvp")
                 outs, otree = _flatten(out)
                 meta["tree"] = otree
                 meta["rg"] = [isinstance(o, Tensor) and o.requires_grad for o in outs]
-                res = [o._value for o in outs], _aux_arrays(aux, meta)
+                # primals the function updated in place: torch updates the primal and its
+                # tangent, so their new values come back as outputs (with their tangents)
+                meta["args_written"] = [k for k, d in enumerate(duals) if d._version]
+                meta["args_rg"] = [duals[k].requires_grad for k in meta["args_written"]]
+                res = [o._value for o in outs] + [duals[k]._value for k in meta["args_written"]]
+                res = res, _aux_arrays(aux, meta)
             meta["written"] = trap.tensors
             return res[0], (res[1], trap.values)
 
@@ -545,9 +570,16 @@ def _jvp(func, has_aux: bool) -> _Transformed:
         write_back(meta["written"], written)
         rg = meta["rg"]
         t_rg = any(t.requires_grad for t in t_leaves)
+        n_out = meta["tree"].num_leaves
+        # {primal leaf index: (new primal, new tangent)}, copied in by ``jvp`` (on the tape)
+        args_out = {
+            k: (_out(p, r), _out(t, r or t_rg))
+            for k, p, t, r in zip(meta["args_written"], outs[n_out:], jvps[n_out:], meta["args_rg"])
+        }
+        outs, jvps = outs[:n_out], jvps[:n_out]
         out = jax.tree_util.tree_unflatten(meta["tree"], [_out(a, r) for a, r in zip(outs, rg)])
         tan = jax.tree_util.tree_unflatten(meta["tree"], [_out(a, r or t_rg) for a, r in zip(jvps, rg)])
-        return (out, tan, _aux_out(aux, meta)) if has_aux else (out, tan)
+        return (out, tan, _aux_out(aux, meta), args_out) if has_aux else (out, tan, args_out)
 
     return _Transformed(body, f"jvp({_name(func)})")
 
@@ -604,3 +636,45 @@ def _jac(func, argnums, has_aux: bool, transform, api: str) -> _Transformed:
         return (res, _aux_out(aux, meta)) if has_aux else res
 
     return _Transformed(body, f"{api}({_name(func)})")
+
+
+# ----------------------------------------------------------------------------- linearize
+def linearize(func: Callable, *primals) -> tuple:
+    """``(func(*primals), jvp_fn)``: ``jvp_fn(*tangents)`` is the Jacobian-vector product of
+    ``func`` at ``primals`` (as they are now: a snapshot is kept) for tangents shaped like them.
+
+    ``func`` runs once here, as a plain call; each ``jvp_fn`` call runs ``jvp`` again (one
+    compiled program, memoized like the other transforms) instead of keeping a linear graph.
+    """
+    output = func(*primals)
+    _, out_tree = _flatten(output)
+    flat, tree = _flatten(primals)
+    for x in flat:
+        if not isinstance(x, Tensor):
+            raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
+    snap = [x.detach() for x in flat]  # values are immutable: later writes to a primal miss it
+    shapes = [x.shape for x in flat]
+    dtypes = [x.dtype for x in flat]
+
+    def jvp_fn(*tangents):
+        t_flat, t_tree = _flatten(tangents)
+        if t_tree != tree:
+            raise RuntimeError(f"Expected the tangents {t_tree} to have the same argspec as the primals {tree}")
+        for i, t in enumerate(t_flat):
+            if not isinstance(t, Tensor):
+                raise ValueError(f"Thing passed to transform API must be Tensor, got {type(t)}")
+            if t.shape != shapes[i]:
+                raise RuntimeError(
+                    f"tangent:{i} with shape {t.shape} in flattened pytree doesn't match the shape "
+                    f"{shapes[i]} of the corresponding primal."
+                )
+            if t.dtype != dtypes[i]:
+                raise RuntimeError(
+                    f"tangent:{i} with dtype {t.dtype} in flattened pytree doesn't match the dtype "
+                    f"{dtypes[i]} of the corresponding primal."
+                )
+        ps = jax.tree_util.tree_unflatten(tree, [x.detach() for x in snap])
+        _, tangent_out = jvp(func, tuple(ps), tuple(tangents))
+        return jax.tree_util.tree_unflatten(out_tree, _flatten(tangent_out)[0])
+
+    return output, jvp_fn

@@ -5,7 +5,8 @@ one call and puts the originals back in ``finally``. The swap goes around ``__se
 purpose: it is not a change of the module's state (nothing is bumped, a compiled step that
 calls ``functional_call`` keeps its plan), and a plain Tensor may stand in for a Parameter.
 Buffers the forward updates in place (BatchNorm's running statistics) update the tensor the
-caller passed, as in torch.
+caller passed, as in torch. A key naming a plain tensor attribute (or a name the module does
+not have) sets that attribute for the call; one whose submodule path does not exist raises.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ._tensor import Tensor
 
-__all__ = ["functional_call", "stack_module_state"]
+__all__ = ["functional_call", "replace_all_batch_norm_modules_", "stack_module_state"]
 
 
 def _merge(dicts) -> dict:
@@ -105,22 +106,76 @@ def functional_call(
             if missing:
                 msg += "\n\tMissing key(s): " + ", ".join(repr(k) for k in missing) + "."
             raise RuntimeError(msg)
-    swaps = []  # (owner, kind, leaf, new tensor)
-    for k, v in values.items():
-        slot = _slot(module, k)
-        if slot is None:
-            continue  # (as torch without strict: names the module does not have are ignored)
-        if v is not None and not isinstance(v, Tensor):
-            raise TypeError(f"functional_call: expected a Tensor for '{k}', got {type(v).__name__}")
-        swaps.append((*slot, v))
-    saved = [(owner, kind, leaf, owner.__dict__[kind][leaf]) for owner, kind, leaf, _ in swaps]
+    memo: dict = {}  # submodule path -> module
+    swaps = [(*_target(module, k, v, memo), v) for k, v in values.items()]
+    saved = [(owner, kind, leaf, _get(owner, kind, leaf)) for owner, kind, leaf, _ in swaps]
     try:
         for owner, kind, leaf, v in swaps:
-            owner.__dict__[kind][leaf] = v
+            _put(owner, kind, leaf, v)
         return module(*args, **kwargs)
     finally:
         for owner, kind, leaf, orig in reversed(saved):
-            owner.__dict__[kind][leaf] = orig
+            _put(owner, kind, leaf, orig)
+
+
+_MISSING = object()
+
+
+def _target(module, name: str, value, memo: dict):
+    """(owner module, kind, leaf name) of the slot a ``functional_call`` key names, with
+    torch's errors: kind is ``_parameters``/``_buffers``, ``__dict__`` for a plain attribute
+    (or a new name, added for the call only), or ``attr`` for one a property handles."""
+    from .nn import Module
+
+    if value is not None and not isinstance(value, Tensor):
+        raise TypeError(f"{value} is not an instance of torch.Tensor")
+    prefix, _, leaf = name.rpartition(".")
+    owner = _submodule(module, prefix, memo, Module)
+    d = owner.__dict__
+    for kind in ("_parameters", "_buffers"):
+        if leaf in d.get(kind, {}):
+            return owner, kind, leaf
+    orig = d.get(leaf) if leaf in d or not hasattr(owner, leaf) else getattr(owner, leaf)
+    if orig is not None and not isinstance(orig, Tensor):
+        raise TypeError(f"attribute `{leaf}`: {orig} is not an instance of torch.Tensor")
+    kind = "attr" if leaf not in d and isinstance(getattr(type(owner), leaf, None), property) else "__dict__"
+    return owner, kind, leaf
+
+
+def _submodule(module, path: str, memo: dict, module_cls):
+    if not path:
+        return module
+    if path in memo:
+        return memo[path]
+    prefix, _, attr = path.rpartition(".")
+    parent = _submodule(module, prefix, memo, module_cls)
+    try:
+        sub = getattr(parent, attr)
+    except AttributeError:
+        raise AttributeError(f"{parent._get_name()} has no attribute `{attr}`") from None
+    if not isinstance(sub, module_cls):
+        raise TypeError(f"submodule `{path}`: {sub} is not an instance of torch.nn.Module")
+    memo[path] = sub
+    return sub
+
+
+def _get(owner, kind: str, leaf: str):
+    if kind == "attr":
+        return getattr(owner, leaf)
+    d = owner.__dict__ if kind == "__dict__" else owner.__dict__[kind]
+    return d.get(leaf, _MISSING)
+
+
+def _put(owner, kind: str, leaf: str, value) -> None:
+    # (around ``__setattr__``: a swap for one call is no change of the module's state)
+    if kind == "attr":
+        setattr(owner, leaf, value)
+        return
+    d = owner.__dict__ if kind == "__dict__" else owner.__dict__[kind]
+    if value is _MISSING:
+        d.pop(leaf, None)
+    else:
+        d[leaf] = value
 
 
 def stack_module_state(models) -> tuple[dict, dict]:
@@ -143,3 +198,18 @@ def stack_module_state(models) -> tuple[dict, dict]:
         params[name] = stacked.requires_grad_(p.requires_grad)
     buffers = {name: stack([dict(m.named_buffers())[name] for m in models]) for name, _ in models[0].named_buffers()}
     return params, buffers
+
+
+def replace_all_batch_norm_modules_(root):
+    """Make every BatchNorm in ``root`` (``root`` included) use batch statistics only, so it
+    runs under ``vmap`` in training mode: its ``running_mean``/``running_var``/
+    ``num_batches_tracked`` become None and ``track_running_stats`` False. Returns ``root``."""
+    from .nn._norm import _BatchNorm
+
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root

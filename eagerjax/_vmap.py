@@ -104,6 +104,7 @@ def _make(func, in_dims, out_dims, randomness: str, chunk_size: int | None = Non
     fname = _name(func)
 
     def body(*args, **kwargs):
+        _check_out_dims(fname, out_dims)
         leaves, tree = _flatten(args)
         axes = _in_axes(func, in_dims, args)
         sizes = []
@@ -177,6 +178,11 @@ def _make(func, in_dims, out_dims, randomness: str, chunk_size: int | None = Non
                 meta["tree"] = otree
                 meta["rg"] = [o.requires_grad for o in outs]
                 res = [o._value for o in outs]
+                # batched arguments the function wrote in place (torch keeps such writes):
+                # their new per-example values come back batched, to be written into the slices
+                meta["args_written"] = [k for k, (i, _) in enumerate(batched) if new[i]._version]
+                meta["args_rg"] = [new[batched[k][0]].requires_grad for k in meta["args_written"]]
+                res += [new[batched[k][0]]._value for k in meta["args_written"]]
             meta["written"] = trap.tensors
             return res, trap.values
 
@@ -199,6 +205,13 @@ def _make(func, in_dims, out_dims, randomness: str, chunk_size: int | None = Non
                 f"track_running_stats=False, or keep the update out of the vmapped function."
             ) from None
         write_back(meta["written"], written)
+        n_out = meta["tree"].num_leaves
+        res, arg_values = res[:n_out], res[n_out:]
+        # {leaf index: new value} of the written batched arguments, copied in by the caller
+        args_out = {
+            batched[k][0]: _out(jnp.moveaxis(a, 0, batched[k][1]), rg)
+            for k, a, rg in zip(meta["args_written"], arg_values, meta["args_rg"])
+        }
         odims = _out_dims(fname, out_dims, meta["tree"])
         final = []
         for a, d, rg in zip(res, odims, meta["rg"]):
@@ -212,9 +225,23 @@ def _make(func, in_dims, out_dims, randomness: str, chunk_size: int | None = Non
                     )
                 a = jnp.moveaxis(a, 0, d)
             final.append(_out(a, rg))
-        return jax.tree_util.tree_unflatten(meta["tree"], final)
+        return jax.tree_util.tree_unflatten(meta["tree"], final), args_out
 
-    return _Transformed(body, f"vmap({fname})")
+    return _VmapTransformed(body, f"vmap({fname})")
+
+
+class _VmapTransformed(_Transformed):
+    """A vmapped function: its body returns the results and the new values of the batched
+    arguments the function wrote in place, which are copied into them here, outside the
+    transform (an ordinary ``copy_``: on the tape, in every mode, as torch's writes are)."""
+
+    def __call__(self, *args, **kwargs):
+        out, args_out = super().__call__(*args, **kwargs)
+        if args_out:
+            leaves, _ = _flatten(args)
+            for i, v in args_out.items():
+                leaves[i].copy_(v)
+        return out
 
 
 def _chunked(inner, size: int, n: int, in_axes: list, arrays: list, key_args: list):
@@ -240,16 +267,41 @@ def _chunked(inner, size: int, n: int, in_axes: list, arrays: list, key_args: li
     return res, written
 
 
+def _check_out_dims(fname: str, out_dims) -> None:
+    """``out_dims`` is an int, None, or a (nested) collection of them, as torch requires."""
+    leaves = jax.tree_util.tree_leaves(out_dims, is_leaf=lambda x: x is None)
+    if not all(d is None or isinstance(d, int) for d in leaves):
+        raise ValueError(
+            f"vmap({fname}, ..., out_dims={out_dims}): `out_dims` must be an int, None or a python collection of "
+            f"ints representing where in the outputs the vmapped dimension should appear."
+        )
+
+
 def _out_dims(fname: str, out_dims, otree) -> list:
+    """One out_dim per output leaf: ``out_dims`` is broadcast over the output's structure
+    (a prefix of it: ``{"a": 1, "b": (0, 1)}``, or one int for everything)."""
     n = otree.num_leaves
     if isinstance(out_dims, int) or out_dims is None:
         return [out_dims] * n
-    if isinstance(out_dims, tuple):
-        flat = list(out_dims)
-        if len(flat) == n:
-            return flat
+    if jax.tree_util.treedef_is_leaf(otree) and n == 1:
+        # a lone Tensor output takes a one-entry tuple (torch's special case)
+        if isinstance(out_dims, tuple) and len(out_dims) == 1:
+            return list(out_dims)
+    else:
+        full = jax.tree_util.tree_unflatten(otree, [0] * n)
+        per: list = []
+        try:
+            jax.tree_util.tree_map(
+                lambda d, sub: per.extend([d] * len(jax.tree_util.tree_leaves(sub))),
+                out_dims,
+                full,
+                is_leaf=lambda x: x is None,
+            )
+            return per
+        except (ValueError, TypeError, KeyError):
+            pass
+    spec = jax.tree_util.tree_structure(out_dims, is_leaf=lambda x: x is None)
     raise ValueError(
         f"vmap({fname}, ..., out_dims={out_dims})(<inputs>): out_dims is not compatible with the structure of "
-        f"`outputs`. out_dims has {len(out_dims) if isinstance(out_dims, tuple) else 1} entries but the function "
-        f"returned {n} tensors."
+        f"`outputs`. out_dims has structure {spec} but outputs has structure {otree}."
     )

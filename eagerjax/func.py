@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._func import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
-from ._func_module import functional_call, stack_module_state
+from ._func import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp
+from ._func_module import functional_call, replace_all_batch_norm_modules_, stack_module_state
 from ._vmap import vmap
 
 __all__ = [
@@ -14,6 +14,8 @@ __all__ = [
     "jacfwd",
     "jacrev",
     "jvp",
+    "linearize",
+    "replace_all_batch_norm_modules_",
     "stack_module_state",
     "vjp",
     "vmap",
