@@ -497,6 +497,8 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + _repr(self)
 
+    __str__ = __repr__  # (print(p) shows it too, as torch's does)
+
 
 def _rebuild(cls, array, requires_grad):
     if cls is Parameter:

@@ -30,6 +30,8 @@ from ._buffer import Buffer
 
 __all__ = ["Module", "RemovableHandle"]
 
+_EXTRA_STATE = "_extra_state"  # torch's state_dict key for get_extra_state()
+
 
 def typename(obj) -> str:
     """torch.typename: ``torch.FloatTensor`` for tensors, the qualified type name otherwise."""
@@ -463,6 +465,22 @@ class Module:
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars else b.data
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
+
+    def get_extra_state(self) -> Any:
+        """Extra state for ``state_dict()`` (stored under ``_extra_state``) when a subclass
+        overrides this and ``set_extra_state``."""
+        raise RuntimeError(
+            "Reached a code path in Module.get_extra_state() that should never be called. Please file an issue "
+            "at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to report this bug."
+        )
+
+    def set_extra_state(self, state: Any) -> None:
+        raise RuntimeError(
+            "Reached a code path in Module.set_extra_state() that should never be called. Please file an issue "
+            "at https://github.com/pytorch/pytorch/issues/new?template=bug-report.yml to report this bug."
+        )
 
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """Parameters and persistent buffers by dotted name, as detached Tensors (torch's keys and order)."""
@@ -487,6 +505,7 @@ class Module:
     ) -> None:
         persistent = {k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set}
         local = {k: v for k, v in itertools.chain(self._parameters.items(), persistent.items()) if v is not None}
+        assign = bool(local_metadata.get("assign_to_params_buffers", False))
         for name, t in local.items():
             key = prefix + name
             if key not in state_dict:
@@ -498,17 +517,32 @@ class Module:
             except TypeError as e:
                 error_msgs.append(str(e))
                 continue
+            if len(t.shape) == 0 and tuple(value.shape) == (1,):
+                value = value.reshape(())  # torch's rule for checkpoints of old 0-d parameters
             if tuple(value.shape) != tuple(t.shape):
                 error_msgs.append(
                     f"size mismatch for {key}: copying a param with shape {Size(value.shape)!r} from checkpoint, "
                     f"the shape in current model is {Size(t.shape)!r}."
                 )
                 continue
+            if assign:
+                # the checkpoint's tensor (its dtype) replaces the module's, keeping requires_grad
+                new = Parameter._make(value, t.requires_grad) if name in self._parameters else Tensor._make(value)
+                (self._parameters if name in self._parameters else self._buffers)[name] = new
+                bump_state()
+                continue
             if value.dtype != t.dtype:
                 with jax.ensure_compile_time_eval():
                     value = value.astype(t.dtype)
             with no_grad():
                 t._assign(value)
+        extra = prefix + _EXTRA_STATE
+        has_extra = type(self).set_extra_state is not Module.set_extra_state
+        if has_extra:
+            if extra in state_dict:
+                self.set_extra_state(state_dict[extra])
+            elif strict:
+                missing_keys.append(extra)
         if strict:
             for key in state_dict.keys():
                 if not key.startswith(prefix):
@@ -517,7 +551,7 @@ class Module:
                 if len(parts) > 1:
                     if parts[0] not in self._modules:
                         unexpected_keys.append(key)
-                elif parts[0] not in local:
+                elif parts[0] not in local and not (has_extra and parts[0] == _EXTRA_STATE):
                     unexpected_keys.append(key)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
@@ -538,6 +572,8 @@ class Module:
 
         def load(module: Module, prefix: str = "") -> None:
             local_meta = {} if metadata is None else metadata.get(prefix[:-1], {})
+            if assign:
+                local_meta = {**local_meta, "assign_to_params_buffers": True}
             module._load_from_state_dict(state_dict, prefix, local_meta, True, missing, unexpected, errors)
             for name, child in module._modules.items():
                 if child is not None:

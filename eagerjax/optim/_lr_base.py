@@ -15,7 +15,7 @@ import numpy as np
 
 from .._autograd import no_grad
 from .._dispatch import Kernel, run_kernel
-from .._state import flags
+from .._state import bump_state, flags
 from .._tensor import Tensor
 from . import _lr_host
 from ._optimizer import Optimizer, _concrete_scalar
@@ -160,6 +160,24 @@ class LRScheduler:
         self._epoch = _concrete_scalar(float(last_epoch))
         self._init_tracking()
         self._initial_step()
+
+    def _adopt_new_groups(self) -> None:
+        """Groups added to the optimizer after this scheduler (unfreezing a backbone): each
+        starts from its own lr and follows the recursive rule, as torch's chainable
+        ``get_lr()`` treats every group."""
+        for g in self.optimizer.param_groups[len(self._base) :]:
+            lr = g.known("lr")
+            if lr is None:
+                if _tracing():
+                    raise RuntimeError(
+                        f"{type(self).__name__}: a param group was added with an lr that is not known on the "
+                        "host; step the scheduler once outside ej.compile first"
+                    )
+                lr = float(g.raw("lr"))
+            self._base.append(_concrete_scalar(lr))
+            self._last.append(_concrete_scalar(lr))
+            self._chained.append(_concrete_scalar(1.0))
+        bump_state()  # new state tensors: a compiled step finds them
 
     def _init_tracking(self) -> None:
         # The lr this scheduler last wrote to each group (also get_last_lr), and whether it
@@ -354,6 +372,8 @@ class LRScheduler:
         self._update_lr(epoch)
 
     def _update_lr(self, epoch=None) -> None:
+        if len(self.optimizer.param_groups) > len(self._base) and not self._custom() and "_host" not in self.__dict__:
+            self._adopt_new_groups()
         if self._custom():
             self._custom_step(epoch)
         elif epoch is None:

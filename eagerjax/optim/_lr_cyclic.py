@@ -286,7 +286,7 @@ class OneCycleLR(LRScheduler):
                 )
         state, inputs, targets, hypers = super()._parts(mode, epoch)
         targets = targets + self._momentum_targets()
-        per_group = [_val(g.get(k, 0.0)) for g in self.optimizer.param_groups for k in self._KEYS[1:]]
+        per_group = [_val(g.raw(k) if k in g else 0.0) for g in self.optimizer.param_groups for k in self._KEYS[1:]]
         return state, inputs + self._bounds(), targets, per_group + hypers
 
     def _load_extra_state(self, state_dict: dict) -> None:

@@ -184,6 +184,16 @@ class ParamGroup(dict):
         """The stored value itself (the state tensor that schedulers and updates write)."""
         return dict.__getitem__(self, key)
 
+    # torch's groups are plain dicts: every read gives what ``g[key]`` gives
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def values(self):
+        return [self[k] for k in self]
+
+    def items(self):
+        return [(k, self[k]) for k in self]
+
     # -- host-side knowledge ---------------------------------------------------------------
     def known(self, key):
         """The Python value last assigned to ``key`` if its tensor(s) still hold it, else None."""
@@ -382,7 +392,8 @@ class Optimizer:
         """Static choices of the rule (Python values, part of the kernel key):
         ``(use weight decay, maximize, *flags)``; a weight decay known to be 0 is skipped."""
         wd = group.known("weight_decay")
-        return (wd is None or wd != 0, bool(group["maximize"]), *map(group.get, self._flags))
+        # (flags are plain values: dict.get skips ParamGroup's per-key dispatch on this hot path)
+        return (wd is None or wd != 0, bool(group["maximize"]), *[dict.get(group, f) for f in self._flags])
 
     def _state_spec(self, opts: tuple) -> tuple:
         """``(name, init)`` per state tensor of a param, in torch's order; ``init(p)`` makes a missing one."""
@@ -638,7 +649,10 @@ def _leaf_of(leaf, opts: tuple, p, g, state: tuple, shared: tuple, hypers: tuple
     """``leaf`` on one param; a complex one is updated as torch does, as its real view (a
     trailing axis of (real, imag)), with its complex state viewed the same way."""
     if not jnp.iscomplexobj(p):
-        return leaf(opts, p, g, state, shared, hypers)
+        out = leaf(opts, p, g, state, shared, hypers)
+        # In place, as torch's updates are: each result keeps its tensor's dtype (a bfloat16
+        # model stepped with float32 state stays bfloat16)
+        return tuple(o if o.dtype == t.dtype else o.astype(t.dtype) for o, t in zip(out, (p, *state)))
     cx = [jnp.iscomplexobj(s) for s in state]
     out = leaf(
         opts, _as_real(p), _as_real(g), tuple(_as_real(s) if c else s for s, c in zip(state, cx)), shared, hypers
