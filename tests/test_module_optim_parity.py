@@ -150,3 +150,23 @@ def test_extra_state_is_saved_and_restored():
 
 def test_printing_a_parameter_says_so():
     assert str(ej.nn.Parameter(ej.tensor(2.5))) == str(torch.nn.Parameter(torch.tensor(2.5)))
+
+
+def test_sequential_repetition_and_parameter_dict_union():
+    for lib in (torch, ej):
+        a, b = lib.nn.Linear(1, 1), lib.nn.ReLU()
+        s = lib.nn.Sequential(a, b)
+        twice = s * 2
+        assert len(twice) == 4 and twice[2] is a and len(2 * s) == 4
+        s *= 3
+        assert len(s) == 6 and s[4] is a
+        with pytest.raises(ValueError, match="Non-positive multiplication factor 0"):
+            s * 0
+        with pytest.raises(TypeError, match="unsupported operand type"):
+            s * 1.5
+        p = lib.nn.ParameterDict({"a": lib.nn.Parameter(lib.ones(1))})
+        q = lib.nn.ParameterDict({"b": lib.nn.Parameter(lib.zeros(1)), "a": lib.nn.Parameter(lib.zeros(1))})
+        u = p | q
+        assert list(u.keys()) == ["a", "b"] and u["a"] is q["a"]
+        p |= q
+        assert list(p.keys()) == ["a", "b"] and p["b"] is q["b"]

@@ -83,6 +83,31 @@ class Sequential(Module):
             self.append(m)
         return self
 
+    def _check_factor(self, other) -> None:
+        if not isinstance(other, int):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+
+    def __mul__(self, other: int) -> Sequential:
+        """The modules repeated ``other`` times (the same module objects, shared)."""
+        self._check_factor(other)
+        ret = Sequential()
+        for _ in range(other):
+            for m in self:
+                ret.append(m)
+        return ret
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other: int) -> Sequential:
+        self._check_factor(other)
+        mods = list(self)
+        for _ in range(other - 1):
+            for m in mods:
+                self.append(m)
+        return self
+
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
@@ -370,6 +395,20 @@ class ParameterDict(Module):
 
     def copy(self) -> ParameterDict:
         return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
+
+    def __or__(self, other: ParameterDict) -> ParameterDict:
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other: ParameterDict) -> ParameterDict:
+        out = other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other: ParameterDict) -> ParameterDict:
+        self.update(other)
+        return self
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         if key not in self:
