@@ -13,6 +13,9 @@ import eagerjax as ej
 from eagerjax import func
 
 torch = pytest.importorskip("torch")
+
+from test_func import _close  # noqa: E402 - the shared torch comparison (needs torch)
+
 tf = torch.func
 
 MODES = ["eager", "compiled", "lazy"]
@@ -20,21 +23,6 @@ MODES = ["eager", "compiled", "lazy"]
 
 def _np(t):
     return np.asarray(t.detach().numpy())
-
-
-def _close(ours, theirs, tol=1e-5):
-    if isinstance(theirs, (tuple, list)):
-        assert isinstance(ours, (tuple, list)) and len(ours) == len(theirs)
-        for o, t in zip(ours, theirs):
-            _close(o, t, tol)
-        return
-    if isinstance(theirs, dict):
-        assert set(ours) == set(theirs)
-        for k in theirs:
-            _close(ours[k], theirs[k], tol)
-        return
-    assert tuple(ours.shape) == tuple(theirs.shape)
-    np.testing.assert_allclose(_np(ours), _np(theirs), rtol=tol, atol=tol)
 
 
 def _fresh(a):
