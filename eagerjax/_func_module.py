@@ -11,11 +11,13 @@ not have) sets that attribute for the call; one whose submodule path does not ex
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from ._tensor import Tensor
 
-__all__ = ["functional_call", "replace_all_batch_norm_modules_", "stack_module_state"]
+__all__ = ["functional_call", "functionalize", "replace_all_batch_norm_modules_", "stack_module_state"]
 
 
 def _merge(dicts) -> dict:
@@ -213,3 +215,30 @@ def replace_all_batch_norm_modules_(root):
             m.num_batches_tracked = None
             m.track_running_stats = False
     return root
+
+
+_REMOVE = ("mutations", "mutations_and_views")
+
+
+def functionalize(func: Callable, *, remove: str = "mutations") -> Callable:
+    """``torch.func.functionalize``: ``func`` with its in-place ops and views replaced by
+    out-of-place ones, writes to its arguments still applied when it returns.
+
+    eagerjax programs are functional already: every in-place op computes a new value and
+    rebinds the tensor it was called on, and views are copies (README, "Tensors are values"),
+    so ``func`` itself already has the semantics functionalize gives; the wrapper only checks
+    ``remove`` as torch does. It composes with the other transforms and with capture."""
+    if remove not in _REMOVE:
+        raise RuntimeError(
+            f"functionalize(f, remove='mutations'): received invalid argument for remove={remove}. "
+            "Valid options are:\n     remove='mutations': all inplace and out= operators will be removed "
+            "from the program, and replaced with their out-of-place equivalents.\n     "
+            "remove='mutations_and_views': In addition to the above, all aliasing operators {view} will be "
+            "replaced with their non-aliasing counterparts, {view}_copy.\n"
+        )
+
+    @functools.wraps(func)
+    def functionalized(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    return functionalized

@@ -420,3 +420,45 @@ def test_vjp_fn_sees_the_forwards_dropout_mask(mode):
     kept = out.numpy() != 0
     assert 0 < kept.sum() < 64
     np.testing.assert_array_equal(g.numpy() != 0, kept)
+
+
+# ----------------------------------------------------------------------------- functionalize
+def _mutating(lib):
+    def fn(x, buf):
+        y = x.clone()
+        y.mul_(2).add_(1)  # intermediate mutations
+        buf.add_(y.detach())  # a write to an argument: applied when the function returns
+        z = y.exp()  # (not a view: views are copies here, see README)
+        z.sin_()
+        return y.sum() + z.pow(2).sum()
+
+    return fn
+
+
+@pytest.mark.filterwarnings("ignore:There is a performance drop because we have not yet implemented the batching rule")
+@pytest.mark.parametrize("remove", ["mutations", "mutations_and_views"])
+@pytest.mark.parametrize("mode", MODES)
+def test_functionalize(mode, remove):
+    x, tx = _pair([[0.5, 1.0], [-2.0, 0.25]], requires_grad=True)
+    b, tb = _pair([[0.0, 1.0], [2.0, 3.0]])
+
+    def step(lib, f, x, b):
+        ff = f.functionalize(_mutating(lib), remove=remove)
+        out = ff(x, b)
+        g = f.grad(lambda x: f.functionalize(_mutating(lib), remove=remove)(x, b.clone()))(x)
+        per = f.vmap(ff)(x.detach(), b.clone())
+        out.backward()
+        return out, g, per
+
+    want = step(torch, tf, tx, tb)
+    got = _run(mode, lambda *a: step(ej, func, *a), x, b)
+    _close(got, want)
+    _close(x.grad, tx.grad)
+    _close(b, tb)
+    assert func.functionalize(_mutating(ej)).__name__ == "fn"
+
+
+def test_functionalize_rejects_bad_remove():
+    for f in (tf, func):
+        with pytest.raises(RuntimeError, match=r"received invalid argument for remove=views\. Valid options are"):
+            f.functionalize(lambda x: x, remove="views")
