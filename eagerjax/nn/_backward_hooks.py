@@ -274,6 +274,38 @@ def _hooked_outputs(outs: tuple, on_grad) -> None:
         t.register_hook(hook)
 
 
+class _Side:
+    """One side (the outputs or the arguments) of a hooked call in the backward: two identity
+    nodes in a row, each output hooked. The first node's hooks collect the gradients
+    (``grad``); the second's see them all arrived, so the first of them runs the module hooks
+    (``run``) once, and each returns its tensor's replacement, if a hook gave one (``ready``)."""
+
+    __slots__ = ("got", "fresh", "replaced", "run")
+
+    def __init__(self, run) -> None:
+        self.got: dict = {}  # routed index -> gradient
+        self.fresh = False  # gradients arrived that the module hooks have not seen
+        self.replaced = None  # per routed index, the gradient to pass on instead
+        self.run = run
+
+    def grad(self, k: int, g):
+        self.got[k] = g
+        self.fresh = True
+        return None
+
+    def ready(self, k: int, g):
+        if self.fresh:
+            self.fresh = False
+            self.run()
+        r = self.replaced
+        return None if r is None else r[k]
+
+    def take(self) -> dict:
+        got = self.got
+        self.got = {}
+        return got
+
+
 class _Call:
     """The backward-hook state of one module call (torch's ``BackwardHook``)."""
 
@@ -285,14 +317,10 @@ class _Call:
         "in_tensors",
         "in_meta",
         "in_routed",
-        "in_got",
-        "in_fresh",
-        "in_replaced",
+        "ins",
         "n_out",
         "out_routed",
-        "out_got",
-        "out_fresh",
-        "out_replaced",
+        "outs",
         "out_meta",
         "grad_outputs",
     )
@@ -305,15 +333,11 @@ class _Call:
         self.in_tensors = None  # positions of the tensor arguments, or None: none requires grad
         self.in_meta: dict = {}  # position -> (shape, dtype) of each tensor argument
         self.in_routed: list = []  # positions routed through the input nodes
-        self.in_got: dict = {}
-        self.in_fresh = False
-        self.in_replaced = None
+        self.ins = _Side(self._run_full_hooks)
         self.n_out = 0
         self.out_routed: list = []
         self.out_meta: list = []
-        self.out_got: dict = {}
-        self.out_fresh = False
-        self.out_replaced = None
+        self.outs = _Side(self._run_pre_hooks)
         self.grad_outputs = None
 
     # -- forward
@@ -327,9 +351,9 @@ class _Call:
         self.in_meta = {i: (tuple(args[i].shape), args[i].dtype) for i in pos}
         self.in_routed = routed
         d = _route([args[i] for i in routed])
-        _hooked_outputs(d, self._input_ready)
+        _hooked_outputs(d, self.ins.ready)
         c = _route(list(d))
-        _hooked_outputs(c, self._input_grad)
+        _hooked_outputs(c, self.ins.grad)
         new = list(args)
         for i, t in zip(routed, c):
             new[i] = t
@@ -352,9 +376,9 @@ class _Call:
         self.out_routed = routed
         self.out_meta = [(tuple(outs[i].shape), outs[i].dtype) for i in routed]
         b = _route([outs[i] for i in routed])
-        _hooked_outputs(b, self._output_ready)
+        _hooked_outputs(b, self.outs.ready)
         a = _route(list(b))
-        _hooked_outputs(a, self._output_grad)
+        _hooked_outputs(a, self.outs.grad)
         if single:
             return a[0]
         new = list(outs)
@@ -364,24 +388,9 @@ class _Call:
             return tuple(new)
         return type(result)(*new) if hasattr(result, "_fields") else type(result)(new)
 
-    # -- backward: outputs
-    def _output_grad(self, k: int, g):
-        """A's hook: the gradient of routed output ``k`` (outputs without one get no call)."""
-        self.out_got[k] = g
-        self.out_fresh = True
-        return None
-
-    def _output_ready(self, k: int, g):
-        """B's hook: every routed output has its gradient here; the first call runs the hooks."""
-        if self.out_fresh:
-            self.out_fresh = False
-            self._run_pre_hooks()
-        r = self.out_replaced
-        return None if r is None else r[k]
-
+    # -- backward: the routed outputs' gradients (A), then all of them arrived (B)
     def _run_pre_hooks(self) -> None:
-        got = self.out_got
-        self.out_got = {}
+        got = self.outs.take()
         go = [None] * self.n_out
         for k, i in enumerate(self.out_routed):
             go[i] = got.get(k)
@@ -398,7 +407,7 @@ class _Call:
                 )
             res = out
         self.grad_outputs = res
-        self.out_replaced = None if res is go else self._replacements(res, self.out_routed, self.out_meta)
+        self.outs.replaced = None if res is go else self._replacements(res, self.out_routed, self.out_meta)
         if self.in_tensors is None:
             # No argument requires grad: the full hooks fire here, with no grad_input.
             gi = (None,) * self.n_in
@@ -413,25 +422,10 @@ class _Call:
                     )
             self.grad_outputs = None
 
-    # -- backward: inputs
-    def _input_grad(self, k: int, g):
-        """C's hook: the gradient of routed argument ``k`` as ``forward`` received it."""
-        self.in_got[k] = g
-        self.in_fresh = True
-        return None
-
-    def _input_ready(self, k: int, g):
-        """D's hook: the first call runs the full hooks; each returns its (replaced) gradient."""
-        if self.in_fresh:
-            self.in_fresh = False
-            self._run_full_hooks()
-        r = self.in_replaced
-        return None if r is None else r[k]
-
+    # -- backward: the arguments' gradients as forward received them (C), then all arrived (D)
     def _run_full_hooks(self) -> None:
-        got = self.in_got
-        self.in_got = {}
-        self.in_replaced = None
+        got = self.ins.take()
+        self.ins.replaced = None
         if self.grad_outputs is None:
             return  # the gradient reached the arguments without passing through the outputs
         routed = {i: k for k, i in enumerate(self.in_routed)}
@@ -452,7 +446,7 @@ class _Call:
             res = out
         self.grad_outputs = None
         if res is not gi:
-            self.in_replaced = self._replacements(res, self.in_routed, [self.in_meta[i] for i in self.in_routed])
+            self.ins.replaced = self._replacements(res, self.in_routed, [self.in_meta[i] for i in self.in_routed])
 
     @staticmethod
     def _replacements(res, positions: list, meta: list) -> list:
