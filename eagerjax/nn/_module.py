@@ -25,7 +25,7 @@ from .. import _dtypes
 from .._autograd import no_grad
 from .._state import bump_state, bump_structure, flags
 from .._tensor import Device, Parameter, Size, Tensor, _device_array
-from . import _backward_hooks
+from . import _backward_hooks, _state_dict_hooks
 from ._buffer import Buffer
 
 __all__ = ["Module", "RemovableHandle"]
@@ -147,6 +147,8 @@ class Module:
         s(self, "_backward_pre_hooks", OrderedDict())
         s(self, "_backward_hooks", OrderedDict())
         s(self, "_is_full_backward_hook", None)
+        for k in _state_dict_hooks.HOOK_DICTS:
+            s(self, k, OrderedDict())
 
     # ------------------------------------------------------------------ registration
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -435,6 +437,22 @@ class Module:
                 raise AttributeError("`" + item + "` is not an nn.Module")
         return mod
 
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Set the submodule at the dotted path ``target`` (its parent must exist); with ``strict``
+        only an existing submodule may be replaced."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if hasattr(parent, name):
+            if not isinstance(getattr(parent, name), Module):
+                raise AttributeError("`" + name + "` is not an nn.Module")
+        elif strict:
+            raise AttributeError(parent._get_name() + " has no attribute `" + name + "`")
+        setattr(parent, name, module)
+
     def get_parameter(self, target: str) -> Parameter:
         module_path, _, name = target.rpartition(".")
         mod = self.get_submodule(module_path)
@@ -491,18 +509,32 @@ class Module:
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
         meta = getattr(destination, "_metadata", None)
         if meta is not None:
-            meta[prefix[:-1]] = {"version": self._version}
+            meta[prefix[:-1]] = local_metadata
+        for hook in self._state_dict_pre_hooks.values():
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        if self._state_dict_hooks:
+            destination = _state_dict_hooks.run_state_dict_post_hooks(self, destination, prefix, local_metadata)
         return destination
+
+    register_state_dict_pre_hook = _state_dict_hooks.register_state_dict_pre_hook
+    register_state_dict_post_hook = _state_dict_hooks.register_state_dict_post_hook
+    _register_state_dict_hook = _state_dict_hooks.register_state_dict_hook_private
+    register_load_state_dict_pre_hook = _state_dict_hooks.register_load_state_dict_pre_hook
+    register_load_state_dict_post_hook = _state_dict_hooks.register_load_state_dict_post_hook
+    _register_load_state_dict_pre_hook = _state_dict_hooks.register_load_state_dict_pre_hook_private
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
+        for hook in self._load_state_dict_pre_hooks.values():
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
         persistent = {k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set}
         local = {k: v for k, v in itertools.chain(self._parameters.items(), persistent.items()) if v is not None}
         assign = bool(local_metadata.get("assign_to_params_buffers", False))
@@ -570,16 +602,21 @@ class Module:
         if metadata is not None:
             state_dict._metadata = metadata
 
-        def load(module: Module, prefix: str = "") -> None:
+        def load(module: Module, local_sd, prefix: str = "") -> None:
             local_meta = {} if metadata is None else metadata.get(prefix[:-1], {})
             if assign:
                 local_meta = {**local_meta, "assign_to_params_buffers": True}
-            module._load_from_state_dict(state_dict, prefix, local_meta, True, missing, unexpected, errors)
+            module._load_from_state_dict(local_sd, prefix, local_meta, True, missing, unexpected, errors)
             for name, child in module._modules.items():
                 if child is not None:
-                    load(child, prefix + name + ".")
+                    # each child gets its own dict of its subtree's keys (torch's), which its
+                    # load pre-hooks see and may change
+                    sub = prefix + name + "."
+                    load(child, {k: v for k, v in local_sd.items() if k.startswith(sub)}, sub)
+            if module._load_state_dict_post_hooks:
+                _state_dict_hooks.run_load_post_hooks(module, missing, unexpected)
 
-        load(self)
+        load(self, state_dict)
         if strict:
             if unexpected:
                 errors.insert(
@@ -659,6 +696,28 @@ class Module:
             self._cast_floating(dt)
         return self
 
+    def to_empty(self, *, device=None, recurse: bool = True) -> Module:
+        """Give every parameter and buffer an uninitialized value (zeros here) of its shape and
+        dtype, as torch's ``_apply(empty_like)``: a Parameter keeps its object (optimizers holding
+        it keep working) and its ``requires_grad``, a ``.grad`` likewise, a buffer is a new tensor."""
+        from .parameter import _use_error, is_lazy
+
+        if isinstance(device, str):
+            Device(device)  # a device name (checked; nothing moves)
+        owners = list(self.modules()) if recurse else [self]
+        params = {id(t): t for m in owners for p in m._parameters.values() if p is not None for t in (p, p._grad)}
+        params.pop(id(None), None)
+        if any(is_lazy(t) for t in itertools.chain(params.values(), *(m._buffers.values() for m in owners))):
+            raise _use_error("empty_like")
+        zeros = [_device_array(np.zeros(tuple(t.shape), t.dtype)) for t in params.values()]
+        Tensor._assign_all(list(params.values()), zeros)
+        for m in owners:
+            for name, b in m._buffers.items():
+                if b is not None:
+                    m._buffers[name] = Tensor._make(_device_array(np.zeros(tuple(b.shape), b.dtype)))
+                    bump_state()
+        return self
+
     def float(self) -> Module:
         return self._cast_floating(_dtypes.float32)
 
@@ -712,6 +771,7 @@ class Module:
             "_forward_hooks_always_called",
             "_backward_pre_hooks",
             "_backward_hooks",
+            *_state_dict_hooks.HOOK_DICTS,
         ):
             if k not in self.__dict__:
                 object.__setattr__(self, k, OrderedDict())
