@@ -54,6 +54,7 @@ from ._ops import (  # noqa: F401 - register rows
     _fft2,  # noqa: F401 - fft.hfft2 / hfftn / ihfft2 / ihfftn rows
     _grid,  # noqa: F401 - affine_grid / grid_sample rows
     _indexing2,  # noqa: F401 - select/slice/diagonal_scatter, index_reduce, put, fill_diagonal_
+    _ldl,  # noqa: F401 - linalg.ldl_factor / ldl_factor_ex / ldl_solve rows (LAPACK through SciPy)
     _linalg,
     _linalg2,  # noqa: F401 - LU, lstsq, eig rows
     _linalg3,  # noqa: F401 - matrix_exp, householder_product / orgqr, geqrf rows

@@ -2293,6 +2293,28 @@ add(
 add("linalg_lu_factor_ex", fixed(lambda r: ([r.arr(r.pick(_LU_SHAPES))], {})), examples=3, tol=1e-4)
 
 
+# --------------------------------------------------------------------------- LDL (_ops/_ldl.py; no derivative)
+def _sym(r):
+    a = r.arr(r.pick([(4, 4), (2, 4, 4)]))
+    return (a + np.swapaxes(a, -1, -2)).astype(np.float32)  # symmetric, indefinite: 2x2 pivots occur
+
+
+def _ldl_solve_args(r):
+    from scipy.linalg import lapack
+
+    a = _sym(r)
+    flat = a.reshape(-1, 4, 4)
+    ld = np.stack([np.tril(lapack.ssytrf(m, lower=1)[0]) for m in flat]).reshape(a.shape)
+    piv = np.stack([lapack.ssytrf(m, lower=1)[1] for m in flat]).astype(np.int32).reshape(a.shape[:-1])
+    # (torch 2.13 crashes when B has more batch dimensions than a batched LD: not compared)
+    return [ld, piv, r.arr(r.pick([(4, 2), (3, 4, 2)] if a.ndim == 2 else [(4, 2), (2, 4, 2)]))], {}
+
+
+for _n in ("linalg_ldl_factor", "linalg_ldl_factor_ex"):
+    add(_n, fixed(lambda r: ([_sym(r)], r.pick([{}, {"hermitian": True}]))), grad=False, examples=3, tol=1e-4)
+add("linalg_ldl_solve", fixed(_ldl_solve_args), grad=False, examples=3, tol=1e-4)
+
+
 # --------------------------------------------------------------------------- Hermitian n-d FFTs (_ops/_fft2.py)
 for _n in ("hfft2", "hfftn"):
     add(

@@ -84,6 +84,14 @@ _ERRORS = {
     "solve_ex check_errors": lambda m: m.linalg.solve_ex(_t(m, _SING), m.ones(2), check_errors=True),
     "lu_factor_ex check_errors": lambda m: m.linalg.lu_factor_ex(_t(m, _SING), check_errors=True),
     "cholesky_ex check_errors": lambda m: m.linalg.cholesky_ex(m.stack([m.eye(2), -m.eye(2)]), check_errors=True),
+    "ldl_factor 1-d": lambda m: m.linalg.ldl_factor(m.ones(3)),
+    "ldl_factor not square": lambda m: m.linalg.ldl_factor(m.ones(2, 3)),
+    "ldl_factor ints": lambda m: m.linalg.ldl_factor(m.ones(2, 2, dtype=m.int32)),
+    "ldl_factor half": lambda m: m.linalg.ldl_factor(m.eye(2, dtype=m.float16)),
+    "ldl_solve 1-d B": lambda m: m.linalg.ldl_solve(*m.linalg.ldl_factor(m.eye(3)), m.ones(3)),
+    "ldl_solve sizes": lambda m: m.linalg.ldl_solve(*m.linalg.ldl_factor(m.eye(3)), m.ones(2, 3)),
+    "ldl_solve dtype": lambda m: m.linalg.ldl_solve(*m.linalg.ldl_factor(m.eye(3)), m.ones(3, 2, dtype=m.complex64)),
+    "ldl_solve pivots": lambda m: m.linalg.ldl_solve(m.eye(3), m.ones(2, dtype=m.int32), m.ones(3, 2)),
     "ihfftn complex": lambda m: m.fft.ihfftn(m.ones(2, 2, dtype=m.complex64)),
     "hfftn norm": lambda m: m.fft.hfftn(m.ones(2, 2), norm="bad"),
     "cauchy_ sigma": lambda m: m.ones(2).cauchy_(sigma=0),
@@ -351,3 +359,59 @@ def test_row_gradients_in_a_compiled_step_match_torch():
     step()
     _close(ours.grad, te.grad, 1e-4)
     assert math.isfinite(float(step()))
+
+
+# --------------------------------------------------------------------------- LDL (_ops/_ldl.py)
+def _ldl_case(m, a, b, hermitian):
+    ld, piv = m.linalg.ldl_factor(a, hermitian=hermitian)
+    ex = m.linalg.ldl_factor_ex(a, hermitian=hermitian)
+    x = m.linalg.ldl_solve(ld, piv, b, hermitian=hermitian)
+    # B with more batch dimensions than LD broadcasts (torch 2.13 crashes on that: its side
+    # gets LD expanded by hand)
+    big = b.expand(3, *ld.shape[:-2], *b.shape)
+    if m is torch:
+        return ld, piv, ex.info, x, m.linalg.ldl_solve(ld.expand(3, *ld.shape), piv.expand(3, *piv.shape), big)
+    return ld, piv, ex.info, x, m.linalg.ldl_solve(ld, piv, big)
+
+
+@pytest.mark.parametrize("hermitian", [False, True])
+@pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
+def test_ldl_matches_torch(mode, hermitian):
+    """Complex matrices, where ``hermitian`` picks LAPACK's ``hetrf`` or ``sytrf``; batches
+    broadcast in the solve; the same LAPACK pivots (2x2 blocks included) in every mode."""
+    a = RNG.normal(size=(2, 4, 4)) + 1j * RNG.normal(size=(2, 4, 4))
+    a = (a + (np.conj(a.swapaxes(-1, -2)) if hermitian else a.swapaxes(-1, -2))).astype(np.complex64)
+    a[:, :2, :2] = [[0, 5], [5, 0]]  # a zero diagonal beside a large entry: Bunch–Kaufman takes a 2x2 block
+    b = (RNG.normal(size=(4, 2)) + 1j * RNG.normal(size=(4, 2))).astype(np.complex64)
+    want = _ldl_case(torch, torch.tensor(a), torch.tensor(b), hermitian)
+    assert (want[1] < 0).any()  # a 2x2 block of D
+    if mode == "compiled":
+        got = ej.compile(_ldl_case, static_argnums=(0, 3))(ej, ej.tensor(a), ej.tensor(b), hermitian)
+    elif mode == "lazy":
+        with ej.lazy():
+            got = _ldl_case(ej, ej.tensor(a), ej.tensor(b), hermitian)
+            got = [ej.tensor(t.numpy()) for t in got]
+    else:
+        got = _ldl_case(ej, ej.tensor(a), ej.tensor(b), hermitian)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-4)
+    assert got[1].dtype == ej.int32 and got[2].dtype == ej.int32
+
+
+def test_ldl_singular_info_and_errors():
+    z = np.stack([np.eye(3, dtype=np.float32), np.zeros((3, 3), np.float32)])
+    ours, theirs = ej.linalg.ldl_factor_ex(ej.tensor(z)), torch.linalg.ldl_factor_ex(torch.tensor(z))
+    for g, w in zip(ours, theirs):
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+    # torch raises an internal assert here; ours names the zero pivot
+    for call in (
+        lambda: ej.linalg.ldl_factor(ej.tensor(z)),
+        lambda: ej.linalg.ldl_factor_ex(ej.tensor(z), check_errors=True),
+    ):
+        with pytest.raises(ej.linalg.LinAlgError, match=r"\(Batch element 1\): .*D\[1,1\] is zero"):
+            call()
+    # no derivative, as torch's (whose backward raises): the results do not require grad
+    x = ej.tensor(z[0] * 2, requires_grad=True)
+    assert not ej.linalg.ldl_factor(x).LD.requires_grad
+    lds = ej.func.vmap(lambda m: ej.linalg.ldl_factor(m).LD)(ej.tensor(z[:1] + 1))
+    np.testing.assert_allclose(lds.numpy(), torch.linalg.ldl_factor(torch.tensor(z[:1] + 1)).LD.numpy(), atol=1e-6)
