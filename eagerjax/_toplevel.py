@@ -46,6 +46,7 @@ __all__ = [
     "dropout",
     "dropout_",
     "embedding",
+    "embedding_bag",
     "feature_alpha_dropout",
     "feature_alpha_dropout_",
     "feature_dropout",
@@ -242,6 +243,65 @@ def embedding(
     (F.embedding resolves negative indices before calling it)."""
     pad = padding_idx if padding_idx >= 0 else None
     return F.embedding(indices, weight, pad, scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
+
+
+_BAG_MODES = {0: "sum", 1: "mean", 2: "max"}
+
+
+def embedding_bag(
+    weight: Tensor,
+    indices: Tensor,
+    offsets: Tensor,
+    scale_grad_by_freq: bool = False,
+    mode: int = 0,
+    sparse: bool = False,
+    per_sample_weights: Tensor | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """torch.embedding_bag: the weight first, 1-D ``indices`` split at ``offsets``, ``mode`` an
+    int (0 sum, 1 mean, 2 max), a negative ``padding_idx`` counted from the end. Returns
+    ``(output, offset2bag, bag_size, max_indices)`` as torch's CPU kernel does; the output is
+    ``F.embedding_bag``'s (differentiable), the other three are integer bookkeeping."""
+    from ._dispatch import dispatch
+    from ._ops._registry import OPS
+
+    if mode not in _BAG_MODES:
+        raise RuntimeError("`mode` must be sum, mean, or max.")
+    if per_sample_weights is not None and mode != 0:
+        raise RuntimeError("embedding_bag: per_sample_weights only supported with mode='sum'")
+    if indices.dim() != 1:
+        raise ValueError(
+            f"embedding_bag: indices has to be a 1D Tensor, but got Tensor of dimension {indices.dim()} "
+            "(nn.functional.embedding_bag takes 2-D bags)"
+        )
+    name = _BAG_MODES[mode]
+    out = F.embedding_bag(
+        indices,
+        weight,
+        offsets,
+        scale_grad_by_freq=scale_grad_by_freq,
+        mode=name,
+        sparse=sparse,
+        per_sample_weights=per_sample_weights,
+        include_last_offset=include_last_offset,
+        padding_idx=padding_idx,
+    )
+    num_bags = int(offsets.shape[0]) - (1 if include_last_offset else 0)
+    grad = weight.requires_grad or (per_sample_weights is not None and per_sample_weights.requires_grad)
+    pad = None if padding_idx is None else int(padding_idx) % int(weight.shape[0])
+    extra = dispatch(
+        OPS["_embedding_bag_aux"],
+        (weight, indices, offsets),
+        {
+            "mode": name,
+            "num_bags": num_bags,
+            "padding_idx": pad,
+            # torch's forward-only kernel (no input requiring grad) sizes sum's zeros by offsets
+            "size": num_bags if grad or not include_last_offset else int(offsets.shape[0]),
+        },
+    )
+    return (out, *extra)
 
 
 def _stride(stride):

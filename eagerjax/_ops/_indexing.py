@@ -57,6 +57,49 @@ def _along_dim(error: type, *, wrap: bool = False, prefix: str = "", message: st
     return check
 
 
+# --------------------------------------------------------------------------- writes with repeated indices
+# ``x.at[idx].set(v)`` with an index repeated: jax's derivative gives the output's gradient to the
+# one element of ``v`` that was written (the winner); torch gives it to every element of ``v`` at
+# that position (``grad[idx]``, a gather). ``_set_at`` keeps the written value and routes ``v``'s
+# gradient through a scatter-*add* that adds exactly zero to it (whose jax derivative is that
+# gather). Elements that are not finite keep the ``set``'s own derivative (``inf - inf`` would not
+# be zero), so only a non-finite element that lost a repeated write gets no gradient.
+def _may_repeat(idx) -> bool:
+    """Whether the index arrays in ``idx`` (a tuple, slices and ``None`` allowed) can name one
+    position twice: they address more than one position (a static shape test)."""
+    shapes = [jnp.shape(a) for a in idx if hasattr(a, "dtype")]
+    return bool(shapes) and int(np.prod(jnp.broadcast_shapes(*shapes))) > 1
+
+
+def _is_number(a) -> bool:
+    """``a`` is a Python number (as traced: weakly typed), so nothing differentiates it."""
+    return isinstance(a, (int, float, complex)) or bool(getattr(a, "weak_type", False))
+
+
+def _set_at(base, idx, v, *, repeats: bool | None = None, const: bool = False):
+    """``base.at[idx].set(v)`` (``v`` already of ``base``'s dtype) whose gradient for ``v`` is torch's
+    when ``idx`` repeats a position; the value is unchanged bit for bit. ``const``: ``v`` came from
+    a Python number (no gradient to route)."""
+    if repeats is None:
+        repeats = _may_repeat(idx if isinstance(idx, tuple) else (idx,))
+    v = jnp.asarray(v)
+    if const or not repeats or not jnp.issubdtype(base.dtype, jnp.inexact):
+        return base.at[idx].set(v)
+    sv = jax.lax.stop_gradient(v)
+    finite = jnp.isfinite(sv)
+    out = base.at[idx].set(jnp.where(finite, sv, v))
+    # (sv - v) is +0 where finite, so this adds -0.0 at the written positions: the identity for
+    # every value, +0.0 and -0.0 included (and a scatter over the index only, not all of base)
+    zero = jnp.where(finite, sv - v, jnp.zeros((), v.dtype))
+    return out.at[idx].add(-zero)
+
+
+def _same_bits(a, b):
+    """Elementwise: ``a`` and ``b`` hold the same bit pattern (``-0.0`` differs from ``0.0``)."""
+    u = jnp.dtype(f"uint{jnp.dtype(a.dtype).itemsize * 8}")
+    return jax.lax.bitcast_convert_type(a, u) == jax.lax.bitcast_convert_type(b, u)
+
+
 # --------------------------------------------------------------------------- gather / scatter
 
 
@@ -119,7 +162,7 @@ def _scatter(x, dim, index, src=None, value=None, *, reduce=None):
     g = _grid(index, d)
     v = _src_values(s, index, x.dtype)
     if reduce is None:
-        return x.at[g].set(v)
+        return _set_at(x, g, v, repeats=index.shape[d] > 1, const=_is_number(s))
     if reduce == "add":
         return x.at[g].add(v)
     if reduce == "multiply":
@@ -182,10 +225,11 @@ def _scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
         return base.at[g].add(v)
     if reduce == "prod":
         return _scatter_prod(base, g, v)
-    if reduce == "amax":
-        return base.at[g].max(v)
-    if reduce == "amin":
-        return base.at[g].min(v)
+    if reduce in ("amax", "amin"):
+        out = base.at[g].max(v) if reduce == "amax" else base.at[g].min(v)
+        if include_self or not jnp.issubdtype(x.dtype, jnp.floating):
+            return out
+        return _extremal_ties(x, g, v, out, reduce)
     if reduce == "mean":
         total = base.at[g].add(v)
         cnt = jnp.zeros(x.shape, jnp.int32).at[g].add(1)
@@ -194,6 +238,21 @@ def _scatter_reduce(x, dim, index, src, reduce, *, include_self=True):
         mean = total // safe if jnp.issubdtype(x.dtype, jnp.integer) else total / safe
         return jnp.where(cnt > 0, mean, x)
     raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+
+
+def _extremal_ties(x, g, v, out, reduce):
+    """``out`` (amax/amin of ``v`` into ``x`` at ``g``, without ``x``'s values) with torch's
+    gradient: the elements of ``v`` that tie for a position split its gradient with ``x``'s
+    element there when that equals the result too, though ``x`` itself gets none (jax's
+    derivative would split it among ``v``'s elements only). So the reduction is redone with
+    ``x``'s element, gradient stopped, kept where it equals the result; the value stays ``out``."""
+    sg = jax.lax.stop_gradient
+    r = sg(out)
+    hit = jnp.zeros(x.shape, bool).at[g].set(True)
+    init = -jnp.inf if reduce == "amax" else jnp.inf
+    base = jnp.where(hit, jnp.where(_same_bits(sg(x), r), sg(x), jnp.asarray(init, x.dtype)), x)
+    redo = base.at[g].max(v) if reduce == "amax" else base.at[g].min(v)
+    return jnp.where(_same_bits(sg(redo), r), redo, r)
 
 
 op("scatter", _scatter, inplace=True, scalars=(3, "value", "src"), check=_along_dim(RuntimeError))
@@ -233,7 +292,7 @@ def _index_copy(x, dim, index, source):
         return source.reshape(()).astype(x.dtype)
     d = _wrap(dim, x.ndim)
     _index_check(x, d, index, "index_copy")
-    return x.at[_dim_index(x, d, index)].set(source.astype(x.dtype))
+    return _set_at(x, _dim_index(x, d, index), source.astype(x.dtype), repeats=index.size > 1)
 
 
 def _index_fill(x, dim, index, value):
@@ -257,7 +316,7 @@ op("index_fill", _index_fill, inplace=True, scalars=(3, "value"), check=_along_d
 def _index_put(x, indices, values, accumulate=False):
     idx = tuple(indices)
     v = jnp.asarray(values).astype(x.dtype)
-    return x.at[idx].add(v) if accumulate else x.at[idx].set(v)
+    return x.at[idx].add(v) if accumulate else _set_at(x, idx, v, const=_is_number(values))
 
 
 def _index_put_check(x, indices, *rest, **kw):
@@ -455,7 +514,7 @@ def _setitem(x, value, spec, *arrays):
             f"shape mismatch: value tensor of shape {list(v.shape)} cannot be broadcast to indexing result of "
             f"shape {list(target)}"
         ) from None
-    sub = sub.at[idx].set(v) if rest is not None else jnp.broadcast_to(v, sub.shape)
+    sub = _set_at(sub, idx, v, const=_is_number(value)) if rest is not None else jnp.broadcast_to(v, sub.shape)
     if ints or ds:
         return jax.lax.dynamic_update_slice(x, jnp.expand_dims(sub, sq), starts)
     return sub

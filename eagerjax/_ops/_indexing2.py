@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _bounds
-from ._indexing import _along_dim, _scatter_reduce
+from ._indexing import _along_dim, _scatter_reduce, _set_at
 from ._reduction import _tname, _wrap
 from ._registry import op
 
@@ -124,7 +124,7 @@ def _put(x, index, source, accumulate=False):
             f"self.dtype = {_tname(x.dtype)} and source.dtype = {_tname(source.dtype)}"
         )
     flat, i, v = x.reshape(-1), index.reshape(-1), source.reshape(-1)
-    flat = flat.at[i].add(v) if accumulate else flat.at[i].set(v)
+    flat = flat.at[i].add(v) if accumulate else _set_at(flat, i, v, repeats=i.size > 1)
     return flat.reshape(x.shape)
 
 
@@ -136,6 +136,42 @@ def _put_check(x, index, source, accumulate=False) -> None:
 
 
 op("put", _put, inplace=True, check=_put_check)
+
+
+# --------------------------------------------------------------------------- torch.embedding_bag's extra results
+def _embedding_bag_aux(weight, idx, offsets, *, mode: str, num_bags: int, padding_idx, size: int):
+    """``(offset2bag, bag_size, max_indices)`` as torch's CPU ``embedding_bag`` returns them next
+    to its output: each index's bag; the bag's count of non-padding indices (zeros for ``sum``);
+    for ``max`` the weight row that gave each bag's feature its value (the first in bag order,
+    0 for an empty bag), for ``mean`` the bag sizes again, for ``sum`` zeros. ``sum`` without a
+    ``padding_idx`` leaves ``offset2bag`` empty (torch's fast path). ``size``: the length of the
+    zeros ``sum`` returns (torch's forward-only path makes it ``offsets``'s length)."""
+    it = jnp.promote_types(idx.dtype, offsets.dtype)
+    length = idx.shape[0]
+    pos = jnp.arange(length)
+    seg = (jnp.searchsorted(offsets, pos, side="right") - 1).astype(it)
+    if mode == "sum":
+        zeros = jnp.zeros((size,), it)
+        return (seg if padding_idx is not None else jnp.zeros((0,), it)), zeros, zeros
+    valid = (seg >= 0) & (seg < num_bags)
+    if padding_idx is not None:
+        valid = valid & (idx != padding_idx)
+    where = jnp.where(valid, seg, num_bags)
+    bag_size = jnp.zeros((num_bags + 1,), it).at[where].add(1)[:num_bags]
+    if mode == "mean":
+        return seg, bag_size, bag_size
+    e = weight[idx]
+    keep = valid[:, None]
+    low = -jnp.inf if jnp.issubdtype(e.dtype, jnp.floating) else jnp.iinfo(e.dtype).min
+    best = jnp.full((num_bags + 1, e.shape[1]), low, e.dtype).at[where].max(jnp.where(keep, e, low))
+    hit = keep & (e == best[where])
+    first = jnp.full((num_bags + 1, e.shape[1]), length, jnp.int32).at[where].min(jnp.where(hit, pos[:, None], length))
+    first = first[:num_bags]
+    rows = jnp.where(first < length, idx[jnp.minimum(first, max(length - 1, 0))] if length else 0, 0)
+    return seg, bag_size, rows.astype(it)
+
+
+op("_embedding_bag_aux", _embedding_bag_aux, function=False, method=False, differentiable=False)
 
 
 # --------------------------------------------------------------------------- fill_diagonal_, sum_to_size
