@@ -42,7 +42,7 @@ class Node:
         self.vals = tuple(vals)
         ps = []
         for t in tens:
-            if t is None or not t.requires_grad:
+            if t is None or not t._rg:
                 ps.append(None)
             elif t._node is None:
                 ps.append(t)  # a leaf: its .grad receives the gradient
@@ -601,7 +601,7 @@ def _engine(tensors, cts, retain_graph, create_graph, accumulate, targets=(), on
         owners = []
         grads = []
         for t, g in zip(leaves, leaf_grads):
-            if g is not None and t.requires_grad and (only is None or id(t) in only):
+            if g is not None and t._rg and (only is None or id(t) in only):
                 owners.append(t)
                 grads.append(g)
         mode = flags.mode

@@ -52,7 +52,7 @@ def _fast_key(args: tuple, grad_owners: list) -> tuple | None:
         if type(a) is not Tensor:
             return None
         v = a._value
-        key.append((v.shape, v.dtype, a.requires_grad, a._grad is None))
+        key.append((v.shape, v.dtype, a._rg, a._grad is None))
     for t in grad_owners:
         key.append(t._grad is None)
     n = len(args)
@@ -522,8 +522,7 @@ class CompiledFunction:
                 new.append(made[e[3]])
                 made.append(made[e[3]])
             else:
-                t = Tensor._make(next(it))
-                t.requires_grad = e[1]
+                t = Tensor._make(next(it), e[1])
                 new.append(t)
                 made.append(t)
         for t, e in zip(made, [e for e in template if e[0] != "S"]):

@@ -287,7 +287,7 @@ def wrap_results(kern: Kernel, out, vals: list, tens: list, differentiable: bool
     needs_grad = False
     if differentiable and flags.grad_enabled:
         for t in tens:
-            if t is not None and t.requires_grad:
+            if t is not None and t._rg:  # (the slot: this runs for every input of every op)
                 needs_grad = True
                 break
     elif flags.stop_traced:

@@ -14,6 +14,12 @@ kernel's ``fn`` is a ``jax.custom_vjp`` function:
   checks: the number of gradients, None for non-Tensor inputs, shapes — a gradient
   whose shape the input broadcasts to is summed down, as torch does — and dtype).
 
+``ctx.mark_dirty(x)`` (an input modified in place and returned): the kernel returns the new
+value like any output, and ``apply`` then writes it into the caller's tensor and gives that
+tensor the output's history (``_rebind_dirty``), as an in-place op does. A backward under
+``@once_differentiable`` sees its residuals as constants and its incoming gradients through
+``_once_guard``, whose derivative raises torch's error: only a double backward reaches it.
+
 So the gradient comes from ``jax.vjp`` like every other node's, and the fused backward's
 program caching keeps working. One kernel is cached per (Function subclass, static
 arguments, which arguments are Tensors and which of them require grad).
@@ -35,6 +41,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 
@@ -77,10 +84,7 @@ class FunctionCtx:
         self._ej_materialize = bool(value)
 
     def mark_dirty(self, *args) -> None:
-        raise NotImplementedError(
-            "ctx.mark_dirty(): eagerjax's custom Functions cannot modify their inputs in place; "
-            "return a new tensor instead"
-        )
+        self._ej_dirty = tuple(args)
 
 
 # --------------------------------------------------------------------------- inner mode
@@ -262,24 +266,28 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
     name = cls.__name__
     bname = name + "Backward"
     user_bwd = _backward_of(cls)
+    once = getattr(user_bwd, "_ej_once_differentiable", False)
     n_args = len(spec)
     nig = tuple(s[0] == _T and s[1] for s in spec)
     info: dict = {}
     autocast_state = flags.autocast_state  # (part of the cache key)
 
     def rebuild(vals, inside):
-        it = iter(vals)
+        it = iter(enumerate(vals))
+        top = inside.top = {}  # id(a top-level Tensor argument) -> its index in vals
 
         def from_spec(s):
             if s[0] == _T:
-                t = Tensor._make(next(it))
+                i, v = next(it)
+                t = Tensor._make(v)
                 t.requires_grad = s[1]  # as torch's forward sees it (grad recording is off)
+                top[id(t)] = i
                 return t
             if s[0] == _S:
                 return _value_of(s[1])
             _, treedef, leaves = s
             return jax.tree_util.tree_unflatten(
-                treedef, [Tensor._make(next(it)) if x is _T else _value_of(x) for x in leaves]
+                treedef, [Tensor._make(next(it)[1]) if x is _T else _value_of(x) for x in leaves]
             )
 
         args = [from_spec(s) for s in spec]
@@ -304,6 +312,7 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
             nd = {id(t) for t in ctx.__dict__.get("_ej_non_diff", ())}
             tens_out = [o for o, is_t in zip(items, layout) if is_t]
             non_diff = frozenset(k for k, o in enumerate(tens_out) if id(o) in nd)
+            dirty = _dirty_outputs(ctx, tens_out, inside.top)
             # residuals: saved tensors, then tensors/arrays among ctx's attributes
             arrays = []
             saved = []
@@ -330,6 +339,7 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
                         ls.append((_S, x))
                 attrs.append((k, treedef, tuple(ls)))
             info["layout"], info["consts"], info["non_diff"], info["single"] = layout, consts, non_diff, single
+            info["dirty"] = dirty
             static = {
                 "saved": tuple(saved),
                 "attrs": tuple(attrs),
@@ -345,6 +355,11 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
     def run_backward(res, cts):
         arrays, box = res
         st = box.v
+        if once:
+            # torch's @once_differentiable: the gradients are constants of the saved tensors,
+            # and differentiating them through the incoming gradients raises
+            arrays = tuple(jax.lax.stop_gradient(a) for a in arrays)
+            cts = jax.tree_util.tree_map(lambda c: c if c.dtype == jax.dtypes.float0 else _once_guard(c), cts)
         with _Enter(f"{name}.backward()") as inside:
             ts = [Tensor._make(a) for a in arrays]
             ctx = FunctionCtx()
@@ -478,11 +493,13 @@ class Function(FunctionCtx):
         mode = flags.mode
         vals: list = []
         tens: list = []
+        objs: list = []  # the Tensor each value came from
 
         def spec_of(a, grad: bool):
             if isinstance(a, Tensor):
                 vals.append(a._value if mode is None else a._read())
                 tens.append(a if grad else None)
+                objs.append(a)
                 # (inside a func transform JAX decides what is differentiated)
                 return (_T, grad and (a.requires_grad or (flags.in_transform and _inexact(a))))
             if type(a) in (list, tuple, dict):
@@ -493,6 +510,7 @@ class Function(FunctionCtx):
                         if isinstance(x, Tensor):
                             vals.append(x._value if mode is None else x._read())
                             tens.append(None)
+                            objs.append(x)
                             ls.append(_T)
                         else:
                             ls.append(_key_of(x))
@@ -515,8 +533,12 @@ class Function(FunctionCtx):
         res = out if type(out) is tuple else (out,)
         for k in info["non_diff"]:
             t = res[k]
-            t.requires_grad = False
             t._node = None
+            t.requires_grad = False
+        if info["dirty"]:
+            res = list(res)
+            for k, i in info["dirty"]:
+                res[k] = _rebind_dirty(objs[i], res[k])
         it = iter(res)
         items = [next(it) if is_t else c for is_t, c in zip(info["layout"], info["consts"])]
         return items[0] if info["single"] else tuple(items)
@@ -530,10 +552,72 @@ _base_backward = Function.__dict__["backward"].__func__
 
 
 def once_differentiable(fn):
-    """torch's decorator for a ``backward`` that is not itself differentiable. Here the user's
-    backward is traced like any jax function, so a double backward through it simply works:
-    the decorator changes nothing."""
-    return fn
+    """torch's decorator for a ``backward`` that is not itself differentiable: it runs with grad
+    mode off (as every backward here), its gradients are constants of the saved tensors, and a double backward through
+    the incoming gradients raises torch's error (``_once_guard``)."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        # (grad mode is already off in every backward here: the user's ``no_grad`` would
+        # also stop JAX's gradient of the incoming gradients, hiding the error below)
+        return fn(ctx, *args)
+
+    wrapper._ej_once_differentiable = True
+    return wrapper
+
+
+@jax.custom_vjp
+def _once_guard(x):
+    """The identity, whose derivative raises: an incoming gradient of a ``@once_differentiable``
+    backward passes through it, so only differentiating the backward (a double backward)
+    reaches the error. Integer (float0) cotangents pass unguarded."""
+    return x
+
+
+def _once_guard_fwd(x):
+    return x, None
+
+
+def _once_guard_bwd(_, g):
+    raise RuntimeError("trying to differentiate twice a function that was marked with @once_differentiable")
+
+
+_once_guard.defvjp(_once_guard_fwd, _once_guard_bwd)
+
+
+def _dirty_outputs(ctx, outs: list, top: dict) -> tuple:
+    """``ctx.mark_dirty``'s tensors as (output index, index of the argument's value) pairs."""
+    dirty = ctx.__dict__.get("_ej_dirty", ())
+    if not dirty:
+        return ()
+    pairs = []
+    for d in dirty:
+        k = next((k for k, o in enumerate(outs) if o is d), None)
+        if k is None:
+            raise RuntimeError(
+                "Some elements marked as dirty during the forward method were not returned as output. "
+                "The inputs that are modified inplace must all be outputs of the Function."
+            )
+        i = top.get(id(d))
+        if i is None:
+            raise RuntimeError("ctx.mark_dirty(): only the Function's (top-level) tensor arguments can be marked dirty")
+        pairs.append((k, i))
+    return tuple(pairs)
+
+
+def _rebind_dirty(orig: Tensor, new: Tensor) -> Tensor:
+    """A dirty argument after ``apply``: it holds the Function's output value and, where the
+    output is on the tape, its history (torch's in-place semantics). Returns what ``apply``
+    gives back in that output's place."""
+    if flags.grad_enabled and orig.requires_grad and orig._node is None:
+        orig._assign(new._value)  # (torch has modified it by then too)
+        raise RuntimeError("a leaf Variable that requires grad has been used in an in-place operation.")
+    orig._assign(new._value)
+    if not flags.grad_enabled:
+        return new  # (torch: the modified input's value, as another tensor)
+    if new._node is not None:
+        orig._node, orig._idx, orig._rg = new._node, new._idx, True
+    return orig
 
 
 def _bind(cls, args: tuple, kwargs: dict, new_style: bool):

@@ -81,7 +81,7 @@ def _cut_gradient(op: OpDef, out: Tensor, self: Tensor, args, kwargs) -> Tensor:
     from ._dispatch import Kernel, call_kernel
 
     srcs = [self] + [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
-    if not any(t.requires_grad for t in srcs):
+    if not any(t._rg for t in srcs):
         return out
     kern = _CUT_KERNELS.get((op.name, len(srcs)))
     if kern is None:
@@ -110,7 +110,7 @@ def _torch_name(d) -> str:
 
 
 def check_inplace(self: Tensor, name: str) -> None:
-    if self.requires_grad and self._node is None and flags.grad_enabled:
+    if self._rg and self._node is None and flags.grad_enabled:
         raise RuntimeError(f"a leaf Variable that requires grad is being used in an in-place operation. ({name})")
 
 

@@ -151,7 +151,7 @@ class _PackedGrad(_CopiesArePlain, Tensor):
         # Tensor._make's fields, set directly: this runs on every compiled call and every
         # lazy backward, and the caller tells the mode (if any) about the new tensor itself.
         t = object.__new__(cls)
-        t.requires_grad = False
+        t._rg = False
         t._grad = None
         t._node = None
         t._idx = 0

@@ -10,6 +10,7 @@ and undo them. Math methods and operators are generated from the op table
 
 from __future__ import annotations
 
+import operator
 import weakref
 from typing import Any
 
@@ -25,7 +26,7 @@ from ._state import bump_state, flags
 class Tensor:
     __slots__ = (
         "_value",
-        "requires_grad",
+        "_rg",  # requires_grad (the property below checks user writes)
         "_grad",
         "_node",
         "_idx",
@@ -50,7 +51,7 @@ class Tensor:
         else:
             value = _to_array(args[0] if args else [], dtype)
         self._value = value
-        self.requires_grad = False
+        self._rg = False
         self._grad = None
         self._node = None
         self._idx = 0
@@ -69,7 +70,7 @@ class Tensor:
     def _make(cls, value, requires_grad: bool = False, node=None, idx: int = 0) -> Tensor:
         t = object.__new__(cls)
         t._value = value
-        t.requires_grad = requires_grad
+        t._rg = requires_grad
         t._grad = None
         t._node = node
         t._idx = idx
@@ -220,6 +221,15 @@ class Tensor:
             m.note_grad(self)
         self._grad = g
 
+    # A property over the ``_rg`` slot: reads stay a C call; a user's write is checked as
+    # torch does (``requires_grad_`` below and library code may still set True on a non-leaf).
+    requires_grad = property(operator.attrgetter("_rg"))
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        _check_rg_write(self, value)
+        self._rg = value
+
     def _require_grad(self) -> Tensor:
         """``requires_grad=True`` given to a factory or constructor (torch's message differs
         from ``requires_grad_()``'s)."""
@@ -281,7 +291,7 @@ class Tensor:
 
     def detach_(self) -> Tensor:
         self._node = None
-        self.requires_grad = False
+        self._rg = False
         return self
 
     @property
@@ -460,7 +470,30 @@ class Tensor:
         return t
 
 
-_REQUIRES_GRAD = Tensor.__dict__["requires_grad"]  # the slot Parameter's property wraps
+_REQUIRES_GRAD = Tensor.__dict__["_rg"]  # the slot Parameter's property wraps
+
+
+def _check_rg_write(t: Tensor, value) -> None:
+    """torch's checks of ``t.requires_grad = value``: a non-leaf cannot stop requiring grad
+    (setting True there is left alone: library code re-marks in-place results that way),
+    and only float/complex tensors can start."""
+    if value:
+        if getattr(t, "_rg", False):
+            return
+        if not (_dtypes.is_floating(t.dtype) or _dtypes.is_complex(t.dtype)):
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        return
+    try:
+        node = t._node
+    except AttributeError:  # (being made)
+        return
+    if node is not None:
+        raise RuntimeError(
+            "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+            "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+        )
+
+
 _VALUE_SLOT = Tensor.__dict__["_value"]
 
 
@@ -480,6 +513,7 @@ class Parameter(Tensor):
             changed = _REQUIRES_GRAD.__get__(self, Parameter) != value
         except AttributeError:  # (being made)
             changed = False
+        _check_rg_write(self, value)
         _REQUIRES_GRAD.__set__(self, value)
         if changed:
             bump_state()

@@ -84,7 +84,9 @@ def _ej_run(mode, opt_name, opt_kw, scaler_kw, infs, steps, sched=None, clip=Non
         sc.step(opt)
         sc.update()
         if sch:
-            sch.step()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # as torch's: step() "before" a skipped optimizer.step()
+                sch.step()
         return loss
 
     run = ej.compile(step) if mode == "compiled" else step

@@ -256,6 +256,7 @@ def test_cyclic_lr_state_dict_errors_and_no_momentum():
     for _ in range(7):
         ts2.optimizer.step()
         ts2.step()
+        es3.optimizer.step()
         es3.step()
     assert es3.get_last_lr() == pytest.approx(ts2.get_last_lr(), rel=1e-6)
 
@@ -303,3 +304,196 @@ def test_get_last_lr_reads_as_the_decimal_set():
         sched.step()
         seen.append(sched.get_last_lr())
     assert seen == [[0.1], [0.05], [0.05]]
+
+
+# --------------------------------------------------------------------------- step order warning
+ORDER = "Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`"
+_ORDER_SCHEDULERS = {
+    "step": lambda lib, o: lib.optim.lr_scheduler.StepLR(o, 2),
+    "one_cycle": lambda lib, o: lib.optim.lr_scheduler.OneCycleLR(o, 1.0, total_steps=10),
+    "cyclic": lambda lib, o: lib.optim.lr_scheduler.CyclicLR(o, 0.01, 0.1),
+    "warm_restarts": lambda lib, o: lib.optim.lr_scheduler.CosineAnnealingWarmRestarts(o, 3),
+    "plateau": lambda lib, o: lib.optim.lr_scheduler.ReduceLROnPlateau(o),
+    "chained": lambda lib, o: lib.optim.lr_scheduler.ChainedScheduler(
+        [lib.optim.lr_scheduler.ConstantLR(o), lib.optim.lr_scheduler.ExponentialLR(o, 0.9)]
+    ),
+    "sequential": lambda lib, o: lib.optim.lr_scheduler.SequentialLR(
+        o, [lib.optim.lr_scheduler.ConstantLR(o), lib.optim.lr_scheduler.ExponentialLR(o, 0.9)], [5]
+    ),
+    "swalr": lambda lib, o: lib.optim.swa_utils.SWALR(o, 0.05),
+}
+
+
+def _order_warnings(fn) -> list[str]:
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fn()
+    return [str(x.message) for x in w if "lr_scheduler.step()" in str(x.message)]
+
+
+def _sgd(lib):
+    return lib.optim.SGD([lib.nn.Parameter(lib.ones(2))], lr=0.1, momentum=0.9)
+
+
+@pytest.mark.parametrize("name", sorted(_ORDER_SCHEDULERS))
+def test_scheduler_step_before_optimizer_step_warns_like_torch(name):
+    """Which schedulers warn (ReduceLROnPlateau and CosineAnnealingWarmRestarts never do), at
+    their first step only; none after an ``optimizer.step()``."""
+
+    def run(lib, opt_first):
+        o = _sgd(lib)
+        s = _ORDER_SCHEDULERS[name](lib, o)
+
+        def go():
+            if opt_first:
+                o.step()
+            for _ in range(3):
+                s.step(1.0) if name == "plateau" else s.step()
+
+        return _order_warnings(go)
+
+    for opt_first in (False, True):
+        got, want = run(ej, opt_first), run(torch, opt_first)
+        if name == "sequential" and want:
+            assert len(got) == 1  # (torch warns again at its second scheduler's first step)
+        else:
+            assert len(got) == len(want), (opt_first, want)
+        assert set(got) <= set(want)
+
+
+def test_step_order_warning_cases_like_torch():
+    def cases(lib):
+        out = {}
+        o = _sgd(lib)
+        s = lib.optim.lr_scheduler.StepLR(o, 2)
+
+        def later():
+            s.step()
+            o.step()
+            s.step()
+
+        out["warns once, at the first step"] = _order_warnings(later)
+        o = _sgd(lib)
+        o.step()  # before the scheduler exists: not seen (torch patches step() in the constructor)
+        s = lib.optim.lr_scheduler.StepLR(o, 2)
+        out["stepped before"] = _order_warnings(s.step)
+        o = _sgd(lib)
+        s = lib.optim.lr_scheduler.StepLR(o, 2)
+        o.step = lambda *a, **k: None
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            s.step()
+        out["overridden"] = [str(x.message) for x in w]
+        o = _sgd(lib)
+        s1 = lib.optim.lr_scheduler.StepLR(o, 2)
+        s2 = lib.optim.lr_scheduler.ExponentialLR(o, 0.9)  # the optimizer is wrapped once
+        o.step()
+        out["two schedulers"] = _order_warnings(lambda: (s1.step(), s2.step()))
+        with pytest.warns(UserWarning, match=ORDER), pytest.warns(UserWarning, match="epoch parameter"):
+            s = lib.optim.lr_scheduler.StepLR(_sgd(lib), 2)
+            s.step(3)  # (with the epoch argument too)
+        return out
+
+    got, want = cases(ej), cases(torch)
+    assert got == want
+    assert len(want["warns once, at the first step"]) == 1 and len(want["stepped before"]) == 1
+    assert want["overridden"][0].startswith("Seems like `optimizer.step()` has been overridden")
+
+
+@pytest.mark.parametrize("mode", ["eager", "compile", "lazy"])
+@pytest.mark.parametrize("order", ["optimizer_first", "scheduler_first"])
+def test_step_order_warning_in_every_mode(mode, order):
+    """A training step with both calls: compiled and lazy steps warn exactly as torch's eager loop
+    (once, at the scheduler's first step, when it comes before the optimizer's)."""
+
+    def run(lib, mode="eager"):
+        model, opt, s = _setup(lib, lambda lib, o: lib.optim.lr_scheduler.StepLR(o, 2, 0.5))
+        x, y = lib.tensor(X), lib.tensor(Y)
+
+        def step():
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            if order == "optimizer_first":
+                opt.step()
+                s.step()
+            else:
+                s.step()
+                opt.step()
+            return loss
+
+        fn = ej.compile(step) if mode == "compile" else step
+
+        def go():
+            for _ in range(4):
+                if mode == "lazy":
+                    with ej.lazy():
+                        fn()
+                else:
+                    fn()
+
+        msgs = _order_warnings(go)
+        return msgs, model.weight.detach().numpy().copy(), s.get_last_lr()
+
+    (got, w_got, lr_got), (want, w_want, lr_want) = run(ej, mode), run(torch)
+    assert got == want and len(want) == (order == "scheduler_first")
+    np.testing.assert_allclose(w_got, w_want, rtol=1e-5, atol=1e-6)
+    assert lr_got == pytest.approx(lr_want)
+
+
+@pytest.mark.parametrize("mode", ["eager", "lazy", "compile"])
+@pytest.mark.parametrize("inf", [False, True])
+def test_grad_scaler_skipped_step_counts_as_no_optimizer_step(mode, inf):
+    """torch's GradScaler does not call ``optimizer.step()`` when a grad is inf: the scheduler then
+    warns. Eager and lazy read the skip at the scheduler's first step; inside ``ej.compile`` the
+    skip is not known on the host, so only the finite case is checked there."""
+    if mode == "compile" and inf:
+        pytest.skip("inside ej.compile a skipped update counts as run (its inf check is traced)")
+
+    def run(lib, mode="eager"):
+        p = lib.nn.Parameter(lib.ones(2))
+        o = lib.optim.SGD([p], lr=0.1)
+        s = lib.optim.lr_scheduler.StepLR(o, 2)
+        sc = lib.amp.GradScaler("cpu")
+        scale = float("inf") if inf else 1.0
+
+        def step():
+            o.zero_grad()
+            sc.scale((p * scale).sum()).backward()
+            sc.step(o)
+            sc.update()
+            s.step()
+
+        fn = ej.compile(step) if mode == "compile" else step
+
+        def go():
+            for _ in range(3):
+                if mode == "lazy":
+                    with ej.lazy():
+                        fn()
+                else:
+                    fn()
+
+        return _order_warnings(go)
+
+    got, want = run(ej, mode), run(torch)
+    assert got == want and len(want) == inf
+
+
+def test_copied_optimizer_steps_itself():
+    """The scheduler's wrapper of ``optimizer.step`` follows a deep copy (and a pickle) of the
+    optimizer: the copy updates its own parameters."""
+    import copy
+    import pickle
+
+    p = ej.nn.Parameter(ej.ones(2))
+    o = ej.optim.SGD([p], lr=0.5)
+    ej.optim.lr_scheduler.StepLR(o, 2)
+    for o2 in (copy.deepcopy(o), pickle.loads(pickle.dumps(o))):
+        q = o2.param_groups[0]["params"][0]
+        assert q is not p
+        q.grad = ej.ones(2)
+        o2.step()
+        np.testing.assert_allclose(q.detach().numpy(), [0.5, 0.5])
+        np.testing.assert_allclose(p.detach().numpy(), [1.0, 1.0])
+        assert o2._opt_called and not o.__dict__.get("_opt_called", False)

@@ -366,6 +366,7 @@ def test_scheduler_step_is_tensor_math_and_state_round_trip():
     opt = ej.optim.SGD([p], lr=1.0)
     sched = ej.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1)
     lr_t = opt.param_groups[0].raw("lr")
+    opt.step()  # (no grads: nothing changes; the scheduler then steps in torch's order)
     for _ in range(3):
         sched.step()
     assert opt.param_groups[0].raw("lr") is lr_t  # written in place

@@ -266,6 +266,7 @@ def test_lambda_gets_python_int_in_eager_and_warm_restarts_fractional_epochs():
     seen = []
     o = ej.optim.SGD([nn.Parameter(ej.zeros(1))], lr=1.0)
     s = ej.optim.lr_scheduler.LambdaLR(o, lambda e: seen.append(e) or 1.0)
+    o.step()
     s.step()
     assert seen == [0, 1] and all(type(e) is int for e in seen)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from typing import Any
 
 import jax
@@ -31,6 +32,22 @@ _EPOCH_DEPRECATION_WARNING = (
     "Please open an issue if you are unable to replicate your use case: "
     "https://github.com/pytorch/pytorch/issues/new/choose."
 )
+
+_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+    "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
+    "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
+    "will result in PyTorch skipping the first value of the learning rate schedule. "
+    "See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+_OVERRIDDEN_WARNING = (
+    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+    "initialization. Please, make sure to call `optimizer.step()` before "
+    "`lr_scheduler.step()`. See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+_MAX_PENDING_SKIPS = 16
 
 # Step modes (static: each has its own kernel).
 #   "initial": the step made by the constructor (torch's ``_is_initial``)
@@ -115,6 +132,97 @@ def _check_optimizer(optimizer) -> None:
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
 
 
+# ------------------------------------------------------------------------------ step order
+class _TrackedStep:
+    """``optimizer.step`` / ``optimizer._step`` as a scheduler leaves them (torch's patch): an
+    instance attribute that notes the optimizer ran (``optimizer._opt_called``), then calls
+    the method it replaced. ``_step`` is GradScaler's path: its ``skip_if`` (the found-inf
+    tensor) is kept, unread, until a scheduler's first ``step()`` asks whether an update ran
+    (eager and lazy read it then; inside ``ej.compile`` its value is not known, so the
+    update counts as run)."""
+
+    __slots__ = ("_opt", "_name", "_orig")
+    _wrapped_by_lr_sched = True
+
+    def __init__(self, opt, name: str, orig) -> None:
+        self._opt = weakref.ref(opt)
+        self._name = name
+        self._orig = orig  # None: the class's method
+
+    def _target(self, opt):
+        return self._orig if self._orig is not None else getattr(type(opt), self._name).__get__(opt)
+
+    def __call__(self, *args, **kwargs):
+        opt = self._opt()
+        if not opt.__dict__.get("_opt_called", False):
+            _note_step(opt, kwargs.get("skip_if") if self._name == "_step" else None)
+        return self._target(opt)(*args, **kwargs)
+
+    @property
+    def __wrapped__(self):
+        return self._target(self._opt())
+
+    @property
+    def __name__(self) -> str:
+        return self._name
+
+    def __deepcopy__(self, memo):
+        # copying the optimizer: the copy's tracker calls the copy
+        new = memo.get(id(self._opt()))
+        return self if new is None else _TrackedStep(new, self._name, self._orig)
+
+    def __reduce__(self):
+        return (_TrackedStep, (self._opt(), self._name, self._orig))
+
+
+def _note_step(opt, skip_if) -> None:
+    if skip_if is None or (flags.mode is not None and not flags.mode.is_lazy):
+        opt._opt_called = True  # (traced: the skip's value is not known on the host)
+        opt.__dict__.pop("_lr_sched_skips", None)
+        return
+    pending = opt.__dict__.setdefault("_lr_sched_skips", [])
+    pending.append(skip_if)
+    if len(pending) >= _MAX_PENDING_SKIPS:
+        _optimizer_ran(opt)  # (a scheduler that is never stepped: keep the list short)
+
+
+def _optimizer_ran(opt) -> bool:
+    """Whether ``opt``'s update ran since a scheduler wrapped it (torch's ``_opt_called``):
+    GradScaler's skipped updates do not count, as in torch, where it never calls ``step()``."""
+    if opt.__dict__.get("_opt_called", False):
+        return True
+    pending = opt.__dict__.get("_lr_sched_skips")
+    if not pending:
+        return False
+    if flags.mode is not None and not flags.mode.is_lazy:
+        return True  # (eager skips read inside a trace: not known here, counted as run)
+    opt.__dict__.pop("_lr_sched_skips")
+    if any(not float(t) for t in pending):
+        opt._opt_called = True
+        return True
+    return False
+
+
+def _track_optimizer_steps(opt) -> None:
+    """torch's patch of ``optimizer.step`` (once per optimizer), plus ``_step`` (GradScaler's)."""
+    if hasattr(opt.step, "_wrapped_by_lr_sched"):
+        return
+    for name in ("step", "_step"):
+        cur = getattr(opt, name, None)
+        if cur is None:
+            continue
+        own = getattr(cur, "__self__", None) is opt and getattr(cur, "__func__", None) is getattr(type(opt), name)
+        setattr(opt, name, _TrackedStep(opt, name, None if own else cur))
+
+
+def _check_step_order(optimizer) -> None:
+    """torch's warnings at a scheduler's first ``step()`` when the optimizer has not stepped."""
+    if not hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        warnings.warn(_OVERRIDDEN_WARNING, UserWarning, stacklevel=3)
+    elif not _optimizer_ran(optimizer):
+        warnings.warn(_ORDER_WARNING, UserWarning, stacklevel=3)
+
+
 class LRScheduler:
     """Base class: ``last_epoch``, ``base_lrs``, ``step()``, ``get_last_lr()``, ``state_dict()``.
 
@@ -159,6 +267,7 @@ class LRScheduler:
             self._base_lo = [_concrete_scalar(_lr_host.split(k)[1] if k is not None else 0.0) for k in known]
         self._epoch = _concrete_scalar(float(last_epoch))
         self._init_tracking()
+        _track_optimizer_steps(optimizer)
         self._initial_step()
 
     def _adopt_new_groups(self) -> None:
@@ -366,6 +475,8 @@ class LRScheduler:
             self._load_exact(self._base, "_base_lo", values)
 
     def step(self, epoch: int | None = None) -> None:
+        if self._step_count == 1:
+            _check_step_order(self.optimizer)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(_EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)

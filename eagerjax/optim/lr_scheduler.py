@@ -47,6 +47,7 @@ from ._lr_base import (
     _EPOCH_DEPRECATION_WARNING,
     LRScheduler,
     _check_optimizer,
+    _check_step_order,
     _copy,
     _f32,
     _host_number,
@@ -279,6 +280,8 @@ class SequentialLR(_Composite):
         return new_state, new_targets
 
     def step(self) -> None:
+        if self._step_count == 0:  # (torch: the first scheduler's own first step)
+            _check_step_order(self.optimizer)
         self._step_count += 1
         self._execute("step")
 
