@@ -215,12 +215,39 @@ op("_cross_entropy", _cross_entropy, **_P)
 
 
 # --------------------------------------------------------------------------- init helpers (random rows)
+_HALF_LOG_2PI = 0.9189385332046727
+
+
+def _inv_log_ndtr(t):
+    """x with log Phi(x) = t (t <= 0), accurate where exp(t) underflows float32."""
+    from jax.scipy.special import log_ndtr, ndtri
+
+    deep = t < -60.0  # x < ~-10.7: start from the asymptotic inverse, refine by Newton on log Phi
+    td = jnp.where(deep, t, -61.0)
+    u = -2.0 * td
+    x = -jnp.sqrt(u - jnp.log(u) - 2 * _HALF_LOG_2PI)
+    for _ in range(4):
+        lc = log_ndtr(x)
+        x = x - (lc - td) * jnp.exp(lc + 0.5 * x * x + _HALF_LOG_2PI)
+    return jnp.where(deep, x, ndtri(jnp.exp(t)))
+
+
 def _trunc_normal(key, shape, dtype, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    # Inverse CDF in log space on the side of the interval nearer the left tail (reflected when
+    # it lies right of the mean), so bounds many std from the mean still sample the truncated law.
+    from jax.scipy.special import log_ndtr
+
     nk, k = _split(key)
-    lo = (a - mean) / std
-    hi = (b - mean) / std
-    z = jax.random.truncated_normal(k, lo, hi, shape, jnp.float32)
-    return nk, jnp.clip(z * std + mean, a, b).astype(dtype)
+    s = jnp.abs(std)
+    lo = (a - mean) / s
+    hi = (b - mean) / s
+    flip = lo + hi > 0
+    lo, hi = jnp.where(flip, -hi, lo), jnp.where(flip, -lo, hi)
+    log_lo, log_hi = log_ndtr(lo), log_ndtr(hi)
+    u = jax.random.uniform(k, shape, jnp.float32)
+    z = _inv_log_ndtr(log_hi + jnp.log(u + (1 - u) * jnp.exp(log_lo - log_hi)))
+    z = jnp.where(flip, -z, z)
+    return nk, jnp.clip(mean + s * z, a, b).astype(dtype)
 
 
 def _orthogonal(key, shape, dtype, gain=1.0):

@@ -82,15 +82,17 @@ def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None)
         return tensor.normal_(mean, std, generator=generator)
 
 
-def trunc_normal_(
-    tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None
-) -> Tensor:
-    """Fill from N(mean, std) truncated to ``[a, b]`` (absolute bounds, as in torch)."""
+def _trunc_normal_impl(tensor: Tensor, mean, std, a, b, generator, stacklevel: int) -> Tensor:
     if (mean < a - 2 * std) or (mean > b + 2 * std):
         warnings.warn(
             "mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
             "The distribution of values may be incorrect.",
-            stacklevel=2,
+            stacklevel=stacklevel + 1,
+        )
+    _ = (b - mean) / std  # torch's ZeroDivisionError for std == 0 (a Python division, as there)
+    if float(a) > float(b):  # torch reaches its uniform_ fill here, which refuses the range
+        raise RuntimeError(
+            f"uniform_ expects to return a [from, to) range, but found from={float(a):g} > to={float(b):g}"
         )
     with no_grad():
         s = draw(
@@ -104,6 +106,42 @@ def trunc_normal_(
             b=float(b),
         )
         return _fill(tensor, s._read())
+
+
+def trunc_normal_(
+    tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None
+) -> Tensor:
+    """Fill from N(mean, std) truncated to ``[a, b]`` (absolute bounds, as in torch).
+
+    Sampled by inverse CDF in log space, so bounds far in the tail still give the truncated law
+    (torch warns there, and so do we).
+    """
+    return _trunc_normal_impl(tensor, mean, std, a, b, generator, stacklevel=2)
+
+
+# torch's private helpers (timm and others import them): the fills above under no_grad.
+def _no_grad_uniform_(tensor: Tensor, a: float, b: float, generator=None) -> Tensor:
+    with no_grad():
+        return tensor.uniform_(a, b, generator=generator)
+
+
+def _no_grad_normal_(tensor: Tensor, mean: float, std: float, generator=None) -> Tensor:
+    with no_grad():
+        return tensor.normal_(mean, std, generator=generator)
+
+
+def _no_grad_trunc_normal_(tensor: Tensor, mean: float, std: float, a: float, b: float, generator=None) -> Tensor:
+    return _trunc_normal_impl(tensor, mean, std, a, b, generator, stacklevel=2)
+
+
+def _no_grad_fill_(tensor: Tensor, val: float) -> Tensor:
+    with no_grad():
+        return tensor.fill_(val)
+
+
+def _no_grad_zero_(tensor: Tensor) -> Tensor:
+    with no_grad():
+        return tensor.zero_()
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

@@ -328,6 +328,12 @@ class WeightedRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
+        if self.replacement:  # torch's checks (and messages) for sampling with replacement, in its order
+            v = np.asarray(self.weights.numpy(), dtype=np.float64).ravel()
+            bad = np.flatnonzero(~(v >= 0) | ~np.isfinite(v))
+            if bad.size:  # the first bad entry decides, as torch scans them
+                what = "< 0" if not v[bad[0]] >= 0 else "= infinity or NaN"
+                raise RuntimeError(f"invalid multinomial distribution (encountering probability entry {what})")
         t = _random.multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator)
         yield from _int_list(t)
 
@@ -627,3 +633,26 @@ class _DataLoaderIter:
         else:
             for i in ld.sampler:
                 yield ld.collate_fn(ld.dataset[i])
+
+
+# torch's submodules `utils.data.distributed` (DistributedSampler) and `utils.data._utils.collate`
+# (`_utils` is this module: see eagerjax/utils/__init__.py).
+def _register_submodules() -> None:
+    import sys
+    import types
+
+    from . import _distributed_sampler
+
+    g = globals()
+    g["DistributedSampler"] = _distributed_sampler.DistributedSampler
+    g["distributed"] = _distributed_sampler
+    collate = types.ModuleType(__name__ + "._utils.collate", "``default_collate`` and ``default_convert``.")
+    collate.default_collate = default_collate
+    collate.default_convert = default_convert
+    g["collate"] = collate
+    sys.modules[__name__ + ".distributed"] = _distributed_sampler
+    sys.modules[collate.__name__] = collate
+
+
+_register_submodules()
+__all__.append("DistributedSampler")
