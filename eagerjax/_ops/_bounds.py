@@ -56,3 +56,53 @@ def check(index, n: int, dim: int, *, wrap: bool, error: type = IndexError, pref
     v = out_of_range(index, n, wrap=wrap)
     if v is not None:
         raise error(f"{prefix}index {v} is out of bounds for dimension {dim} with size {n}")
+
+
+def kind(v) -> str:
+    """numpy's kind letter of a Tensor's / array's dtype, or of a Python number's type ("" if neither)."""
+    t = type(v)
+    if t is bool:
+        return "b"
+    if t is int:
+        return "i"
+    if t is float:
+        return "f"
+    if t is complex:
+        return "c"
+    dt = getattr(getattr(v, "_value", v), "dtype", None)
+    return "" if dt is None else np.dtype(dt).kind if not hasattr(dt, "kind") else dt.kind
+
+
+_ANY_ZERO = op("_any_zero", lambda d: jnp.any(d == 0), function=False, method=False, differentiable=False)
+
+
+def integer_division_check(*, rounding: bool):
+    """A row's ``check=``: torch's ``ZeroDivisionError`` for an integer division by zero (``//``,
+    ``%``, ``fmod``; with ``rounding``, ``div`` only when a ``rounding_mode`` is given). A Python 0
+    divisor needs no host read; a tensor divisor costs one small program and a one-bool transfer.
+    Eager only: compiled and lazy programs return XLA's value (-1 for ``//`` of signed ints)."""
+
+    def check(*args, **kwargs):
+        if flags.mode is not None:
+            return
+        if rounding and (args[2] if len(args) > 2 else kwargs.get("rounding_mode")) is None:
+            return
+        x = args[0] if args else kwargs.get("input")
+        y = args[1] if len(args) > 1 else kwargs.get("other")
+        kx, ky = kind(x), kind(y)
+        if not kx or not ky or kx not in "iub" or ky not in "iub":
+            return
+        try:
+            n = int(np.prod(np.broadcast_shapes(tuple(getattr(x, "shape", ())), tuple(getattr(y, "shape", ())))))
+        except ValueError:
+            return  # (the kernel says the shapes do not broadcast)
+        if n == 0:
+            return
+        if hasattr(y, "shape"):
+            zero = bool(np.asarray(dispatch(_ANY_ZERO, (y,), {})._value))
+        else:
+            zero = y == 0
+        if zero:
+            raise RuntimeError("ZeroDivisionError")
+
+    return check

@@ -4,59 +4,252 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
+from . import _bounds
 from ._registry import alias, op
 
 _BIN = (0, 1, "other", "input")
 
 
+_NO_BOOL_SUB = (
+    "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or `logical_xor()` "
+    "operator instead."
+)
+_NO_BOOL_SUB1 = (
+    "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to invert a mask, "
+    "use the `~` or `logical_not()` operator instead."
+)
+_NO_BOOL_NEG = (
+    "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, "
+    "use the `~` or `logical_not()` operator instead."
+)
+
+
+_kind = _bounds.kind
+
+
+def _check_alpha(x, y, alpha) -> None:
+    """torch's refusals of ``alpha`` (a trace-time dtype check, so every mode raises)."""
+    if type(alpha) is int and alpha == 1:
+        return
+    ak, rk = _kind(alpha), jnp.result_type(x, y).kind
+    if ak == "b" and rk != "b":
+        raise RuntimeError("Boolean alpha only supported for Boolean results.")
+    if ak in "fc" and rk in "iub":
+        raise RuntimeError("For integral input tensors, argument alpha must not be a floating point number.")
+
+
 def _add(x, y, alpha=1):
     # `alpha` may be a tensor (torch-style optimizers: p.add_(g, alpha=-lr)).
+    _check_alpha(x, y, alpha)
     return x + y if (type(alpha) is int and alpha == 1) else x + y * alpha
 
 
 def _sub(x, y, alpha=1):
+    # A bool operand promoted against another tensor's dtype arrives cast: `_sub_check` (eager) sees those.
+    kx, ky = _kind(x), _kind(y)
+    if kx == "b" or ky == "b":
+        raise RuntimeError(_NO_BOOL_SUB if kx == ky else _NO_BOOL_SUB1)
+    _check_alpha(x, y, alpha)
     return x - y if (type(alpha) is int and alpha == 1) else x - y * alpha
+
+
+_BOOL = np.dtype(bool)
+
+
+def _is_bool(v) -> bool:
+    """A Python bool or a bool Tensor (the per-call check of every eager ``-``: kept cheap; a
+    bool array's dtype is numpy's singleton)."""
+    return type(v) is bool or getattr(getattr(v, "_value", None), "dtype", None) is _BOOL
+
+
+def _operands(args, kwargs):
+    x = args[0] if args else kwargs.get("input")
+    y = args[1] if len(args) > 1 else kwargs.get("other")
+    return x, y
+
+
+def _sub_check(x=None, y=None, *_, **kwargs):
+    """torch refuses bool operands of ``-`` even where type promotion would cast them (eager: the
+    row's function sees operands after promotion; inside compiled/lazy steps only the operands that
+    promotion leaves bool are refused)."""
+    if kwargs:
+        x, y = kwargs.get("input", x), kwargs.get("other", y)
+    bx, by = _is_bool(x), _is_bool(y)
+    if bx or by:
+        raise RuntimeError(_NO_BOOL_SUB if bx and by else _NO_BOOL_SUB1)
+
+
+def _rsub_check(*args, **kwargs):
+    _sub_check(*reversed(_operands(args, kwargs)))
+
+
+def _neg(x):
+    if x.dtype == jnp.bool_:
+        raise RuntimeError(_NO_BOOL_NEG)
+    return jnp.negative(x)
+
+
+def _true_div(x, y):
+    """``x / y`` correctly rounded, as torch's CPU kernels divide.
+
+    XLA's simplifier rewrites a division by a broadcast divisor (a Python number, a 0-d tensor,
+    a keepdim reduction) into a multiplication by its reciprocal, which is an ulp off about half
+    the time (``x / 255``). An optimization barrier around the broadcast divisor hides it from
+    that rewrite; the barrier is gone before fusion, so the program is the same fused divide.
+    float16/bfloat16 divide in float32 and round once (torch's way; a Python-number divisor is
+    not rounded to the tensor's dtype first).
+    """
+    dt = jnp.result_type(x, y)
+    if not jnp.issubdtype(dt, jnp.inexact):
+        dt = jnp.dtype(jnp.float32)  # (torch: integer true division gives the default float)
+    out = dt
+    if dt == jnp.float16 or dt == jnp.bfloat16:
+        dt = jnp.dtype(jnp.float32)
+    shape = jnp.broadcast_shapes(jnp.shape(x), jnp.shape(y))
+    x = jnp.asarray(x).astype(dt)
+    y = jnp.asarray(y).astype(dt)
+    if y.shape != shape:
+        y = lax.optimization_barrier(jnp.broadcast_to(y, shape))
+    q = x / y
+    return q if out == dt else q.astype(out)
+
+
+def _is_int(x, y) -> bool:
+    return jnp.result_type(x, y).kind in "iub"
+
+
+def _int_trunc_div(x, y):
+    """C's integer division (truncation toward zero), exact at every magnitude."""
+    dt = jnp.result_type(x, y)
+    x, y = jnp.broadcast_arrays(jnp.asarray(x).astype(dt), jnp.asarray(y).astype(dt))
+    return lax.div(x, y)
+
+
+def _floor_div(x, y):
+    """torch's floor division: exact integer division for integers; for floats
+    ``(x - fmod(x, y)) / y`` corrected by one where the remainder's sign differs from ``y``'s,
+    with ``x / y``'s signed zero and ``x / 0``'s infinities."""
+    if _is_int(x, y):
+        return jnp.floor_divide(x, y)
+    dt = jnp.result_type(x, y)
+    if dt.kind == "c":
+        raise RuntimeError("floor_divide does not support complex inputs")  # (torch's refusal)
+    x = jnp.asarray(x).astype(dt)
+    y = jnp.asarray(y).astype(dt)
+    mod = jnp.fmod(x, y)
+    div = _true_div(x - mod, y)
+    div = jnp.where((mod != 0) & ((y < 0) != (mod < 0)), div - 1, div)
+    fl = jnp.floor(div)
+    fl = jnp.where(div - fl > 0.5, fl + 1, fl)
+    exact = _true_div(x, y)
+    fl = jnp.where(div == 0, jnp.copysign(jnp.zeros_like(fl), exact), fl)
+    return jnp.where(y == 0, exact, fl).astype(dt)
 
 
 def _div(x, y, rounding_mode=None):
     if rounding_mode is None:
-        return jnp.true_divide(x, y)
+        return _true_div(x, y)
     if rounding_mode == "floor":
-        return jnp.floor_divide(x, y)
+        return _floor_div(x, y)
     if rounding_mode == "trunc":
-        q = jnp.true_divide(x, y)
-        r = jnp.trunc(q)
-        return r.astype(jnp.result_type(x, y)) if jnp.issubdtype(jnp.result_type(x, y), jnp.integer) else r
+        if _is_int(x, y):
+            return _int_trunc_div(x, y)
+        return jnp.trunc(_true_div(x, y))
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
 
 
+_NEG_POW = "Integers to negative integer powers are not allowed."
+
+
+def _int_pow(x, y):
+    """Integer ** integer with torch's answers for negative exponents: 1 for base 1, +-1 for
+    base -1 (by the exponent's parity), 0 for any other base."""
+    e = jnp.asarray(y)
+    neg = e < 0
+    p = jnp.power(x, jnp.where(neg, jnp.zeros_like(e), e))
+    one = jnp.ones_like(p)
+    at_neg = jnp.where(x == 1, one, jnp.where(x == -1, jnp.where(e % 2 == 0, one, -one), jnp.zeros_like(p)))
+    return jnp.where(neg, at_neg, p)
+
+
 def _pow(x, y):
+    if _kind(x) == "b" and _kind(y) == "b":
+        return jnp.logical_or(x, jnp.logical_not(y))  # (torch keeps bool: x ** False is True)
     if isinstance(y, int) and not isinstance(y, bool):
-        return lax.integer_pow(x, y) if y >= 0 or jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact) else jnp.power(x, y)
+        if y < 0 and _kind(x) in "iub":
+            raise RuntimeError(_NEG_POW)
+        if _kind(x) == "b":
+            x = jnp.asarray(x).astype(jnp.int32)  # (torch: bool ** int is an integer tensor)
+        return lax.integer_pow(x, y) if y >= 0 else jnp.power(x, y)
+    if _kind(x) in "iu" and _kind(y) in "iu":
+        return _int_pow(x, y)
     return jnp.power(x, y)
 
 
+_zero_div_check = _bounds.integer_division_check(rounding=False)
+_zero_div_check_mode = _bounds.integer_division_check(rounding=True)
+
 op("add", _add, scalars=_BIN + ("alpha",), inplace=True, promote=True, dunders=("__add__",), rdunders=("__radd__",))
-op("sub", _sub, scalars=_BIN + ("alpha",), inplace=True, promote=True, dunders=("__sub__",), rdunders=("__rsub__",))
-alias("subtract", "sub")
+op(
+    "sub",
+    _sub,
+    scalars=_BIN + ("alpha",),
+    inplace=True,
+    promote=True,
+    dunders=("__sub__",),
+    rdunders=("__rsub__",),
+    check=_sub_check,
+)
+alias("subtract", "sub", check=_sub_check)
 op("mul", jnp.multiply, scalars=_BIN, inplace=True, promote=True, dunders=("__mul__",), rdunders=("__rmul__",))
 alias("multiply", "mul", inplace=True)
-op("div", _div, scalars=_BIN, inplace=True, promote=True, dunders=("__truediv__",), rdunders=("__rtruediv__",))
-alias("divide", "div", inplace=True)
-alias("true_divide", "div", inplace=True)
+op(
+    "div",
+    _div,
+    scalars=_BIN,
+    inplace=True,
+    promote=True,
+    dunders=("__truediv__",),
+    check=_zero_div_check_mode,
+)
+
+
+def _rtruediv(y, x):
+    """``number / tensor``: torch's operator is ``tensor.reciprocal() * number`` (not a division;
+    float16/bfloat16 multiply in float32 by the unrounded number, as torch's kernels do)."""
+    r = _true_div(1, x)
+    if r.dtype == jnp.float16 or r.dtype == jnp.bfloat16:
+        return (r.astype(jnp.float32) * jnp.asarray(y).astype(jnp.float32)).astype(r.dtype)
+    return r * y
+
+
+op("_rtruediv", _rtruediv, scalars=(0,), function=False, method=False, rdunders=("__rtruediv__",))
+alias("divide", "div", inplace=True, check=_zero_div_check_mode)
+alias("true_divide", "div", inplace=True, check=_zero_div_check_mode)
 op(
     "floor_divide",
-    jnp.floor_divide,
+    _floor_div,
     scalars=_BIN,
     inplace=True,
     promote=True,
     dunders=("__floordiv__",),
     rdunders=("__rfloordiv__",),
+    check=_zero_div_check,
 )
-op("remainder", jnp.remainder, scalars=_BIN, inplace=True, promote=True, dunders=("__mod__",), rdunders=("__rmod__",))
-op("fmod", jnp.fmod, scalars=_BIN, inplace=True, promote=True)
+op(
+    "remainder",
+    jnp.remainder,
+    scalars=_BIN,
+    inplace=True,
+    promote=True,
+    dunders=("__mod__",),
+    rdunders=("__rmod__",),
+    check=_zero_div_check,
+)
+op("fmod", jnp.fmod, scalars=_BIN, inplace=True, promote=True, check=_zero_div_check)
 op("pow", _pow, scalars=(0, "input"), inplace=True, promote=True, dunders=("__pow__",), rdunders=("__rpow__",))
 op("float_power", lambda x, y: jnp.power(jnp.asarray(x, jnp.float32), y), scalars=_BIN)
 op("atan2", jnp.arctan2, scalars=_BIN, inplace=True, promote=True)
@@ -247,7 +440,7 @@ op("round", _int_preserving(_round), inplace=True)
 op("trunc", _int_preserving(jnp.trunc), inplace=True)
 alias("fix", "trunc", inplace=True)
 op("frac", lambda x: x - jnp.trunc(x), inplace=True)
-op("neg", jnp.negative, inplace=True, dunders=("__neg__",))
+op("neg", _neg, inplace=True, dunders=("__neg__",))
 alias("negative", "neg", inplace=True)
 op("positive", lambda x: x, dunders=("__pos__",))
 
@@ -307,7 +500,7 @@ def _clamp(x, min=None, max=None):
     a tensor ``max`` where ``x > max`` or ``max < min``. At a tie the value is ``x`` (torch's
     signed zero); NaN in ``x`` or a bound gives NaN (the ``maximum``/``minimum`` value)."""
     if min is None and max is None:
-        raise ValueError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     lo = None if min is None else jnp.asarray(min, x.dtype) if not hasattr(min, "dtype") else min
     hi = None if max is None else jnp.asarray(max, x.dtype) if not hasattr(max, "dtype") else max
     val = x
@@ -448,7 +641,7 @@ def _nextafter(x, y):
 
 op("nextafter", _nextafter, promote=True, inplace=True)
 op("ldexp", lambda x, other: _float_unary(lambda a: a * jnp.exp2(other))(x), promote=True, inplace=True)
-op("rsub", lambda x, y, alpha=1: _sub(y, x, alpha), scalars=_BIN, promote=True, method=False)
+op("rsub", lambda x, y, alpha=1: _sub(y, x, alpha), scalars=_BIN, promote=True, method=False, check=_rsub_check)
 
 
 def _polygamma(n, x):
