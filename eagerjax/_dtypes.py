@@ -64,6 +64,28 @@ def to_dtype(d) -> np.dtype | None:
     return np.dtype(jax.dtypes.canonicalize_dtype(d))
 
 
+_TORCH_NAMES = {
+    "float32": "Float",
+    "float64": "Double",
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+    "int64": "Long",
+    "int32": "Int",
+    "int16": "Short",
+    "int8": "Char",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+def torch_name(d) -> str:
+    """torch's C++ name of a dtype, as its error messages spell it (``Float``, ``Long``, ``Bool``)."""
+    name = jnp.dtype(d).name
+    return _TORCH_NAMES.get(name, name)
+
+
 def is_floating(d: np.dtype) -> bool:
     return jnp.issubdtype(d, jnp.floating)
 

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from ._dispatch import dispatch
+from ._dtypes import torch_name as _torch_name  # (imported from here by many modules)
 from ._ops._registry import OPS, OpDef
 from ._state import flags
 from ._tensor import Tensor
@@ -92,21 +93,6 @@ def _cut_gradient(op: OpDef, out: Tensor, self: Tensor, args, kwargs) -> Tensor:
 
         kern = _CUT_KERNELS[(op.name, len(srcs))] = Kernel(cut, op.name)
     return call_kernel(kern, [out._read()] + [t._read() for t in srcs], [None] + srcs)
-
-
-def _torch_name(d) -> str:
-    return {
-        "float32": "Float",
-        "float16": "Half",
-        "bfloat16": "BFloat16",
-        "int32": "Int",
-        "int64": "Long",
-        "bool": "Bool",
-        "int16": "Short",
-        "int8": "Char",
-        "uint8": "Byte",
-        "float64": "Double",
-    }.get(d.name, d.name)
 
 
 def check_inplace(self: Tensor, name: str) -> None:

@@ -206,8 +206,13 @@ def _check_p(key, p) -> None:
 
 def _check_probs(key, probs, num_samples, replacement) -> None:
     v = _host(probs)
-    if not np.isfinite(v).all() or (v < 0).any():
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    bad = np.flatnonzero(~(v >= 0) | ~np.isfinite(v))
+    if bad.size:
+        if not replacement:
+            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        # torch's sampler with replacement scans the entries: the first bad one names the error
+        what = "< 0" if not v.ravel()[bad[0]] >= 0 else "= infinity or NaN"
+        raise RuntimeError(f"invalid multinomial distribution (encountering probability entry {what})")
     if (v.sum(-1) <= 0).any():
         raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
 
@@ -371,7 +376,13 @@ def _fill_random(t: Tensor, sample: Tensor) -> Tensor:
     return inplace_update(t, sample, "random fill")
 
 
+def _floating_only(t: Tensor, kernel: str) -> None:
+    if not (_dtypes.is_floating(t.dtype) or _dtypes.is_complex(t.dtype)):
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.torch_name(t.dtype)}'")
+
+
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
+    _floating_only(t, "check_uniform_bounds")
     if float(a) > float(b):
         raise RuntimeError(
             f"uniform_ expects to return a [from, to) range, but found from={float(a):g} > to={float(b):g}"
@@ -381,6 +392,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Te
 
 
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+    _floating_only(t, "normal_kernel_cpu")
     _check_scalar_std(std)
     s = draw_shaped(_normal_row, generator, tuple(t.shape), t.dtype, mean=float(mean), std=float(std))
     return _fill_random(t, s)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ._dtypes import torch_name
 from ._random import Generator, _fill_random, _normal_row, _uniform_row, draw, draw_shaped
 from ._tensor import Tensor
 
@@ -51,10 +52,7 @@ def log_normal_(t: Tensor, mean: float = 1.0, std: float = 2.0, *, generator: Ge
     if not float(std) > 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={_num(float(std))}")
     if not np.issubdtype(t.dtype, np.floating):
-        name = {"int32": "Int", "int64": "Long", "int16": "Short", "int8": "Char", "uint8": "Byte"}
-        raise NotImplementedError(
-            f"\"log_normal_cpu\" not implemented for '{name.get(np.dtype(t.dtype).name, t.dtype)}'"
-        )
+        raise NotImplementedError(f"\"log_normal_cpu\" not implemented for '{torch_name(t.dtype)}'")
     z = draw_shaped(_normal_row, generator, tuple(t.shape), t.dtype, mean=float(mean), std=float(std))
     return _fill_random(t, z.exp())
 

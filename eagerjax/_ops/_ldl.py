@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._dtypes import torch_name
 from ._linalg2 import _matrix
 from ._linalg5 import _ROWS, LinAlgError, _first_failure
 from ._reduction import return_type
@@ -71,10 +72,7 @@ def _solve_host(ld, piv, b, hermitian: bool):
 def _check_dtype(a, name: str) -> None:
     _matrix(a, name)
     if a.dtype in (jnp.float16, jnp.bfloat16):
-        raise NotImplementedError(f"\"ldl_factor_kernel_cpu\" not implemented for '{_LOW[a.dtype]}'")
-
-
-_LOW = {jnp.dtype(jnp.float16): "Half", jnp.dtype(jnp.bfloat16): "BFloat16"}
+        raise NotImplementedError(f"\"ldl_factor_kernel_cpu\" not implemented for '{torch_name(a.dtype)}'")
 
 
 def _ldl_factor_ex(a, *, hermitian=False, check_errors=False):
@@ -116,8 +114,8 @@ def _ldl_solve(ld, pivots, b, *, hermitian=False):
         raise RuntimeError(f"{name}: Expected pivots to be integers. Got {pivots.dtype}")
     if b.dtype != ld.dtype:
         raise RuntimeError(
-            f"Expected b and A to have the same dtype, but found b of type {_NAME.get(b.dtype, b.dtype)} and A of "
-            f"type {_NAME.get(ld.dtype, ld.dtype)} instead."
+            f"Expected b and A to have the same dtype, but found b of type {torch_name(b.dtype)} and A of "
+            f"type {torch_name(ld.dtype)} instead."
         )
     n = ld.shape[-1]
     if b.shape[-2] != n:
@@ -131,14 +129,6 @@ def _ldl_solve(ld, pivots, b, *, hermitian=False):
     b = jnp.broadcast_to(b, batch + b.shape[-2:])
     out = jax.ShapeDtypeStruct(b.shape, b.dtype)
     return jax.pure_callback(lambda *xs: _solve_host(*xs, hermitian), out, ld, pivots, b, vmap_method="broadcast_all")
-
-
-_NAME = {
-    jnp.dtype(jnp.float32): "Float",
-    jnp.dtype(jnp.float64): "Double",
-    jnp.dtype(jnp.complex64): "ComplexFloat",
-    jnp.dtype(jnp.complex128): "ComplexDouble",
-}
 
 
 def _check_ldl(name: str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._dtypes import torch_name as _torch_name
 from .._tensor import default_device
 from ._reduction import return_type
 from ._registry import op
@@ -31,12 +32,6 @@ def _matrix(a, name: str):
     if not jnp.issubdtype(a.dtype, jnp.inexact):
         raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got {_torch_name(a.dtype)}")
     return a
-
-
-def _torch_name(dt) -> str:
-    return {"int32": "Int", "int64": "Long", "bool": "Bool", "uint8": "Byte", "int16": "Short", "int8": "Char"}.get(
-        str(dt), str(dt)
-    )
 
 
 def _unpack(lu, perm):

@@ -19,26 +19,11 @@ import numpy as np
 from .. import _dtypes
 from ._registry import op
 
+
 # --------------------------------------------------------------------------- torch's words
-_TYPE_NAMES = {
-    "float32": "Float",
-    "float64": "Double",
-    "float16": "Half",
-    "bfloat16": "BFloat16",
-    "int32": "Int",
-    "int64": "Long",
-    "int16": "Short",
-    "int8": "Char",
-    "uint8": "Byte",
-    "bool": "Bool",
-    "complex64": "ComplexFloat",
-    "complex128": "ComplexDouble",
-}
-
-
 def _tname(dtype, tensor_style: bool) -> str:
     """torch's C++ spelling of a tensor type: ``torch.FloatTensor`` or ``CPUComplexFloatType``."""
-    name = _TYPE_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name)
+    name = _dtypes.torch_name(dtype)
     if tensor_style and np.dtype(dtype).kind != "c":
         return f"torch.{name}Tensor"
     return f"CPU{name}Type"

@@ -328,12 +328,6 @@ class WeightedRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        if self.replacement:  # torch's checks (and messages) for sampling with replacement, in its order
-            v = np.asarray(self.weights.numpy(), dtype=np.float64).ravel()
-            bad = np.flatnonzero(~(v >= 0) | ~np.isfinite(v))
-            if bad.size:  # the first bad entry decides, as torch scans them
-                what = "< 0" if not v[bad[0]] >= 0 else "= infinity or NaN"
-                raise RuntimeError(f"invalid multinomial distribution (encountering probability entry {what})")
         t = _random.multinomial(self.weights, self.num_samples, self.replacement, generator=self.generator)
         yield from _int_list(t)
 
