@@ -556,13 +556,51 @@ def _mask_indices(mask: Tensor, what: str) -> tuple:
     return tuple(Tensor._make(jnp.asarray(i.astype(np.int32))) for i in np.nonzero(np.asarray(v)))
 
 
+_SEQ_WARNING = (
+    "Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in pytorch 2.9; "
+    "use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as tensor index, "
+    "x[torch.tensor(seq)], which will result either in an error or a different result"
+)
+
+
+def _is_sequence(o) -> bool:
+    """Python's sequence protocol as torch's indexing tests it (``str`` counts; dicts, numbers,
+    NumPy scalars do not)."""
+    return not isinstance(o, (dict, np.generic)) and hasattr(type(o), "__getitem__")
+
+
+def _as_tuple(idx, stacklevel: int = 3):
+    """torch's legacy (NumPy's) rule for a non-tuple sequence index: a list (or other sequence) of
+    fewer than 32 items holding a tensor, a sequence, a slice, ``...`` or ``None`` is a tuple of
+    indices (``x[[rows, cols]]`` is ``x[rows, cols]``), with torch's deprecation warning; any other
+    sequence (``x[[0, 2]]``) stays one index."""
+    if type(idx) is tuple or isinstance(idx, (Tensor, np.ndarray, jax.Array)) or not _is_sequence(idx):
+        return idx
+    try:
+        n = len(idx)
+    except Exception:
+        return idx
+    if n >= 32:
+        return idx
+    for i in range(n):
+        try:
+            it = idx[i]
+        except Exception:
+            return idx
+        if it is None or it is Ellipsis or isinstance(it, (Tensor, slice)) or _is_sequence(it):
+            warnings.warn(_SEQ_WARNING, UserWarning, stacklevel=stacklevel)
+            return tuple(idx[j] for j in range(n))
+    return idx
+
+
 def _parse_index(shape: tuple, idx, what: str = "Tensor.__getitem__"):
     """Split a torch index expression into a hashable spec and the index tensors it uses."""
     if not isinstance(idx, tuple):
         idx = (idx,)
     items = []
+    known = {}  # id of a mask built from Python data -> its values (no host read needed)
     for it in idx:
-        if isinstance(it, (list, np.ndarray)) and not isinstance(it, Tensor):
+        if isinstance(it, (list, tuple, range, np.ndarray)) and not isinstance(it, Tensor):
             a = np.asarray(it)
             if a.dtype == object:
                 from .._factories import tensor
@@ -570,6 +608,8 @@ def _parse_index(shape: tuple, idx, what: str = "Tensor.__getitem__"):
                 it = tensor(it)
             else:
                 it = Tensor._make(jnp.asarray(a if a.dtype == np.bool_ else a.astype(np.int32)))
+                if a.dtype == np.bool_:
+                    known[id(it)] = a
         elif isinstance(it, Tensor) and it.dtype == np.uint8:
             warnings.warn(
                 "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool instead.",
@@ -603,7 +643,7 @@ def _parse_index(shape: tuple, idx, what: str = "Tensor.__getitem__"):
         elif isinstance(it, Tensor):
             if it.dtype == np.bool_:
                 if it.ndim == 0:
-                    spec.append(bool(it.item()))
+                    spec.append(bool(known[id(it)]) if id(it) in known else bool(it.item()))
                     continue
                 for k in range(it.ndim):
                     if it.shape[k] != shape[pos + k]:
@@ -611,7 +651,11 @@ def _parse_index(shape: tuple, idx, what: str = "Tensor.__getitem__"):
                             f"The shape of the mask {list(it.shape)} at index {k} does not match the shape of the "
                             f"indexed tensor {list(shape)} at index {pos + k}"
                         )
-                for t in _mask_indices(it, what):
+                if id(it) in known:
+                    found = tuple(Tensor._make(jnp.asarray(i.astype(np.int32))) for i in np.nonzero(known[id(it)]))
+                else:
+                    found = _mask_indices(it, what)
+                for t in found:
                     spec.append(_T)
                     arrays.append(t)
                 pos += it.ndim
@@ -665,7 +709,7 @@ def _tensor_getitem(self: Tensor, idx):
         if not -n <= idx < n:
             raise IndexError(f"index {idx} is out of bounds for dimension 0 with size {n}")
         return dispatch(_GET, (self, _INT0, idx % n), {})
-    spec, arrays = _parse_index(tuple(self.shape), idx)
+    spec, arrays = _parse_index(tuple(self.shape), _as_tuple(idx))
     return dispatch(_GET, (self, spec, *arrays), {})
 
 
@@ -692,6 +736,7 @@ def _tensor_setitem(self: Tensor, idx, value) -> None:
         from .._factories import tensor
 
         value = tensor(value, dtype=self.dtype)
+    idx = _as_tuple(idx)
     mask = idx[0] if type(idx) is tuple and len(idx) == 1 else idx
     shape = tuple(self.shape)
     if (

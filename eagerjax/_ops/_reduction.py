@@ -8,12 +8,14 @@ at the chosen indices, so the gradient flows to exactly the selected elements
 from __future__ import annotations
 
 import collections
+import math
 import types
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .. import _dtypes
 from ._registry import op
 
 
@@ -86,18 +88,7 @@ def _require_float(x, name: str):
         )
 
 
-def _tname(d) -> str:
-    return {
-        "float32": "Float",
-        "float16": "Half",
-        "bfloat16": "BFloat16",
-        "int32": "Int",
-        "int64": "Long",
-        "bool": "Bool",
-        "int16": "Short",
-        "int8": "Char",
-        "uint8": "Byte",
-    }.get(jnp.dtype(d).name, str(d))
+_tname = _dtypes.torch_name
 
 
 def _nonempty(x, name: str):
@@ -109,15 +100,23 @@ def _nonempty(x, name: str):
 
 
 # --------------------------------------------------------------------------- sums and means
+def _acc_input(x, dtype):
+    """(input, jnp dtype) of a sum/prod: torch converts the input to ``dtype`` first; integers
+    and bools sum as long; floats pass no dtype, so jnp accumulates float16/bfloat16 in float32
+    and rounds the result once (torch's CPU kernels do the same)."""
+    if dtype is None:
+        return x, (_long() if _is_int(x) else None)
+    x = x.astype(dtype)
+    return x, (None if jnp.issubdtype(x.dtype, jnp.inexact) else x.dtype)
+
+
 def _sum(x, dim=None, keepdim=False, *, dtype=None):
-    if dtype is None and _is_int(x):
-        dtype = _long()
+    x, dtype = _acc_input(x, dtype)
     return jnp.sum(x, axis=_axis(dim, x.ndim), keepdims=keepdim, dtype=dtype)
 
 
 def _nansum(x, dim=None, keepdim=False, *, dtype=None):
-    if dtype is None and _is_int(x):
-        dtype = _long()
+    x, dtype = _acc_input(x, dtype)
     return jnp.nansum(x, axis=_axis(dim, x.ndim), keepdims=keepdim, dtype=dtype)
 
 
@@ -128,6 +127,10 @@ def _mean(x, dim=None, keepdim=False, *, dtype=None):
             f"Got: {_tname(x.dtype)}"
         )
     if dtype is not None:
+        half = jnp.dtype(dtype) in (jnp.float16, jnp.bfloat16)
+        if half and jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits > 16:
+            # torch averages a wider float input in its own precision and rounds the mean once
+            return jnp.mean(x, axis=_axis(dim, x.ndim), keepdims=keepdim).astype(dtype)
         x = x.astype(dtype)
     return jnp.mean(x, axis=_axis(dim, x.ndim), keepdims=keepdim)
 
@@ -143,9 +146,9 @@ def _nanmean(x, dim=None, keepdim=False, *, dtype=None):
 
 
 def _prod(x, dim=None, keepdim=False, *, dtype=None):
-    if dtype is None and _is_int(x):
-        dtype = _long()
-    return jnp.prod(x, axis=_axis(dim, x.ndim), keepdims=keepdim, dtype=dtype)
+    x, dtype = _acc_input(x, dtype)
+    # unlike its sum, torch's CPU product of float16/bfloat16 multiplies in the half type
+    return jnp.prod(x, axis=_axis(dim, x.ndim), keepdims=keepdim, dtype=x.dtype if dtype is None else dtype)
 
 
 op("sum", _sum)
@@ -206,8 +209,10 @@ def _aminmax(x, *, dim=None, keepdim=False):
 op("aminmax", _aminmax, out_type=MinMax)
 
 
-def _argmaxmin(arg):
+def _argmaxmin(arg, name):
     def f(x, dim=None, keepdim=False):
+        if x.dtype == jnp.bool_:
+            raise RuntimeError(f"{name}(): does not support bool input")
         if dim is None:
             r = arg(x.reshape(-1)).astype(_long())
             return r.reshape((1,) * x.ndim) if keepdim else r
@@ -219,8 +224,8 @@ def _argmaxmin(arg):
     return f
 
 
-op("argmax", _argmaxmin(jnp.argmax), differentiable=False)
-op("argmin", _argmaxmin(jnp.argmin), differentiable=False)
+op("argmax", _argmaxmin(jnp.argmax, "argmax"), differentiable=False)
+op("argmin", _argmaxmin(jnp.argmin, "argmin"), differentiable=False)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -233,26 +238,33 @@ def _correction(dim, unbiased, correction):
     return dim, correction
 
 
+def _require_float_var(x, what: str = "std and var"):
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        raise RuntimeError(f"{what} only support floating point and complex dtypes")
+
+
 def _var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    _require_float(x, "var")
+    _require_float_var(x)
     dim, c = _correction(dim, unbiased, correction)
     return jnp.var(x, axis=_axis(dim, x.ndim), ddof=c, keepdims=keepdim)
 
 
 def _std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    _require_float(x, "std")
+    _require_float_var(x)
     dim, c = _correction(dim, unbiased, correction)
     # jnp.std is sqrt(var); the root with torch's zero gradient where the spread is 0 (not NaN)
     return _safe_root(jnp.var(x, axis=_axis(dim, x.ndim), ddof=c, keepdims=keepdim), 2)
 
 
 def _var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    _require_float_var(x, "var_mean")
     return _var(x, dim, unbiased, keepdim, correction=correction), _mean(
         x, _correction(dim, unbiased, correction)[0], keepdim
     )
 
 
 def _std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    _require_float_var(x, "std_mean")
     return _std(x, dim, unbiased, keepdim, correction=correction), _mean(
         x, _correction(dim, unbiased, correction)[0], keepdim
     )
@@ -352,18 +364,38 @@ def _scan_dtype(x, dtype):
     return x
 
 
+def _half_acc(scan):
+    """A scan of float16/bfloat16 run in float32 with each output rounded back to the half type
+    (torch's CPU kernels accumulate half types in float; a half running sum drifts)."""
+
+    def f(x, axis):
+        if x.dtype in (jnp.float16, jnp.bfloat16):
+            fi = jnp.finfo(x.dtype)
+            # the explicit rounding keeps XLA (which may drop a convert pair inside a fused
+            # program) from scanning the unrounded float32 values a producer computed
+            up = lax.reduce_precision(x.astype(jnp.float32), fi.nexp, fi.nmant)
+            return scan(up, axis=axis).astype(x.dtype)
+        return scan(x, axis=axis)
+
+    return f
+
+
+_acc_cumsum, _acc_cumprod = _half_acc(jnp.cumsum), _half_acc(jnp.cumprod)
+_acc_cumlogsumexp = _half_acc(lax.cumlogsumexp)
+
+
 def _cumsum(x, dim, *, dtype=None):
     x = _scan_dtype(x, dtype)
     if x.ndim == 0:
         return x
-    return jnp.cumsum(x, axis=_wrap(dim, x.ndim))
+    return _acc_cumsum(x, axis=_wrap(dim, x.ndim))
 
 
 def _cumprod(x, dim, *, dtype=None):
     x = _scan_dtype(x, dtype)
     if x.ndim == 0:
         return x
-    return jnp.cumprod(x, axis=_wrap(dim, x.ndim))
+    return _acc_cumprod(x, axis=_wrap(dim, x.ndim))
 
 
 def _cumext(scan, cmp):
@@ -387,7 +419,7 @@ def _logcumsumexp(x, dim):
     x = _to_float(x)
     if x.ndim == 0:
         return x
-    return lax.cumlogsumexp(x, axis=_wrap(dim, x.ndim))
+    return _acc_cumlogsumexp(x, axis=_wrap(dim, x.ndim))
 
 
 op("cumsum", _cumsum, inplace=True)
@@ -616,24 +648,45 @@ op("dist", _dist, promote=True)
 
 
 # --------------------------------------------------------------------------- value-dependent shapes
+def _no_complex(x, name: str = "unique"):
+    if jnp.iscomplexobj(x):
+        raise NotImplementedError(f"\"{name}\" not implemented for '{_tname(x.dtype)}'")
+
+
 def _unique(x, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """Sorted unique values (or slices along ``dim``) compared with ``==``, as torch does: every
+    NaN is a value of its own (NaNs sort last, in their input order)."""
+    _no_complex(x)
     if dim is None:
-        flat = x.reshape(-1)
-        u, inv, cnt = jnp.unique(flat, return_inverse=True, return_counts=True)
-        inv = inv.reshape(x.shape)
+        src = x.reshape(-1, 1)
     else:
         d = _wrap(dim, x.ndim)
-        u, inv, cnt = jnp.unique(x, return_inverse=True, return_counts=True, axis=d)
-        inv = inv.reshape(-1)
+        src = jnp.moveaxis(x, d, 0)
+        if src.size == 0 and src.shape[0] > 0:
+            raise RuntimeError("There are 0 sized dimensions, and they aren't selected, so unique cannot be applied")
+        src = src.reshape(src.shape[0], math.prod(src.shape[1:]))
+    n = src.shape[0]
+    key = src
+    if jnp.issubdtype(src.dtype, jnp.floating):
+        key = jnp.where(src == 0, jnp.zeros((), src.dtype), src)  # -0.0 sorts with 0.0
+    # a stable lexicographic sort of the rows (the first column is the primary key)
+    order = jnp.lexsort(tuple(key[:, j] for j in reversed(range(key.shape[1])))) if n else jnp.zeros((0,), int)
+    srt = src[order]
+    keep = jnp.concatenate([jnp.ones((min(n, 1),), bool), jnp.any(srt[1:] != srt[:-1], axis=1)])
+    starts = jnp.nonzero(keep)[0]
+    u = srt[starts]
+    u = u.reshape(-1) if dim is None else jnp.moveaxis(u.reshape((-1,) + x.shape[:d] + x.shape[d + 1 :]), 0, d)
     out = (u,)
     if return_inverse:
-        out += (inv.astype(_long()),)
+        inv = jnp.zeros((n,), _long()).at[order].set((jnp.cumsum(keep) - 1).astype(_long()))
+        out += (inv.reshape(x.shape) if dim is None else inv,)
     if return_counts:
-        out += (cnt.astype(_long()),)
+        out += (jnp.diff(jnp.append(starts, n)).astype(_long()),)
     return out[0] if len(out) == 1 else out
 
 
 def _unique_consecutive(x, return_inverse=False, return_counts=False, dim=None):
+    _no_complex(x)
     if dim is None:
         src = x.reshape(-1)
         d = 0
