@@ -236,16 +236,24 @@ def _zero_ct(out):
 
 
 def _node_vjp(fn, args: list, diff_pos: tuple, cts: list):
-    """Cotangents of ``fn``'s differentiable inputs given cotangents of its outputs (None = zero)."""
+    """Cotangents of ``fn``'s differentiable inputs given cotangents of its outputs (None = zero).
+
+    Outputs without a cotangent are left out of the differentiated function rather than given
+    zeros, so a custom Function's ``backward`` sees them as JAX's symbolic zeros (``None`` under
+    ``ctx.set_materialize_grads(False)``, as in torch)."""
+    some = len(cts) > 1 and None in cts
 
     def f(*d):
         a = list(args)
         for j, x in zip(diff_pos, d):
             a[j] = x
-        return fn(*a)
+        out = fn(*a)
+        return tuple([o for o, c in zip(out, cts) if c is not None]) if some else out
 
     out, vjp = jax.vjp(f, *[args[j] for j in diff_pos])
-    if type(out) is tuple or type(out) is list:
+    if some:
+        ct = tuple([c for c in cts if c is not None])
+    elif type(out) is tuple or type(out) is list:
         ct = type(out)(c if c is not None else _zero_ct(o) for c, o in zip(cts, out))
     else:
         ct = cts[0] if cts[0] is not None else _zero_ct(out)

@@ -48,6 +48,7 @@ import weakref
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from . import _autocast
 from ._autograd import conj_complex
@@ -359,7 +360,7 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
             # torch's @once_differentiable: the gradients are constants of the saved tensors,
             # and differentiating them through the incoming gradients raises
             arrays = tuple(jax.lax.stop_gradient(a) for a in arrays)
-            cts = jax.tree_util.tree_map(lambda c: c if c.dtype == jax.dtypes.float0 else _once_guard(c), cts)
+            cts = _map_cts(lambda c: c if c.dtype == jax.dtypes.float0 else _once_guard(c), cts)
         with _Enter(f"{name}.backward()") as inside:
             ts = [Tensor._make(a) for a in arrays]
             ctx = FunctionCtx()
@@ -378,7 +379,7 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
                     continue
                 c = cts[k]
                 shape, dtype = out_avals[k]
-                if k in st["non_diff"] or c.dtype == jax.dtypes.float0:
+                if type(c) is SymbolicZero or k in st["non_diff"] or c.dtype == jax.dtypes.float0:
                     grad_outs.append(Tensor._make(jnp.zeros(shape, dtype)) if st["materialize"] else None)
                 else:
                     grad_outs.append(Tensor._make(c))
@@ -429,16 +430,25 @@ def _build(cls, spec: tuple, kwspec: tuple, new_style: bool):
         return run_forward(vals)[0]
 
     def fwd(*vals):
-        return run_forward(vals)
+        return run_forward(tuple([v.value for v in vals]))  # (CustomVJPPrimal: symbolic_zeros)
 
     def bwd(res, cts):
         # The engine calls this in JAX's convention for complex values (see
         # _autograd._node_vjp); the user's backward is written in torch's.
-        grads = run_backward(res, jax.tree_util.tree_map(conj_complex, cts))
+        grads = run_backward(res, _map_cts(conj_complex, cts))
         return tuple(None if g is None else conj_complex(g) for g in grads)
 
-    fn.defvjp(fwd, bwd)
+    # symbolic zeros: an output that got no gradient reaches ``backward`` as None or as zeros,
+    # as ``ctx.set_materialize_grads`` asks
+    fn.defvjp(fwd, bwd, symbolic_zeros=True)
     return Kernel(fn, name), info
+
+
+def _map_cts(f, cts):
+    """``f`` over the cotangents, leaving JAX's symbolic zeros (outputs without one) as they are."""
+    if type(cts) is tuple:
+        return tuple([c if type(c) is SymbolicZero else f(c) for c in cts])
+    return cts if type(cts) is SymbolicZero else f(cts)
 
 
 def _backward_of(cls):

@@ -269,29 +269,46 @@ def test_once_differentiable_backward_without_create_graph_keeps_grad_mode_off()
         assert seen == [False] or (lib is ej and not any(seen))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the autograd engine gives a multi-output node zeros for an output that got no gradient "
-    "(JAX materializes cotangents), so ctx.set_materialize_grads(False) cannot pass None",
-)
-def test_set_materialize_grads_false_passes_none_for_unused_outputs():
-    got = []
+@pytest.mark.parametrize("materialize", [False, True])
+@pytest.mark.parametrize("mode", MODES)
+def test_set_materialize_grads(mode, materialize):
+    """An output that got no gradient reaches ``backward`` as None under
+    ``set_materialize_grads(False)`` and as zeros otherwise, as in torch, in every mode (the
+    per-node and fused backward, inside ``ej.compile``, lazily, and under ``func.grad``)."""
+    for lib in (torch, ej):
+        got = []
 
-    class Two(ej.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.set_materialize_grads(False)
-            return x * 2, x * 3
+        class Two(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.set_materialize_grads(materialize)
+                return x * 2, x * 3
 
-        @staticmethod
-        def backward(ctx, g1, g2):
-            got.append(g2 is None)
-            return g1 * 2 if g2 is None else g1 * 2 + g2 * 3
+            @staticmethod
+            def backward(ctx, g1, g2):
+                got.append((g1 is None, g2 is None))
+                if g2 is None:
+                    return g1 * 2
+                return (0 if g1 is None else g1 * 2) + g2 * 3
 
-    x = ej.ones(2, requires_grad=True)
-    y1, _ = Two.apply(x)
-    y1.sum().backward()
-    assert got == [True]
+        def step(x, which):
+            y = Two.apply(x)[which]
+            y.sum().backward()
+            return x.grad
+
+        want = [False, not materialize]
+        for which in (0, 1):
+            got.clear()
+            x = lib.ones(2, requires_grad=True)
+            fn = ej.compile(step, static_argnums=(1,)) if lib is ej and mode == "compile" else step
+            g = _in_mode(mode, fn, x, which) if lib is ej else step(x, which)
+            np.testing.assert_allclose(_np(g), [2.0 + which, 2.0 + which])
+            assert got and got[-1] == (tuple(want) if which == 0 else tuple(want[::-1])), (lib, which, got)
+        if lib is ej and mode == "eager":
+            got.clear()
+            gx = ej.func.grad(lambda x: Two.apply(x)[0].sum())(ej.ones(2))
+            np.testing.assert_allclose(_np(gx), [2.0, 2.0])
+            assert got[-1] == tuple(want)
 
 
 # --------------------------------------------------------------------------- requires_grad writes
