@@ -12,6 +12,9 @@ import pytest
 import eagerjax as ej
 
 torch = pytest.importorskip("torch")
+
+from test_function import _fresh_lazy_graph, _np  # noqa: E402, F401 - the shared fixture and copy helper
+
 ej_once = ej.autograd.function.once_differentiable
 torch_once = torch.autograd.function.once_differentiable
 
@@ -20,20 +23,6 @@ RNG = np.random.default_rng(0)
 A0 = RNG.standard_normal((3, 4)).astype(np.float32)
 W0 = RNG.standard_normal((3, 4)).astype(np.float32)
 DATA = [RNG.standard_normal((3, 4)).astype(np.float32) for _ in range(3)]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy_graph():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
-    lz._graph = None
-
-
-def _np(t):
-    return None if t is None else np.array(t.detach().numpy())
 
 
 def _in_mode(mode, fn, *args):
