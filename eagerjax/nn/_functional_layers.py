@@ -23,6 +23,7 @@ from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
 from .._random import draw
 from .._tensor import Tensor
+from ._antialias import interpolate_aa
 from ._functional_checks import _broadcast_check, _check_mode_pad, _is_eager, _minmax, _shape_str, require_tensor
 from ._functional_conv import _ADAPTIVE_AVG, adaptive_avg_pool1d
 
@@ -249,7 +250,8 @@ def interpolate(
     antialias=False,
 ) -> Tensor:
     """Resize the spatial dims: nearest / nearest-exact / linear / bilinear / bicubic / trilinear /
-    area, by ``size`` or ``scale_factor``, with torch's source-index rules (``align_corners`` too)."""
+    area, by ``size`` or ``scale_factor``, with torch's source-index rules (``align_corners`` too);
+    ``antialias=True`` (bilinear / bicubic, 4-D input) filters as torch's ``_upsample_*2d_aa``."""
     ishape = tuple(input.shape)
     nsp = len(ishape) - 2
     if mode in ("nearest", "area", "nearest-exact"):
@@ -265,10 +267,6 @@ def interpolate(
             f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {len(ishape)}D) for the modes: nearest | "
             f"linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact (got {mode})"
         )
-    if antialias:
-        raise NotImplementedError("eagerjax: interpolate(antialias=True) is not supported yet")
-    if mode in _LINEAR_DIMS and len(ishape) != _LINEAR_DIMS[mode]:
-        raise NotImplementedError(f"Got {len(ishape)}D input, but {mode} mode needs {_LINEAR_DIMS[mode]}D input")
     if size is not None and scale_factor is not None:
         raise ValueError("only one of size or scale_factor should be defined")
     spatial = ishape[2:]
@@ -300,11 +298,19 @@ def interpolate(
             scales = sf
     else:
         raise ValueError("either size or scale_factor should be defined")
+    if antialias and not (mode in ("bilinear", "bicubic") and len(ishape) == 4):
+        raise ValueError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D tensor as input"
+        )
+    if mode in _LINEAR_DIMS and len(ishape) != _LINEAR_DIMS[mode]:
+        raise NotImplementedError(f"Got {len(ishape)}D input, but {mode} mode needs {_LINEAR_DIMS[mode]}D input")
     if any(o <= 0 for o in out):
         raise RuntimeError(
             f"Input and output sizes should be greater than 0, but got input ({' x '.join(map(str, spatial))}) "
             f"output ({' x '.join(map(str, out))})"
         )
+    if antialias:
+        return interpolate_aa(input, out, mode, align_corners, scales)
     if mode == "area":
         return adaptive_avg_pool1d(input, out) if nsp == 1 else dispatch(_ADAPTIVE_AVG, (input,), {"output_size": out})
     return dispatch(
