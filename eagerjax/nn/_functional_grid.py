@@ -74,8 +74,6 @@ def grid_sample(
             "nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or 'reflection', "
             f"but got: '{padding_mode}'"
         )
-    if mode == "bicubic":
-        raise NotImplementedError("grid_sample(mode='bicubic') is not implemented in eagerjax yet")
     ac = _align(align_corners)
     if input.dim() not in (4, 5):
         raise RuntimeError(
@@ -86,6 +84,8 @@ def grid_sample(
             f"grid_sampler(): expected grid to have size {input.dim() - 2} in last dimension and the same batch "
             f"size as input, but got grid with sizes {list(grid.shape)} for input with sizes {list(input.shape)}"
         )
+    if mode == "bicubic" and input.dim() == 5:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
     return dispatch(
         OPS["_grid_sample"], (input, grid), {"mode": mode, "padding_mode": padding_mode, "align_corners": ac}
     )
