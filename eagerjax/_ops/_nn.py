@@ -167,7 +167,9 @@ def _nll_core(logp, target, weight, ignore_index):
         w = jnp.where(mask, weight[safe], 0).astype(logp.dtype)
     else:
         w = mask.astype(logp.dtype)
-    return -picked * w, w, mask
+    # ignored elements are off the tape (torch gives them no gradient): a weighted 'mean' whose
+    # weights sum to 0 backpropagates 1/0, and 0 * inf there would be NaN
+    return jnp.where(mask, -picked * w, 0), w, mask
 
 
 def _nll_loss(logp, target, weight=None, *, reduction, ignore_index):

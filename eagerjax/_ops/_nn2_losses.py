@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from ._nn import _reduce, _weighted_reduce
 from ._nn2_conv import _abs0
@@ -39,10 +41,25 @@ def _huber_loss(x, y, weight=None, *, reduction, delta):
 
 
 def _bce(x, y, weight=None, *, reduction):
-    """``-(y*log(x) + (1-y)*log(1-x))`` with each log clamped at -100 (torch's rule)."""
-    logx = jnp.maximum(jnp.log(x), -100.0)
-    log1mx = jnp.maximum(jnp.log1p(-x), -100.0)
-    loss = -(y * logx + (1 - y) * log1mx)
+    """``-(y*log(x) + (1-y)*log(1-x))`` with each log clamped at -100 (torch's rule).
+
+    torch's input gradient is ``(x - y) / max(x(1-x), 1e-12)``: the derivative of the unclamped
+    loss where ``x(1-x) >= 1e-12``, finite below (where the loss's own derivative is -y/x, or
+    0 * inf at the clamp). So the value is computed with ``x`` off the tape (the target's
+    gradient is the value's own, torch's ``-logit(x)``) and a zero-valued ``t - t`` adds the input
+    gradient: ``t`` is the unclamped loss where ``x(1-x) >= eps`` (evaluated at a safe ``x``
+    elsewhere) and ``(x - y)^2 / (2 eps)`` below, whose derivative is ``(x - y) / eps``.
+    """
+    sx = lax.stop_gradient(x)
+    loss = -(y * jnp.maximum(jnp.log(sx), -100.0) + (1 - y) * jnp.maximum(jnp.log1p(-sx), -100.0))
+    # torch's eps in the input's dtype; in float16 it would be 0 (0/0 where x == y is 0 or 1)
+    eps = 1e-12 if x.dtype == jnp.float16 else float(np.asarray(1e-12, x.dtype))
+    ct = jnp.promote_types(x.dtype, jnp.float32)  # t reaches 5e11: float32 at least
+    xc, yc = x.astype(ct), lax.stop_gradient(y).astype(ct)
+    ok = (1 - xc) * xc >= eps
+    xs = jnp.where(ok, xc, 0.5)
+    t = jnp.where(ok, -(yc * jnp.log(xs) + (1 - yc) * jnp.log1p(-xs)), (xc - yc) ** 2 / (2 * eps))
+    loss = loss - (lax.stop_gradient(t) - t).astype(loss.dtype)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

@@ -365,6 +365,13 @@ def _ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank, reduc
     a_prev = jnp.where(tg_len > 0, a_prev, neg)
     loss = -jnp.logaddexp(a_end, a_prev)
     impossible = loss > -_CTC_NEG / 10
+    # torch's gradient is exp(lp) - posterior, the derivative through the log_softmax it assumes
+    # made ``log_probs`` (the same when one did): a zero-valued exp(lp) - exp(lp) over each
+    # sample's frames adds the exp(lp) (left out where exp overflows, lest inf - inf be NaN)
+    frame = (jnp.arange(t_max)[:, None] < in_len[None, :])[:, :, None]
+    frame = frame & jnp.isfinite(jnp.exp(lax.stop_gradient(log_probs)))
+    e = jnp.exp(jnp.where(frame, log_probs, 0))
+    loss = loss - jnp.sum(jnp.where(frame, lax.stop_gradient(e) - e, 0), axis=(0, 2))
     loss = jnp.where(impossible, jnp.asarray(0.0 if zero_infinity else jnp.inf, dt), loss)
     if reduction == "mean":
         return jnp.mean(loss / jnp.maximum(tg_len, 1).astype(dt))
