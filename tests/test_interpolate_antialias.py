@@ -219,3 +219,96 @@ def test_a_training_step_through_the_resize_is_the_same_in_every_mode():
         return loss
 
     ej.testing.assert_compile_equivalent(step, ej.tensor(_rand(2, 3, 21, 19)), steps=3, rtol=1e-5, atol=1e-6)
+
+
+def _one_nonfinite_per_sample(n, length, axis, value):
+    """(length, 1, n_h, n_w) with sample i holding ``value`` at position i along ``axis`` (2: H,
+    3: W), random finite values elsewhere."""
+    shape = (length, 1, n, 29) if axis == 2 else (length, 1, 29, n)
+    x = _rand(*shape, seed=5)
+    i = np.arange(length)
+    if axis == 2:
+        x[i, 0, i, i % 29] = value
+    else:
+        x[i, 0, i % 29, i] = value
+    return x
+
+
+NONFINITE_SIZES = [
+    dict(size=(11, 7)),  # downscale, windows of different lengths
+    dict(size=(5, 4)),  # large factors: long windows, clipped at the borders
+    dict(size=(40, 61)),  # upscale
+    dict(size=(13, 9), align_corners=True),
+    dict(scale_factor=(0.37, 0.61)),
+]
+
+
+@pytest.mark.parametrize("kw", NONFINITE_SIZES, ids=_ids)
+@pytest.mark.parametrize("interp", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("axis", [2, 3])
+def test_a_nan_reaches_only_the_outputs_whose_window_holds_it(interp, axis, kw):
+    """A NaN at each input position in turn (one per sample): the outputs that turn NaN are
+    torch's (only those whose filter window covers it), and the others keep torch's values."""
+    n = 31 if axis == 2 else 27
+    x = _one_nonfinite_per_sample(n, n, axis, np.nan)
+    kw = dict(mode=interp, **kw)
+    want = TF.interpolate(torch.tensor(x), antialias=True, **kw).numpy()
+    got = F.interpolate(ej.tensor(x), antialias=True, **kw).numpy()
+    assert np.isnan(want).any() and not np.isnan(want).all()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)  # NaNs compare equal
+
+
+@pytest.mark.parametrize("interp", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinities_spread_as_in_torch(interp, value):
+    """+-inf times the window's weights (of either sign, 0 included) gives torch's infs and NaNs."""
+    kw = dict(mode=interp, size=(9, 6))
+    x = _one_nonfinite_per_sample(27, 27, 3, value)
+    x[::3, 0, 4, 20] = -value  # a second, opposite infinity in some samples
+    x[1::4, 0, 17, 2] = np.nan
+    want = TF.interpolate(torch.tensor(x), antialias=True, **kw).numpy()
+    got = F.interpolate(ej.tensor(x), antialias=True, **kw).numpy()
+    assert np.isinf(want).any() and np.isnan(want).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)  # matching infs compare equal
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("interp", ["bilinear", "bicubic"])
+def test_nonfinite_input_in_every_mode_with_torch_gradients(mode, interp):
+    """The NaN pattern is the same eagerly, compiled and lazy; the input gradient (which does not
+    depend on the input's values) stays finite everywhere, NaN positions included, as torch's."""
+    x = _rand(2, 2, 19, 23)
+    x[0, 0, 3, 5] = np.nan
+    x[1, 1, 18, 0] = np.nan
+    x[0, 1, 10, 22] = np.inf
+    kw = dict(mode=interp, size=(6, 8))
+    g = _rand(2, 2, 6, 8, seed=1)
+    want_y, want_g = _torch_pair(x, g, kw)
+    got_y, got_g = _ours(x, g, kw, mode)
+    assert np.isnan(want_y).any() and not np.isnan(want_y).all()
+    np.testing.assert_array_equal(np.isnan(got_y), np.isnan(want_y))
+    np.testing.assert_allclose(got_y, want_y, rtol=1e-5, atol=1e-5)
+    assert np.isfinite(want_g).all()
+    np.testing.assert_allclose(got_g, want_g, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("interp", ["bilinear", "bicubic"])
+def test_long_filters_of_large_downscales(interp):
+    """Windows longer than the taps applied one by one (300 -> 4: ~150 taps) are gathered at once:
+    torch's values, gradients and NaN pattern still."""
+    x = _rand(1, 2, 300, 90) * 3
+    x[0, 1, 37, 50] = np.nan
+    kw = dict(mode=interp, size=(4, 3))
+    g = _rand(1, 2, 4, 3, seed=1)
+    want_y, want_g = _torch_pair(x, g, kw)
+    got_y, got_g = _ours(x, g, kw)
+    assert np.isnan(want_y).any() and not np.isnan(want_y[:, 1]).all()
+    np.testing.assert_array_equal(np.isnan(got_y), np.isnan(want_y))
+    np.testing.assert_allclose(got_y, want_y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_g, want_g, rtol=1e-5, atol=1e-5)
+    x8 = np.random.RandomState(6).randint(0, 256, size=(1, 3, 300, 90)).astype(np.uint8)
+    want8 = TF.interpolate(torch.tensor(x8), antialias=True, **kw).numpy()
+    np.testing.assert_array_equal(F.interpolate(ej.tensor(x8), antialias=True, **kw).numpy(), want8)

@@ -5,7 +5,11 @@ torch resamples each spatial dim separately with a PIL-style filter: a triangle
 downsampling factor, the taps of each output pixel normalized to sum to one. The
 weights depend only on the sizes and scales, so they are built here on the host with
 NumPy (repeating torch's float32 index and weight arithmetic, so the taps it picks are
-the same) and applied as one matrix product per resized dim; JAX differentiates that.
+the same) and applied per resized dim as a gather of each output's taps (an index array of
+shape (out, K), K the longest window) and their weighted sum, in torch's order; JAX
+differentiates that. Only the taps in an output's window are read, so a NaN or inf reaches
+the outputs whose windows hold it, as in torch (a dense (out, in) product would spread it
+to every output: 0 * NaN is NaN).
 A dim whose size does not change is copied, as torch does, whatever the scale.
 
 uint8 input follows torch's fixed-point path: weights rounded to int16 at the largest
@@ -71,22 +75,30 @@ def _taps(n_in: int, n_out: int, mode: str, align_corners: bool, scale, ft):
     return xmin, xsize, w
 
 
-def _dense(n_in, xmin, xsize, w) -> np.ndarray:
-    """The (n_out, n_in) matrix holding each output's taps."""
-    n_out, width = w.shape
-    m = np.zeros((n_out, n_in), w.dtype)
-    rows, cols = np.nonzero(np.arange(width)[None, :] < xsize[:, None])
-    m[rows, xmin[rows] + cols] = w[rows, cols]
-    return m
+def _banded(xmin, xsize, w):
+    """Per output: the input index of each of ``K`` taps (``K`` the longest window), the tap
+    weights and whether each tap is in the window. A short window's extra taps repeat its last
+    index with weight 0; they are masked out (a 0 weight alone would still turn a NaN there into
+    a NaN output, which torch's kernel, reading the window only, does not)."""
+    n_out = w.shape[0]
+    K = max(int(xsize.max(initial=1)), 1)
+    k = np.arange(K)
+    real = k[None, :] < xsize[:, None]
+    last = xmin + np.maximum(xsize, 1) - 1
+    idx = np.minimum(xmin[:, None] + k[None, :], last[:, None]).astype(np.int32)
+    w = np.where(real, w[:, :K], 0).astype(w.dtype)
+    # each tap's indices rise with the output (xmin and the window's end both do)
+    ordered = n_out < 2 or bool(np.all(np.diff(idx, axis=0) >= 0))
+    return idx, w, real, ordered
 
 
 @functools.lru_cache(maxsize=256)
-def _float_matrix(n_in, n_out, mode, align_corners, scale, ft) -> np.ndarray:
-    return _dense(n_in, *_taps(n_in, n_out, mode, align_corners, scale, ft))
+def _float_bands(n_in, n_out, mode, align_corners, scale, ft):
+    return _banded(*_taps(n_in, n_out, mode, align_corners, scale, ft))
 
 
 @functools.lru_cache(maxsize=256)
-def _int16_matrix(n_in, n_out, mode, align_corners, scale) -> tuple[np.ndarray, int]:
+def _int16_bands(n_in, n_out, mode, align_corners, scale):
     """torch's uint8 weights: double taps scaled by ``2**precision`` and rounded half away
     from zero, ``precision`` the largest (< 22) keeping twice the largest tap under 2**15."""
     xmin, xsize, w = _taps(n_in, n_out, mode, align_corners, scale, np.float64)
@@ -96,42 +108,74 @@ def _int16_matrix(n_in, n_out, mode, align_corners, scale) -> tuple[np.ndarray, 
         prec += 1
     v = w * float(1 << prec)
     q = np.where(v < 0, np.trunc(v - 0.5), np.trunc(v + 0.5)).astype(np.int32)
-    return _dense(n_in, xmin, xsize, q), prec
+    return _banded(xmin, xsize, q), prec
 
 
-def _resize_dims(x, size, exact_order):
+def _resize_dims(x, size, bands, exact_order):
     """Which of (H, W) change: W first as torch (its uint8 rounds between the passes),
-    else the order with the cheaper products first."""
+    else the order with fewer multiply-adds first."""
     (h, w), (oh, ow) = x.shape[-2:], size
     dims = [d for d, (a, b) in ((1, (w, ow)), (0, (h, oh))) if a != b]
-    if not exact_order and len(dims) == 2 and h * w * oh + oh * w * ow < h * w * ow + h * ow * oh:
-        dims.reverse()
+    if not exact_order and len(dims) == 2:
+        kh, kw = bands[0][0].shape[1], bands[1][0].shape[1]
+        if oh * w * kh + oh * ow * kw < h * ow * kw + oh * ow * kh:
+            dims.reverse()
     return dims
 
 
-def _apply(y, m, d):
-    """Contract spatial dim ``d`` (0: H, 1: W) of ``y`` with ``m`` (out, in)."""
-    if d == 1:
-        return jnp.einsum("...hw,ow->...ho", y, m)
-    return jnp.einsum("...hw,oh->...ow", y, m)
+# longest filter applied tap by tap (in torch's order); longer ones (downscales by more than
+# ~8 for bicubic, ~16 for bilinear) are gathered at once and summed, to keep the program small
+_UNROLL = 32
+
+
+def _apply(y, bands, d):
+    """Resample spatial dim ``d`` (0: H, 1: W) of ``y``: per output, its taps summed in torch's
+    order (first tap first), a tap outside the output's window contributing an exact 0."""
+    idx, w, real, ordered = bands
+    ax = y.ndim - 2 + d
+    # the width moved to the front, so that each tap gathers whole rows (the gather's gradient,
+    # a scatter-add, costs about half as much on rows as on single elements)
+    yt = jnp.moveaxis(y, ax, 0) if d == 1 else y
+    a = 0 if d == 1 else ax
+    n_out, taps = idx.shape
+    if taps > _UNROLL:  # a long filter (a large downscale): one gather, summed along the taps
+        v = yt.at[(slice(None),) * a + (jnp.asarray(idx.reshape(-1)),)].get(mode="promise_in_bounds")
+        v = v.reshape(yt.shape[:a] + (n_out, taps) + yt.shape[a + 1 :])
+        shape = [1] * v.ndim
+        shape[a], shape[a + 1] = n_out, taps
+        if jnp.issubdtype(v.dtype, jnp.inexact):
+            v = jnp.where(jnp.asarray(real.reshape(shape)), v, jnp.zeros((), v.dtype))
+        acc = jnp.sum(v * jnp.asarray(w.reshape(shape)), axis=a + 1)
+        return jnp.moveaxis(acc, 0, ax) if d == 1 else acc
+    shape = [1] * yt.ndim
+    shape[a] = -1
+    acc = None
+    for k in range(idx.shape[1]):
+        pick = (slice(None),) * a + (jnp.asarray(idx[:, k]),)
+        v = yt.at[pick].get(mode="promise_in_bounds", indices_are_sorted=ordered)
+        if not real[:, k].all() and jnp.issubdtype(v.dtype, jnp.inexact):  # ints hold no NaN
+            v = jnp.where(jnp.asarray(real[:, k].reshape(shape)), v, jnp.zeros((), v.dtype))
+        t = v * jnp.asarray(w[:, k].reshape(shape))
+        acc = t if acc is None else acc + t
+    return jnp.moveaxis(acc, 0, ax) if d == 1 else acc
 
 
 def _interpolate_aa(x, *, size, mode, align_corners, scales):
     ins = x.shape[-2:]
     sc = scales if scales is not None else (None, None)
-    dims = _resize_dims(x, size, x.dtype == jnp.uint8)
     if x.dtype == jnp.uint8:
+        bands = [_int16_bands(ins[d], size[d], mode, align_corners, sc[d]) for d in (0, 1)]
         y = x.astype(jnp.int32)
-        for d in dims:
-            m, prec = _int16_matrix(ins[d], size[d], mode, align_corners, sc[d])
-            acc = _apply(y, jnp.asarray(m), d)
-            y = jnp.clip((acc + (1 << (prec - 1))) >> prec, 0, 255)
+        for d in _resize_dims(x, size, [b for b, _ in bands], True):
+            b, prec = bands[d]
+            y = jnp.clip((_apply(y, b, d) + (1 << (prec - 1))) >> prec, 0, 255)
         return y.astype(jnp.uint8)
     ft = np.float64 if x.dtype == jnp.float64 else np.float32
     ct = jnp.float64 if x.dtype == jnp.float64 else jnp.float32
+    bands = [_float_bands(ins[d], size[d], mode, align_corners, sc[d], ft) for d in (0, 1)]
     y = x.astype(ct)
-    for d in dims:
-        y = _apply(y, jnp.asarray(_float_matrix(ins[d], size[d], mode, align_corners, sc[d], ft)), d)
+    for d in _resize_dims(x, size, bands, False):
+        y = _apply(y, bands[d], d)
     return y.astype(x.dtype)
 
 
