@@ -470,6 +470,7 @@ def _dead_grad_donors(owners: list, dead: list, consts: list, avals: list, donat
     raw = _gradpack.raw_value
     getrefcount = sys.getrefcount
     sinks = {id(sink) for _, _, sink in donated}
+    found = []
     for r in owners:
         t = r()
         if t is None or t._grad is None:
@@ -491,7 +492,12 @@ def _dead_grad_donors(owners: list, dead: list, consts: list, avals: list, donat
         # references: the dead list's tuple, old_of, ``old`` and getrefcount's argument
         elif getrefcount(old) > 4 or (_BY_AVAL.get(old.aval) or _aval_id(old)) != new.aid:
             continue
-        donated.append((len(consts), new.node << _LEAF_BITS | new.leaf, new))
+        found.append((new.node << _LEAF_BITS | new.leaf, new, old))
+    # In the graph's order, not the owners': zero_grad() notes owners in parameter order, the
+    # first step's backward in its own, and the donors' order is part of the graph's signature.
+    found.sort(key=lambda e: e[0])
+    for code, new, old in found:
+        donated.append((len(consts), code, new))
         consts.append(old)
         avals.append(new.aid)
 

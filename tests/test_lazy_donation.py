@@ -234,3 +234,22 @@ def test_a_held_old_grad_keeps_its_buffer_and_values(monkeypatch):
     assert not held._value.is_deleted()
     np.testing.assert_array_equal(held.numpy(), values)
     assert not np.array_equal(model[0].weight.grad.numpy(), values)
+
+
+def test_donors_follow_the_graphs_order_not_the_optimizers(monkeypatch):
+    """zero_grad() notes owners in the optimizer's parameter order, the first step's backward
+    in its own: the dropped grads are appended in the graph's order either way, so the
+    steady program is the first one (a Transformer LM retraced once before)."""
+    seen = _donations(monkeypatch)
+    ej.manual_seed(0)
+    model = nn.Sequential(nn.Linear(200, 200), nn.Tanh(), nn.Linear(200, 3))
+    opt = ej.optim.SGD(list(model.parameters())[::-1], lr=0.01)
+    x, y = ej.randn(5, 200), ej.randint(0, 3, (5,))
+    before = ej.lazy_stats()["traces"]
+    for _ in range(3):
+        with ej.lazy():
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+    assert ej.lazy_stats()["traces"] - before == 1, ej.lazy_stats()["recompiles"][-2:]
+    assert [len(d) for d in seen] == [4 + 4] * 3  # 4 parameters, 4 dropped grads
