@@ -22,7 +22,7 @@ import weakref
 
 import jax
 
-from ._tensor import Tensor
+from ._tensor import Tensor, _set_rg
 
 # Reads that turn a 0-d tensor into a Python number: often a number the user passed to the
 # step, which ej.compile traces like a tensor.
@@ -276,7 +276,7 @@ class Capture:
             t._grad = g
             t._node = node
             t._idx = idx
-            t.requires_grad = rg
+            _set_rg(t, rg)
             t._version = ver
         for t in self.born.alive():
             v = _raw(t)

@@ -38,7 +38,7 @@ from . import _autocast, _dispatch, _gradpack, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._precision import traced
 from ._state import flags, user_code
-from ._tensor import Tensor, _device_array
+from ._tensor import Tensor, _device_array, _set_rg
 
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 
@@ -947,7 +947,7 @@ def _write_args(entry: _Entry, tens, arg_out) -> None:
             t._grad = None if g is None else Tensor._make(g)
     for i, rg in rgs:
         if tens[i] is not None:
-            tens[i].requires_grad = rg
+            _set_rg(tens[i], rg)
 
 
 def _av(x) -> str:

@@ -14,7 +14,7 @@ from ._dispatch import dispatch
 from ._dtypes import torch_name as _torch_name  # (imported from here by many modules)
 from ._ops._registry import OPS, OpDef
 from ._state import flags
-from ._tensor import Tensor
+from ._tensor import Tensor, _set_rg
 
 
 def _function(op: OpDef):
@@ -67,7 +67,7 @@ def rebind(self: Tensor, out: Tensor) -> Tensor:
     if out._node is not None:
         self._node = out._node
         self._idx = out._idx
-        self.requires_grad = True
+        _set_rg(self, True)
     return self
 
 

@@ -190,6 +190,8 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    is_nested = False  # (torch.nested's tensors say True)
+
     # -- grad --------------------------------------------------------------------------
     @property
     def grad(self) -> Tensor | None:
@@ -222,7 +224,8 @@ class Tensor:
         self._grad = g
 
     # A property over the ``_rg`` slot: reads stay a C call; a user's write is checked as
-    # torch does (``requires_grad_`` below and library code may still set True on a non-leaf).
+    # torch does (``requires_grad_`` below and library code use ``_set_rg``, which may set
+    # True on a non-leaf).
     requires_grad = property(operator.attrgetter("_rg"))
 
     @requires_grad.setter
@@ -241,11 +244,8 @@ class Tensor:
         if requires_grad and not (_dtypes.is_floating(self.dtype) or _dtypes.is_complex(self.dtype)):
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if not requires_grad and self._node is not None:
-            raise RuntimeError(
-                "you can only change requires_grad flags of leaf variables. If you want to use a computed "
-                "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
-            )
-        self.requires_grad = requires_grad
+            _check_rg_write(self, False)
+        _set_rg(self, requires_grad)
         return self
 
     def retain_grad(self) -> None:
@@ -474,24 +474,33 @@ _REQUIRES_GRAD = Tensor.__dict__["_rg"]  # the slot Parameter's property wraps
 
 
 def _check_rg_write(t: Tensor, value) -> None:
-    """torch's checks of ``t.requires_grad = value``: a non-leaf cannot stop requiring grad
-    (setting True there is left alone: library code re-marks in-place results that way),
-    and only float/complex tensors can start."""
-    if value:
-        if getattr(t, "_rg", False):
-            return
-        if not (_dtypes.is_floating(t.dtype) or _dtypes.is_complex(t.dtype)):
-            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
-        return
+    """torch's checks of ``t.requires_grad = value``: a non-leaf's flag cannot be set at all
+    (``requires_grad_(True)`` can: it calls ``_set_rg``), and only float/complex tensors can
+    start requiring grad."""
     try:
         node = t._node
     except AttributeError:  # (being made)
-        return
+        node = None
     if node is not None:
-        raise RuntimeError(
-            "you can only change requires_grad flags of leaf variables. If you want to use a computed "
-            "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
-        )
+        msg = "you can only change requires_grad flags of leaf variables."
+        if not value:
+            msg += (
+                " If you want to use a computed variable in a subgraph that doesn't require "
+                "differentiation use var_no_grad = var.detach()."
+            )
+        raise RuntimeError(msg)
+    if value and not getattr(t, "_rg", False) and not (_dtypes.is_floating(t.dtype) or _dtypes.is_complex(t.dtype)):
+        raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+
+
+def _set_rg(t: Tensor, value: bool) -> None:
+    """Set ``t``'s flag without the user-facing checks (library code: in-place results,
+    restored state); a Parameter whose flag changes still tells compiled steps."""
+    if isinstance(t, Parameter) and t._rg != value:
+        t._rg = value
+        bump_state()
+    else:
+        t._rg = value
 
 
 _VALUE_SLOT = Tensor.__dict__["_value"]
@@ -538,7 +547,7 @@ def _rebuild(cls, array, requires_grad):
     if cls is Parameter:
         return Parameter(Tensor._make(jnp.asarray(array)), requires_grad)
     t = cls._make(jnp.asarray(array))
-    t.requires_grad = requires_grad
+    _set_rg(t, requires_grad)
     return t
 
 

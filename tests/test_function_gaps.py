@@ -325,6 +325,34 @@ def test_requires_grad_false_on_a_non_leaf_raises(mode):
             assert str(e.value).endswith("var_no_grad = var.detach().")
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_requires_grad_true_on_a_non_leaf_raises(mode):
+    """torch refuses even ``y.requires_grad = True`` on a non-leaf (short message), while
+    ``requires_grad_(True)`` and in-place results that take history stay allowed."""
+    for lib in (torch, ej):
+        x = lib.ones(2, requires_grad=True)
+
+        def set_true(x=x):
+            y = x * 2
+            y.requires_grad = True
+
+        fn = ej.compile(set_true) if lib is ej and mode == "compile" else set_true
+        with pytest.raises(RuntimeError) as e:
+            _in_mode(mode, fn) if lib is ej else fn()
+        assert str(e.value).splitlines()[0] == "you can only change requires_grad flags of leaf variables."
+
+        def in_place(x=x, lib=lib):
+            z = lib.zeros(2)
+            z.add_(x)  # a leaf that took history: now a non-leaf requiring grad
+            assert z.requires_grad and not z.is_leaf
+            return z.sum()
+
+        f2 = ej.compile(in_place) if lib is ej and mode == "compile" else in_place
+        out = _in_mode(mode, f2) if lib is ej else f2()
+        out.backward()
+        np.testing.assert_allclose(_np(x.grad), [1.0, 1.0])
+
+
 def test_requires_grad_writes_allowed_like_torch():
     for lib in (torch, ej):
         x = lib.ones(2, requires_grad=True)

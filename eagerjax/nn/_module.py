@@ -24,7 +24,7 @@ import numpy as np
 from .. import _dtypes
 from .._autograd import no_grad
 from .._state import bump_state, bump_structure, flags
-from .._tensor import Device, Parameter, Size, Tensor, _device_array
+from .._tensor import Device, Parameter, Size, Tensor, _device_array, _set_rg
 from . import _backward_hooks, _state_dict_hooks
 from ._buffer import Buffer
 
@@ -276,7 +276,8 @@ class Module:
                 # graph links included): the buffer object is the state slot that
                 # compiled steps, optimizers and checkpoints hold, in every mode alike.
                 old._assign(value._read())
-                old._node, old._idx, old.requires_grad = value._node, value._idx, value.requires_grad
+                old._node, old._idx = value._node, value._idx
+                _set_rg(old, value._rg)
                 return
             buffers[name] = value
             bump_state()
