@@ -154,6 +154,9 @@ from . import _toplevel, _toplevel_utils  # noqa: E402
 globals().update({n: getattr(_toplevel, n) for n in _toplevel.__all__})
 globals().update({n: getattr(_toplevel_utils, n) for n in _toplevel_utils.__all__})
 
+from . import nested  # noqa: E402 - torch.nested (after the op functions: it hooks them)
+from .nested import jagged  # noqa: E402 - torch.jagged
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -187,6 +190,8 @@ __all__ = [
     "cpu",
     "amp",
     "distributions",
+    "nested",
+    "jagged",
     "func",
     "vmap",
     "testing",
