@@ -80,6 +80,9 @@ _CPU = {
             "rnn_tanh_cell",
             "rnn_relu_cell",
             "prelu",
+            "conv_tbc",
+            "chain_matmul",  # (composed from mm)
+            "linalg_matrix_power",  # (composed from matmul; see its row's autocast name)
         ],
         _LOWER,
     ),
@@ -133,6 +136,27 @@ _CPU = {
             "replication_pad1d",
             "replication_pad2d",
             "replication_pad3d",
+            "linalg_householder_product",  # (and orgqr)
+            "ormqr",
+            "geqrf",
+            "triangular_solve",
+            "cholesky_inverse",
+            "cholesky_solve",
+            "lu",  # torch.lu (_lu_with_info)
+            "lu_solve",
+            "linalg_lstsq",
+            "linalg_eig",
+            "linalg_eigvals",
+            "linalg_cond",
+            "linalg_inv_ex",
+            "linalg_cholesky_ex",
+            "linalg_tensorinv",
+            "linalg_tensorsolve",
+            "max_unpool",  # max_unpool1d/2d/3d (1d runs as 2d)
+            "fractional_max_pool",  # 2d and 3d
+            "polar",
+            "view_as_complex",
+            "stft",
         ]
         + [f"fft_{k}" for k in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft")]
         + [f"fft_{k}" for k in ("rfft2", "irfft2", "rfftn", "irfftn", "hfft", "ihfft")],

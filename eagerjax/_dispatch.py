@@ -165,7 +165,11 @@ def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast, ac=None) -> Kerne
         for k, p in kws:
             if p is _D:
                 v = next(it)
-                kw[k] = v.astype(ac) if ac is not None and castable(v) else v
+                if ac is not None and castable(v):
+                    v = v.astype(ac)
+                if cast is not None and hasattr(v, "dtype") and v.dtype != cast:
+                    v = v.astype(cast)
+                kw[k] = v
             else:
                 kw[k] = p[1]
         return f(*args, **kw)
@@ -176,6 +180,20 @@ def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast, ac=None) -> Kerne
     return Kernel(kernel, op.name, op.eager_only, host)
 
 
+class ScalarCheck:
+    """A row's ``check=`` that reads only Python values (the numbers given, tensors' dtypes and
+    shapes), never tensor values: dispatch runs it in every mode, not only eagerly (torch's
+    ``value cannot be converted to type int8_t without overflow`` for ``clamp(-200, 200)``)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs) -> None:
+        self.fn(*args, **kwargs)
+
+
 class _ListMarker:
     __repr__ = lambda self: "<list>"  # noqa: E731
 
@@ -183,10 +201,59 @@ class _ListMarker:
 _LIST = _ListMarker()
 
 
+# torch's names for the leading positional operands (``torch.add(x, other=y)``)
+_TORCH_POSITIONAL = {"input": 0, "other": 1, "exponent": 1}
+_ACCEPTS: dict = {}  # row name -> keyword names its function takes (None: any)
+
+
+def _accepted_keywords(op: OpDef):
+    try:
+        return _ACCEPTS[op.name]
+    except KeyError:
+        pass
+    import inspect
+
+    try:
+        params = inspect.signature(op.fn).parameters.values()
+    except (TypeError, ValueError):  # (a ufunc or builtin: positional operands only)
+        names = frozenset()
+    else:
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            names = None
+        else:
+            names = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    _ACCEPTS[op.name] = names
+    return names
+
+
+def _torch_keywords(op: OpDef, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """``input=``/``other=``/``exponent=`` given by torch's name to a row whose function
+    names its operands otherwise: moved into their positions."""
+    takes = _accepted_keywords(op)
+    moved = {}
+    for k in _TORCH_POSITIONAL:
+        if k in kwargs and (takes is not None and k not in takes):
+            moved[_TORCH_POSITIONAL[k]] = k
+    if not moved:
+        return args, kwargs
+    kwargs = dict(kwargs)
+    args = list(args)
+    for pos in sorted(moved):
+        k = moved[pos]
+        if pos < len(args):
+            raise TypeError(f"{op.name}() got multiple values for argument '{k}'")
+        if pos > len(args):
+            raise TypeError(f"{op.name}() missing required argument 'input' (pos 1)")
+        args.append(kwargs.pop(k))
+    return tuple(args), kwargs
+
+
 def dispatch(op: OpDef, args: tuple, kwargs: dict):
     """Run one op-table row on ``args``/``kwargs`` and return Tensor result(s)."""
+    if kwargs and ("other" in kwargs or "input" in kwargs or "exponent" in kwargs):
+        args, kwargs = _torch_keywords(op, args, kwargs)
     mode = flags.mode
-    if op.check is not None and mode is None:
+    if op.check is not None and (mode is None or op.check.__class__ is ScalarCheck):
         op.check(*args, **kwargs)
     vals = []
     tens = []
@@ -215,6 +282,10 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
             vals.append(_as_value(a))
             tens.append(None)
             spec.append(_D)
+        elif isinstance(a, np.generic) and i in scal:  # a NumPy scalar is a Python number to torch
+            vals.append(a.item())
+            tens.append(None)
+            spec.append(_D)
         else:
             spec.append(_static(a))
         i += 1
@@ -232,6 +303,10 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
                 kl.append((k, _D))
             elif isinstance(a, (np.ndarray, jax.Array)):
                 vals.append(_as_value(a))
+                tens.append(None)
+                kl.append((k, _D))
+            elif isinstance(a, np.generic) and k in scal:
+                vals.append(a.item())
                 tens.append(None)
                 kl.append((k, _D))
             else:

@@ -150,3 +150,102 @@ def result_type(shaped: list, zero_dim: list, scalars: list) -> np.dtype:
             else:
                 res = complex64
     return np.dtype(res)
+
+
+# torch's C++ type names in "value cannot be converted to type ... without overflow"
+_C_NAMES = {
+    "float32": "float",
+    "float64": "double",
+    "float16": "c10::Half",
+    "bfloat16": "c10::BFloat16",
+    "complex64": "c10::complex<float>",
+    "complex128": "c10::complex<double>",
+    "int64": "int64_t",
+    "int32": "int",
+    "int16": "int16_t",
+    "int8": "int8_t",
+    "uint8": "uint8_t",
+}
+
+
+def _limits(d: np.dtype) -> tuple:
+    """(kind, lowest, highest) of a dtype: "b" bool, "f" floating/complex (the real part's finite
+    range), "u" unsigned, "i" signed; cached (checks run on every call of the rows using them)."""
+    lim = _LIMITS.get(d)
+    if lim is None:
+        if d == bool_:
+            lim = ("b", 0, 1)
+        elif is_floating(d) or is_complex(d):
+            info = jnp.finfo(d)
+            lim = ("f", float(info.min), float(info.max))
+        else:
+            info = np.iinfo(d)
+            lim = ("u" if info.min == 0 else "i", int(info.min), int(info.max))
+        _LIMITS[d] = lim
+    return lim
+
+
+_LIMITS: dict = {}
+
+
+def _overflows(value, d: np.dtype) -> bool:
+    """torch's check of a Python number converted to a tensor's dtype (``fill_``, ``clamp``,
+    ``masked_fill``): a float out of a floating dtype's finite range (inf and NaN pass), any
+    value out of an integer dtype's range (NaN and inf included; a negative *integer* may wrap
+    into an unsigned dtype down to ``-max``); bool targets take anything."""
+    return _outside(value, _limits(d), d)
+
+
+def _outside(value, lim: tuple, d: np.dtype) -> bool:
+    """``_overflows`` given the dtype's ``_limits``."""
+    kind, lo, hi = lim
+    if kind == "b":
+        return False
+    if isinstance(value, complex):
+        if kind == "f" and is_complex(d):
+            return _overflows(value.real, d) or _overflows(value.imag, d)
+        value = value.real
+    if kind == "f":
+        if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+            return False
+        return abs(value) > hi
+    if isinstance(value, int):  # (bool too)
+        if kind == "u" and value < 0:
+            return -value > hi
+        return not lo <= value <= hi
+    return not (value == value and lo <= value <= hi)
+
+
+def check_fits(value, d) -> None:
+    """Raise torch's error when the Python number ``value`` does not fit dtype ``d``."""
+    d = np.dtype(d)
+    if _overflows(value, d):
+        overflow_error(d)
+
+
+def overflow_error(d: np.dtype):
+    raise RuntimeError(f"value cannot be converted to type {_C_NAMES.get(d.name, d.name)} without overflow")
+
+
+def scalar_dtype(x) -> np.dtype:
+    """The dtype torch gives a NumPy scalar (``np.float16(1.5)`` -> float16), canonicalized."""
+    return to_dtype(x.dtype)
+
+
+def cast(x, d):
+    """``x.astype(d)`` with torch's x86 CPU results for floats out of an integer dtype's range:
+    the value goes through a 32-bit integer conversion (64-bit for a 64-bit target), which
+    gives INT_MIN for NaN, inf and anything out of its range, and narrower integers keep the
+    low bits (``-1.0`` -> 255 as uint8, ``300.0`` -> 44). In-range values truncate toward zero,
+    as ``astype`` does. A jax function (traced inside kernels)."""
+    d = np.dtype(d)
+    src = np.dtype(x.dtype)
+    if not (is_floating(src) and is_integer(d)):
+        return x.astype(d)
+    it = np.dtype("int64") if d.itemsize == 8 else int32  # (int64 only with 64-bit types on)
+    bits = 8 * it.itemsize
+    f = x if src.itemsize >= 4 else x.astype(float32)
+    lo, hi = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1)
+    ok = (f >= lo) & (f < hi)
+    i = jnp.where(ok, jnp.where(ok, f, 0).astype(it), jnp.iinfo(it).min)
+    return i if i.dtype == d else i.astype(d)

@@ -23,7 +23,7 @@ def _function(op: OpDef):
             # torch's factory keyword: the result becomes a leaf that requires grad.
             rg = kwargs.pop("requires_grad")
             out = dispatch(op, args, kwargs)
-            return out.requires_grad_(rg) if rg else out
+            return out._require_grad() if rg else out  # (torch's factory message for int dtypes)
         return dispatch(op, args, kwargs)
 
     f.__name__ = f.__qualname__ = op.name

@@ -9,13 +9,15 @@ eager, compiled and lazy runs draw bit-identical numbers from the same seed.
 
 from __future__ import annotations
 
+import operator
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import _dtypes
 from ._dispatch import _broadcast_mismatch, dispatch
-from ._ops._creation import _check_size
+from ._ops._creation import _check_size, check_scalar_fits
 from ._ops._creation import _size as _creation_size
 from ._ops._registry import op
 from ._state import flags, vmap_randomness
@@ -134,9 +136,10 @@ def _split(key):
     return jax.random.key_data(a), b
 
 
-def _size(size):
-    """``rand(2, 3)`` / ``rand((2, 3))`` -> ``(2, 3)``, checked as torch's factories check it."""
-    return _check_size(_creation_size(size))
+def _size(size, name: str = "empty", kw=None):
+    """``rand(2, 3)`` / ``rand((2, 3))`` / ``rand(size=(2, 3))`` -> ``(2, 3)``, checked as torch's
+    factories check it."""
+    return _creation_size(size, name, kw)
 
 
 def _fork(key, salt):
@@ -161,7 +164,11 @@ def _normal(key, shape, dtype, mean=0.0, std=1.0):
 
 def _randint(key, shape, low, high, dtype):
     nk, k = _split(key)
-    return nk, jax.random.randint(k, shape, low, high, dtype)
+    if jnp.issubdtype(dtype, jnp.integer):
+        return nk, jax.random.randint(k, shape, low, high, dtype)
+    # a floating (or bool) dtype holds whole numbers drawn as integers, as torch's randint does
+    long = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+    return nk, jax.random.randint(k, shape, low, high, long).astype(dtype)
 
 
 def _randperm(key, n, dtype):
@@ -256,62 +263,201 @@ _binomial_row = op("_binomial", _binomial, **_R)
 
 def _normal_tensor(key, mean, std):
     shape = jnp.broadcast_shapes(jnp.shape(mean), jnp.shape(std))
-    dtype = jnp.result_type(mean, std)
+    dtype = mean.dtype  # torch's result takes mean's dtype (a number mean arrives in std's)
     nk, k = _split(key)
-    return nk, jax.random.normal(k, shape, dtype) * std + mean
+    return nk, (jax.random.normal(k, shape, dtype) * std.astype(dtype) + mean).astype(dtype)
 
 
 def _finish(t: Tensor, requires_grad: bool) -> Tensor:
     return t._require_grad() if requires_grad else t
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
-    return _finish(draw_shaped(_uniform_row, generator, _size(size), _fdt(dtype)), requires_grad)
+def _floating_only(dt, kernel: str) -> None:
+    """torch's "not implemented for" error of a floating-only sampler given dtype ``dt``
+    (a Tensor's dtype is read from the Tensor)."""
+    dt = dt.dtype if isinstance(dt, Tensor) else dt
+    if not (_dtypes.is_floating(dt) or _dtypes.is_complex(dt)):
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.torch_name(dt)}'")
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
-    return _finish(draw_shaped(_normal_row, generator, _size(size), _fdt(dtype)), requires_grad)
+def _need_tensor(name: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    shape = _size(size, "rand", kw.pop("size", None))
+    dt = _fdt(dtype)
+    _floating_only(dt, "check_uniform_bounds")
+    return _finish(draw_shaped(_uniform_row, generator, shape, dt), requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    shape = _size(size, "randn", kw.pop("size", None))
+    dt = _fdt(dtype)
+    _floating_only(dt, "normal_kernel_cpu")
+    return _finish(draw_shaped(_normal_row, generator, shape, dt), requires_grad)
+
+
+def _int_arg(name: str, v, pos: int) -> int:
+    if isinstance(v, bool) or not (isinstance(v, (int, np.integer)) or (isinstance(v, Tensor) and v.ndim == 0)):
+        raise TypeError(f"randint(): argument '{name}' (position {pos}) must be int, not {type(v).__name__}")
+    return operator.index(v)
+
+
+# the C++ type names torch's randint range errors use
+_RANGE_NAMES = {
+    "uint8": "unsigned char",
+    "int8": "signed char",
+    "int16": "short int",
+    "int32": "int",
+    "int64": "long",
+    "bool": "bool",
+    "float16": "c10::Half",
+    "bfloat16": "c10::BFloat16",
+}
+
+
+def _check_range(low: int, high: int, dt) -> None:
+    if low >= high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    dt = np.dtype(dt)
+    if dt == np.bool_:
+        lo, hi = 0, 1
+    elif dt.kind in "iu":
+        lo, hi = int(np.iinfo(dt).min), int(np.iinfo(dt).max)
+    elif dt.name in ("float16", "bfloat16"):
+        lo = -(hi := 2 ** (int(jnp.finfo(dt).nmant) + 1))  # the exactly representable integers
+    else:
+        return
+    name = _RANGE_NAMES.get(dt.name, dt.name)
+    if not lo <= low <= hi:
+        raise RuntimeError(f"from is out of bounds for {name}")
+    if not lo <= high - 1 <= hi:
+        raise RuntimeError(f"to - 1 is out of bounds for {name}")
+
+
+def randint(
+    *args,
+    low=None,
+    high=None,
+    size=None,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    pin_memory=False,
+    out=None,
+) -> Tensor:
+    """``torch.randint(high, size)`` / ``randint(low, high, size)`` (or any of them as keywords):
+    integers drawn uniformly from ``[low, high)``, of dtype ``int64`` unless ``dtype`` says
+    otherwise (a floating dtype holds whole numbers)."""
+    pos = list(args)
+    if size is None and pos and isinstance(pos[-1], (tuple, list)):
+        size = pos.pop()
+    if len(pos) > 2:
+        raise TypeError(
+            f"randint() received an invalid combination of arguments - got {len(args)} positional arguments, "
+            "but expected (high, size) or (low, high, size)"
+        )
+    if len(pos) == 2:
+        if low is not None or high is not None:
+            raise TypeError("randint() got multiple values for argument 'low' or 'high'")
+        low, high = pos
+    elif len(pos) == 1:
+        if high is None:
+            high = pos[0]
+        elif low is None:
+            low = pos[0]
+        else:
+            raise TypeError("randint() got multiple values for argument 'low'")
     if high is None:
-        low, high = 0, low
+        raise TypeError('randint() missing 1 required positional argument: "high"')
     if size is None:
-        raise TypeError("randint() missing required argument 'size'")
+        if len(args) == 2:
+            raise TypeError(
+                f"randint(): argument 'size' (position 2) must be tuple of ints, not {type(args[1]).__name__}"
+            )
+        raise TypeError('randint() missing 1 required positional argument: "size"')
+    if not isinstance(size, (tuple, list)):
+        raise TypeError(f"randint(): argument 'size' must be tuple of ints, not {type(size).__name__}")
+    low = 0 if low is None else _int_arg("low", low, 1)
+    high = _int_arg("high", high, len(pos) if pos else 1)
     dt = _dtypes.to_dtype(dtype) or _dtypes.int64
-    if int(low) >= int(high):
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={int(low)} >= to={int(high)}")
-    shape = _check_size(tuple(size))
-    return draw(_randint_row, generator, shape=shape, low=int(low), high=int(high), dtype=dt)
+    _check_range(low, high, dt)
+    shape = _size((size,), "randint")
+    return _finish(draw(_randint_row, generator, shape=shape, low=low, high=high, dtype=dt), requires_grad)
 
 
-def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    _check_size((int(n),))
-    return draw(_randperm_row, generator, n=int(n), dtype=_dtypes.to_dtype(dtype) or _dtypes.int64)
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
+    if isinstance(n, bool) or not (isinstance(n, (int, np.integer)) or (isinstance(n, Tensor) and n.ndim == 0)):
+        raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    n = operator.index(n)
+    _check_size((n,))
+    dt = _dtypes.to_dtype(dtype) or _dtypes.int64
+    if np.dtype(dt) == np.bool_:
+        raise NotImplementedError("\"randperm\" not implemented for 'Bool'")
+    if n > 0:
+        check_scalar_fits(n - 1, dt)
+    return _finish(draw(_randperm_row, generator, n=n, dtype=dt), requires_grad)
 
 
 def rand_like(x: Tensor, *, dtype=None, generator=None, requires_grad=False, **_) -> Tensor:
+    _need_tensor("rand_like", x)
     return rand(tuple(x.shape), dtype=dtype or x.dtype, generator=generator, requires_grad=requires_grad)
 
 
 def randn_like(x: Tensor, *, dtype=None, generator=None, requires_grad=False, **_) -> Tensor:
+    _need_tensor("randn_like", x)
     return randn(tuple(x.shape), dtype=dtype or x.dtype, generator=generator, requires_grad=requires_grad)
 
 
-def randint_like(x: Tensor, low, high=None, *, dtype=None, generator=None, **_) -> Tensor:
-    return randint(low, high, tuple(x.shape), dtype=dtype or x.dtype, generator=generator)
+def randint_like(x: Tensor, *args, low=None, high=None, dtype=None, generator=None, requires_grad=False, **_) -> Tensor:
+    """``randint_like(x, high)`` / ``randint_like(x, low, high)``: in ``x``'s dtype by default,
+    floating ones included (whole numbers)."""
+    _need_tensor("randint_like", x)
+    if len(args) > 2:
+        raise TypeError(f"randint_like() takes from 2 to 3 positional arguments but {len(args) + 1} were given")
+    if len(args) == 2:
+        low, high = args
+    elif len(args) == 1:
+        if high is None:
+            high = args[0]
+        else:
+            low = args[0]
+    return randint(
+        low=low,
+        high=high,
+        size=tuple(x.shape),
+        dtype=dtype or x.dtype,
+        generator=generator,
+        requires_grad=requires_grad,
+    )
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, requires_grad=False, **_) -> Tensor:
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
-        m = mean if isinstance(mean, Tensor) else Tensor._make(jnp.asarray(mean, _dtypes.get_default_dtype()))
-        s = std if isinstance(std, Tensor) else Tensor._make(jnp.asarray(std, _dtypes.get_default_dtype()))
+        if not isinstance(std, Tensor):
+            _check_scalar_std(std)
+        # a number takes the tensor's dtype: the result has mean's dtype (std's for a number mean)
+        ref = mean if isinstance(mean, Tensor) else std
+        _floating_only(ref.dtype, "normal_kernel_cpu")
+        m = mean if isinstance(mean, Tensor) else Tensor._make(jnp.asarray(mean, ref.dtype))
+        s = std if isinstance(std, Tensor) else Tensor._make(jnp.asarray(std, ref.dtype))
+        if isinstance(mean, Tensor) and isinstance(std, Tensor):
+            _floating_only(std.dtype, "normal_kernel_cpu")
+            mismatch = _broadcast_mismatch([tuple(m.shape), tuple(s.shape)])
+            if mismatch:
+                raise RuntimeError(mismatch)
         return draw(_normal_t_row, generator, m, s)
     if size is None:
         raise TypeError("normal() missing required argument 'size'")
     _check_scalar_std(std)
+    dt = _fdt(dtype)
+    _floating_only(dt, "normal_kernel_cpu")
     return _finish(
-        draw_shaped(_normal_row, generator, tuple(size), _fdt(dtype), mean=float(mean), std=float(std)),
+        draw_shaped(_normal_row, generator, _size((size,), "normal"), dt, mean=float(mean), std=float(std)),
         requires_grad,
     )
 
@@ -374,11 +520,6 @@ def _fill_random(t: Tensor, sample: Tensor) -> Tensor:
     from ._generate import inplace_update
 
     return inplace_update(t, sample, "random fill")
-
-
-def _floating_only(t: Tensor, kernel: str) -> None:
-    if not (_dtypes.is_floating(t.dtype) or _dtypes.is_complex(t.dtype)):
-        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.torch_name(t.dtype)}'")
 
 
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:

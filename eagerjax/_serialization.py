@@ -20,7 +20,15 @@ itself msgpack:
     3  dict       [[key, value]...] with a type tag: "OrderedDict" (and its torch
                   ``_metadata``), "Counter", "dict"
     4  dtype      dtype name
+    5  set        [tag, [items...]]; tag "set" or "frozenset"
+    6  complex    [real, imag] (Python complex)
+    7  int        decimal string (a Python int outside msgpack's 64-bit range)
+    8  device     [type, index or None] (``ej.device``)
+    9  Size       [dims...] (``ej.Size``; other tuples are extension 2)
+    10 bytearray  raw bytes (``bytes`` are native msgpack bin)
 
+Extensions 5-10 were added without a format version change: files without them read
+as before, and a reader that predates them names the unknown extension.
 Nothing in a file can execute code on load, so ``weights_only`` (torch's safety
 switch) is accepted and always effectively True. Tensors are saved by value:
 two references to one tensor load as two tensors.
@@ -47,7 +55,7 @@ import jax.numpy as jnp
 import msgpack
 import numpy as np
 
-from ._tensor import Parameter, Tensor
+from ._tensor import Device, Parameter, Size, Tensor
 
 __all__ = ["save", "load"]
 
@@ -56,6 +64,8 @@ VERSION = 1
 _HEADER = struct.Struct("<8sIQI")
 
 _EXT_ARRAY, _EXT_TUPLE, _EXT_DICT, _EXT_DTYPE = 1, 2, 3, 4
+_EXT_SET, _EXT_COMPLEX, _EXT_INT, _EXT_DEVICE, _EXT_SIZE, _EXT_BYTEARRAY = 5, 6, 7, 8, 9, 10
+_INT_RANGE = (-(1 << 63), 1 << 64)  # what msgpack packs natively
 
 
 # ------------------------------------------------------------------------------ encode
@@ -69,7 +79,25 @@ def _array_record(kind: str, arr: np.ndarray, requires_grad: bool = False) -> li
 
 
 def _pack(obj) -> bytes:
-    return msgpack.packb(obj, default=_default, strict_types=True, use_bin_type=True)
+    return msgpack.packb(_prepare(obj), default=_default, strict_types=True, use_bin_type=True)
+
+
+def _prepare(obj):
+    """``obj`` with the bytearrays inside native lists/dicts made extensions (msgpack packs a
+    bytearray as bin itself, which would load as bytes); ``obj`` itself when there is none.
+    Other containers reach ``_default``, which packs their items through ``_pack`` again."""
+    t = type(obj)
+    if t is bytearray:
+        return msgpack.ExtType(_EXT_BYTEARRAY, bytes(obj))
+    if t is list:
+        new = [_prepare(x) for x in obj]
+        return obj if all(a is b for a, b in zip(new, obj)) else new
+    if t is dict:
+        items = [(_prepare(k), _prepare(v)) for k, v in obj.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, obj.items())):
+            return obj
+        return msgpack.ExtType(_EXT_DICT, _pack(["dict", [list(kv) for kv in items], None]))
+    return obj
 
 
 def _default(obj):
@@ -88,13 +116,26 @@ def _default(obj):
         return msgpack.ExtType(_EXT_ARRAY, _pack(_array_record("J", np.asarray(obj))))
     if isinstance(obj, bool):
         return bool(obj)
-    if isinstance(obj, int):  # int subclasses (IntEnum, ...)
+    if isinstance(obj, int):  # int subclasses (IntEnum, ...), ints beyond 64 bits
+        if not _INT_RANGE[0] <= obj < _INT_RANGE[1]:
+            return msgpack.ExtType(_EXT_INT, str(int(obj)).encode("ascii"))
         return int(obj)
     if isinstance(obj, float):
         return float(obj)
+    if isinstance(obj, complex):
+        return msgpack.ExtType(_EXT_COMPLEX, _pack([obj.real, obj.imag]))
     if isinstance(obj, str):
         return str(obj)
-    if isinstance(obj, tuple):  # tuples, namedtuples, ej.Size
+    if isinstance(obj, (bytes, bytearray)):  # (subclasses)
+        return msgpack.ExtType(_EXT_BYTEARRAY, bytes(obj)) if isinstance(obj, bytearray) else bytes(obj)
+    if isinstance(obj, Size):
+        return msgpack.ExtType(_EXT_SIZE, _pack([int(d) for d in obj]))
+    if isinstance(obj, (set, frozenset)):
+        tag = "frozenset" if isinstance(obj, frozenset) else "set"
+        return msgpack.ExtType(_EXT_SET, _pack([tag, list(obj)]))
+    if isinstance(obj, Device):
+        return msgpack.ExtType(_EXT_DEVICE, _pack([obj.type, obj.index]))
+    if isinstance(obj, tuple):  # tuples, namedtuples
         return msgpack.ExtType(_EXT_TUPLE, _pack(list(obj)))
     if isinstance(obj, list):
         return list(obj)
@@ -115,7 +156,8 @@ def _default(obj):
         hint = f"; save its state_dict() instead and load it into a new {type(obj).__name__} with load_state_dict()"
     raise TypeError(
         f"ej.save: cannot save an object of type {type(obj).__module__}.{type(obj).__qualname__} "
-        f"(checkpoints hold tensors, arrays, numbers, strings, None and dicts/lists/tuples of them){hint}"
+        f"(checkpoints hold tensors, arrays, numbers, strings, bytes, devices, None and dicts/lists/tuples/sets "
+        f"of them){hint}"
     )
 
 
@@ -162,6 +204,21 @@ def _ext_hook(code: int, data: bytes):
         return {k: v for k, v in items}
     if code == _EXT_DTYPE:
         return np.dtype(jnp.dtype(_unpack(data)))
+    if code == _EXT_SET:
+        tag, items = _unpack(data)
+        return frozenset(items) if tag == "frozenset" else set(items)
+    if code == _EXT_COMPLEX:
+        re, im = _unpack(data)
+        return complex(re, im)
+    if code == _EXT_INT:
+        return int(data.decode("ascii"))
+    if code == _EXT_DEVICE:
+        kind, index = _unpack(data)
+        return Device(kind, index)
+    if code == _EXT_SIZE:
+        return Size(_unpack(data))
+    if code == _EXT_BYTEARRAY:
+        return bytearray(data)
     raise ValueError(f"unknown extension type {code}")
 
 

@@ -190,7 +190,18 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    def __reversed__(self) -> Tensor:
+        return self if not self._value.shape else self.flip(0)
+
+    def __contains__(self, element) -> bool:
+        if isinstance(element, (Tensor, bool, int, float, complex, np.number, np.bool_)):
+            return bool((self == element).any())
+        raise RuntimeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}.")
+
     is_nested = False  # (torch.nested's tensors say True)
+    # layouts and backends eagerjax never has (its conj() and neg() results are materialized:
+    # is_conj()/is_neg() answer False, as for torch's resolved tensors)
+    is_sparse = is_sparse_csr = is_quantized = is_meta = is_mkldnn = is_mps = is_xla = False
 
     # -- grad --------------------------------------------------------------------------
     @property
@@ -328,7 +339,8 @@ class Tensor:
     def _scalar(self, what: str):
         if self.numel() != 1:
             if what == "bool(Tensor)":
-                raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+                n = "no values" if self.numel() == 0 else "more than one value"
+                raise RuntimeError(f"Boolean value of Tensor with {n} is ambiguous")
             raise ValueError("only one element tensors can be converted to Python scalars")
         return np.asarray(self._concrete(what)).reshape(()).item()
 
@@ -341,15 +353,24 @@ class Tensor:
     def __int__(self) -> int:
         return int(self._scalar("int(Tensor)"))
 
+    def __complex__(self) -> complex:
+        return complex(self._scalar("complex(Tensor)"))
+
     def __index__(self) -> int:
         if not _dtypes.is_integer(self.dtype) or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self._scalar("Tensor.__index__"))
 
     def __format__(self, spec: str) -> str:
-        if self.ndim == 0 and spec:
+        # torch: a 0-d tensor formats as its Python number (f"{loss}" -> "0.5"); any other
+        # takes no format spec
+        if self.ndim == 0 and not isinstance(self, Parameter):
+            if not spec and isinstance(self._value, jax.core.Tracer):
+                return str(self)  # (inside a compiled step's trace: no value to format)
             return format(self.item(), spec)
-        return format(repr(self), spec)
+        if spec:
+            raise TypeError("unsupported format string passed to Tensor.__format__")
+        return str(self)
 
     def __repr__(self) -> str:
         return _repr(self)
@@ -361,6 +382,7 @@ class Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``; devices are ignored (JAX places arrays)."""
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)  # (XLA owns the physical layout)
         device = kwargs.pop("device", None)
         if isinstance(device, str):
             Device(device)  # (checks the name)
@@ -383,6 +405,8 @@ class Tensor:
     def type(self, dtype=None):
         if dtype is None:
             return _TYPE_NAMES.get(self.dtype.name, self.dtype.name)
+        if isinstance(dtype, type) and f"torch.{dtype.__name__}" in _TYPE_NAMES.values():
+            dtype = f"torch.{dtype.__name__}"  # ej.IntTensor & co.
         if isinstance(dtype, str):  # 'torch.FloatTensor' (also 'torch.cuda.FloatTensor')
             name = dtype.replace("torch.cuda.", "torch.")
             match = [d for d, n in _TYPE_NAMES.items() if n == name]
@@ -445,14 +469,20 @@ class Tensor:
 
     @property
     def mT(self) -> Tensor:
+        _check_matrices(self, "mT")
         return self.transpose(-2, -1)
 
     @property
     def H(self) -> Tensor:
+        n = self.ndim
+        if n != 0 and n != 2:
+            more = " For batches of matrices, consider using tensor.mH" if n > 2 else ""
+            raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {n}-D tensor.{more}")
         return self.T.conj()
 
     @property
     def mH(self) -> Tensor:
+        _check_matrices(self, "mH")
         return self.mT.conj()
 
     def __reduce_ex__(self, protocol):
@@ -468,6 +498,13 @@ class Tensor:
             t._grad = Tensor._make(self._grad._value)
         memo[id(self)] = t
         return t
+
+
+def _check_matrices(t: Tensor, name: str) -> None:
+    if t.ndim == 1:
+        raise RuntimeError(
+            f"tensor.{name} is only supported on matrices or batches of matrices. Got {t.ndim}-D tensor."
+        )
 
 
 _REQUIRES_GRAD = Tensor.__dict__["_rg"]  # the slot Parameter's property wraps
@@ -619,6 +656,26 @@ class Size(tuple):
     def __repr__(self) -> str:
         return f"torch.Size({list(self)})"
 
+    # slices, concatenations and repeats stay Sizes (as torch's)
+    def __getitem__(self, i):
+        r = tuple.__getitem__(self, i)
+        return Size(r) if type(i) is slice else r
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            raise TypeError(f"can only concatenate tuple (not {type(other).__name__}) to torch.Size")
+        return Size(tuple.__add__(self, other))
+
+    def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(other, self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
 
 # torch's device types, in its order (its error message lists them)
 _DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga", "maia",
@@ -701,37 +758,79 @@ def _wrap_dim(dim: int, ndim: int) -> int:
 
 
 def _infer_dtype(data) -> np.dtype | None:
-    """torch.tensor's dtype inference for nested Python data."""
-    kinds = set()
+    """torch.tensor's dtype inference for nested Python data: the promotion of every leaf's
+    type (Python float: the default dtype, int: int64, bool, complex; a Tensor's or a NumPy
+    scalar's own dtype), so ``[tensor(1.5, dtype=float16), 2]`` is float16."""
+    found = set()
+    first = []
 
     def walk(x):
-        if isinstance(x, (list, tuple)):
+        t = type(x)
+        if t is list or t is tuple:
             for y in x:
                 walk(y)
+            return
+        if not first:
+            first.append(x)
+        if t is float or t is int or t is bool or t is complex:
+            found.add(t)
         elif isinstance(x, Tensor):
-            kinds.add(("t", x.dtype))
-        elif isinstance(x, (bool, np.bool_)):
-            kinds.add("b")
-        elif isinstance(x, (int, np.integer)):
-            kinds.add("i")
-        elif isinstance(x, (float, np.floating)):
-            kinds.add("f")
-        elif isinstance(x, complex):
-            kinds.add("c")
+            found.add(x.dtype)
+        elif isinstance(x, np.generic):
+            found.add(_dtypes.to_dtype(x.dtype))
+        elif isinstance(x, (bool, int, float, complex)):
+            found.add(float if isinstance(x, float) else int if isinstance(x, int) else complex)
+        elif isinstance(x, (list, tuple)):
+            walk(list(x))
+        elif isinstance(x, str):
+            if first[0] is x and x is not data:
+                raise ValueError("too many dimensions 'str'")
+            raise TypeError("new(): invalid data type 'str'")
+        elif not isinstance(x, np.ndarray):
+            raise RuntimeError(f"Could not infer dtype of {type(x).__name__}")
 
     walk(data)
-    if "c" in kinds:
-        return _dtypes.complex64
-    if "f" in kinds:
-        return _dtypes.get_default_dtype()
-    if "i" in kinds:
-        return _dtypes.int64
-    if "b" in kinds:
-        return _dtypes.bool_
-    tdt = [k[1] for k in kinds if isinstance(k, tuple)]
-    if tdt:
-        return tdt[0]
-    return _dtypes.get_default_dtype()
+    res = None
+    for d in found:
+        d = _PY_DTYPES[d]() if d in _PY_DTYPES else d
+        res = d if res is None else np.dtype(jnp.promote_types(res, d))
+    return _dtypes.get_default_dtype() if res is None else res
+
+
+_PY_DTYPES = {
+    float: _dtypes.get_default_dtype,
+    int: lambda: _dtypes.int64,
+    bool: lambda: _dtypes.bool_,
+    complex: lambda: _dtypes.complex64,
+}
+
+
+def _check_ragged(data) -> None:
+    """torch's error for a nested list whose rows differ in length (the first mismatch)."""
+
+    def shape(x):
+        return len(x) if isinstance(x, (list, tuple)) else None
+
+    def walk(x, dim, want):
+        n = shape(x)
+        if want is not None and n != want[dim] if dim < len(want) else n is not None:
+            if n is None:
+                raise TypeError("not a sequence")
+            if dim >= len(want):
+                raise TypeError(f"'{type(x).__name__}' object cannot be interpreted as an integer")
+            raise ValueError(f"expected sequence of length {want[dim]} at dim {dim} (got {n})")
+        if n:
+            for y in x:
+                walk(y, dim + 1, want)
+
+    want = []
+    x = data
+    while isinstance(x, (list, tuple)):
+        want.append(len(x))
+        if not x:
+            break
+        x = x[0]
+    walk(data, 0, want)
 
 
 def _device_array(a: np.ndarray):
@@ -759,11 +858,19 @@ def _to_array(data, dtype):
             dtype = _infer_dtype(data)
         if any(isinstance(x, Tensor) for x in _flat(data)):
             return jnp.asarray(_tensors_to_np(data), dtype=dtype)
-        return jnp.asarray(np.asarray(data, dtype=dtype))
-    if isinstance(data, (bool, int, float, complex, np.generic)):
+        try:
+            return jnp.asarray(np.asarray(data, dtype=dtype))
+        except ValueError:
+            _check_ragged(data)  # (torch's message for ragged data)
+            raise
+    if isinstance(data, np.generic):  # a NumPy scalar keeps its dtype (np.float16(1.5): float16)
+        return jnp.asarray(np.asarray(data, dtype=dtype or _dtypes.to_dtype(data.dtype)))
+    if isinstance(data, (bool, int, float, complex)):
         if dtype is None:
             dtype = _infer_dtype([data])
         return jnp.asarray(np.asarray(data, dtype=dtype))
+    if dtype is None:
+        _infer_dtype(data)  # (torch's errors for a str, None, a dict, ...)
     return jnp.asarray(np.asarray(data), dtype=dtype)
 
 
@@ -779,7 +886,9 @@ def _tensors_to_np(x):
     if isinstance(x, (list, tuple)):
         return [_tensors_to_np(y) for y in x]
     if isinstance(x, Tensor):
-        return np.asarray(x._concrete("torch.tensor(list of Tensors)"))
+        if x.numel() != 1:  # torch reads each tensor in a list as a number
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return np.asarray(x._concrete("torch.tensor(list of Tensors)")).reshape(())
     return x
 
 

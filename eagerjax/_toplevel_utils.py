@@ -55,6 +55,11 @@ __all__ = [
     "set_warn_always",
     "split_with_sizes",
     "strided",
+    "memory_format",
+    "contiguous_format",
+    "preserve_format",
+    "channels_last",
+    "channels_last_3d",
     "typename",
     "unsafe_chunk",
     "unsafe_split",
@@ -81,6 +86,30 @@ strided = layout("strided")
 
 def _layout_named(name: str) -> layout:
     return strided
+
+
+class memory_format:  # noqa: N801 - torch's name
+    """torch.memory_format: accepted where torch takes one; XLA owns the physical layout, so
+    every format gives the same values and ``is_contiguous()`` answers True."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self._name}"
+
+    def __reduce__(self):
+        return (_memory_format_named, (self._name,))
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+
+
+def _memory_format_named(name: str) -> memory_format:
+    return globals()[name]
 
 
 # --------------------------------------------------------------------------- Tensor methods

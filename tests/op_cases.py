@@ -1622,6 +1622,24 @@ _HOUSE = lambda r: (lambda m, n, k, b: ([r.arr(b + (m, n)), r.arr(b + (k,))], {}
 add("linalg_householder_product", fixed(_HOUSE), examples=4, tol=1e-4)
 add("orgqr", fixed(_HOUSE), examples=2, tol=1e-4)
 add("geqrf", fixed(lambda r: ([r.arr(r.pick([(4, 3), (3, 3), (2, 5, 3), (3, 5)]))], {})), examples=3, grad=False)
+add(
+    "ormqr",
+    fixed(
+        lambda r: ([r.arr((5, 3)), r.arr((3,)), r.arr((5, 2))], {}),
+        lambda r: (
+            [r.arr((2, 4, 4)), r.arr((2, 4)), r.arr((2, 3, 4))],
+            {"left": False, "transpose": r.pick([0, 1]) == 1},
+        ),
+    ),
+    examples=2,
+    tol=2e-3,  # (gradients: a scan of rank-1 updates against LAPACK's blocked ormqr)
+)
+add(
+    "conv_tbc",
+    fixed(lambda r: ([r.arr((5, 2, 3)), r.arr((r.pick([1, 3]), 3, 4)), r.arr((4,))], {"pad": r.pick([0, 1])})),
+    examples=2,
+    tol=1e-4,
+)
 
 
 # --------------------------------------------------------------------------- nn rows, part 4 (_ops/_nn4.py)

@@ -13,6 +13,9 @@ L = ej.nn.Linear(4, 3)
 
 CASES = [
     (lambda: L(ej.ones(2, 4).half()), RuntimeError, "mat1 and mat2 must have the same dtype, but got Half and Float"),
+    (lambda: F.linear(ej.ones(2, 3, dtype=ej.bfloat16), ej.ones(4, 3)), RuntimeError, "expected m1 and m2 to have the same dtype, but got: c10::BFloat16 != float"),
+    (lambda: F.conv1d(ej.ones(1, 2, 5, dtype=ej.bfloat16), ej.ones(3, 2, 2)), RuntimeError, "Input type (CPUBFloat16Type) and weight type (torch.FloatTensor) should be the same or input should be a MKLDNN tensor and weight is a dense tensor"),
+    (lambda: F.conv1d(ej.ones(1, 2, 5), ej.ones(3, 2, 2, dtype=ej.float16)), RuntimeError, "expected scalar type Float but found Half"),
     (lambda: L(np.ones((2, 4), np.float32)), TypeError, "linear(): argument 'input' (position 1) must be Tensor, not numpy.ndarray"),
     (lambda: ej.nn.Conv2d(1, 2, 3)(ej.ones(1, 1, 5, 5, dtype=ej.uint8)), RuntimeError, "Input type (unsigned char) and bias type (float) should be the same"),
     (lambda: F.cross_entropy(ej.randn(6, 3), ej.zeros(6, 1, dtype=ej.long)), RuntimeError, "0D or 1D target tensor expected, multi-target not supported"),

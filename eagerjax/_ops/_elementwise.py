@@ -7,6 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .. import _dtypes
+from .._dispatch import ScalarCheck
+from .._tensor import Tensor
 from . import _bounds
 from ._registry import alias, op
 
@@ -282,7 +285,31 @@ def _copysign(x, y):
 
 op("copysign", _copysign, scalars=_BIN, inplace=True, promote=True)
 op("xlogy", jax.scipy.special.xlogy, scalars=_BIN, inplace=True, promote=True)
-op("lerp", lambda x, end, weight: x + weight * (end - x), scalars=(2, "weight"), inplace=True, promote=True)
+# torch's names of a dtype in lerp's dtype check (C++ type names, not the ScalarType names)
+_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+              "uint8": "unsigned char", "bool": "bool", "complex64": "c10::complex<float>"}  # fmt: skip
+
+
+def _lerp(x, end, weight):
+    """torch.lerp: ``end`` and a tensor ``weight`` must have ``input``'s dtype (no promotion),
+    which must be floating or complex (trace-time checks: every mode raises)."""
+
+    def name(v):
+        return _CPP_NAMES.get(jnp.dtype(v.dtype).name, jnp.dtype(v.dtype).name)
+
+    if end.dtype != x.dtype:
+        raise RuntimeError(f"expected dtype {name(x)} for `end` but got dtype {name(end)}")
+    scalar = not hasattr(weight, "dtype") or getattr(getattr(weight, "aval", None), "weak_type", False)
+    if not scalar and weight.dtype != x.dtype:
+        raise RuntimeError(f"expected dtype {name(x)} for `weight` but got dtype {name(weight)}")
+    if not jnp.issubdtype(x.dtype, jnp.inexact):
+        kernel = "lerp_kernel_scalar" if scalar else "lerp_kernel_tensor"
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.torch_name(x.dtype)}'")
+    return x + jnp.asarray(weight).astype(x.dtype) * (end - x) if scalar else x + weight * (end - x)
+
+
+op("lerp", _lerp, scalars=(2, "weight"), inplace=True)
 op("addcmul", lambda x, t1, t2, value=1: x + value * t1 * t2, scalars=("value",), inplace=True, promote=True)
 op("addcdiv", lambda x, t1, t2, value=1: x + value * t1 / t2, scalars=("value",), inplace=True, promote=True)
 
@@ -305,9 +332,31 @@ op("logical_and", jnp.logical_and, scalars=_BIN, differentiable=False, inplace=T
 op("logical_or", jnp.logical_or, scalars=_BIN, differentiable=False, inplace=True)
 op("logical_xor", jnp.logical_xor, scalars=_BIN, differentiable=False, inplace=True)
 op("logical_not", jnp.logical_not, differentiable=False, inplace=True)
+
+
+def _bitwise(f, kernel: str):
+    """``f`` refusing floating/complex operands with torch's NotImplementedError (its CPU
+    kernel's name and the promoted dtype; a trace-time check, so every mode raises)."""
+
+    def g(x, y):
+        dt = jnp.result_type(x, y)
+        if not (dt == jnp.bool_ or jnp.issubdtype(dt, jnp.integer)) or (kernel[1] == "s" and dt == jnp.bool_):
+            raise NotImplementedError(f"\"{kernel}\" not implemented for '{_dtypes.torch_name(dt)}'")
+        return f(x, y)
+
+    g.__name__ = f.__name__
+    return g
+
+
+def _bitwise_not(x):
+    if not (x.dtype == jnp.bool_ or jnp.issubdtype(x.dtype, jnp.integer)):
+        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+    return jnp.logical_not(x) if x.dtype == jnp.bool_ else jnp.bitwise_not(x)
+
+
 op(
     "bitwise_and",
-    jnp.bitwise_and,
+    _bitwise(jnp.bitwise_and, "bitwise_and_cpu"),
     scalars=_BIN,
     differentiable=False,
     inplace=True,
@@ -317,7 +366,7 @@ op(
 )
 op(
     "bitwise_or",
-    jnp.bitwise_or,
+    _bitwise(jnp.bitwise_or, "bitwise_or_cpu"),
     scalars=_BIN,
     differentiable=False,
     inplace=True,
@@ -327,7 +376,7 @@ op(
 )
 op(
     "bitwise_xor",
-    jnp.bitwise_xor,
+    _bitwise(jnp.bitwise_xor, "bitwise_xor_cpu"),
     scalars=_BIN,
     differentiable=False,
     inplace=True,
@@ -337,13 +386,25 @@ op(
 )
 op(
     "bitwise_not",
-    lambda x: jnp.logical_not(x) if x.dtype == jnp.bool_ else jnp.bitwise_not(x),
+    _bitwise_not,
     differentiable=False,
     inplace=True,
     dunders=("__invert__",),
 )
-op("bitwise_left_shift", jnp.left_shift, scalars=_BIN, differentiable=False, dunders=("__lshift__",))
-op("bitwise_right_shift", jnp.right_shift, scalars=_BIN, differentiable=False, dunders=("__rshift__",))
+op(
+    "bitwise_left_shift",
+    _bitwise(jnp.left_shift, "lshift_cpu"),
+    scalars=_BIN,
+    differentiable=False,
+    dunders=("__lshift__",),
+)
+op(
+    "bitwise_right_shift",
+    _bitwise(jnp.right_shift, "rshift_cpu"),
+    scalars=_BIN,
+    differentiable=False,
+    dunders=("__rshift__",),
+)
 
 
 def _float_unary(f):
@@ -442,7 +503,15 @@ alias("fix", "trunc", inplace=True)
 op("frac", lambda x: x - jnp.trunc(x), inplace=True)
 op("neg", _neg, inplace=True, dunders=("__neg__",))
 alias("negative", "neg", inplace=True)
-op("positive", lambda x: x, dunders=("__pos__",))
+
+
+def _positive(x):
+    if x.dtype == jnp.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return x
+
+
+op("positive", _positive, dunders=("__pos__",))
 
 
 def _abs(x):
@@ -501,8 +570,12 @@ def _clamp(x, min=None, max=None):
     signed zero); NaN in ``x`` or a bound gives NaN (the ``maximum``/``minimum`` value)."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    lo = None if min is None else jnp.asarray(min, x.dtype) if not hasattr(min, "dtype") else min
-    hi = None if max is None else jnp.asarray(max, x.dtype) if not hasattr(max, "dtype") else max
+    # torch's result dtype (tensor operands arrive promoted; Python numbers weakly typed): an
+    # integer bound converts into an integer dtype as C++ does (-1 -> 255 for uint8)
+    dt = jnp.result_type(x, *(b for b in (min, max) if b is not None))
+    x = x if x.dtype == dt else x.astype(dt)
+    lo = None if min is None else jnp.asarray(min).astype(dt)
+    hi = None if max is None else jnp.asarray(max).astype(dt)
     val = x
     if lo is not None:
         val = jnp.maximum(val, lo)
@@ -517,10 +590,78 @@ def _clamp(x, min=None, max=None):
     return jnp.where((x >= lo) & (x <= hi), x, jnp.where((x < lo) & (lo < hi), lo, jnp.where(to_hi, hi, rest)))
 
 
-op("clamp", _clamp, scalars=(1, 2, "min", "max"), inplace=True)
-alias("clip", "clamp", inplace=True)
-op("clamp_min", lambda x, min: _clamp(x, min=min), scalars=(1, "min"), inplace=True)
-op("clamp_max", lambda x, max: _clamp(x, max=max), scalars=(1, "max"), inplace=True)
+def _number(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _clamp_check(x, min=None, max=None):
+    """torch's refusals of clamp's Python-number bounds: one that does not fit the result
+    dtype (``int8.clamp(-200, 200)``), complex operands (dtypes and numbers only: every mode)."""
+    tmin, tmax = type(min), type(max)
+    if tmin in _PLAIN and tmax in _PLAIN and type(x) is Tensor:  # (the common call: kept cheap)
+        key = (x._value.dtype, tmin, tmax, _dtypes._default_float)
+        hit = _CLAMP_FAST.get(key)
+        if hit is None:
+            _clamp_check_slow(x, min, max)
+            dt = _CLAMP_TYPES[(_dtypes._default_float, (x._value.dtype, x.ndim == 0), tmin, tmax)]
+            hit = _CLAMP_FAST[key] = (dt, _dtypes._limits(dt))
+            return
+        dt, lim = hit
+        if (min is not None and _dtypes._outside(min, lim, dt)) or (max is not None and _dtypes._outside(max, lim, dt)):
+            _dtypes.overflow_error(dt)
+        return
+    _clamp_check_slow(x, min, max)
+
+
+def _clamp_check_slow(x, min, max):
+    key = [_dtypes._default_float]
+    scalars = []
+    for v in (x, min, max):
+        if isinstance(v, np.generic):
+            v = v.item()
+        t = type(v)
+        if t is int or t is float or t is bool:
+            key.append(t)
+            scalars.append(v)
+        elif t is complex:
+            raise NotImplementedError("clamp is not supported for complex types")
+        else:
+            dt = getattr(getattr(v, "_value", None), "dtype", None)
+            key.append(t if dt is None else (dt, len(v._value.shape) == 0))
+    key = tuple(key)
+    dt = _CLAMP_TYPES.get(key)
+    if dt is None:
+        shaped = [k[0] for k in key[1:] if type(k) is tuple and not k[1]]
+        zero_dim = [k[0] for k in key[1:] if type(k) is tuple and k[1]]
+        dt = _CLAMP_TYPES[key] = _dtypes.result_type(shaped, zero_dim, scalars)
+    if _dtypes.is_complex(dt):
+        raise NotImplementedError("clamp is not supported for complex types")
+    for s in scalars:
+        _dtypes.check_fits(s, dt)
+
+
+_CLAMP_TYPES: dict = {}  # (default float, each operand's type or (dtype, is 0-d)) -> result dtype
+_CLAMP_FAST: dict = {}  # (x's dtype, min's type, max's type, default float) -> (result dtype, its limits)
+_PLAIN = frozenset((int, float, bool, type(None)))
+_CLAMP_CHECK = ScalarCheck(_clamp_check)
+op("clamp", _clamp, scalars=(1, 2, "min", "max"), inplace=True, promote=True, check=_CLAMP_CHECK)
+alias("clip", "clamp", inplace=True, check=_CLAMP_CHECK)
+op(
+    "clamp_min",
+    lambda x, min: _clamp(x, min=min),
+    scalars=(1, "min"),
+    inplace=True,
+    promote=True,
+    check=ScalarCheck(lambda x, min: _clamp_check(x, min=min)),
+)
+op(
+    "clamp_max",
+    lambda x, max: _clamp(x, max=max),
+    scalars=(1, "max"),
+    inplace=True,
+    promote=True,
+    check=ScalarCheck(lambda x, max: _clamp_check(x, max=max)),
+)
 op("isnan", jnp.isnan, differentiable=False)
 op("isinf", jnp.isinf, differentiable=False)
 op("isposinf", jnp.isposinf, differentiable=False)
@@ -540,10 +681,18 @@ def _where(cond, x=None, y=None):
 
 # Public as ``ej.where``/``Tensor.where`` through _indexing.py (one-argument form, method argument order).
 op("where", _where, scalars=(1, 2, "input", "other"), function=False, method=False, promote=True)
-op("_cast", lambda x, dtype: x.astype(dtype), function=False)
+op("_cast", _dtypes.cast, function=False)  # (torch's CPU results for out-of-range float -> int)
 op("clone", lambda x, memory_format=None: jnp.array(x, copy=True))
 op("real", jnp.real, method=False)  # Tensor.real / .imag are properties (_tensor_extra)
-op("imag", jnp.imag, method=False)
+
+
+def _imag(x):
+    if not jnp.iscomplexobj(x):
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+    return jnp.imag(x)
+
+
+op("imag", _imag, method=False)
 op("conj", jnp.conj)
 
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._dispatch import dispatch
+from .._dispatch import ScalarCheck, dispatch
 from .._generate import _torch_name, check_inplace, functional, inplace_update
 from .._tensor import Tensor
 from . import _bounds
@@ -351,7 +351,15 @@ def _masked_scatter(x, mask, source):
     return jnp.where(m, src[pos], xb).reshape(shape)
 
 
-op("masked_fill", _masked_fill, inplace=True, scalars=(2, "value"))
+def _masked_fill_check(x, mask, value) -> None:
+    # torch range-checks a Python fill value against the tensor's dtype (half types always)
+    from ._creation import check_scalar_fits
+
+    if isinstance(value, (bool, int, float, complex)) and hasattr(x, "dtype"):
+        check_scalar_fits(value, x.dtype, half_checked=True)
+
+
+op("masked_fill", _masked_fill, inplace=True, scalars=(2, "value"), check=ScalarCheck(_masked_fill_check))
 op("masked_scatter", _masked_scatter, inplace=True)
 
 
@@ -848,7 +856,11 @@ def _copy_(self: Tensor, src, non_blocking: bool = False) -> Tensor:
 
 
 def _new(kind):
-    def f(self, *size, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+    def f(self, *size, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False, **kw):
+        if "size" in kw and not size:
+            size = (kw.pop("size"),)
+        if kw:
+            raise TypeError(f"new_{kind}() got an unexpected keyword argument '{next(iter(kw))}'")
         return getattr(functional, kind)(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
 
     f.__name__ = "new_" + kind

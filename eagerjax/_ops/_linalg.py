@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._dtypes import torch_name
 from ._reduction import _to_float, _wrap, return_type, vector_norm
 from ._registry import alias, op
 
@@ -17,6 +18,86 @@ _LINALG = ("linalg",)
 
 def _shape_str(s) -> str:
     return "x".join(map(str, s))
+
+
+# --------------------------------------------------------------------------- operand dtypes
+# torch's products never promote: operands of different dtypes are an error (autocast casts
+# first, inside the kernel, so these checks see the dtypes the product really gets).
+_C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
+            "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+            "uint8": "unsigned char", "bool": "bool", "complex64": "c10::complex<float>",
+            "complex128": "c10::complex<double>"}  # fmt: skip
+
+
+def _c_name(d) -> str:
+    name = jnp.dtype(d).name
+    return _C_NAMES.get(name, name)
+
+
+def _check_mm(x, y) -> None:
+    if x.dtype != y.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {_c_name(x.dtype)} != {_c_name(y.dtype)}"
+        )
+
+
+def _check_bmm(x, y) -> None:
+    if x.dtype != y.dtype:
+        raise RuntimeError(f"expected scalar type {torch_name(x.dtype)} but found {torch_name(y.dtype)}")
+
+
+def _check_mv(s, m, v) -> None:
+    if not s.dtype == m.dtype == v.dtype:
+        raise RuntimeError(
+            f"addmv input tensors must have the same dtype, but got {torch_name(s.dtype)}, "
+            f"{torch_name(m.dtype)}, and {torch_name(v.dtype)}"
+        )
+
+
+def _check_dot(x, y) -> None:
+    if x.dtype != y.dtype:
+        raise RuntimeError(
+            f"dot : expected both vectors to have same dtype, but found {torch_name(x.dtype)} and {torch_name(y.dtype)}"
+        )
+
+
+def _check_addmm(s, m1, m2) -> None:
+    """addmm / addbmm (and a linear with a bias): ``self`` against ``mat2`` first, then the factors."""
+    if s.dtype != m2.dtype:
+        raise RuntimeError(
+            f"self and mat2 must have the same dtype, but got {torch_name(s.dtype)} and {torch_name(m2.dtype)}"
+        )
+    if m1.dtype != m2.dtype:
+        raise RuntimeError(
+            f"mat1 and mat2 must have the same dtype, but got {torch_name(m1.dtype)} and {torch_name(m2.dtype)}"
+        )
+
+
+def _check_matmul(x, y) -> None:
+    """The check of the kernel torch's ``matmul`` picks for these ranks."""
+    if x.dtype == y.dtype:
+        return
+    if y.ndim == 1 and x.ndim == 1:
+        _check_dot(x, y)
+    elif y.ndim == 1:
+        _check_mv(y, x, y)
+    elif y.ndim == 2:
+        _check_mm(x, y)
+    else:
+        _check_bmm(x, y)
+
+
+# --------------------------------------------------------------------------- half precision
+# torch's CPU kernels accumulate float16/bfloat16 products in float32 and round once, with
+# the bias (``beta * input``) added in that accumulator: the same here (a float16/bfloat16
+# product without an addend already rounds once, so only sums with an addend take this path).
+def is_half(d) -> bool:
+    return d == jnp.bfloat16 or d == jnp.float16
+
+
+def matmul_f32(x, y):
+    """``x @ y`` of half-precision operands, accumulated and returned in float32."""
+    return jnp.matmul(x, y, preferred_element_type=jnp.float32)
 
 
 def _matmul(x, y):
@@ -28,10 +109,11 @@ def _matmul(x, y):
         sx = _shape_str(x.shape if x.ndim > 1 else (1,) + x.shape)
         sy = _shape_str(y.shape if y.ndim > 1 else y.shape + (1,))
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sx} and {sy})")
+    _check_matmul(x, y)
     return jnp.matmul(x, y)
 
 
-op("matmul", _matmul, promote=True, dunders=("__matmul__",), rdunders=("__rmatmul__",))
+op("matmul", _matmul, dunders=("__matmul__",), rdunders=("__rmatmul__",))
 
 
 def _mm(x, y):
@@ -52,6 +134,7 @@ def _bmm(x, y):
             f"Expected size for first two dimensions of batch2 tensor to be: [{x.shape[0]}, {x.shape[2]}] "
             f"but got: [{y.shape[0]}, {y.shape[1]}]."
         )
+    _check_bmm(x, y)
     return jnp.matmul(x, y)
 
 
@@ -60,6 +143,7 @@ def _mv(x, v):
         raise RuntimeError(f"vector + matrix @ vector expected, got 1, {x.ndim}, {v.ndim}")
     if x.shape[1] != v.shape[0]:
         raise RuntimeError(f"size mismatch, got input ({x.shape[0]}), mat ({_shape_str(x.shape)}), vec ({v.shape[0]})")
+    _check_mv(v, x, v)
     return jnp.matmul(x, v)
 
 
@@ -71,6 +155,7 @@ def _dot(x, y):
             f"inconsistent tensor size, expected tensor [{x.shape[0]}] and src [{y.shape[0]}] to have the same "
             f"number of elements, but got {x.shape[0]} and {y.shape[0]} elements respectively"
         )
+    _check_dot(x, y)
     return jnp.dot(x, y)
 
 
@@ -85,10 +170,10 @@ def _inner(x, y):
     return jnp.inner(x, y)
 
 
-op("mm", _mm, promote=True)
-op("bmm", _bmm, promote=True)
-op("mv", _mv, promote=True)
-op("dot", _dot, promote=True)
+op("mm", _mm)
+op("bmm", _bmm)
+op("mv", _mv)
+op("dot", _dot)
 op("vdot", _vdot, promote=True)
 op("inner", _inner, promote=True)
 op("outer", lambda x, y: jnp.outer(x, y), promote=True)
@@ -97,30 +182,58 @@ alias("ger", "outer")
 _BA = ("beta", "alpha")
 
 
+def _add_scaled(x, prod, beta, alpha):
+    """``beta * x + alpha * prod()``; with half-precision operands in float32 (``prod`` then
+    returns the float32 accumulator), rounded once."""
+    if not is_half(x.dtype):
+        return beta * x + alpha * prod(jnp.matmul)
+    return (beta * x.astype(jnp.float32) + alpha * prod(matmul_f32)).astype(x.dtype)
+
+
 def _addmm(x, m1, m2, *, beta=1, alpha=1):
-    return beta * x + alpha * _mm(m1, m2)
+    _check_addmm(x, m1, m2)
+    _mm(m1, m2)  # (the shape checks)
+    return _add_scaled(x, lambda mm: mm(m1, m2), beta, alpha)
 
 
 def _addmv(x, m, v, *, beta=1, alpha=1):
-    return beta * x + alpha * _mv(m, v)
+    _check_mv(x, m, v)
+    _mv(m, v)
+    return _add_scaled(x, lambda mm: mm(m, v), beta, alpha)
 
 
 def _addbmm(x, b1, b2, *, beta=1, alpha=1):
-    return beta * x + alpha * jnp.sum(_bmm(b1, b2), axis=0)
+    _check_addmm(x, b1, b2)
+    _bmm(b1, b2)
+    if not is_half(x.dtype) or b1.shape[0] == 0:
+        return _add_scaled(x, lambda mm: jnp.sum(mm(b1, b2), axis=0), beta, alpha)
+    # torch's CPU addbmm in half precision: one addmm per batch entry, each rounded once
+
+    def step(r, mats):
+        return (r.astype(jnp.float32) + alpha * matmul_f32(*mats)).astype(x.dtype), None
+
+    r = (beta * x.astype(jnp.float32) + alpha * matmul_f32(b1[0], b2[0])).astype(x.dtype)
+    return jax.lax.scan(step, r, (b1[1:], b2[1:]))[0]
 
 
 def _baddbmm(x, b1, b2, *, beta=1, alpha=1):
-    return beta * x + alpha * _bmm(b1, b2)
+    if x.dtype != b1.dtype:
+        raise RuntimeError(
+            f"Input dtypes must be the same, got: input {_c_name(x.dtype)}, batch1: {_c_name(b1.dtype)}, "
+            f"batch2: {_c_name(b2.dtype)}"
+        )
+    _bmm(b1, b2)
+    return _add_scaled(x, lambda mm: mm(b1, b2), beta, alpha)
 
 
 def _addr(x, v1, v2, *, beta=1, alpha=1):
     return beta * x + alpha * jnp.outer(v1, v2)
 
 
-op("addmm", _addmm, scalars=_BA, promote=True, inplace=True)
-op("addmv", _addmv, scalars=_BA, promote=True, inplace=True)
-op("addbmm", _addbmm, scalars=_BA, promote=True, inplace=True)
-op("baddbmm", _baddbmm, scalars=_BA, promote=True, inplace=True)
+op("addmm", _addmm, scalars=_BA, inplace=True)
+op("addmv", _addmv, scalars=_BA, inplace=True)
+op("addbmm", _addbmm, scalars=_BA, inplace=True)
+op("baddbmm", _baddbmm, scalars=_BA, inplace=True)
 op("addr", _addr, scalars=_BA, promote=True, inplace=True)
 
 
@@ -352,7 +465,78 @@ op(
     namespaces=_LINALG,
 )
 op("pinverse", lambda a, rcond=1e-15: jnp.linalg.pinv(a, rtol=rcond))
-op("linalg_matrix_power", lambda a, n: jnp.linalg.matrix_power(a, n), function=False, method=False, namespaces=_LINALG)
+
+
+def _matrix_power(a, n):
+    if n < 0 and is_half(a.dtype):  # (under autocast: torch inverts in float32, multiplies in a.dtype)
+        return jnp.linalg.matrix_power(jnp.linalg.inv(a.astype(jnp.float32)).astype(a.dtype), -n)
+    return jnp.linalg.matrix_power(a, n)
+
+
+def _matrix_power_autocast(kw: dict):
+    """torch composes ``matrix_power`` from matmuls: under autocast it comes out in the low dtype
+    when it multiplies (|n| >= 2). An ``n`` given by position is not seen here: taken as >= 2."""
+    n = kw.get("n", 2)
+    return "linalg_matrix_power" if not isinstance(n, int) or abs(n) >= 2 else None
+
+
+def _ormqr(a, tau, other, left=True, transpose=False):
+    """``Q @ other`` (``left``) or ``other @ Q``, with ``Q^H`` for ``transpose``; Q = H_1 ... H_k from
+    the reflectors in ``a``'s columns below the diagonal (implicit 1 on it) and ``tau``
+    (LAPACK's ``ormqr``, as ``geqrf`` leaves them). A scan of rank-1 updates: differentiable."""
+    name = "torch.ormqr"
+    if a.ndim < 2:
+        raise RuntimeError(f"{name}: input must have at least 2 dimensions.")
+    if other.ndim < 2:
+        raise RuntimeError(f"{name}: other must have at least 2 dimensions.")
+    if other.ndim != a.ndim:
+        raise RuntimeError(
+            f"{name}: Expected other to have the same number of dimensions as input, but got other.ndim equal to "
+            f"{other.ndim} and input.ndim is equal to {a.ndim}"
+        )
+    side = -2 if left else -1
+    if other.shape[side] != a.shape[-2]:
+        raise RuntimeError(f"{name}: other.shape[{side}] must be equal to input.shape[-2]")
+    k = tau.shape[-1]
+    if k != min(other.shape[side], a.shape[-1]):
+        raise RuntimeError(f"{name}: tau.shape[-1] must be equal to min(other.shape[{side}], input.shape[-1])")
+    for what, x in (("tau", tau), ("other", other)):
+        if x.dtype != a.dtype:  # (torch's message has no space after "dtype")
+            raise RuntimeError(
+                f"{name}: Expected input and {what} to have the same dtype, but input has dtype"
+                f"{torch_name(a.dtype)} and {what} has dtype {torch_name(x.dtype)}"
+            )
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        raise NotImplementedError(f"\"ormqr_cpu\" not implemented for '{torch_name(a.dtype)}'")
+    n = a.shape[-2]
+    v = jnp.tril(a[..., :, :k], -1) + jnp.eye(n, k, dtype=a.dtype)
+    t = tau.conj() if transpose else tau
+    # left: Q C applies H_k first, Q^H C applies H_1^H first; right: C Q applies H_1 first
+    reverse = left != transpose
+
+    def apply(c, vt):
+        vi, ti = vt
+        if left:  # c <- (I - t v v^H) c
+            w = jnp.einsum("...m,...mn->...n", vi.conj(), c)
+            return c - ti[..., None, None] * vi[..., :, None] * w[..., None, :], None
+        w = jnp.einsum("...mn,...n->...m", c, vi)  # c <- c (I - t v v^H)
+        return c - ti[..., None, None] * w[..., :, None] * vi.conj()[..., None, :], None
+
+    out, _ = jax.lax.scan(apply, other, (jnp.moveaxis(v, -1, 0), jnp.moveaxis(t, -1, 0)), reverse=reverse)
+    return out
+
+
+op("ormqr", _ormqr)
+
+
+op(
+    "linalg_matrix_power",
+    _matrix_power,
+    function=False,
+    method=False,
+    namespaces=_LINALG,
+    autocast=_matrix_power_autocast,
+)
 alias("matrix_power", "linalg_matrix_power", function=True, method=True, namespaces=())
 op(
     "linalg_matrix_rank",

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._random import _split
+from ._linalg import _check_addmm, _check_mm, is_half
 from ._registry import OPS, alias, op
 
 _P = dict(function=False, method=False)
@@ -29,14 +30,62 @@ def _linear(x, weight, bias=None):
 
     The Dense module is applied with ``{'params': {'kernel': weight.T, 'bias': bias}}``;
     the row is jitted per shape, so Flax's apply costs nothing after the first trace.
+    float16/bfloat16 with a bias: the product is accumulated in float32 and the bias added
+    there, rounded once (torch's CPU kernel; Dense would round the product, then the sum).
     """
+    if bias is None:
+        _check_mm(x, weight)
+    else:
+        _check_addmm(bias, x, weight)
+        if is_half(x.dtype):
+            acc = jnp.matmul(x, weight.T, preferred_element_type=jnp.float32)
+            return (acc + bias.astype(jnp.float32)).astype(x.dtype)
     params = {"kernel": weight.T}
     if bias is not None:
         params["bias"] = bias
     return fnn.Dense(features=weight.shape[0], use_bias=bias is not None).apply({"params": params}, x)
 
 
-op("_linear", _linear, promote=True, **_P)
+op("_linear", _linear, autocast="linear", **_P)
+
+
+# --------------------------------------------------------------------------- conv_tbc
+def _conv_tbc(x, weight, bias, pad=0):
+    """torch's ``conv_tbc``: a 1-d convolution over time of a (time, batch, channels) input with a
+    (kernel, in, out) weight, ``pad`` zeros at both ends of time (public: ``ej.conv_tbc``)."""
+    if x.ndim != 3:
+        raise RuntimeError("Input must have 3 dims: time, batch, in_channel")
+    if weight.ndim != 3:
+        raise RuntimeError("Weight tensor must have 3 dims: kernel_width, in_channels, out_channels.")
+    if bias.ndim != 1:
+        raise RuntimeError("Bias must be 1-D")
+    if x.shape[2] != weight.shape[1]:
+        raise RuntimeError("Input dim 2 (input channels) is not == dim 1 in the weight tensor")
+    if bias.shape[0] != weight.shape[2]:
+        raise RuntimeError("Bias size must equal dim 2 in the weight tensor (output channels).")
+    _check_addmm(x, x, weight)
+    t = x.shape[0] + 2 * pad - weight.shape[0] + 1
+    if t < 0:
+        raise RuntimeError(
+            f"Trying to create tensor with negative dimension {t}: [{t}, {x.shape[1]}, {weight.shape[2]}]"
+        )
+    if t == 0:
+        return jnp.zeros((0, x.shape[1], weight.shape[2]), x.dtype)
+    half = is_half(x.dtype)
+    y = lax.conv_general_dilated(
+        x,
+        weight,
+        (1,),
+        [(pad, pad)],
+        dimension_numbers=("WNC", "WIO", "WNC"),
+        preferred_element_type=jnp.float32 if half else None,
+    )
+    if half:  # (the bias added in float32, one rounding)
+        return (y + bias.astype(jnp.float32)).astype(x.dtype)
+    return y + bias
+
+
+op("conv_tbc", _conv_tbc, method=False)
 
 
 # --------------------------------------------------------------------------- dropout

@@ -11,11 +11,14 @@ time (with torch's index arithmetic).
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from .. import _dtypes
+from ._linalg import is_half
 
 
 def _flax():
@@ -40,6 +43,15 @@ def _conv_params(weight, bias) -> dict:
     if bias is not None:
         params["bias"] = bias
     return params
+
+
+def _add_bias_f32(y, bias, dtype, nsp: int):
+    """float16/bfloat16 with a bias: the float32 accumulator ``y`` plus the bias, rounded once
+    (torch's CPU kernels; adding the bias to the rounded product would round twice)."""
+    return (y + bias.astype(jnp.float32).reshape((1, -1) + (1,) * nsp)).astype(dtype)
+
+
+_CONV_F32 = functools.partial(lax.conv_general_dilated, preferred_element_type=jnp.float32)
 
 
 def _dim_numbers(nsp: int):
@@ -82,7 +94,8 @@ def _conv(x, weight, bias=None, *, stride, padding, dilation, groups, padding_mo
             flat += [lo, hi]
         x = _pad(x, pad=tuple(flat), mode=padding_mode)
         padding = ((0, 0),) * nsp
-    params = _conv_params(weight, bias)
+    half_bias = bias is not None and is_half(x.dtype)
+    params = _conv_params(weight, None if half_bias else bias)
     layer = fnn.Conv(
         features=weight.shape[0],
         kernel_size=tuple(weight.shape[2:]),
@@ -90,9 +103,12 @@ def _conv(x, weight, bias=None, *, stride, padding, dilation, groups, padding_mo
         padding=tuple(tuple(p) for p in padding),
         kernel_dilation=tuple(dilation),
         feature_group_count=groups,
-        use_bias=bias is not None,
+        use_bias=bias is not None and not half_bias,
+        **({"conv_general_dilated": _CONV_F32} if half_bias else {}),
     )
     y = _to_first(layer.apply({"params": params}, _to_last(x, nsp)), nsp)
+    if half_bias:
+        y = _add_bias_f32(y, bias, x.dtype, nsp)
     return y[0] if unbatched else y
 
 
@@ -112,17 +128,20 @@ def _conv_transpose(x, weight, bias=None, *, stride, padding, output_padding, di
     pads = tuple(
         (d * (k - 1) - p, d * (k - 1) - p + op_) for k, p, op_, d in zip(ks, padding, output_padding, dilation)
     )
+    half_bias = bias is not None and is_half(x.dtype)
+    f32 = {"preferred_element_type": jnp.float32} if half_bias else {}
     if groups == 1:
         fnn = _flax()
-        params = _conv_params(weight, bias)
+        params = _conv_params(weight, None if half_bias else bias)
         layer = fnn.ConvTranspose(
             features=weight.shape[1],
             kernel_size=tuple(ks),
             strides=tuple(stride),
             padding=pads,
             kernel_dilation=tuple(dilation),
-            use_bias=bias is not None,
+            use_bias=bias is not None and not half_bias,
             transpose_kernel=True,
+            **f32,
         )
         y = _to_first(layer.apply({"params": params}, _to_last(x, nsp)), nsp)
     else:
@@ -139,9 +158,12 @@ def _conv_transpose(x, weight, bias=None, *, stride, padding, output_padding, di
             rhs_dilation=tuple(dilation),
             dimension_numbers=_dim_numbers(nsp),
             feature_group_count=groups,
+            **f32,
         )
-        if bias is not None:
+        if bias is not None and not half_bias:
             y = y + bias.reshape((1, -1) + (1,) * nsp)
+    if half_bias:
+        y = _add_bias_f32(y, bias, x.dtype, nsp)
     return y[0] if unbatched else y
 
 

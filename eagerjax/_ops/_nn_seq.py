@@ -23,6 +23,12 @@ multi-head attention uses a plain softmax (fully masked rows give NaN, as in
 torch), while ``scaled_dot_product_attention`` (and multi-head attention with
 ``need_weights=False``, which torch routes through it) gives zeros for fully
 masked rows.
+
+float16/bfloat16 follow torch's CPU kernels: scaled dot-product attention (and so multi-head
+attention with ``need_weights=False``) computes the scores, softmax and weighted sum in
+float32 and rounds the result once; the ``need_weights`` path rounds the scores, the
+softmax and the product to the input dtype once each (torch's baddbmm / softmax / bmm),
+and every projection with a bias adds it in float32 before rounding.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from jax import lax
 
 from .._autocast import rnn_name
 from .._random import _split
+from ._linalg import is_half
 from ._registry import op
 
 _P = dict(function=False, method=False)
@@ -103,7 +110,12 @@ def _sdpa_core(rng, q, k, v, attn_mask, p, is_causal, scale, enable_gqa):
     L, S = q.shape[-2], k.shape[-2]
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
-    s = jnp.matmul(q, jnp.swapaxes(k, -1, -2)) * jnp.asarray(scale, q.dtype)
+    half = is_half(q.dtype)
+    if half:  # torch's CPU kernel: float32 scores, softmax and sum, one rounding at the end
+        s = jnp.matmul(q, jnp.swapaxes(k, -1, -2), preferred_element_type=jnp.float32)
+        s = s * jnp.asarray(scale, jnp.float32)
+    else:
+        s = jnp.matmul(q, jnp.swapaxes(k, -1, -2)) * jnp.asarray(scale, q.dtype)
     if is_causal:
         s = s + _causal_bias(L, S, s.dtype)
     if attn_mask is not None:
@@ -114,7 +126,10 @@ def _sdpa_core(rng, q, k, v, attn_mask, p, is_causal, scale, enable_gqa):
     w = _softmax(s, maskable=attn_mask is not None)  # (a causal row keeps its diagonal)
     if rng is not None:
         rng, w = _dropout_apply(rng, w, p)
-    out = jnp.matmul(w, v)
+    if half:
+        out = jnp.matmul(w, v.astype(jnp.float32)).astype(q.dtype)
+    else:
+        out = jnp.matmul(w, v)
     return out if rng is None else (rng, out)
 
 
@@ -132,6 +147,8 @@ op("_sdpa_dropout", _sdpa_dropout, scalars=("p", "scale"), autocast="sdpa", **_P
 
 # --------------------------------------------------------------------------- multi-head attention
 def _proj(x, w, b):
+    if b is not None and is_half(x.dtype):  # (torch's linear: the bias added in float32, one rounding)
+        return (jnp.matmul(x, w.T, preferred_element_type=jnp.float32) + b.astype(jnp.float32)).astype(x.dtype)
     y = jnp.matmul(x, w.T)
     return y if b is None else y + b
 
@@ -213,17 +230,32 @@ def _mha_core(
         kp = _mask_to_bias(kpm, dt)
         kp = jnp.broadcast_to(kp.reshape(N, 1, 1, S), (N, H, 1, S)).reshape(N * H, 1, S)
         bias = kp if bias is None else bias + kp
-    s = jnp.matmul(q * jnp.asarray(math.sqrt(1.0 / D), dt), jnp.swapaxes(k, 1, 2))
+    half = is_half(dt)
+    if half and not need_weights:  # torch: scaled_dot_product_attention (float32 inside)
+        s = jnp.matmul(q, jnp.swapaxes(k, 1, 2), preferred_element_type=jnp.float32)
+        s = s * jnp.asarray(1.0 / math.sqrt(D), jnp.float32)
+    elif half and (bias is not None or causal):  # torch: baddbmm of the mask, rounded once
+        s = jnp.matmul(
+            q * jnp.asarray(math.sqrt(1.0 / D), dt), jnp.swapaxes(k, 1, 2), preferred_element_type=jnp.float32
+        )
+    else:
+        s = jnp.matmul(q * jnp.asarray(math.sqrt(1.0 / D), dt), jnp.swapaxes(k, 1, 2))
     if bias is not None:
         s = s + bias.astype(s.dtype)
     if causal:
         s = s + _causal_bias(L, S, s.dtype)
     # torch: the need_weights path is a plain softmax (NaN on fully masked rows); the
     # need_weights=False path goes through scaled_dot_product_attention (zeros there).
-    w = _softmax(s, maskable=not need_weights and bias is not None)
+    if half and need_weights:  # torch's half softmax: float32 inside, rounded once
+        w = _softmax(s.astype(dt).astype(jnp.float32), maskable=False).astype(dt)
+    else:
+        w = _softmax(s, maskable=not need_weights and bias is not None)
     if rng is not None:
         rng, w = _dropout_apply(rng, w, p)
-    o = jnp.matmul(w, v)  # (N*H, L, D)
+    if half and not need_weights:
+        o = jnp.matmul(w, v.astype(jnp.float32)).astype(dt)
+    else:
+        o = jnp.matmul(w, v)  # (N*H, L, D)
     o = jnp.swapaxes(o, 0, 1).reshape(L, N, E)
     out = _proj(o, out_w, out_b)
     if unbatched:

@@ -4,10 +4,16 @@ tensors: jax arrays are immutable)."""
 from __future__ import annotations
 
 import math
+import operator
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._dispatch import dispatch
+from .._dtypes import torch_name
+from .._generate import functional
+from .._tensor import Tensor
 from ._reduction import _wrap
 from ._registry import alias, op
 
@@ -183,10 +189,21 @@ def _repeat(x, *sizes, **kw):
     return jnp.tile(x, sizes)
 
 
-def _tile(x, dims):
-    dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
+def _tile(x, *dims, **kw):
+    if "dims" in kw:
+        if dims:
+            raise TypeError("tile() got multiple values for argument 'dims'")
+        dims = (kw.pop("dims"),)
+    if not dims:
+        raise TypeError('tile() missing 1 required positional arguments: "dims"')
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else tuple(dims)
     if len(dims) < x.ndim:
         dims = (1,) * (x.ndim - len(dims)) + dims
+    shape = (1,) * (len(dims) - x.ndim) + tuple(x.shape)
+    sizes = [n * r for n, r in zip(shape, dims)]
+    if any(s < 0 for s in sizes):
+        neg = next(s for s in sizes if s < 0)
+        raise RuntimeError(f"Trying to create tensor with negative dimension {neg}: {sizes}")
     return _repeat(x, *dims)
 
 
@@ -212,6 +229,8 @@ op("repeat_interleave", _repeat_interleave, function=False, method=False)
 
 
 def _chunk(x, chunks, dim=0):
+    if x.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
     d = _wrap(dim, x.ndim)
@@ -222,11 +241,33 @@ def _chunk(x, chunks, dim=0):
     return _split(x, size, d)
 
 
-def _split(x, split_size_or_sections, dim=0):
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _split(x, split_size_or_sections=None, dim=0, *, split_size=None):
+    if split_size is not None:
+        if split_size_or_sections is not None:
+            raise TypeError("split() got multiple values for argument 'split_size'")
+        split_size_or_sections = split_size
+    if split_size_or_sections is None:
+        raise TypeError('split() missing 1 required positional arguments: "split_size"')
+    if x.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     d = _wrap(dim, x.ndim)
     n = x.shape[d]
     if isinstance(split_size_or_sections, (list, tuple)):
         sizes = tuple(split_size_or_sections)
+        if not all(_is_int(s) for s in sizes):
+            bad = next(s for s in sizes if not _is_int(s))
+            raise TypeError(
+                f"split_with_sizes(): argument 'split_sizes' must be tuple of ints, not {type(bad).__name__}"
+            )
+        if any(s < 0 for s in sizes):
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes have only non-negative entries, but got "
+                f"split_sizes={list(sizes)}"
+            )
         if sum(sizes) != n:
             raise RuntimeError(
                 f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension {d}), "
@@ -234,6 +275,14 @@ def _split(x, split_size_or_sections, dim=0):
             )
     else:
         s = split_size_or_sections
+        if not _is_int(s):
+            raise TypeError(
+                f"split_with_sizes(): argument 'split_sizes' (position 2) must be tuple of ints, not {type(s).__name__}"
+            )
+        if s < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={s}")
+        if s == 0 and n != 0:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
         if n == 0:
             sizes = (0,)
         else:
@@ -242,41 +291,157 @@ def _split(x, split_size_or_sections, dim=0):
     return tuple(jnp.split(x, cuts, axis=d))
 
 
-def _tensor_split(x, indices_or_sections, dim=0):
+def _slice_at(x, d: int, a: int, b: int):
+    """``x[a:b]`` along ``d`` with Python's slice rules (negative ends wrap, ends clamp, and an
+    end before the start gives an empty piece), as torch's ``slice`` takes them."""
+    n = x.shape[d]
+    a = min(max(a + n if a < 0 else a, 0), n)
+    b = min(max(b + n if b < 0 else b, 0), n)
+    return jax.lax.slice_in_dim(x, a, max(a, b), axis=d)
+
+
+def _split_arg(fn: str, indices_or_sections, indices, sections):
+    """The one of ``indices_or_sections`` / ``indices=`` / ``sections=`` that was given."""
+    given = [v for v in (indices_or_sections, indices, sections) if v is not None]
+    if len(given) != 1:
+        raise TypeError(f"{fn}() expects exactly one of indices_or_sections, indices or sections")
+    return given[0]
+
+
+def _tensor_split(x, indices_or_sections=None, dim=0, *, indices=None, sections=None):
+    arg = _split_arg("tensor_split", indices_or_sections, indices, sections)
+    if x.ndim == 0:
+        raise RuntimeError("tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims")
     d = _wrap(dim, x.ndim)
-    if hasattr(indices_or_sections, "shape"):
+    if hasattr(arg, "shape"):
+        # (the public function reads a tensor's values first; this is a traced one)
         raise RuntimeError("tensor_split: tensor indices_or_sections must be converted to Python ints first")
-    if isinstance(indices_or_sections, (list, tuple)):
-        return tuple(jnp.split(x, list(indices_or_sections), axis=d))
-    return tuple(jnp.array_split(x, indices_or_sections, axis=d))
+    if isinstance(arg, (list, tuple)):
+        bounds = [0, *(int(i) for i in arg), None]
+        return tuple(_slice_at(x, d, a, x.shape[d] if b is None else b) for a, b in zip(bounds[:-1], bounds[1:]))
+    if not _is_int(arg):
+        raise TypeError(f"tensor_split(): argument 'sections' must be int, not {type(arg).__name__}")
+    if arg <= 0:
+        raise RuntimeError(f"number of sections must be larger than 0, got {arg}")
+    n = x.shape[d]
+    q, r = divmod(n, arg)
+    out, a = [], 0
+    for k in range(arg):
+        b = a + q + (1 if k < r else 0)
+        out.append(jax.lax.slice_in_dim(x, a, b, axis=d))
+        a = b
+    return tuple(out)
+
+
+def _dir_split(fn: str, min_dims: int, dim_of):
+    def split(x, indices_or_sections=None, *, indices=None, sections=None):
+        arg = _split_arg(fn, indices_or_sections, indices, sections)
+        if x.ndim < min_dims:
+            raise RuntimeError(
+                f"torch.{fn} requires a tensor with at least {min_dims} dimension, but got a tensor with "
+                f"{x.ndim} dimensions!"
+            )
+        d = dim_of(x)
+        if _is_int(arg) and not (arg != 0 and x.shape[d] % arg == 0):
+            raise RuntimeError(
+                f"torch.{fn} attempted to split along dimension {d}, but the size of the dimension "
+                f"{x.shape[d]} is not divisible by the split_size {arg}!"
+            )
+        return _tensor_split(x, arg, d)
+
+    return split
+
+
+def tensor_split(
+    input, indices_or_sections=None, dim=0, *, indices=None, sections=None, tensor_indices_or_sections=None
+):  # noqa: A002
+    """``torch.tensor_split``. A tensor of indices (1-D) or sections (0-D) is read on the host
+    first (the pieces' shapes depend on it): in eager mode and lazy graphs; inside a compiled
+    step it raises ``CaptureError``, as any value-dependent shape does."""
+    if tensor_indices_or_sections is not None:
+        if not (indices_or_sections is None and indices is None and sections is None):
+            raise TypeError("tensor_split() expects exactly one of indices_or_sections, indices or sections")
+        indices_or_sections = tensor_indices_or_sections
+    if isinstance(indices_or_sections, Tensor):
+        t = indices_or_sections
+        if t.dtype.kind not in "iu":
+            raise RuntimeError(
+                f"tensor_split expected tensor_indices_or_sections to have dtype of long, but got {torch_name(t.dtype)}"
+            )
+        if t.ndim > 1:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to be a zero-dimensional or one-dimensional "
+                f"tensor, but got a tensor with {t.ndim} dims"
+            )
+        v = np.asarray(t._concrete("tensor_split"))
+        indices_or_sections = int(v) if v.ndim == 0 else [int(i) for i in v]
+    elif isinstance(indices_or_sections, (list, tuple)) and any(isinstance(i, Tensor) for i in indices_or_sections):
+        indices_or_sections = [operator.index(i) for i in indices_or_sections]
+    kw = {"indices": indices} if indices is not None else {"sections": sections} if sections is not None else {}
+    return dispatch(_TENSOR_SPLIT, (input, indices_or_sections, dim) if not kw else (input, None, dim), kw)
 
 
 op("chunk", _chunk)
 op("split", _split)
-op("tensor_split", _tensor_split)
-op("hsplit", lambda x, s: _tensor_split(x, s, 1 if x.ndim > 1 else 0))
-op("vsplit", lambda x, s: _tensor_split(x, s, 0))
-op("dsplit", lambda x, s: _tensor_split(x, s, 2))
+# ``tensor_split``'s public forms are the function above (it reads tensor indices first)
+_TENSOR_SPLIT = op("tensor_split", _tensor_split, function=False)
+Tensor.tensor_split = tensor_split
+functional.tensor_split = tensor_split
+op("hsplit", _dir_split("hsplit", 1, lambda x: 1 if x.ndim > 1 else 0))
+op("vsplit", _dir_split("vsplit", 2, lambda x: 0))
+op("dsplit", _dir_split("dsplit", 3, lambda x: 2))
 
 
 def _unbind(x, dim=0):
+    _check_unbind(x, dim)
     d = _wrap(dim, x.ndim)
     return tuple(jnp.moveaxis(x, d, 0))
 
 
-op("unbind", _unbind)
+def _check_unbind(x, dim=0) -> None:
+    if x.ndim == 0:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+
+
+op("unbind", _unbind, check=_check_unbind)
+
+
+def _narrow_bounds(x, dim, start, length):
+    """torch's checks of ``narrow``'s arguments; returns (dim, start) with start wrapped, or
+    start None for a tensor start whose value is not read here."""
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    d = _wrap(dim, x.ndim)
+    n = x.shape[d]
+    if hasattr(start, "shape"):
+        if start.ndim != 0 or np.dtype(start.dtype).kind not in "iu":
+            raise RuntimeError("start must be an 0-dim integral Tensor.")
+        if not isinstance(start, Tensor):  # (a jax value inside the kernel: checked by ``check=``)
+            return d, None
+        start = int(np.asarray(start._value))
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
+    if start < 0:
+        start += n
+    if start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return d, start
 
 
 def _narrow(x, dim, start, length):
-    d = _wrap(dim, x.ndim)
-    n = x.shape[d]
-    if start < 0:
-        start += n
-    if not 0 <= start <= n or start + length > n or length < 0:
-        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
-    idx = [slice(None)] * x.ndim
-    idx[d] = slice(start, start + length)
-    return x[tuple(idx)]
+    d, s = _narrow_bounds(x, dim, start, length)
+    if s is None:
+        # a 0-d tensor start: a dynamic slice (its range is checked in eager mode only)
+        n = x.shape[d]
+        s = jnp.where(start < 0, start + n, start)
+        return jax.lax.dynamic_slice_in_dim(x, s, length, axis=d)
+    return jax.lax.slice_in_dim(x, s, s + length, axis=d)
+
+
+def _check_narrow(x, dim, start, length) -> None:
+    _narrow_bounds(x, dim, start, length)
 
 
 def _select(x, dim, index):
@@ -289,7 +454,7 @@ def _select(x, dim, index):
     return x[tuple(idx)]
 
 
-op("narrow", _narrow)
+op("narrow", _narrow, check=_check_narrow)
 op("select", _select)
 
 
@@ -364,10 +529,12 @@ def _tensor_list(fn: str, tensors) -> tuple:
     return tuple(tensors)
 
 
-def _cat(tensors, dim=0):
+def _cat(tensors, dim=0, *, axis=None, out=None):
     ts = _tensor_list("cat", tensors)
     if not ts:
-        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+    if axis is not None:
+        dim = axis
     # torch skips legacy empty 1-D tensors of shape (0,)
     kept = [t for t in ts if not (t.ndim == 1 and t.shape[0] == 0)] or [ts[0]]
     dt = jnp.result_type(*ts)
@@ -376,9 +543,14 @@ def _cat(tensors, dim=0):
     return jnp.concatenate([t.astype(dt) for t in kept], axis=d)
 
 
-op("cat", _cat, method=False)
-alias("concat", "cat")
-alias("concatenate", "cat")
+def _check_cat(tensors=(), *_, **__) -> None:
+    if isinstance(tensors, (list, tuple)) and not tensors:
+        raise ValueError("torch.cat(): expected a non-empty list of Tensors")
+
+
+op("cat", _cat, method=False, check=_check_cat)
+alias("concat", "cat", check=_check_cat)
+alias("concatenate", "cat", check=_check_cat)
 
 
 def _stack(tensors, dim=0):

@@ -396,6 +396,10 @@ class ParameterDict(Module):
     def copy(self) -> ParameterDict:
         return ParameterDict(OrderedDict((k, self[k]) for k in self._keys))
 
+    def fromkeys(self, keys: Iterable[str], default: Any = None) -> ParameterDict:
+        """A new ParameterDict with ``keys``, each set to ``default``."""
+        return ParameterDict((k, default) for k in keys)
+
     def __or__(self, other: ParameterDict) -> ParameterDict:
         out = self.copy()
         out.update(other)

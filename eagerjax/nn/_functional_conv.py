@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import _autocast
 from .._dispatch import dispatch
+from .._dtypes import torch_name
 from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
 from .._tensor import Tensor
@@ -72,6 +73,15 @@ def _conv_nd(nsp, input, weight, bias, stride, padding, dilation, groups, paddin
     if (input.dtype != other.dtype or input.dtype != weight.dtype) and not _autocast.casts(
         "conv", input, weight, other
     ):
+        if bias is None or input.dtype == bias.dtype:
+            # torch's bias-free CPU paths: bfloat16 input goes to oneDNN, the rest to the
+            # slow kernel (the weight is checked before the bias)
+            if torch_name(input.dtype) == "BFloat16":
+                raise RuntimeError(
+                    f"Input type (CPUBFloat16Type) and weight type (torch.{torch_name(weight.dtype)}Tensor) should "
+                    "be the same or input should be a MKLDNN tensor and weight is a dense tensor"
+                )
+            raise RuntimeError(f"expected scalar type {torch_name(input.dtype)} but found {torch_name(weight.dtype)}")
         raise RuntimeError(
             f"Input type ({c_type(input.dtype)}) and {what} type ({c_type(other.dtype)}) should be the same"
         )

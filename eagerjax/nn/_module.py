@@ -731,6 +731,19 @@ class Module:
     def bfloat16(self) -> Module:
         return self._cast_floating(_dtypes.bfloat16)
 
+    def type(self, dst_type) -> Module:
+        """Cast every parameter and buffer (integer ones too, as torch does) and every ``.grad``
+        to ``dst_type`` (a dtype or a name such as ``"torch.DoubleTensor"``), in place."""
+        with no_grad():
+            for t in itertools.chain(self.parameters(), self.buffers()):
+                for x in (t, t._grad):
+                    if x is not None:
+                        new = x.type(dst_type)
+                        if new.dtype != x.dtype:
+                            x._assign(new._read())
+        bump_structure()
+        return self
+
     def cpu(self) -> Module:
         return self
 

@@ -134,7 +134,14 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"{wshape[-1]}x{wshape[0] if len(wshape) > 1 else 1})"
         )
     if input.dtype != weight.dtype and not _autocast.casts("linear", input, weight):
-        # (torch does not promote: an int batch is a bug; autocast casts both first)
+        # (torch does not promote: an int batch is a bug; autocast casts both first). Its
+        # bias-free path is a matmul, with that kernel's message.
+        if bias is None:
+            from .._ops._linalg import _c_name
+
+            raise RuntimeError(
+                f"expected m1 and m2 to have the same dtype, but got: {_c_name(input.dtype)} != {_c_name(weight.dtype)}"
+            )
         raise RuntimeError(
             f"mat1 and mat2 must have the same dtype, but got {_torch_name(input.dtype)} and "
             f"{_torch_name(weight.dtype)}"
