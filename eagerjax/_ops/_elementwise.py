@@ -11,6 +11,7 @@ from .. import _dtypes
 from .._dispatch import ScalarCheck
 from .._tensor import Tensor
 from . import _bounds
+from ._accurate import _lgamma, _xlogy
 from ._registry import alias, op
 
 _BIN = (0, 1, "other", "input")
@@ -284,7 +285,7 @@ def _copysign(x, y):
 
 
 op("copysign", _copysign, scalars=_BIN, inplace=True, promote=True)
-op("xlogy", jax.scipy.special.xlogy, scalars=_BIN, inplace=True, promote=True)
+op("xlogy", _xlogy, scalars=_BIN, inplace=True, promote=True)
 # torch's names of a dtype in lerp's dtype check (C++ type names, not the ScalarType names)
 _CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
               "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
@@ -445,7 +446,7 @@ for _name, _fn in [
     ("erf", jax.scipy.special.erf),
     ("erfc", jax.scipy.special.erfc),
     ("erfinv", jax.scipy.special.erfinv),
-    ("lgamma", jax.scipy.special.gammaln),
+    ("lgamma", _lgamma),
     ("digamma", jax.scipy.special.digamma),
     ("reciprocal", lambda x: 1 / x),
     ("sinc", jnp.sinc),

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.polynomial import chebyshev as _npcheb
 
 from . import _special  # noqa: F401 - registers special_i1 (aliased below)
+from ._accurate import _igamma, _igammac
 from ._linalg2 import _torch_name
 from ._registry import op
 from ._special import _SPECIAL, _in_float32, _same
@@ -291,7 +292,8 @@ _same("modified_bessel_i1", "special_i1")
 
 # --------------------------------------------------------------------------- incomplete gamma
 def _igamma_of(name: str, upper: bool):
-    """P(a, x) (Q(a, x) when ``upper``), torch's values at a = inf (JAX gives NaN there)."""
+    """P(a, x) (Q(a, x) when ``upper``), torch's values at a = inf (JAX gives NaN there);
+    accurate for large a through ``_accurate`` (Temme's expansion)."""
 
     def f(input, other):
         for k, (arg, v) in enumerate((("input", input), ("other", other))):
@@ -304,10 +306,11 @@ def _igamma_of(name: str, upper: bool):
         def g(a, x):
             at_inf = (a == jnp.inf) & (x < jnp.inf)
             a_safe = jnp.where(at_inf, 1.0, a)
-            v = (jss.gammaincc if upper else jss.gammainc)(a_safe, x)
+            v = (_igammac if upper else _igamma)(a_safe, x)
             return jnp.where(at_inf, 1.0 if upper else 0.0, v)
 
-        a, x = jnp.broadcast_arrays(input, other)
+        dtype = jnp.result_type(input, other)
+        a, x = jnp.broadcast_arrays(jnp.asarray(input, dtype), jnp.asarray(other, dtype))
         if a.dtype in (jnp.float16, jnp.bfloat16):
             return g(a.astype(jnp.float32), x.astype(jnp.float32)).astype(a.dtype)
         return g(a, x)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numbers
 
-from jax.scipy.special import gammainc
-
 from .._dispatch import dispatch
+from .._ops._accurate import _igamma
 from .._ops._registry import op
 from .._tensor import Size, Tensor
 from . import constraints
@@ -15,7 +14,7 @@ from ._utils import broadcast_all, sample_dirichlet, sample_gamma
 
 __all__ = ["Gamma", "Dirichlet", "Beta"]
 
-_gammainc_row = op("_dist_gammainc", lambda a, x: gammainc(a, x), function=False, method=False)
+_gammainc_row = op("_dist_gammainc", lambda a, x: _igamma(a, x), function=False, method=False)
 
 
 def _ej():

@@ -1,4 +1,5 @@
-"""The KL divergences torch registers for ContinuousBernoulli, Pareto and LowRankMultivariateNormal.
+"""The KL divergences torch registers for ContinuousBernoulli, Pareto, LowRankMultivariateNormal,
+Gumbel, Poisson against other families, and exponential families of one type (Bregman).
 
 As in ``kl``, torch's in-place ``result[mask] = inf`` is a ``where`` here, so each is a pure
 function of the parameters (compiled and lazy programs trace it).
@@ -8,14 +9,18 @@ from __future__ import annotations
 
 import math
 
+from ._discrete import Bernoulli
+from ._distribution import ExponentialFamily
 from ._gamma import Beta, Gamma
 from ._lowrank import LowRankMultivariateNormal, _lowrank_logdet, _lowrank_mahalanobis
 from ._mvn import MultivariateNormal, _batch_mahalanobis, tril_solve
 from ._normal import Laplace, Normal
+from ._poisson import Binomial, Poisson
 from ._relaxed import ContinuousBernoulli
 from ._transformed import Gumbel
 from ._transformed2 import Pareto
 from ._uniform import Exponential, Uniform
+from ._utils import _sum_rightmost, euler_constant
 from .kl import _batch_trace_XXT, _infinite_like, _x_log_x, register_kl
 
 __all__: list = []
@@ -128,6 +133,12 @@ def _kl_pareto_infinity(p, q):
     return _infinite_like(p.scale)
 
 
+@register_kl(Poisson, Bernoulli)
+@register_kl(Poisson, Binomial)
+def _kl_poisson_infinity(p, q):
+    return _infinite_like(p.rate)
+
+
 @register_kl(ContinuousBernoulli, Pareto)
 def _kl_cb_infinity(p, q):
     return _infinite_like(p.probs)
@@ -150,8 +161,12 @@ def _kl_gamma_infinity(p, q):
     return _infinite_like(p.concentration)
 
 
+@register_kl(Gumbel, Beta)
 @register_kl(Gumbel, ContinuousBernoulli)
+@register_kl(Gumbel, Exponential)
+@register_kl(Gumbel, Gamma)
 @register_kl(Gumbel, Pareto)
+@register_kl(Gumbel, Uniform)
 @register_kl(Laplace, ContinuousBernoulli)
 @register_kl(Laplace, Pareto)
 @register_kl(Normal, ContinuousBernoulli)
@@ -211,3 +226,82 @@ def _kl_lowrank_mvn(p, q):
     term21 = _batch_trace_XXT(tril_solve(qL, pW))
     term22 = _batch_trace_XXT(tril_solve(qL, _ej().diag_embed(pD.sqrt())))
     return 0.5 * (term1 + term21 + term22 + term3 - p.event_shape[0])
+
+
+# ---- against a Gumbel q: E_p[-log q(x)] = log(scale) + E_p[z] + E_p[exp(-z)], z = (x - loc) / scale ----
+
+
+def _gumbel_cross(q, mean_z, mean_exp_neg_z):
+    return q.scale.log() + mean_z + mean_exp_neg_z
+
+
+@register_kl(Normal, Gumbel)
+def _kl_normal_gumbel(p, q):
+    z = (p.loc - q.loc) / q.scale
+    s2 = (p.scale / q.scale).pow(2)
+    neg_entropy = -p.scale.log() - 0.5 * (1 + math.log(2 * math.pi))
+    return neg_entropy + _gumbel_cross(q, z, (0.5 * s2 - z).exp())
+
+
+@register_kl(Exponential, Gumbel)
+def _kl_exponential_gumbel(p, q):
+    rs = p.rate * q.scale  # E[exp(-x / scale)] = rs / (rs + 1)
+    mean_z = rs.reciprocal() - q.loc / q.scale
+    return p.rate.log() - 1 + _gumbel_cross(q, mean_z, (q.loc / q.scale).exp() * rs / (rs + 1))
+
+
+@register_kl(Gamma, Gumbel)
+def _kl_gamma_gumbel(p, q):
+    mean_z = (p.concentration / p.rate - q.loc) / q.scale
+    # E[exp(-x / scale)] = (1 + 1 / (rate scale))^-concentration
+    mgf = (q.loc / q.scale - p.concentration * (q.scale * p.rate).reciprocal().log1p()).exp()
+    return -p.entropy() + _gumbel_cross(q, mean_z, mgf)
+
+
+@register_kl(Uniform, Gumbel)
+def _kl_uniform_gumbel(p, q):
+    width = p.high - p.low
+    hi, lo = (p.high - q.loc) / q.scale, (p.low - q.loc) / q.scale
+    mean_exp = q.scale / width * ((-lo).exp() - (-hi).exp())
+    return -width.log() + _gumbel_cross(q, 0.5 * (hi + lo), mean_exp)
+
+
+@register_kl(Gumbel, Normal)
+def _kl_gumbel_normal(p, q):
+    mean = p.loc + p.scale * euler_constant
+    var = (math.pi**2 / 6) * p.scale.pow(2)
+    cross = q.scale.log() + 0.5 * math.log(2 * math.pi) + (var + (mean - q.loc).pow(2)) / (2 * q.scale.pow(2))
+    return -(p.scale.log() + 1 + euler_constant) + cross
+
+
+@register_kl(Bernoulli, Poisson)
+def _kl_bernoulli_poisson(p, q):
+    # E_p[-log q(k)] = rate - E[k] log(rate) (log k! = 0 for k in {0, 1})
+    return -p.entropy() + q.rate - p.probs * q.rate.log()
+
+
+# ---- one exponential family: the Bregman divergence of its log normalizer -------------------
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p, q):
+    """KL = A(eta_q) - A(eta_p) - <eta_q - eta_p, grad A(eta_p)> (A: the log normalizer).
+
+    As torch, p's natural parameters are detached (no gradient reaches p's parameters)."""
+    if type(p) is not type(q):
+        # (torch's message, with the run of spaces its source leaves in it)
+        raise NotImplementedError(
+            "The cross KL-divergence between different exponential families cannot"
+            + " " * 29
+            + "be computed using Bregman divergences"
+        )
+    ej = _ej()
+    p_eta = [t.detach().requires_grad_() for t in p._natural_params]
+    q_eta = q._natural_params
+    with ej.enable_grad():
+        a_p = p._log_normalizer(*p_eta)
+        grads = ej.autograd.grad(a_p.sum(), p_eta, create_graph=True)
+    result = q._log_normalizer(*q_eta) - a_p
+    for pe, qe, g in zip(p_eta, q_eta, grads):
+        result = result - _sum_rightmost((qe - pe) * g, len(q.event_shape))
+    return result

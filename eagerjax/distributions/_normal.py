@@ -93,8 +93,9 @@ class Normal(_LocScale, ExponentialFamily):
 class LogNormal(Distribution):
     """``torch.distributions.LogNormal(loc, scale)``: ``exp(X)`` for ``X ~ Normal(loc, scale)``.
 
-    Written directly (torch builds it as a ``TransformedDistribution`` of an ``ExpTransform``,
-    which eagerjax does not have); the values and the ``base_dist`` attribute are the same.
+    Written directly (torch builds it as a ``TransformedDistribution`` of an ``ExpTransform``, so
+    ``isinstance(d, TransformedDistribution)`` is False here); the values, the ``base_dist``
+    attribute and ``cdf``'s validation (the value's log, against the base's support) are the same.
     """
 
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
@@ -145,8 +146,8 @@ class LogNormal(Distribution):
         return self.base_dist.log_prob(x) - x
 
     def cdf(self, value):
-        if self._validate_args:
-            self._validate_sample(value)
+        # as torch's TransformedDistribution: the value is mapped back first and checked against
+        # the base's support (so cdf(0) = 0); Normal.cdf checks it
         return self.base_dist.cdf(value.log())
 
     def icdf(self, value):

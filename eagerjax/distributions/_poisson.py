@@ -21,6 +21,7 @@ from ._utils import (
     BinaryParams,
     broadcast_all,
     eager,
+    host_all,
     lazy_property,
     logits_to_probs,
     probs_to_logits,
@@ -213,6 +214,18 @@ class Geometric(Distribution):
         given = probs if probs is not None else logits
         batch_shape = Size(()) if isinstance(given, numbers.Number) else given.size()
         super().__init__(batch_shape, validate_args=validate_args)
+        if self._validate_args and probs is not None and eager():
+            # beyond unit_interval: a success probability of 0 never stops
+            value = self.probs
+            with no_grad():
+                valid = value > 0
+                if not host_all(valid):
+                    raise ValueError(
+                        "Expected parameter probs "
+                        f"({type(value).__name__} of shape {tuple(value.shape)}) "
+                        f"of distribution {self!r} "
+                        f"to be positive but found invalid values:\n{value.detach()[~valid]}"
+                    )
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Geometric, _instance)

@@ -38,18 +38,27 @@ def _i1_over_i0(x):
     return i1e(x) / i0e(x)
 
 
-def _proposal_r(kappa):
-    """Best & Fisher's ``r = (1 + rho^2) / (2 rho)``, with ``rho`` written without cancellation."""
+def _proposal(kappa):
+    """Best & Fisher's ``r = (1 + rho^2) / (2 rho)`` and ``q = (1 - rho) / (1 + rho)``, with
+    ``rho`` and ``1 - rho`` written without cancellation."""
     s = jnp.sqrt(1 + 4 * kappa**2)
     tau = 1 + s
     rho = 2 * kappa * tau / ((s + 1) * (tau + jnp.sqrt(2 * tau)))
+    # 1 - rho = (sqrt(2 tau) - 1 - 1 / (s + 2 kappa)) / (2 kappa), since s - 2 kappa = 1 / (s + 2 kappa)
+    big = kappa > 1
+    kb = jnp.where(big, kappa, 2.0)
+    sb = jnp.sqrt(1 + 4 * kb**2)
+    one_minus_rho = jnp.where(big, (jnp.sqrt(2 * (1 + sb)) - 1 - 1 / (sb + 2 * kb)) / (2 * kb), 1 - rho)
     r = (1 + rho**2) / (2 * rho)
-    return jnp.where(kappa < 1e-5, 1 / kappa + kappa, r)  # torch's Taylor branch for tiny kappa
+    tiny = kappa < 1e-5  # torch's Taylor branch for tiny kappa
+    r = jnp.where(tiny, 1 / kappa + kappa, r)
+    q = jnp.where(tiny, 1.0, one_minus_rho / (1 + rho))
+    return r, q
 
 
 def _von_mises(key, loc, concentration):
     nk, k = _split(key)
-    r = _proposal_r(concentration)
+    r, q = _proposal(concentration)
 
     def round_(i, carry):
         x, done = carry
@@ -59,7 +68,10 @@ def _von_mises(key, loc, concentration):
         c = concentration * (r - f)
         accept = ((c * (2 - c) - u2) > 0) | (jnp.log(c / u2) + 1 - c >= 0)
         take = accept & ~done
-        x = jnp.where(take | (i == _ROUNDS - 1) & ~done, jnp.sign(u3 - 0.5) * jnp.arccos(f), x)
+        # arccos(f) = 2 atan(q tan(pi u1 / 2)): arccos of f near +-1 amplifies its rounding
+        # (eager and compiled programs round f differently), this form does not
+        theta = 2 * jnp.arctan(q * jnp.tan(0.5 * math.pi * u1))
+        x = jnp.where(take | (i == _ROUNDS - 1) & ~done, jnp.sign(u3 - 0.5) * theta, x)
         return x, done | accept
 
     x0 = jnp.zeros(loc.shape, loc.dtype)

@@ -22,6 +22,7 @@ from ._utils import _sum_rightmost
 __all__ = [
     "AbsTransform",
     "AffineTransform",
+    "CatTransform",
     "ComposeTransform",
     "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
@@ -34,6 +35,7 @@ __all__ = [
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusTransform",
+    "StackTransform",
     "StickBreakingTransform",
     "TanhTransform",
     "Transform",
@@ -587,3 +589,4 @@ from ._transforms2 import (  # noqa: E402
     SoftplusTransform,
 )
 from ._transforms3 import CorrCholeskyTransform, PositiveDefiniteTransform  # noqa: E402
+from ._transforms4 import CatTransform, StackTransform  # noqa: E402
