@@ -11,6 +11,7 @@ from .. import _dtypes
 from .._dispatch import ScalarCheck
 from .._tensor import Tensor
 from . import _bounds
+from . import _special_edges as _se
 from ._accurate import _lgamma, _xlogy
 from ._registry import alias, op
 
@@ -447,30 +448,17 @@ for _name, _fn in [
     ("erfc", jax.scipy.special.erfc),
     ("erfinv", jax.scipy.special.erfinv),
     ("lgamma", _lgamma),
-    ("digamma", jax.scipy.special.digamma),
+    ("digamma", _se.digamma),
     ("reciprocal", lambda x: 1 / x),
     ("sinc", jnp.sinc),
     ("deg2rad", jnp.deg2rad),
     ("rad2deg", jnp.rad2deg),
-    ("i0", jnp.i0),
+    ("i0", _se.i0),
 ]:
     op(_name, _float_unary(_fn), inplace=True)
 
 
-def _logit(x, eps=None):
-    """log(z / (1 - z)) with z = x clamped to [eps, 1 - eps] (eps None or negative: no clamp).
-
-    The clamp is torch's ``x < lo ? lo : (x > hi ? hi : x)`` (so eps > 0.5 picks the same
-    bound torch does), written with ``where``: the gradient is 0 where x was clamped."""
-    x = _float_unary(lambda a: a)(x)
-    if eps is not None and eps >= 0:
-        lo = jnp.asarray(eps, x.dtype)
-        hi = jnp.asarray(1 - eps, x.dtype)
-        x = jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
-    return jnp.log(x / (1 - x))
-
-
-op("logit", _logit, inplace=True)
+op("logit", _se.logit, inplace=True)
 alias("arcsin", "asin")
 alias("arccos", "acos")
 alias("arctan", "atan")
@@ -794,16 +782,10 @@ op("ldexp", lambda x, other: _float_unary(lambda a: a * jnp.exp2(other))(x), pro
 op("rsub", lambda x, y, alpha=1: _sub(y, x, alpha), scalars=_BIN, promote=True, method=False, check=_rsub_check)
 
 
-def _polygamma(n, x):
-    if n < 0:
-        raise RuntimeError("polygamma(n, x) does not support negative n.")
-    return jax.scipy.special.polygamma(n, _float_unary(lambda a: a)(x))
-
-
-op("polygamma", _polygamma, method=False)
+op("polygamma", _se.polygamma, method=False)
 op(
     "special_xlog1py",
-    jax.scipy.special.xlog1py,
+    _se.xlog1py,
     scalars=_BIN,
     promote=True,
     method=False,

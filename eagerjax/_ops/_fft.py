@@ -15,7 +15,14 @@ from ._registry import op
 _FFT = dict(function=False, method=False, namespaces=("fft",))
 
 
+_HALF_NAMES = {jnp.dtype(jnp.float16): "Half", jnp.dtype(jnp.bfloat16): "BFloat16"}
+
+
 def _float(x):
+    """Ints compute in float32; half types raise as torch's CPU transforms (pocketfft has no
+    half kernels)."""
+    if x.dtype in _HALF_NAMES:
+        raise RuntimeError(f"Unsupported dtype {_HALF_NAMES[x.dtype]}")
     return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
 
 
@@ -26,16 +33,59 @@ def _dims(x, dim):
     return (dim,) if isinstance(dim, int) else tuple(dim)
 
 
+def _check_n(n):
+    if n is not None and n < 1:
+        raise RuntimeError(f"Invalid number of data points ({n}) specified")
+    return n
+
+
+def _sizes(x, s, axes, half_last: bool = False):
+    """torch's ``s``: -1 keeps the input's size along that dim (for the last dim of a transform
+    with a real output, ``half_last``: the default length ``2 * (size - 1)``); other values
+    below 1 raise."""
+    if s is None:
+        return None
+    s = list(s)
+    ax = tuple(range(-len(s), 0)) if axes is None else axes
+    for i, n in enumerate(s):
+        if n == -1 and i < len(ax) and -x.ndim <= ax[i] < x.ndim:
+            size = x.shape[ax[i]]
+            n = 2 * (size - 1) if half_last and i == len(s) - 1 else size
+        s[i] = _check_n(n)
+    return tuple(s)
+
+
+# torch's error for a complex input of the transforms that take a real one
+_REAL_INPUT = {
+    "rfft": "rfft expects a real input tensor",
+    "ihfft": "ihfft expects a real input tensor",
+    "rfft2": "rfftn expects a real-valued input tensor",
+    "rfftn": "rfftn expects a real-valued input tensor",
+}
+
+
+def _checked(name: str, x, norm):
+    """torch's checks of the input's dtype and of ``norm`` (trace-time: every mode raises)."""
+    if name in _REAL_INPUT and jnp.iscomplexobj(x):
+        raise RuntimeError(f"{_REAL_INPUT[name]}, but got {_dtypes.torch_name(x.dtype)}")
+    if norm not in (None, "backward", "ortho", "forward"):
+        raise RuntimeError(f'Invalid normalization mode: "{norm}"')
+    return _float(x)
+
+
 def _one(name: str, fn) -> None:
-    op(f"fft_{name}", lambda x, n=None, dim=-1, norm=None: fn(_float(x), n, dim, norm), **_FFT)
+    def row(x, n=None, dim=-1, norm=None):
+        return fn(_checked(name, x, norm), _check_n(n), dim, norm)
+
+    op(f"fft_{name}", row, **_FFT)
 
 
-def _many(name: str, fn, default_dim) -> None:
+def _many(name: str, fn, default_dim, half_last: bool = False) -> None:
     def row(x, s=None, dim=default_dim, norm=None):
         axes = _dims(x, dim)
         if axes is None and s is not None:
             axes = tuple(range(-len(s), 0))
-        return fn(_float(x), s, axes, norm)
+        return fn(_checked(name, x, norm), _sizes(x, s, axes, half_last), axes, norm)
 
     op(f"fft_{name}", row, **_FFT)
 
@@ -49,20 +99,27 @@ for _n, _f in [
     ("ihfft", jnp.fft.ihfft),
 ]:
     _one(_n, _f)
-for _n, _f in [("fft2", jnp.fft.fftn), ("ifft2", jnp.fft.ifftn), ("rfft2", jnp.fft.rfftn), ("irfft2", jnp.fft.irfftn)]:
+for _n, _f in [("fft2", jnp.fft.fftn), ("ifft2", jnp.fft.ifftn), ("rfft2", jnp.fft.rfftn)]:
     _many(_n, _f, (-2, -1))
-for _n, _f in [("fftn", jnp.fft.fftn), ("ifftn", jnp.fft.ifftn), ("rfftn", jnp.fft.rfftn), ("irfftn", jnp.fft.irfftn)]:
+for _n, _f in [("fftn", jnp.fft.fftn), ("ifftn", jnp.fft.ifftn), ("rfftn", jnp.fft.rfftn)]:
     _many(_n, _f, None)
+_many("irfft2", jnp.fft.irfftn, (-2, -1), half_last=True)
+_many("irfftn", jnp.fft.irfftn, None, half_last=True)
 
 
-def _freq(fn):
+def _freq(fn, name: str):
     def row(n, d=1.0, *, dtype=None):
-        return fn(n, d).astype(_dtypes.to_dtype(dtype) or _dtypes.get_default_dtype())
+        dt = _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
+        if jnp.issubdtype(dt, jnp.complexfloating):
+            raise NotImplementedError(f"\"arange_cpu\" not implemented for '{_dtypes.torch_name(dt)}'")
+        if not jnp.issubdtype(dt, jnp.floating):
+            raise RuntimeError(f"{name} requires a floating point or complex dtype")
+        return fn(n, d).astype(dt)
 
     return row
 
 
-op("fft_fftfreq", _freq(jnp.fft.fftfreq), differentiable=False, **_FFT)
-op("fft_rfftfreq", _freq(jnp.fft.rfftfreq), differentiable=False, **_FFT)
+op("fft_fftfreq", _freq(jnp.fft.fftfreq, "fftfreq"), differentiable=False, **_FFT)
+op("fft_rfftfreq", _freq(jnp.fft.rfftfreq, "rfftfreq"), differentiable=False, **_FFT)
 op("fft_fftshift", lambda x, dim=None: jnp.fft.fftshift(x, _dims(x, dim)), **_FFT)
 op("fft_ifftshift", lambda x, dim=None: jnp.fft.ifftshift(x, _dims(x, dim)), **_FFT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._fft import _dims, _float
+from ._fft import _dims, _float, _sizes
 from ._registry import op
 
 _FFT = dict(function=False, method=False, namespaces=("fft",))
@@ -37,7 +37,8 @@ def _norm(norm):
 def _hfftn(name: str, default_dim):
     def row(x, s=None, dim=default_dim, norm=None):
         x = _float(x)
-        return jnp.fft.irfftn(jnp.conj(x), s, _axes(x, s, dim), _norm(norm))
+        axes = _axes(x, s, dim)
+        return jnp.fft.irfftn(jnp.conj(x), _sizes(x, s, axes, True), axes, _norm(norm))
 
     row.__name__ = name
     return row
@@ -48,7 +49,8 @@ def _ihfftn(name: str, default_dim):
         if jnp.iscomplexobj(x):
             raise RuntimeError(f"Only supports floating-point dtypes, but found: {_complex_name(x.dtype)}")
         x = _float(x)
-        return jnp.conj(jnp.fft.rfftn(x, s, _axes(x, s, dim), _norm(norm)))
+        axes = _axes(x, s, dim)
+        return jnp.conj(jnp.fft.rfftn(x, _sizes(x, s, axes), axes, _norm(norm)))
 
     row.__name__ = name
     return row

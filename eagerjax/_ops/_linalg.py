@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from .._dtypes import torch_name
-from ._reduction import _to_float, _wrap, return_type, vector_norm
+from ._reduction import _to_float, _wrap, abs0, return_type, vector_norm
 from ._registry import alias, op
 
 _LINALG = ("linalg",)
@@ -246,13 +248,34 @@ def _einsum(eq, *operands):
 op("einsum", _einsum, method=False)
 
 
-def _chain_matmul(*ms):
-    if len(ms) == 1 and isinstance(ms[0], (list, tuple)):
-        ms = tuple(ms[0])
-    return jnp.linalg.multi_dot(ms) if len(ms) > 1 else ms[0]
+def _multi_dot(ms):
+    ms = tuple(ms)
+    n = len(ms)
+    if n < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {n}")
+    for i, m in enumerate(ms):
+        if i in (0, n - 1):
+            if m.ndim not in (1, 2):
+                which = "first" if i == 0 else "last"
+                raise RuntimeError(f"multi_dot(): the {which} tensor must be 1D or 2D but got {m.ndim}D")
+        elif m.ndim != 2:
+            raise RuntimeError(f"multi_dot(): tensor {i} must be 2D but got {m.ndim}D")
+        if m.dtype != ms[0].dtype:
+            raise RuntimeError(
+                f"multi_dot(): all tensors must have be the same dtype but tensor 0 is {_c_name(ms[0].dtype)} "
+                f"and tensor {i} {_c_name(m.dtype)}"
+            )
+    for i in range(1, n):
+        a, b = ms[i - 1], ms[i]
+        if a.shape[-1] != b.shape[0]:
+            raise RuntimeError(
+                f"multi_dot(): tensors {i - 1} and {i} with shapes {list(a.shape)} and {list(b.shape)} "
+                "cannot be multiplied"
+            )
+    return jnp.linalg.multi_dot(ms)
 
 
-op("linalg_multi_dot", lambda ms: _chain_matmul(ms), function=False, method=False, namespaces=_LINALG)
+op("linalg_multi_dot", _multi_dot, function=False, method=False, namespaces=_LINALG)
 op("kron", jnp.kron, promote=True)
 
 
@@ -268,7 +291,13 @@ def _tensordot(a, b, dims=2):
 op("tensordot", _tensordot, method=False, promote=True)
 
 
+def _same_ndim(x, y) -> None:
+    if x.ndim != y.ndim:
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
+
+
 def _cross(x, y, dim=None):
+    _same_ndim(x, y)
     if dim is None:
         shape = jnp.broadcast_shapes(x.shape, y.shape)
         dim = next((i for i, s in enumerate(shape) if s == 3), None)
@@ -278,6 +307,7 @@ def _cross(x, y, dim=None):
 
 
 def _lcross(x, y, dim=-1):
+    _same_ndim(x, y)
     shape = jnp.broadcast_shapes(x.shape, y.shape)
     d = _wrap(dim, len(shape))
     if shape[d] != 3:
@@ -373,6 +403,9 @@ def _slogdet(x):
 
 def _logdet(x):
     s, ld = jnp.linalg.slogdet(_square(x, "logdet"))
+    if jnp.iscomplexobj(x):  # the complex log of det: log|det| + i arg(det)
+        r = ld.astype(x.dtype) + 1j * jnp.angle(s).astype(ld.dtype)
+        return jnp.where(s == 0, jnp.asarray(complex(-np.inf, np.nan), x.dtype), r)
     return jnp.where(s < 0, jnp.nan, jnp.where(s == 0, -jnp.inf, ld))
 
 
@@ -393,32 +426,127 @@ op("logdet", _logdet)
 
 
 def _solve(a, b, *, left=True):
+    """A X = B (``left``) or X A = B; B is a (batch of) vector(s) when it is 1-D or
+    ``B.shape == A.shape[:-1]`` (torch's rule), else a (batch of) matrices; batches broadcast."""
     _square(a, "solve")
-    if not left:
-        vec = b.ndim == a.ndim - 1
-        bt = b if vec else jnp.swapaxes(b, -1, -2)
-        x = _solve(jnp.swapaxes(a, -1, -2), bt)
-        return x if vec else jnp.swapaxes(x, -1, -2)
-    if b.ndim == a.ndim - 1 and b.shape == a.shape[:-1]:  # a batch of vectors
-        return jnp.linalg.solve(a, b[..., None])[..., 0]
-    return jnp.linalg.solve(a, b)
+    if b.dtype != a.dtype:
+        raise RuntimeError(
+            f"linalg.solve: Expected A and B to have the same dtype, but found A of type {torch_name(a.dtype)} "
+            f"and B of type {torch_name(b.dtype)} instead"
+        )
+    vec = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    if b.ndim == 0:
+        raise RuntimeError("linalg.solve: The input tensor B must have at least 2 dimensions.")
+    b2 = b[..., None] if vec else b
+    n = a.shape[-1]
+    if (b2.shape[-2] if left else b2.shape[-1]) != n:
+        raise RuntimeError(
+            f"linalg.solve: Incompatible shapes of A and B for the equation {'AX = B' if left else 'XA = B'} "
+            f"({n}x{n} and {b2.shape[-2]}x{b2.shape[-1]})"
+        )
+    batch = jnp.broadcast_shapes(a.shape[:-2], b2.shape[:-2])
+    a = jnp.broadcast_to(a, batch + a.shape[-2:])
+    b2 = jnp.broadcast_to(b2, batch + b2.shape[-2:])
+    if left:
+        x = jnp.linalg.solve(a, b2)
+    else:  # X A = B  <=>  A^T X^T = B^T
+        x = jnp.swapaxes(jnp.linalg.solve(jnp.swapaxes(a, -1, -2), jnp.swapaxes(b2, -1, -2)), -1, -2)
+    return x[..., 0] if vec else x
 
 
-op("linalg_solve", _solve, function=False, method=False, promote=True, namespaces=_LINALG)
+op("linalg_solve", _solve, function=False, method=False, namespaces=_LINALG)
+
+
+def _herm_from(a, upper: bool):
+    """The Hermitian matrix torch's ``eigh``/``cholesky`` read from one triangle of ``a`` (its
+    diagonal's imaginary part dropped by the symmetrizing decompositions). Its derivative is
+    the identity: the gradient is the one jax gives the whole (symmetrized) input, which is
+    torch's Hermitian gradient."""
+    tri, off = (jnp.triu(a), jnp.triu(a, 1)) if upper else (jnp.tril(a), jnp.tril(a, -1))
+    h = tri + jnp.swapaxes(off, -1, -2).conj()
+    return lax.stop_gradient(h) + (a - lax.stop_gradient(a))
 
 
 def _cholesky(a, upper=False):
-    lo = jnp.linalg.cholesky(_square(a, "cholesky"))
+    lo = jnp.linalg.cholesky(_herm_from(_square(a, "cholesky"), upper))
     return jnp.swapaxes(lo, -1, -2).conj() if upper else lo
 
 
-op("cholesky", _cholesky)
-op("linalg_cholesky", lambda a, *, upper=False: _cholesky(a, upper), function=False, method=False, namespaces=_LINALG)
+def _cholesky_info(a, upper=False):
+    """0, or the order of the first leading minor (of the triangle read) that is not
+    positive-definite (``linalg.cholesky_ex``'s ``info``)."""
+    from ._linalg5 import _cholesky_info as sweep  # (imports this module)
+
+    h = _herm_from(a, upper)
+    ok = jnp.all(jnp.isfinite(jnp.linalg.cholesky(h)))
+    return lax.cond(ok, lambda x: jnp.zeros(x.shape[:-2], jnp.int32), sweep, h)
+
+
+_CHOL_INFO = op("_cholesky_info", _cholesky_info, function=False, method=False, differentiable=False)
+
+
+def _cholesky_check(name: str):
+    """A ``check=`` raising torch's LinAlgError for a matrix that is not positive-definite
+    (eager only: dispatch skips checks while compiling or recording)."""
+
+    def check(a, upper=False, **kw):
+        from .._dispatch import dispatch
+        from ._linalg5 import LinAlgError
+
+        if not hasattr(a, "_value") or not jnp.issubdtype(a.dtype, jnp.inexact) or a.ndim < 2:
+            return
+        if a.shape[-1] != a.shape[-2] or 0 in a.shape:
+            return
+        info = np.asarray(dispatch(_CHOL_INFO, (a, bool(kw.get("upper", upper))), {})._value)
+        bad = np.flatnonzero(info.reshape(-1) > 0)
+        if bad.size:
+            k = int(bad[0])
+            where = f"(Batch element {k}): " if info.ndim else ""
+            raise LinAlgError(
+                f"{name}: {where}The factorization could not be completed because the input is not "
+                f"positive-definite (the leading minor of order {int(info.reshape(-1)[k])} is not positive-definite)."
+            )
+
+    return check
+
+
+op("cholesky", _cholesky, check=_cholesky_check("cholesky"))
+op(
+    "linalg_cholesky",
+    lambda a, *, upper=False: _cholesky(a, upper),
+    function=False,
+    method=False,
+    namespaces=_LINALG,
+    check=_cholesky_check("linalg.cholesky"),
+)
+
+
+def _refuse_grad(msg: str):
+    """The identity, whose derivative raises ``RuntimeError(msg)`` (when a backward reaches it)."""
+
+    @jax.custom_jvp
+    def ident(x):
+        return x
+
+    @ident.defjvp
+    def _jvp(primals, tangents):
+        raise RuntimeError(msg)
+
+    return ident
+
+
+_QR_R = _refuse_grad(
+    "The derivative of linalg.qr depends on Q, which is not computed when mode='r'. Please use "
+    "linalg.qr(A, mode='reduced') if you are going to differentiate through linalg.qr."
+)
+_QR_COMPLETE = _refuse_grad("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
 
 
 def _qr(a, mode="reduced"):
     if mode == "r":
-        return jnp.zeros((0,), a.dtype), jnp.linalg.qr(a, mode="r")
+        return jnp.zeros((0,), a.dtype), jnp.linalg.qr(_QR_R(a), mode="r")
+    if mode == "complete" and a.ndim >= 2 and a.shape[-2] > a.shape[-1]:
+        a = _QR_COMPLETE(a)
     return tuple(jnp.linalg.qr(a, mode=mode))
 
 
@@ -426,17 +554,54 @@ op("linalg_qr", _qr, function=False, method=False, out_type=return_type("linalg_
 op("qr", lambda a, some=True: _qr(a, "reduced" if some else "complete"), out_type=QR)
 
 
+@jax.custom_jvp
+def _svd_full(a):
+    return tuple(jnp.linalg.svd(a, full_matrices=True))
+
+
+@_svd_full.defjvp
+def _svd_full_jvp(primals, tangents):
+    """The full SVD of a non-square matrix, differentiated as torch does: through the reduced
+    factors (the first k = min(m, n) columns of U, rows of Vh), the others get no gradient."""
+    (a,), (da,) = primals, tangents
+    u, s, vh = _svd_full(a)
+    k = s.shape[-1]
+
+    def reduced(x):
+        ur, sr, vhr = jnp.linalg.svd(x, full_matrices=False)
+        # each reduced singular pair given the sign (phase) of the full one
+        c = jnp.sum(ur.conj() * u[..., :k], axis=-2)
+        c = lax.stop_gradient(c / jnp.where(c == 0, 1, jnp.abs(c)).astype(c.dtype))
+        return ur * c[..., None, :], sr, vhr * c.conj()[..., :, None]
+
+    _, (du, ds, dvh) = jax.jvp(reduced, (a,), (da,))
+    m, n = a.shape[-2:]
+    du = jnp.concatenate([du, jnp.zeros(u.shape[:-1] + (m - k,), du.dtype)], axis=-1)
+    dvh = jnp.concatenate([dvh, jnp.zeros(vh.shape[:-2] + (n - k, n), dvh.dtype)], axis=-2)
+    return (u, s, vh), (du, ds, dvh)
+
+
+def _svd_any(a, full_matrices):
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        raise RuntimeError(
+            f"linalg.svd: Expected a floating point or complex tensor as input. Got {torch_name(a.dtype)}"
+        )
+    if full_matrices and a.shape[-1] != a.shape[-2]:
+        return _svd_full(a)
+    return tuple(jnp.linalg.svd(a, full_matrices=False))
+
+
 def _svd(a, full_matrices=True, *, driver=None):
-    u, s, vh = jnp.linalg.svd(a, full_matrices=full_matrices)
-    return u, s, vh
+    return _svd_any(a, full_matrices)
 
 
 def _torch_svd(a, some=True, compute_uv=True):
-    u, s, vh = jnp.linalg.svd(a, full_matrices=not some)
-    v = jnp.swapaxes(vh, -1, -2).conj()
-    if not compute_uv:
-        return jnp.zeros_like(u), s, jnp.zeros_like(v)
-    return u, s, v
+    if not compute_uv:  # torch: zero-filled U (m, m) and V (n, n)
+        m, n = a.shape[-2:]
+        s = jnp.linalg.svd(a, compute_uv=False)
+        return jnp.zeros(a.shape[:-2] + (m, m), a.dtype), s, jnp.zeros(a.shape[:-2] + (n, n), a.dtype)
+    u, s, vh = _svd_any(a, not some)
+    return u, s, jnp.swapaxes(vh, -1, -2).conj()
 
 
 op("linalg_svd", _svd, function=False, method=False, out_type=SVD, namespaces=_LINALG)
@@ -451,19 +616,58 @@ op(
 
 
 def _eigh(a, UPLO="L"):
-    w, v = jnp.linalg.eigh(_square(a, "eigh"), UPLO=UPLO, symmetrize_input=True)
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    # torch reads only the UPLO triangle
+    w, v = jnp.linalg.eigh(_herm_from(_square(a, "eigh"), UPLO == "U"), symmetrize_input=True)
     return w, v
 
 
 op("linalg_eigh", _eigh, function=False, method=False, out_type=Eigh, namespaces=_LINALG)
 op("linalg_eigvalsh", lambda a, UPLO="L": _eigh(a, UPLO)[0], function=False, method=False, namespaces=_LINALG)
-op(
-    "linalg_pinv",
-    lambda a, *, atol=None, rtol=None, hermitian=False: jnp.linalg.pinv(a, rtol=rtol, hermitian=hermitian),
-    function=False,
-    method=False,
-    namespaces=_LINALG,
-)
+
+
+def _atol_rtol(a, atol, rtol):
+    """torch's tolerances: ``atol`` 0 when not given; ``rtol`` eps * max(m, n) when not given,
+    unless ``atol`` is (and is > 0): then 0. The cut is ``max(atol, rtol * largest)``."""
+    real = jnp.real(jnp.zeros((), a.dtype)).dtype
+    default = float(jnp.finfo(real).eps) * max(a.shape[-2], a.shape[-1])
+    if rtol is None:
+        if atol is None:
+            rtol = default
+        elif isinstance(atol, (int, float)):
+            rtol = 0.0 if atol > 0 else default
+        else:
+            rtol = jnp.where(atol > 0, 0.0, default)
+    return (0.0 if atol is None else atol), rtol
+
+
+def _check_tol(name, *tols):
+    for t in tols:
+        if t is not None and not isinstance(t, (int, float)) and jnp.iscomplexobj(t):
+            raise RuntimeError(f"{name}: {'atol' if t is tols[0] else 'rtol'} tensor of complex type is not supported.")
+
+
+def _pinv(a, *, atol=None, rtol=None, hermitian=False):
+    if a.ndim < 2 or not jnp.issubdtype(a.dtype, jnp.inexact):
+        raise RuntimeError(
+            f"linalg.pinv({torch_name(a.dtype)}{{{list(a.shape)}}}): expected a tensor with 2 or more dimensions "
+            "of float, double, cfloat or cdouble types"
+        )
+    _check_tol("linalg.pinv", atol, rtol)
+    if hermitian:  # torch reads the lower triangle
+        a = _herm_from(a, False)
+    atol, rtol = _atol_rtol(a, atol, rtol)
+    if not (isinstance(atol, (int, float)) and atol == 0):
+        # jax's pinv cuts at rtol * largest: the same cut as an rtol of max(atol / largest, rtol)
+        s = lax.stop_gradient(jnp.linalg.svd(a, compute_uv=False, hermitian=hermitian))
+        top = s[..., 0] if not hermitian else jnp.max(s, axis=-1)
+        atol = jnp.asarray(atol, top.dtype)
+        rtol = jnp.maximum(jnp.where(top > 0, atol / jnp.where(top > 0, top, 1), jnp.inf), rtol)
+    return jnp.linalg.pinv(a, rtol=rtol, hermitian=hermitian)
+
+
+op("linalg_pinv", _pinv, function=False, method=False, namespaces=_LINALG)
 op("pinverse", lambda a, rcond=1e-15: jnp.linalg.pinv(a, rtol=rcond))
 
 
@@ -538,11 +742,36 @@ op(
     autocast=_matrix_power_autocast,
 )
 alias("matrix_power", "linalg_matrix_power", function=True, method=True, namespaces=())
+
+
+def _matrix_rank(a, tol=None, hermitian=False, *, atol=None, rtol=None):
+    """torch.linalg.matrix_rank: the number of singular values (|eigenvalues| of the lower
+    triangle's Hermitian matrix, ``hermitian``) above ``max(atol, rtol * largest)``; ``tol`` is
+    the deprecated absolute tolerance (``rtol`` then 0)."""
+    if a.ndim < 2:
+        raise RuntimeError("torch.linalg.matrix_rank: The input tensor input must have at least 2 dimensions.")
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        raise RuntimeError("This function doesn't handle types other than float and double")
+    if tol is not None:
+        if atol is not None or rtol is not None:
+            raise TypeError("linalg_matrix_rank(): tol cannot be given together with atol or rtol")
+        atol, rtol = tol, 0.0
+    _check_tol("torch.linalg.matrix_rank", atol, rtol)
+    atol, rtol = _atol_rtol(a, atol, rtol)
+    if hermitian:
+        s = jnp.abs(jnp.linalg.eigvalsh(_herm_from(a, False)))
+    else:
+        s = jnp.linalg.svd(a, compute_uv=False)
+    top = jnp.max(s, axis=-1, keepdims=True) if s.shape[-1] else jnp.zeros(s.shape[:-1] + (1,), s.dtype)
+    atol = jnp.asarray(atol, s.dtype)
+    rtol = jnp.asarray(rtol, s.dtype)
+    cut = jnp.maximum(atol[..., None], rtol[..., None] * top)
+    return jnp.sum(s > cut, axis=-1).astype(jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+
+
 op(
     "linalg_matrix_rank",
-    lambda a, *, atol=None, rtol=None, hermitian=False: jnp.linalg.matrix_rank(a, rtol=rtol).astype(
-        jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
-    ),
+    _matrix_rank,
     function=False,
     method=False,
     differentiable=False,
@@ -566,11 +795,11 @@ def _matrix_norm(a, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     elif ord in (2, -2):
         s = jnp.linalg.svd(m, compute_uv=False)
         r = jnp.max(s, axis=-1) if ord == 2 else jnp.min(s, axis=-1)
-    elif ord in (1, -1):
-        c = jnp.sum(jnp.abs(m), axis=-2)
+    elif ord in (1, -1):  # (abs0: torch's zero gradient at zero entries)
+        c = jnp.sum(abs0(m), axis=-2)
         r = jnp.max(c, axis=-1) if ord == 1 else jnp.min(c, axis=-1)
     elif ord in (float("inf"), float("-inf")):
-        c = jnp.sum(jnp.abs(m), axis=-1)
+        c = jnp.sum(abs0(m), axis=-1)
         r = jnp.max(c, axis=-1) if ord > 0 else jnp.min(c, axis=-1)
     else:
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
@@ -580,27 +809,48 @@ def _matrix_norm(a, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     return r
 
 
+def _require_inexact(a, name: str) -> None:
+    if not jnp.issubdtype(a.dtype, jnp.inexact):
+        raise RuntimeError(f"{name}: Expected a floating point or complex tensor as input. Got {torch_name(a.dtype)}")
+
+
+def _lvector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    _require_inexact(x, "linalg.vector_norm")
+    if isinstance(ord, str):
+        raise TypeError(f"linalg_vector_norm(): argument 'ord' (position 2) must be Number, not {type(ord).__name__}")
+    return vector_norm(x, ord, dim, keepdim, dtype=dtype)
+
+
+def _lmatrix_norm(a, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    if a.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    _require_inexact(a, "linalg.matrix_norm")
+    if not isinstance(dim, (list, tuple)) or len(dim) != 2:
+        n = len(dim) if isinstance(dim, (list, tuple)) else 1
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {n}")
+    return _matrix_norm(a, ord, tuple(dim), keepdim, dtype=dtype)
+
+
 def _linalg_norm(a, ord=None, dim=None, keepdim=False, *, dtype=None):
     if dim is not None and not isinstance(dim, (list, tuple)):
         dim = (dim,)
-    if ord is None:
-        return vector_norm(a, 2, dim, keepdim, dtype=dtype)
-    if dim is None:
-        if a.ndim == 2:
-            return _matrix_norm(a, ord, (-2, -1), keepdim, dtype=dtype)
-        if a.ndim != 1:
-            raise RuntimeError(
-                f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got {a.ndim}D."
-            )
-        return vector_norm(a, ord, None, keepdim, dtype=dtype)
-    if len(dim) == 2:
-        return _matrix_norm(a, ord, tuple(dim), keepdim, dtype=dtype)
-    return vector_norm(a, ord, tuple(dim), keepdim, dtype=dtype)
+    if dim is not None:
+        if len(dim) not in (1, 2):
+            raise RuntimeError(f"linalg.norm: If dim is specified, it must be of length 1 or 2. Got {list(dim)}")
+    elif ord is not None and a.ndim not in (1, 2):
+        raise RuntimeError(
+            f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got {a.ndim}D."
+        )
+    if isinstance(ord, str):  # "fro" / "nuc": always a matrix norm
+        return _lmatrix_norm(a, ord, (0, 1) if dim is None else tuple(dim), keepdim, dtype=dtype)
+    if ord is not None and ((dim is not None and len(dim) == 2) or (dim is None and a.ndim == 2)):
+        return _lmatrix_norm(a, ord, (-2, -1) if dim is None else tuple(dim), keepdim, dtype=dtype)
+    return _lvector_norm(a, 2 if ord is None else ord, None if dim is None else tuple(dim), keepdim, dtype=dtype)
 
 
 op("linalg_norm", _linalg_norm, function=False, method=False, namespaces=_LINALG)
-op("linalg_vector_norm", vector_norm, function=False, method=False, namespaces=_LINALG)
-op("linalg_matrix_norm", _matrix_norm, function=False, method=False, namespaces=_LINALG)
+op("linalg_vector_norm", _lvector_norm, function=False, method=False, namespaces=_LINALG)
+op("linalg_matrix_norm", _lmatrix_norm, function=False, method=False, namespaces=_LINALG)
 
 
 def _cdist(x1, x2, p=2.0, compute_mode=None):

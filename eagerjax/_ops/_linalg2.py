@@ -125,8 +125,29 @@ def _eig(a):
         raise RuntimeError(
             f"linalg.eig: A must be batches of square matrices, but they are {a.shape[-2]} by {a.shape[-1]} matrices"
         )
+    return _eig_core(a)
+
+
+@jax.custom_jvp
+def _eig_core(a):
     w, v = jnp.linalg.eig(a)
     return w, v
+
+
+@_eig_core.defjvp
+def _eig_jvp(primals, tangents):
+    """Eigenvalues and (unit-norm) eigenvectors of a general matrix, differentiated as torch
+    does (jax refuses eigenvector derivatives): with X = V^-1 dA V, dL = diag(X) and
+    dV = V (X / (L_j - L_i) off the diagonal), less the part that changes the columns' norms."""
+    (a,), (da,) = primals, tangents
+    w, v = _eig_core(a)
+    x = jnp.linalg.solve(v, jnp.matmul(da.astype(v.dtype), v))
+    dw = jnp.diagonal(x, axis1=-2, axis2=-1)
+    eye = jnp.eye(w.shape[-1], dtype=bool)
+    gap = w[..., None, :] - w[..., :, None]
+    dv = jnp.matmul(v, jnp.where(eye, 0, x / jnp.where(eye, 1, gap)))
+    dv = dv - v * jnp.real(jnp.sum(v.conj() * dv, axis=-2))[..., None, :].astype(v.dtype)
+    return (w, v), (dw, dv)
 
 
 op("linalg_lu", _lu, out_type=LU, **_LINALG)

@@ -21,6 +21,8 @@ import numpy as np
 from .._dispatch import dispatch
 from .._state import flags
 from .._tensor import Tensor
+from ._linalg import _cholesky as _chol
+from ._linalg import _cholesky_info as _chol_info
 from ._linalg import _solve, _square
 from ._linalg2 import _lu_factor, _lu_solve, _matrix
 from ._reduction import return_type
@@ -178,15 +180,10 @@ def _cholesky_info(a):
 
 
 def _cholesky_ex(a, *, upper=False, check_errors=False):
+    # linalg.cholesky's factor and pivots: the triangle ``upper`` names, read as a Hermitian
+    # matrix (torch reads only that triangle), with torch's Hermitian gradient
     _square(a, "cholesky_ex")
-    # the lower triangle read as a Hermitian matrix (torch reads only that triangle), factored
-    # with jax's symmetrized gradient (torch's: a Hermitian gradient for the whole input)
-    herm = jnp.tril(a) + jnp.swapaxes(jnp.tril(a, -1), -1, -2).conj()
-    lo = jnp.linalg.cholesky(herm + (a - jax.lax.stop_gradient(a)) - (herm - jax.lax.stop_gradient(herm)))
-    ok = jnp.all(jnp.isfinite(lo))
-    plain = jax.lax.stop_gradient(a)
-    info = jax.lax.cond(ok, lambda x: jnp.zeros(x.shape[:-2], jnp.int32), _cholesky_info, plain)
-    return (jnp.swapaxes(lo, -1, -2).conj() if upper else lo), info
+    return _chol(a, upper), _chol_info(jax.lax.stop_gradient(a), upper)
 
 
 def _inv_ex(a, *, check_errors=False):
@@ -276,7 +273,6 @@ _ROWS = {
     "linalg_solve_ex": op(
         "linalg_solve_ex",
         _solve_ex,
-        promote=True,
         out_type=return_type("linalg_solve_ex", ("result", "info")),
         check=_check_solve,
         **_LINALG,

@@ -285,26 +285,38 @@ def _safe_root(s, p):
     return jnp.where(zero, jnp.zeros((), r.dtype), r)
 
 
+def abs0(x):
+    """``|x|`` with torch's gradient ``sgn(x)``: 0 at ``x == 0`` (and at a real NaN), where
+    ``jnp.abs``'s is 1 (real) or NaN (complex)."""
+    if jnp.iscomplexobj(x):
+        nz = x != 0
+        return jnp.where(nz, jnp.abs(jnp.where(nz, x, 1)), jnp.zeros((), jnp.real(x).dtype))
+    return jnp.where(x > 0, x, jnp.where(x < 0, -x, lax.stop_gradient(jnp.abs(x))))
+
+
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
-    """torch.linalg.vector_norm; shared by ``norm``, ``cdist``, ``linalg.norm``."""
+    """torch.linalg.vector_norm; shared by ``norm``, ``cdist``, ``linalg.norm``. Gradients are
+    torch's at zero entries (``sgn(x)``: 0) and at a zero norm (0 where torch masks them)."""
     if dtype is not None:
         x = x.astype(dtype)
     x = _to_float(x)
     ax = _axis(dim, x.ndim)
-    a = jnp.abs(x)
     if ord == float("inf"):
-        return jnp.max(a, axis=ax, keepdims=keepdim)
+        return jnp.max(abs0(x), axis=ax, keepdims=keepdim)
     if ord == float("-inf"):
-        return jnp.min(a, axis=ax, keepdims=keepdim)
+        return jnp.min(abs0(x), axis=ax, keepdims=keepdim)
     if ord == 0:
-        return jnp.sum((x != 0).astype(a.dtype), axis=ax, keepdims=keepdim)
+        return jnp.sum((x != 0).astype(jnp.real(x).dtype), axis=ax, keepdims=keepdim)
     if ord == 1:
-        # torch's gradient is sgn(x): 0 at x == 0 and at NaN (jnp.abs's is +-1 there)
-        a1 = a if jnp.iscomplexobj(x) else jnp.where(x > 0, x, jnp.where(x < 0, -x, lax.stop_gradient(a)))
-        return jnp.sum(a1, axis=ax, keepdims=keepdim)
+        return jnp.sum(abs0(x), axis=ax, keepdims=keepdim)
     if ord == 2:
         return _safe_root(jnp.sum(jnp.real(x * jnp.conj(x)), axis=ax, keepdims=keepdim), 2)
-    return _safe_root(jnp.sum(a**ord, axis=ax, keepdims=keepdim), ord)
+    # |x|^p with no gradient at x == 0 (torch masks it there); a zero entry under p < 0 gives
+    # an infinite term, so a norm of 0 whose gradient is 0 (torch's norm^(1-p) factor)
+    nz = x != 0
+    a = jnp.abs(jnp.where(nz, x, 1))
+    zero_term = jnp.zeros((), a.dtype) if ord > 0 else jnp.full((), jnp.inf, a.dtype)
+    return _safe_root(jnp.sum(jnp.where(nz, a**ord, zero_term), axis=ax, keepdims=keepdim), ord)
 
 
 def _norm(x, p="fro", dim=None, keepdim=False, dtype=None):

@@ -24,6 +24,7 @@ from . import _reduction  # noqa: F401 - registers logsumexp / softmax, aliased 
 from ._elementwise import _BIN
 from ._linalg2 import _torch_name
 from ._registry import OPS, alias, op
+from ._special_edges import zeta as _torch_zeta
 
 _SPECIAL = dict(function=False, method=False, namespaces=("special",))
 
@@ -122,12 +123,9 @@ op("mvlgamma", _mvlgamma_of("mvlgamma"), inplace=True)
 op("special_multigammaln", _mvlgamma_of("special_multigammaln"), **_SPECIAL)
 
 
-def _zeta(x, q):
-    """Hurwitz zeta; integer operands compute in float32 (``promote=True`` unifies them first)."""
-    return jss.zeta(_float(x), _float(q))
-
-
-op("special_zeta", _zeta, scalars=_BIN, promote=True, **_SPECIAL)
+# Hurwitz zeta with torch's values at q <= 0 and x <= 1 (see _special_edges); integer
+# operands compute in float32 (``promote=True`` unifies them first)
+op("special_zeta", _torch_zeta, scalars=_BIN, promote=True, **_SPECIAL)
 
 
 def _softmax_of(row: str):

@@ -357,23 +357,30 @@ class _CorrCholesky(Constraint):
         return _LowerCholesky().check(value) & unit_rows
 
 
-class _Cat(Constraint):
-    """``cat(cseq, dim, lengths)``: ``cseq[i]`` holds on the ``i``-th block of ``lengths[i]``
-    entries along ``dim`` (blocks laid out as ``cat`` lays them; lengths default to 1)."""
+class _OfSeq(Constraint):
+    """A constraint made of one constraint per block along ``dim`` (``cat``/``stack``)."""
 
-    def __init__(self, cseq, dim: int = 0, lengths=None) -> None:
+    def __init__(self, cseq, dim: int = 0) -> None:
         if not all(isinstance(c, Constraint) for c in cseq):
             raise AssertionError("All elements of cseq must be Constraint instances")
         self.cseq = list(cseq)
-        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
-        if len(self.lengths) != len(self.cseq):
-            raise AssertionError(f"lengths ({len(self.lengths)}) must match cseq ({len(self.cseq)})")
         self.dim = dim
         super().__init__()
 
     @property
     def is_discrete(self) -> bool:  # type: ignore[override]
         return any(c.is_discrete for c in self.cseq)
+
+
+class _Cat(_OfSeq):
+    """``cat(cseq, dim, lengths)``: ``cseq[i]`` holds on the ``i``-th block of ``lengths[i]``
+    entries along ``dim`` (blocks laid out as ``cat`` lays them; lengths default to 1)."""
+
+    def __init__(self, cseq, dim: int = 0, lengths=None) -> None:
+        super().__init__(cseq, dim)
+        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.cseq):
+            raise AssertionError(f"lengths ({len(self.lengths)}) must match cseq ({len(self.cseq)})")
 
     @property
     def event_dim(self) -> int:  # type: ignore[override]
@@ -391,19 +398,8 @@ class _Cat(Constraint):
         return ej.cat(checks, self.dim)
 
 
-class _Stack(Constraint):
+class _Stack(_OfSeq):
     """``stack(cseq, dim)``: ``cseq[i]`` holds on entry ``i`` along ``dim`` (as ``stack`` lays them)."""
-
-    def __init__(self, cseq, dim: int = 0) -> None:
-        if not all(isinstance(c, Constraint) for c in cseq):
-            raise AssertionError("All elements of cseq must be Constraint instances")
-        self.cseq = list(cseq)
-        self.dim = dim
-        super().__init__()
-
-    @property
-    def is_discrete(self) -> bool:  # type: ignore[override]
-        return any(c.is_discrete for c in self.cseq)
 
     @property
     def event_dim(self) -> int:  # type: ignore[override]
