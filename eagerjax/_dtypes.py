@@ -86,6 +86,30 @@ def torch_name(d) -> str:
     return _TORCH_NAMES.get(name, name)
 
 
+# torch's C++ type names as its kernels print them (gcc's spelling: "long int", "c10::Half")
+# in dtype-mismatch messages ("expected m1 and m2 to have the same dtype, but got: ...")
+_CPP_TYPES = {
+    "float32": "float",
+    "float64": "double",
+    "float16": "c10::Half",
+    "bfloat16": "c10::BFloat16",
+    "int64": "long int",
+    "int32": "int",
+    "int16": "short int",
+    "int8": "signed char",
+    "uint8": "unsigned char",
+    "bool": "bool",
+    "complex64": "c10::complex<float>",
+    "complex128": "c10::complex<double>",
+}
+
+
+def c_type(d) -> str:
+    """torch's C++ name of dtype ``d`` in its kernels' messages (``float``, ``c10::Half``)."""
+    name = np.dtype(d).name
+    return _CPP_TYPES.get(name, name)
+
+
 def is_floating(d: np.dtype) -> bool:
     return jnp.issubdtype(d, jnp.floating)
 
@@ -165,6 +189,9 @@ _C_NAMES = {
     "int16": "int16_t",
     "int8": "int8_t",
     "uint8": "uint8_t",
+    "uint16": "uint16_t",
+    "uint32": "uint32_t",
+    "uint64": "uint64_t",
 }
 
 
@@ -216,9 +243,24 @@ def _outside(value, lim: tuple, d: np.dtype) -> bool:
     return not (value == value and lo <= value <= hi)
 
 
-def check_fits(value, d) -> None:
-    """Raise torch's error when the Python number ``value`` does not fit dtype ``d``."""
+def check_fits(value, d, *, half_checked: bool = True) -> None:
+    """torch's ``RuntimeError: value cannot be converted to type uint8_t without overflow``
+    when the Python number ``value`` does not fit dtype ``d`` (``full``, ``fill_``,
+    ``masked_fill``, ``clamp``). A complex number with an imaginary part fits only complex
+    dtypes. For float16/bfloat16, ``half_checked=False`` is torch's one-element fill, which
+    converts through double unchecked."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if type(value) not in (int, float, complex, bool):
+        return
     d = np.dtype(d)
+    half = d == float16 or d == bfloat16
+    if type(value) is complex and not is_complex(d) and d != bool_:
+        if value.imag != 0:
+            overflow_error(d if half_checked or not half else np.dtype("float64"))
+        value = value.real
+    if half and not half_checked:
+        return
     if _overflows(value, d):
         overflow_error(d)
 

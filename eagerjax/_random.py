@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _dtypes
 from ._dispatch import _broadcast_mismatch, dispatch
-from ._ops._creation import _check_size, check_scalar_fits
+from ._ops._creation import _check_size
 from ._ops._creation import _size as _creation_size
 from ._ops._registry import op
 from ._state import flags, vmap_randomness
@@ -399,7 +399,7 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False,
     if np.dtype(dt) == np.bool_:
         raise NotImplementedError("\"randperm\" not implemented for 'Bool'")
     if n > 0:
-        check_scalar_fits(n - 1, dt)
+        _dtypes.check_fits(n - 1, dt)
     return _finish(draw(_randperm_row, generator, n=n, dtype=dt), requires_grad)
 
 

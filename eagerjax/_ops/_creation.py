@@ -81,81 +81,9 @@ def _fdt(dtype):
 
 # --------------------------------------------------------------------------- fill values
 # torch's C++ type names, as its "value cannot be converted" errors spell them
-_C_TYPES = {
-    "uint8": "uint8_t",
-    "uint16": "uint16_t",
-    "uint32": "uint32_t",
-    "uint64": "uint64_t",
-    "int8": "int8_t",
-    "int16": "int16_t",
-    "int32": "int",
-    "int64": "int64_t",
-    "float16": "c10::Half",
-    "bfloat16": "c10::BFloat16",
-    "float32": "float",
-    "float64": "double",
-    "complex64": "c10::complex<float>",
-    "complex128": "c10::complex<double>",
-}
-
-
-def check_scalar_fits(value, dtype, *, half_checked: bool = True) -> None:
-    """torch's check that a Python number converts to ``dtype`` without overflow (``full``,
-    ``fill_``): ``RuntimeError: value cannot be converted to type uint8_t without overflow``.
-
-    Integers take values in range (unsigned ones also down to ``-max``, which wraps); NaN and
-    infinities never fit an integer type; float32 (and complex64's parts) refuse finite values
-    beyond its range; a complex number with an imaginary part fits only complex types. For
-    float16/bfloat16, ``half_checked=False`` is torch's one-element fill, which converts through
-    double unchecked (a fill of any other size checks the range, as ``masked_fill`` does)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if type(value) not in _PY_NUMBERS or isinstance(value, bool):
-        return
-    dt = np.dtype(dtype)
-    if dt == np.bool_:
-        return
-    name = dt.name
-    half = name in ("float16", "bfloat16")
-
-    def fail(n: str = name) -> None:
-        raise RuntimeError(f"value cannot be converted to type {_C_TYPES.get(n, n)} without overflow")
-
-    if dt.kind == "c":
-        if name == "complex64":
-            parts = (value.real, value.imag) if isinstance(value, complex) else (float(value),)
-            big = float(np.finfo(np.float32).max)
-            if any(math.isfinite(p) and abs(p) > big for p in parts):
-                fail()
-        return
-    if isinstance(value, complex):
-        if value.imag != 0:
-            fail(name if half_checked or not half else "float64")
-        value = value.real
-    if dt.kind in "iu":
-        info = np.iinfo(dt)
-        if isinstance(value, int):
-            low = -int(info.max) if dt.kind == "u" else int(info.min)
-            if not low <= value <= int(info.max):
-                fail()
-        elif not float(info.min) <= value <= float(info.max):  # NaN and infinities fail too
-            fail()
-        return
-    if isinstance(value, int):
-        try:
-            value = float(value)
-        except OverflowError:
-            fail()
-    if not math.isfinite(value):
-        return
-    if name == "float32" or (half and half_checked):
-        if abs(value) > float(jnp.finfo(dt).max):
-            fail()
-
-
 def _cast_scalar(value, dt) -> np.ndarray:
     """A Python number as a 0-d array of ``dt``, converted as C converts (ints wrap, floats
-    truncate, a complex number's real part), after ``check_scalar_fits``."""
+    truncate, a complex number's real part), after ``_dtypes.check_fits``."""
     dt = np.dtype(dt)
     if dt == np.bool_:
         return np.asarray(bool(value))
@@ -175,7 +103,7 @@ def _host_scalar(value, dt, shape):
     if isinstance(value, np.generic):
         value = value.item()
     if type(value) in _PY_NUMBERS:
-        check_scalar_fits(value, dt, half_checked=math.prod(shape) != 1)
+        _dtypes.check_fits(value, dt, half_checked=math.prod(shape) != 1)
         return _cast_scalar(value, dt)
     return None
 
@@ -269,7 +197,7 @@ def _check_full(size, fill_value=None, dtype=None, **_):
     shape = _full_size(size)
     if dtype is not None and type(fill_value) in _PY_NUMBERS:
         # (a row's ScalarCheck: it also runs in lazy mode, where the kernel sees no number)
-        check_scalar_fits(fill_value, _dtypes.to_dtype(dtype), half_checked=math.prod(shape) != 1)
+        _dtypes.check_fits(fill_value, _dtypes.to_dtype(dtype), half_checked=math.prod(shape) != 1)
 
 
 op(
@@ -325,7 +253,7 @@ def _check_full_like(x=None, fill_value=None, *_, dtype=None, **__):
     if type(fill_value) in _PY_NUMBERS:
         # (a ScalarCheck: it also runs in lazy mode, where the kernel sees no number)
         dt = _dtypes.to_dtype(dtype) or x.dtype
-        check_scalar_fits(fill_value, dt, half_checked=math.prod(x.shape) != 1)
+        _dtypes.check_fits(fill_value, dt, half_checked=math.prod(x.shape) != 1)
 
 
 _ND = {"method": False, "differentiable": False}
@@ -404,7 +332,7 @@ def _logspace_host(start, end, steps: int, base, dt) -> np.ndarray:
     if steps == 1:
         exps = np.asarray([float(start)])
         with np.errstate(over="ignore", invalid="ignore"):
-            check_scalar_fits(float(np.power(np.float64(base), exps[0])), dt, half_checked=False)  # (a fill)
+            _dtypes.check_fits(float(np.power(np.float64(base), exps[0])), dt, half_checked=False)  # (a fill)
     else:
         if dt.kind in "iub":
             s, e = float(int(start)), float(int(end))
@@ -501,7 +429,7 @@ def _check_fill(x, value) -> None:
     if isinstance(value, np.generic):
         value = value.item()
     if type(value) in _PY_NUMBERS:
-        check_scalar_fits(value, x.dtype, half_checked=x.numel() != 1)
+        _dtypes.check_fits(value, x.dtype, half_checked=x.numel() != 1)
 
 
 def _copy_from(x, src):

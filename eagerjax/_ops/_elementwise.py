@@ -288,9 +288,6 @@ def _copysign(x, y):
 op("copysign", _copysign, scalars=_BIN, inplace=True, promote=True)
 op("xlogy", _xlogy, scalars=_BIN, inplace=True, promote=True)
 # torch's names of a dtype in lerp's dtype check (C++ type names, not the ScalarType names)
-_CPP_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-              "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
-              "uint8": "unsigned char", "bool": "bool", "complex64": "c10::complex<float>"}  # fmt: skip
 
 
 def _lerp(x, end, weight):
@@ -298,7 +295,7 @@ def _lerp(x, end, weight):
     which must be floating or complex (trace-time checks: every mode raises)."""
 
     def name(v):
-        return _CPP_NAMES.get(jnp.dtype(v.dtype).name, jnp.dtype(v.dtype).name)
+        return _dtypes.c_type(v.dtype)
 
     if end.dtype != x.dtype:
         raise RuntimeError(f"expected dtype {name(x)} for `end` but got dtype {name(end)}")

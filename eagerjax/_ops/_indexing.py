@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _dtypes
 from .._dispatch import ScalarCheck, dispatch
 from .._generate import _torch_name, check_inplace, functional, inplace_update
 from .._tensor import Tensor
@@ -353,10 +354,8 @@ def _masked_scatter(x, mask, source):
 
 def _masked_fill_check(x, mask, value) -> None:
     # torch range-checks a Python fill value against the tensor's dtype (half types always)
-    from ._creation import check_scalar_fits
-
     if isinstance(value, (bool, int, float, complex)) and hasattr(x, "dtype"):
-        check_scalar_fits(value, x.dtype, half_checked=True)
+        _dtypes.check_fits(value, x.dtype)
 
 
 op("masked_fill", _masked_fill, inplace=True, scalars=(2, "value"), check=ScalarCheck(_masked_fill_check))

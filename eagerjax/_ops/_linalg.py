@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._dtypes import torch_name
+from .._dtypes import c_type, torch_name
 from ._reduction import _to_float, _wrap, abs0, return_type, vector_norm
 from ._registry import alias, op
 
@@ -25,15 +25,7 @@ def _shape_str(s) -> str:
 # --------------------------------------------------------------------------- operand dtypes
 # torch's products never promote: operands of different dtypes are an error (autocast casts
 # first, inside the kernel, so these checks see the dtypes the product really gets).
-_C_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-            "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
-            "uint8": "unsigned char", "bool": "bool", "complex64": "c10::complex<float>",
-            "complex128": "c10::complex<double>"}  # fmt: skip
-
-
-def _c_name(d) -> str:
-    name = jnp.dtype(d).name
-    return _C_NAMES.get(name, name)
+_c_name = c_type
 
 
 def _check_mm(x, y) -> None:

@@ -293,16 +293,6 @@ op("istft", _istft, check=_istft_nola)
 
 
 # --------------------------------------------------------------------------- windows
-_C_NAMES = {
-    "int32": "int",
-    "int64": "long int",
-    "int16": "short int",
-    "int8": "signed char",
-    "uint8": "unsigned char",
-    "bool": "bool",
-    "complex64": "c10::complex<float>",
-    "complex128": "c10::complex<double>",
-}
 
 
 def _window_factory(name: str, formula):
@@ -315,7 +305,7 @@ def _window_factory(name: str, formula):
         dt = _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
         if np.dtype(dt).kind != "f" and np.dtype(dt).name != "bfloat16":
             raise RuntimeError(
-                f"{name} expects floating point dtypes, got: TensorOptions(dtype={_C_NAMES.get(np.dtype(dt).name)}, "
+                f"{name} expects floating point dtypes, got: TensorOptions(dtype={_dtypes.c_type(dt)}, "
                 "device=cpu, layout=Strided (default), requires_grad=false (default), pinned_memory=false, "
                 "memory_format=(nullopt))"
             )

@@ -9,8 +9,8 @@ check and its checks for the reflect / replicate / circular padding modes (used 
 from __future__ import annotations
 
 import jax
-import numpy as np
 
+from .. import _dtypes
 from .._dispatch import dispatch
 from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
@@ -36,14 +36,7 @@ def require_tensor(fn: str, name: str, pos: int, x) -> None:
         raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not {tname}")
 
 
-# torch's C++ type names in its "Input type (...) and bias type (...)" messages
-_C_TYPES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16",
-            "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
-            "uint8": "unsigned char", "bool": "bool"}  # fmt: skip
-
-
-def c_type(dtype) -> str:
-    return _C_TYPES.get(np.dtype(dtype).name, np.dtype(dtype).name)
+c_type = _dtypes.c_type  # torch's C++ type names in its "Input type (...) and bias type (...)" messages
 
 
 def check_dim(dim: int, ndim: int) -> None:
