@@ -457,7 +457,11 @@ def test_validation_messages_match_torch():
         with pytest.raises(NotImplementedError):
             v = getattr(D.LKJCholesky(3), what)
             v() if callable(v) else None
-    D.Wishart(3.0, covariance_matrix=-ej.eye(2), validate_args=False)  # off: no check
+    # validation off: the constraint is not checked, and the factorization refuses (as torch's)
+    with pytest.raises(torch.linalg.LinAlgError, match="not positive-definite"):
+        TD.Wishart(3.0, covariance_matrix=-torch.eye(2), validate_args=False)
+    with pytest.raises(ej.linalg.LinAlgError, match="not positive-definite"):
+        D.Wishart(3.0, covariance_matrix=-ej.eye(2), validate_args=False)
 
     @ej.compile
     def traced(df):  # a tensor df cannot be read inside a step: no check there

@@ -65,8 +65,6 @@ _CONV_T = ("conv_transpose1d", "conv_transpose2d", "conv_transpose2d_groups", "c
 
 
 def _bias_case(name, dtype):
-    if dtype == "float16" and name in _CONV_T:
-        pytest.skip("torch's float16 transposed convolution rounds differently even without a bias")
     fn, shapes = _BIAS[name]
     return fn, [_arr(*s, seed=i) for i, s in enumerate(shapes)]
 
@@ -79,6 +77,13 @@ def test_half_precision_bias_rounds_once_like_torch(name, dtype, mode):
     want = _np(fn(torch, torch.nn.functional, [torch.tensor(a).to(getattr(torch, dtype)) for a in arrs]))
     ts = [ej.tensor(a).to(getattr(ej, dtype)) for a in arrs]
     got = _run(mode, lambda *t: fn(ej, ej.nn.functional, t), *ts)
+    if dtype == "float16" and name in _CONV_T:
+        # torch's float16 transposed convolution rounds its own way even without a bias (the
+        # README's difference; torch accumulates in half): within two float16 ulps of the
+        # output's largest magnitude
+        ulp = float(np.spacing(np.float16(np.abs(want).max())))
+        assert np.abs(np.asarray(got, np.float32) - np.asarray(want, np.float32)).max() <= 2 * ulp
+        return
     np.testing.assert_array_equal(got, want)
 
 

@@ -58,9 +58,11 @@ def _get_activation_fn(activation: str) -> Callable[[Tensor], Tensor]:
 
 
 def _relu_or_gelu(activation) -> int:
-    if activation is F.relu or isinstance(activation, ReLU):
+    # (``ej.nested`` wraps F.relu/F.gelu once at import: compare the functions underneath)
+    fn = getattr(activation, "__wrapped__", activation)
+    if fn is getattr(F.relu, "__wrapped__", F.relu) or isinstance(activation, ReLU):
         return 1
-    if activation is F.gelu or isinstance(activation, GELU):
+    if fn is getattr(F.gelu, "__wrapped__", F.gelu) or isinstance(activation, GELU):
         return 2
     return 0
 
