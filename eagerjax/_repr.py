@@ -168,13 +168,16 @@ def add_suffixes(text: str, suffixes: list[str], indent: int) -> str:
     return "".join(out)
 
 
-def tensor_repr(a: np.ndarray, dtype_name: str, grad_fn: str | None, requires_grad: bool) -> str:
-    """``repr`` of a tensor with host values ``a`` (in its own dtype, named ``dtype_name``)."""
+def tensor_repr(
+    a: np.ndarray, dtype_name: str, grad_fn: str | None, requires_grad: bool, device: str | None = None
+) -> str:
+    """``repr`` of a tensor with host values ``a`` (in its own dtype, named ``dtype_name``);
+    ``device`` (``"cuda:0"``) is named first, as torch names a tensor off the CPU."""
     prefix = "tensor("
     indent = len(prefix)
     dt = np.dtype(a.dtype)
     default = _dtypes.get_default_dtype()
-    suffixes = []
+    suffixes = [] if device is None else [f"device='{device}'"]
     if a.size == 0:
         if a.ndim != 1:
             suffixes.append(f"size={tuple(a.shape)}")

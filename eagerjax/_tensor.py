@@ -701,6 +701,9 @@ class Device:
             f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
         )
 
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
     def __eq__(self, other) -> bool:
         if isinstance(other, str):
             other = Device(other)
@@ -904,4 +907,5 @@ def _repr(t: Tensor) -> str:
         return f"tensor({body})"
     a = np.asarray(v)
     grad_fn = t._node.name() if t._node is not None else None
-    return tensor_repr(a, a.dtype.name, grad_fn, t.requires_grad)
+    dev = default_device()
+    return tensor_repr(a, a.dtype.name, grad_fn, t.requires_grad, None if dev.type == "cpu" else str(dev))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import eagerjax as ej
+from eagerjax._repr import tensor_repr
 
 try:
     import torch
@@ -441,12 +442,23 @@ def test_shape_errors_name_shapes():
     ],
 )
 def test_repr_matches_torch(expr):
-    assert repr(eval("M." + expr, {"M": ej})) == repr(eval("M." + expr, {"M": torch}))
+    dev = ej.ones(1).device  # off the CPU both name the device: torch's tensors go there too
+    if dev.type != "cpu" and not torch.cuda.is_available():
+        pytest.skip("eagerjax's tensors are on a GPU and torch has no CUDA here")
+    with torch.device(str(dev)):
+        assert repr(eval("M." + expr, {"M": ej})) == repr(eval("M." + expr, {"M": torch}))
 
 
 def test_repr_grad_fn_and_requires_grad():
     x = ej.tensor([1.0, 2.0], requires_grad=True)
-    assert repr(x) == "tensor([1., 2.], requires_grad=True)"
+    if x.device.type == "cpu":
+        assert repr(x) == "tensor([1., 2.], requires_grad=True)"
+    # a tensor off the CPU names its device first, as torch's does
+    gpu = tensor_repr(np.array([1.0, 2.0]), "float64", "AddBackward0", True, "cuda:0")
+    assert gpu == "tensor([1., 2.], device='cuda:0', dtype=torch.float64, grad_fn=<AddBackward0>)"
+    assert tensor_repr(np.zeros((2, 0), np.float32), "float32", None, True, "cuda:0") == (
+        "tensor([], device='cuda:0', size=(2, 0), requires_grad=True)"
+    )
     assert repr(x * 2).endswith("grad_fn=<MulBackward0>)")
     assert repr(ej.tensor([1, 2], dtype=ej.int16)) == "tensor([1, 2], dtype=torch.int16)"
 

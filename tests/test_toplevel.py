@@ -435,6 +435,9 @@ def test_devices_and_flags() -> None:
         ej.set_default_device("meta")
     assert x.get_device() == (-1 if x.device.type == "cpu" else x.device.index or 0)
     assert x.is_cpu == (x.device.type == "cpu")
+    # torch's spellings: str() is the device string, repr() the constructor call
+    assert (str(ej.device("cpu")), str(ej.device("cuda", 0)), str(ej.device("cuda:1"))) == ("cpu", "cuda:0", "cuda:1")
+    assert repr(ej.device("cuda", 0)) == "device(type='cuda', index=0)" and f"{ej.device('cpu')}" == "cpu"
     assert x.layout is ej.strided and repr(ej.strided) == "torch.strided" and isinstance(ej.strided, ej.layout)
     assert not ej.is_inference_mode_enabled()
     with ej.inference_mode():
