@@ -13,6 +13,11 @@ from eagerjax._state import flags
 
 BF16_TOL = 3e-2  # relative, a few bfloat16 ulps
 
+# ej.autocast acts only on the device type eagerjax's tensors live on: on a GPU, "cpu" regions
+# change nothing, so torch's CPU tables are checked where the tensors are on the CPU
+# (test_autocast_cuda.py checks the CUDA tables on a GPU)
+pytestmark = pytest.mark.skipif(_autocast._device_type() != "cpu", reason="eagerjax's tensors are on a GPU")
+
 
 def _arr(*shape, seed=0, positive=False):
     a = np.random.default_rng(seed + sum(shape)).standard_normal(shape).astype(np.float32)

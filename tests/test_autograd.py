@@ -222,8 +222,8 @@ def test_complex_gradients_follow_torchs_convention(mode):
 
     ours = run(ej, ej.compile if mode == "compiled" else (lambda f: f))
     theirs = run(torch, lambda f: f)
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    for a, b in zip(ours, theirs):  # (components of 5e6 next to 7e3: float32 rounding scales with the largest)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * np.abs(b).max())
 
 
 def test_custom_function_backward_sees_torchs_complex_convention():

@@ -166,7 +166,9 @@ def test_transformer_encoder_adamw_grad_clipping():
         def __init__(self):
             super().__init__()
             self.emb = nn.Embedding(11, 8)
-            layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.1, batch_first=True)
+            # bias=False: the key projection's bias has an exactly zero gradient (softmax ignores a
+            # per-query constant), so AdamW would turn each mode's rounding noise into lr-sized steps
+            layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.1, batch_first=True, bias=False)
             self.enc = nn.TransformerEncoder(layer, 1)
             self.head = nn.Linear(8, 11)
 

@@ -111,13 +111,18 @@ def _ej_run(mode, opt_name, opt_kw, scaler_kw, infs, steps, sched=None, clip=Non
     return out, run, opt, sc
 
 
+ON_CPU = ej.randn(1).device.type == "cpu"
+
+
 def _assert_trajectory(got, want, exact=False):
     for s, ((gp, gs, gt, glr), (wp, ws, wt, wlr)) in enumerate(zip(got, want)):
         assert (gs, gt) == (ws, wt), f"step {s}: scale/tracker {(gs, gt)} != torch's {(ws, wt)}"
         assert glr == pytest.approx(wlr, rel=1e-6), f"step {s}: lr"
         for g, w in zip(gp, wp):
-            if exact:
+            if exact and ON_CPU:
                 np.testing.assert_array_equal(g, w, err_msg=f"step {s}")
+            elif exact:  # XLA:GPU contracts multiply-adds differently in each program: a few ulps
+                np.testing.assert_allclose(g, w, rtol=1e-6, atol=0, err_msg=f"step {s}")
             else:
                 # torch and XLA differ only in where multiply-adds are rounded: a few float32 ulps
                 np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, err_msg=f"step {s}")
