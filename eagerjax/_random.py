@@ -305,20 +305,8 @@ def _int_arg(name: str, v, pos: int) -> int:
     return operator.index(v)
 
 
-# the C++ type names torch's randint range errors use
-_RANGE_NAMES = {
-    "uint8": "unsigned char",
-    "int8": "signed char",
-    "int16": "short int",
-    "int32": "int",
-    "int64": "long",
-    "bool": "bool",
-    "float16": "c10::Half",
-    "bfloat16": "c10::BFloat16",
-}
-
-
 def _check_range(low: int, high: int, dt) -> None:
+    """torch's range checks of randint/random_, with its C++ type names (``_dtypes.c_type``)."""
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = np.dtype(dt)
@@ -330,7 +318,7 @@ def _check_range(low: int, high: int, dt) -> None:
         lo = -(hi := 2 ** (int(jnp.finfo(dt).nmant) + 1))  # the exactly representable integers
     else:
         return
-    name = _RANGE_NAMES.get(dt.name, dt.name)
+    name = _dtypes.c_type(dt)
     if not lo <= low <= hi:
         raise RuntimeError(f"from is out of bounds for {name}")
     if not lo <= high - 1 <= hi:

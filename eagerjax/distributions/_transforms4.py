@@ -20,21 +20,32 @@ def _check_dim(dim: int, t, what: str) -> None:
         raise AssertionError(f"dim {dim} out of range for {what} with {t.dim()} dimensions")
 
 
-class CatTransform(Transform):
-    """``tseq[i]`` applied to the ``i``-th block of ``lengths[i]`` entries along ``dim``
-    (blocks laid out as ``cat`` lays them; lengths default to 1)."""
+class _Blockwise(Transform):
+    """A sequence of transforms, each applied to its own part of the input along ``dim``."""
 
-    def __init__(self, tseq, dim: int = 0, lengths=None, cache_size: int = 0) -> None:
+    def __init__(self, tseq, dim: int, cache_size: int) -> None:
         if not all(isinstance(t, Transform) for t in tseq):
             raise AssertionError("All elements of tseq must be Transform instances")
         if cache_size:
             tseq = [t.with_cache(cache_size) for t in tseq]
         super().__init__(cache_size=cache_size)
         self.transforms = list(tseq)
+        self.dim = dim
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+
+class CatTransform(_Blockwise):
+    """``tseq[i]`` applied to the ``i``-th block of ``lengths[i]`` entries along ``dim``
+    (blocks laid out as ``cat`` lays them; lengths default to 1)."""
+
+    def __init__(self, tseq, dim: int = 0, lengths=None, cache_size: int = 0) -> None:
+        super().__init__(tseq, dim, cache_size)
         self.lengths = [1] * len(self.transforms) if lengths is None else list(lengths)
         if len(self.lengths) != len(self.transforms):
             raise AssertionError(f"lengths ({len(self.lengths)}) must match transforms ({len(self.transforms)})")
-        self.dim = dim
 
     @property
     def event_dim(self) -> int:
@@ -81,10 +92,6 @@ class CatTransform(Transform):
             total = total + term
         return total
 
-    @property
-    def bijective(self) -> bool:  # type: ignore[override]
-        return all(t.bijective for t in self.transforms)
-
     @constraints.dependent_property
     def domain(self):
         return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
@@ -94,17 +101,11 @@ class CatTransform(Transform):
         return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
 
 
-class StackTransform(Transform):
+class StackTransform(_Blockwise):
     """``tseq[i]`` applied to entry ``i`` along ``dim`` (as ``stack`` lays them)."""
 
     def __init__(self, tseq, dim: int = 0, cache_size: int = 0) -> None:
-        if not all(isinstance(t, Transform) for t in tseq):
-            raise AssertionError("All elements of tseq must be Transform instances")
-        if cache_size:
-            tseq = [t.with_cache(cache_size) for t in tseq]
-        super().__init__(cache_size=cache_size)
-        self.transforms = list(tseq)
-        self.dim = dim
+        super().__init__(tseq, dim, cache_size)
 
     def with_cache(self, cache_size: int = 1) -> Transform:
         if self._cache_size == cache_size:
@@ -128,10 +129,6 @@ class StackTransform(Transform):
     def log_abs_det_jacobian(self, x, y):
         xs, ys = self._slices(x, "x"), self._slices(y, "y")
         return _ej().stack([t.log_abs_det_jacobian(a, b) for t, a, b in zip(self.transforms, xs, ys)], dim=self.dim)
-
-    @property
-    def bijective(self) -> bool:  # type: ignore[override]
-        return all(t.bijective for t in self.transforms)
 
     @constraints.dependent_property
     def domain(self):
