@@ -78,3 +78,19 @@ def test_shapes_memory_table_runs():
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     rows = [line for line in r.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split("|")[1].strip() for row in rows] == ["2", "4"]
+
+
+def test_hlo_compares_the_two_programs(tmp_path):
+    """``python -m benchmarks.hlo``: both programs summarized, their HLO written for a diff."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "benchmarks.hlo", "tiny", "--out", str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    for name in ("hand", "compiled"):
+        assert f"tiny {name}: " in r.stdout and "'fusions': " in r.stdout
+        assert "HloModule" in (tmp_path / f"tiny_{name}.hlo").read_text()
+
+    from benchmarks.hlo import summarize
+
+    text = 'a = f32[2] fusion(x), kind=kLoop\n  b = f32[2] custom-call(a), custom_call_target="__cublas$gemm"\n'
+    assert summarize(text) == {"custom_calls": {"__cublas$gemm": 1}, "fusion_kinds": {"kLoop": 1}, "fusions": 1}
