@@ -36,6 +36,24 @@ from ._tensor import Tensor
 _D = object()  # spec marker: one dynamic value
 _kernel_ids = itertools.count()
 _SCALAR_TYPES = (int, float, bool)
+# a Python int operand outside [-_I32, _I32) does not fit JAX's weak int (int32 unless the
+# user enabled jax_enable_x64 before importing eagerjax)
+_I32 = 2**63 if jax.config.jax_enable_x64 else 2**31
+
+
+def _wide_int(op: OpDef, v: int, args: tuple, kwargs: dict) -> float:
+    """A Python int operand too wide for JAX's int32: as a float where a floating tensor
+    operand makes the result floating anyway (``x + 2**40``, ``fill_(2**40)``); otherwise
+    torch's int64 result is out of reach, and the error says so."""
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, Tensor) and a.dtype.kind in "fc":
+            return float(v)
+    raise RuntimeError(
+        f"{op.name}(): the integer {v} does not fit in 32 bits, the width eagerjax's int64 tensors "
+        "have under JAX's default (jax_enable_x64 off)"
+    )
+
+
 # Kernels kept per op. Each distinct static remainder (``view(n, -1)`` for every new n, a
 # slice per sequence length) builds one; past the bound the oldest goes. An evicted kernel
 # that comes back is rebuilt under a new uid, so programs keyed by it compile once more:
@@ -266,7 +284,7 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
             tens.append(a)
             spec.append(_D)
         elif type(a) in _SCALAR_TYPES and i in scal:
-            vals.append(a)
+            vals.append(a if type(a) is not int or -_I32 <= a < _I32 else _wide_int(op, a, args, kwargs))
             tens.append(None)
             spec.append(_D)
         elif (type(a) is list or type(a) is tuple) and a and _has_tensor(a):
@@ -298,7 +316,7 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
                 tens.append(a)
                 kl.append((k, _D))
             elif type(a) in _SCALAR_TYPES and k in scal:
-                vals.append(a)
+                vals.append(a if type(a) is not int or -_I32 <= a < _I32 else _wide_int(op, a, args, kwargs))
                 tens.append(None)
                 kl.append((k, _D))
             elif isinstance(a, (np.ndarray, jax.Array)):

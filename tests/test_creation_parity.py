@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 
+import jax
 import numpy as np
 import pytest
 
@@ -600,3 +601,28 @@ def test_copy_into_int_tensor_converts_as_torch(mode):
     want = torch.zeros(3, dtype=torch.int32).copy_(torch.tensor(src))
     got = _run(mode, lambda x, s: x.copy_(s), ej.zeros(3, dtype=ej.int32), ej.tensor(src))
     np.testing.assert_array_equal(np.asarray(got), want.numpy())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_python_ints_wider_than_32_bits_with_float_tensors(mode):
+    """A Python int past int32 with a floating tensor is torch's float result (JAX's weak int32
+    would overflow); with only integer tensors eagerjax's 32-bit int64 cannot hold it: it says so."""
+    torch = pytest.importorskip("torch")
+    big = 2**40
+    cases = [
+        lambda L, x: x + big,
+        lambda L, x: x * -big,
+        lambda L, x: x.clone().fill_(big),
+        lambda L, x: x.masked_fill(x > 0.5, big),
+        lambda L, x: x.clamp(max=big, min=-big),
+        lambda L, x: L.where(x > 0.5, x, big),
+    ]
+    xn = np.array([0.25, 0.75, 1.5], np.float32)
+    for fn in cases:
+        want = fn(torch, torch.tensor(xn)).numpy()
+        got = _run(mode, lambda x: fn(ej, x), ej.tensor(xn))
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    if not jax.config.jax_enable_x64:
+        with pytest.raises(RuntimeError, match=r"add\(\): the integer 1099511627776 does not fit in 32 bits"):
+            _run(mode, lambda x: x + big, ej.arange(3))

@@ -419,3 +419,32 @@ def test_solve_ex_refuses_mixed_dtypes_as_torch():
     for lib in (torch, ej):
         with pytest.raises(RuntimeError, match="linalg.solve: Expected A and B to have the same dtype"):
             lib.linalg.solve_ex(lib.eye(2), lib.ones(2, dtype=lib.float16))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("p", ["fro", 1, float("inf"), "nuc"])
+def test_norm_of_integers_raises_as_torch(p, mode):
+    """``torch.norm`` is linalg's vector (matrix, for "nuc") norm: integer inputs raise, even with
+    ``dtype=``; a float input of the same values gives torch's value."""
+    a = [[3, 4], [1, 2]]
+    kernel = "linalg.matrix_norm" if p == "nuc" else "linalg.vector_norm"
+    with pytest.raises(RuntimeError, match=f"{kernel}: Expected a floating point or complex tensor as input"):
+        torch.norm(torch.tensor(a), p=p)
+
+    def ours(x):
+        return ej.norm(x, p=p)
+
+    for kw in ({}, {"dtype": ej.float32}):
+        with pytest.raises(RuntimeError, match=f"{kernel}: Expected a floating point or complex tensor as input"):
+            if mode == "compile":
+                ej.compile(lambda x: ej.norm(x, p=p, **kw))(ej.tensor(a))
+            elif mode == "lazy":
+                with ej.lazy():
+                    ej.norm(ej.tensor(a), p=p, **kw).numpy()
+            else:
+                ej.tensor(a).norm(p=p, **kw)
+    want = torch.norm(torch.tensor(a, dtype=torch.float32), p=p).numpy()
+    got = (
+        ej.compile(ours)(ej.tensor(a, dtype=ej.float32)) if mode == "compile" else ours(ej.tensor(a, dtype=ej.float32))
+    )
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)

@@ -243,6 +243,17 @@ def test_bad_norm_raises_torchs_error(name):
     _same_error(lambda m: getattr(m.fft, name)(m.tensor(x), norm="bad"))
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ["fft2", "ifft2", "rfft2", "irfft2", "hfft2", "ihfft2"])
+def test_2d_transforms_refuse_dim_none(name, mode):
+    """torch's 2-d transforms type ``dim`` as a tuple of ints (the n-d ones take None)."""
+    x = X3 if name in REAL_IN or name in ("fft2", "ihfft2") else C3
+    _same_error(lambda m: getattr(m.fft, name)(m.tensor(x), dim=None))
+    with pytest.raises(TypeError, match=f"fft_{name}\\(\\): argument 'dim' must be tuple of ints, not NoneType"):
+        _run(mode, lambda m, a: getattr(m.fft, name)(a, dim=None), x, grad=False)
+    _run(mode, lambda m, a: getattr(m.fft, name.replace("2", "n"))(a, dim=None), x, grad=False)
+
+
 @pytest.mark.parametrize("name", ["rfft", "ihfft", "rfft2", "rfftn", "ihfft2", "ihfftn"])
 def test_complex_input_of_real_transforms_raises(name):
     _same_error(lambda m: getattr(m.fft, name)(m.tensor(C3)))

@@ -80,8 +80,15 @@ def _one(name: str, fn) -> None:
     op(f"fft_{name}", row, **_FFT)
 
 
+def _dims_given(name: str, dim, default_dim) -> None:
+    """The 2-d transforms take no ``dim=None`` (torch's argument type is a tuple of ints)."""
+    if dim is None and default_dim is not None:
+        raise TypeError(f"fft_{name}(): argument 'dim' must be tuple of ints, not NoneType")
+
+
 def _many(name: str, fn, default_dim, half_last: bool = False) -> None:
     def row(x, s=None, dim=default_dim, norm=None):
+        _dims_given(name, dim, default_dim)
         axes = _dims(x, dim)
         if axes is None and s is not None:
             axes = tuple(range(-len(s), 0))

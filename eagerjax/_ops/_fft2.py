@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._fft import _dims, _float, _sizes
+from ._fft import _dims, _dims_given, _float, _sizes
 from ._registry import op
 
 _FFT = dict(function=False, method=False, namespaces=("fft",))
@@ -36,6 +36,7 @@ def _norm(norm):
 
 def _hfftn(name: str, default_dim):
     def row(x, s=None, dim=default_dim, norm=None):
+        _dims_given(name, dim, default_dim)
         x = _float(x)
         axes = _axes(x, s, dim)
         return jnp.fft.irfftn(jnp.conj(x), _sizes(x, s, axes, True), axes, _norm(norm))
@@ -46,6 +47,7 @@ def _hfftn(name: str, default_dim):
 
 def _ihfftn(name: str, default_dim):
     def row(x, s=None, dim=default_dim, norm=None):
+        _dims_given(name, dim, default_dim)
         if jnp.iscomplexobj(x):
             raise RuntimeError(f"Only supports floating-point dtypes, but found: {_complex_name(x.dtype)}")
         x = _float(x)

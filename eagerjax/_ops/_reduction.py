@@ -320,6 +320,9 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 
 
 def _norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    if not jnp.issubdtype(x.dtype, jnp.inexact):  # torch's norm is linalg's
+        kernel = "linalg.matrix_norm" if p == "nuc" else "linalg.vector_norm"
+        raise RuntimeError(f"{kernel}: Expected a floating point or complex tensor as input. Got {_tname(x.dtype)}")
     if p == "nuc":
         axes = (-2, -1) if dim is None else tuple(dim)
         x = _to_float(x)
