@@ -48,6 +48,8 @@ def _wide_int(op: OpDef, v: int, args: tuple, kwargs: dict) -> float:
     for a in (*args, *kwargs.values()):
         if isinstance(a, Tensor) and a.dtype.kind in "fc":
             return float(v)
+    if _I32 > 2**31:
+        raise RuntimeError(f"{op.name}(): the integer {v} does not fit in 64 bits")
     raise RuntimeError(
         f"{op.name}(): the integer {v} does not fit in 32 bits, the width eagerjax's int64 tensors "
         "have under JAX's default (jax_enable_x64 off)"
