@@ -42,12 +42,21 @@ _I32 = 2**63 if jax.config.jax_enable_x64 else 2**31
 
 
 def _wide_int(op: OpDef, v: int, args: tuple, kwargs: dict) -> float:
-    """A Python int operand too wide for JAX's int32: as a float where a floating tensor
-    operand makes the result floating anyway (``x + 2**40``, ``fill_(2**40)``); otherwise
-    torch's int64 result is out of reach, and the error says so."""
+    """A Python int operand too wide for JAX's int32: as a float where the result is floating
+    or bool anyway: a floating tensor operand (``x + 2**40``), a row that keeps its tensor's
+    dtype (``fill_(2**40)`` of a bool; integer targets already refused the value), or
+    ``dtype=`` (``full((), 2**40, dtype=float16)``). Otherwise torch's int64 result is out
+    of reach, and the error says so."""
+
+    def inexact(d, bool_too: bool) -> bool:  # (bfloat16's NumPy kind is "V": ask jnp)
+        return _dtypes.is_floating(d) or _dtypes.is_complex(d) or (bool_too and d == _dtypes.bool_)
+
     for a in (*args, *kwargs.values()):
-        if isinstance(a, Tensor) and a.dtype.kind in "fc":
+        if isinstance(a, Tensor) and inexact(a.dtype, not op.promote):
             return float(v)
+    dt = kwargs.get("dtype")
+    if dt is not None and inexact(_dtypes.to_dtype(dt), True):
+        return float(v)
     if _I32 > 2**31:
         raise RuntimeError(f"{op.name}(): the integer {v} does not fit in 64 bits")
     raise RuntimeError(
@@ -200,18 +209,13 @@ def _build_kernel(op: OpDef, spec: tuple, kwspec: tuple, cast, ac=None) -> Kerne
     return Kernel(kernel, op.name, op.eager_only, host)
 
 
-class ScalarCheck:
-    """A row's ``check=`` that reads only Python values (the numbers given, tensors' dtypes and
-    shapes), never tensor values: dispatch runs it in every mode, not only eagerly (torch's
-    ``value cannot be converted to type int8_t without overflow`` for ``clamp(-200, 200)``)."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable) -> None:
-        self.fn = fn
-
-    def __call__(self, *args, **kwargs) -> None:
-        self.fn(*args, **kwargs)
+def every_mode(check: Callable) -> Callable:
+    """Mark a row's ``check=`` as reading only Python values (the numbers given, tensors'
+    dtypes and shapes), never tensor values: dispatch then runs it in every mode, not only
+    eagerly (torch's ``value cannot be converted to type int8_t without overflow`` for
+    ``clamp(-200, 200)``). The row reads the mark once, as ``OpDef.check_always``."""
+    check.every_mode = True
+    return check
 
 
 class _ListMarker:
@@ -273,7 +277,7 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
     if kwargs and ("other" in kwargs or "input" in kwargs or "exponent" in kwargs):
         args, kwargs = _torch_keywords(op, args, kwargs)
     mode = flags.mode
-    if op.check is not None and (mode is None or op.check.__class__ is ScalarCheck):
+    if op.check is not None and (mode is None or op.check_always):
         op.check(*args, **kwargs)
     vals = []
     tens = []
@@ -302,7 +306,7 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
             vals.append(_as_value(a))
             tens.append(None)
             spec.append(_D)
-        elif isinstance(a, np.generic) and i in scal:  # a NumPy scalar is a Python number to torch
+        elif i in scal and isinstance(a, np.generic):  # a NumPy scalar is a Python number to torch
             vals.append(a.item())
             tens.append(None)
             spec.append(_D)
@@ -325,7 +329,7 @@ def dispatch(op: OpDef, args: tuple, kwargs: dict):
                 vals.append(_as_value(a))
                 tens.append(None)
                 kl.append((k, _D))
-            elif isinstance(a, np.generic) and k in scal:
+            elif k in scal and isinstance(a, np.generic):
                 vals.append(a.item())
                 tens.append(None)
                 kl.append((k, _D))

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _dtypes
-from .._dispatch import ScalarCheck
+from .._dispatch import every_mode
 from ._registry import op
 
 _PY_NUMBERS = (bool, int, float, complex)
@@ -196,7 +196,7 @@ def _full_impl(xp):
 def _check_full(size, fill_value=None, dtype=None, **_):
     shape = _full_size(size)
     if dtype is not None and type(fill_value) in _PY_NUMBERS:
-        # (a row's ScalarCheck: it also runs in lazy mode, where the kernel sees no number)
+        # (an every_mode check: it also runs in lazy mode, where the kernel sees no number)
         _dtypes.check_fits(fill_value, _dtypes.to_dtype(dtype), half_checked=math.prod(shape) != 1)
 
 
@@ -206,7 +206,7 @@ op(
     method=False,
     scalars=(1, "fill_value"),
     host=_full_impl(np),
-    check=ScalarCheck(_check_full),
+    check=every_mode(_check_full),
 )
 
 
@@ -251,7 +251,7 @@ def _full_like_impl(xp):
 def _check_full_like(x=None, fill_value=None, *_, dtype=None, **__):
     _need_tensor("full_like", x)
     if type(fill_value) in _PY_NUMBERS:
-        # (a ScalarCheck: it also runs in lazy mode, where the kernel sees no number)
+        # (an every_mode check: it also runs in lazy mode, where the kernel sees no number)
         dt = _dtypes.to_dtype(dtype) or x.dtype
         _dtypes.check_fits(fill_value, dt, half_checked=math.prod(x.shape) != 1)
 
@@ -264,7 +264,7 @@ op(
     _full_like_impl(jnp),
     host=_full_like_impl(np),
     scalars=(1, "fill_value"),
-    check=ScalarCheck(_check_full_like),
+    check=every_mode(_check_full_like),
     **_ND,
 )
 
@@ -446,5 +446,5 @@ def _copy_from(x, src):
 
 
 # ``self`` is an operand so the in-place result depends on it (zero gradient to its old value).
-op("_fill", _fill_value, method=False, function=False, scalars=(1,), check=ScalarCheck(_check_fill))
+op("_fill", _fill_value, method=False, function=False, scalars=(1,), check=every_mode(_check_fill))
 op("_copy", _copy_from, method=False, function=False)

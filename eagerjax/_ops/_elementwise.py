@@ -8,7 +8,7 @@ import numpy as np
 from jax import lax
 
 from .. import _dtypes
-from .._dispatch import ScalarCheck
+from .._dispatch import every_mode
 from .._tensor import Tensor
 from . import _bounds
 from . import _special_edges as _se
@@ -629,7 +629,7 @@ def _clamp_check_slow(x, min, max):
 _CLAMP_TYPES: dict = {}  # (default float, each operand's type or (dtype, is 0-d)) -> result dtype
 _CLAMP_FAST: dict = {}  # (x's dtype, min's type, max's type, default float) -> (result dtype, its limits)
 _PLAIN = frozenset((int, float, bool, type(None)))
-_CLAMP_CHECK = ScalarCheck(_clamp_check)
+_CLAMP_CHECK = every_mode(_clamp_check)
 op("clamp", _clamp, scalars=(1, 2, "min", "max"), inplace=True, promote=True, check=_CLAMP_CHECK)
 alias("clip", "clamp", inplace=True, check=_CLAMP_CHECK)
 op(
@@ -638,7 +638,7 @@ op(
     scalars=(1, "min"),
     inplace=True,
     promote=True,
-    check=ScalarCheck(lambda x, min: _clamp_check(x, min=min)),
+    check=every_mode(lambda x, min: _clamp_check(x, min=min)),
 )
 op(
     "clamp_max",
@@ -646,7 +646,7 @@ op(
     scalars=(1, "max"),
     inplace=True,
     promote=True,
-    check=ScalarCheck(lambda x, max: _clamp_check(x, max=max)),
+    check=every_mode(lambda x, max: _clamp_check(x, max=max)),
 )
 op("isnan", jnp.isnan, differentiable=False)
 op("isinf", jnp.isinf, differentiable=False)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _dtypes
-from .._dispatch import ScalarCheck, dispatch
+from .._dispatch import dispatch, every_mode
 from .._generate import _torch_name, check_inplace, functional, inplace_update
 from .._tensor import Tensor
 from . import _bounds
@@ -358,7 +358,7 @@ def _masked_fill_check(x, mask, value) -> None:
         _dtypes.check_fits(value, x.dtype)
 
 
-op("masked_fill", _masked_fill, inplace=True, scalars=(2, "value"), check=ScalarCheck(_masked_fill_check))
+op("masked_fill", _masked_fill, inplace=True, scalars=(2, "value"), check=every_mode(_masked_fill_check))
 op("masked_scatter", _masked_scatter, inplace=True)
 
 

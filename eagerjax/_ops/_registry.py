@@ -67,6 +67,7 @@ class OpDef:
         "family",
         "host",
         "check",
+        "check_always",
         "autocast",
     )
 
@@ -110,6 +111,7 @@ class OpDef:
         self.family = ""
         self.host = host
         self.check = check
+        self.check_always = getattr(check, "every_mode", False)  # (``_dispatch.every_mode``)
         self.autocast = name.lstrip("_") if autocast == "" else autocast
 
     def __repr__(self) -> str:
