@@ -13,6 +13,7 @@ from .._tensor import Tensor
 from .._toplevel_utils import strided
 from ._math import install_methods as _install_methods
 from ._nested_tensor import NestedInt, NestedTensor, jagged
+from ._shape import install_methods as _install_shape
 
 __all__ = [
     "NestedTensor",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 _install_methods()
+_install_shape()
 
 
 def _layout(layout):
@@ -169,17 +171,3 @@ def narrow(tensor, dim, start, length, layout=strided):
     )  # (torch's view: the whole tensor as values, with holes)
     ts = [tensor[i].narrow(0, s, n) for i, (s, n) in enumerate(zip(starts, lens))]
     return NestedTensor(ts, jagged, 1, src=src)
-
-
-def _nt_narrow(self, dim, start, length):
-    if dim != 0:
-        raise RuntimeError(f"narrow(): only dim=0 supported for nested tensors, but got: {dim}")
-    return self._like(self._ts[start : start + length])
-
-
-NestedTensor.narrow = _nt_narrow
-
-
-from . import _hooks  # noqa: E402
-
-_hooks.install()

@@ -57,6 +57,19 @@ def binary(name: str, fn, a, b, **kwargs):
     return b._like([fn(x, y, **kwargs) for x, y in zip(_per_component(b, a), b._ts)])
 
 
+def inplace_binary(name: str, nt: NestedTensor, other, **kwargs) -> NestedTensor:
+    """``nt.<name>(other)`` (``add_``, ...): each component updated in place by its own
+    in-place op, so versions and autograd see an ordinary in-place op."""
+    if isinstance(other, NestedTensor):
+        _check_pair(name, nt, other)
+        others = other._ts
+    else:
+        others = _per_component(nt, other)
+    for t, o in zip(nt._ts, others):
+        getattr(t, name)(o, **kwargs)
+    return nt
+
+
 def _rows(nt: NestedTensor) -> int:
     return sum(t.numel() // t.shape[-1] if t.shape[-1] else 0 for t in nt._ts)
 
@@ -221,6 +234,31 @@ def install_methods() -> None:
     for name in UNARY:
         if hasattr(Tensor, name):
             setattr(NestedTensor, name, unary(name))
+
+    def inplace_unary(name):
+        def m(self, *args, **kwargs):
+            for t in self._ts:
+                getattr(t, name)(*args, **kwargs)
+            return self
+
+        m.__name__ = name
+        return m
+
+    def inplace_bin(name):
+        def m(self, other, **kwargs):
+            return inplace_binary(name, self, other, **kwargs)
+
+        m.__name__ = name
+        return m
+
+    for name in UNARY + ["fill", "zero", "clamp_min", "clamp_max"]:
+        if hasattr(Tensor, name + "_"):
+            setattr(NestedTensor, name + "_", inplace_unary(name + "_"))
+    for name in BINARY + ["copy"]:
+        if hasattr(Tensor, name + "_"):
+            setattr(NestedTensor, name + "_", inplace_bin(name + "_"))
+    for dunder, name in {"iadd": "add_", "isub": "sub_", "imul": "mul_", "itruediv": "div_", "ipow": "pow_"}.items():
+        setattr(NestedTensor, f"__{dunder}__", inplace_bin(name))
     for name in BINARY:
         fn = getattr(_F, name, None)
         if fn is not None:

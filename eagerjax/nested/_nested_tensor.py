@@ -18,6 +18,16 @@ from .. import _dtypes
 from .._tensor import Size, Tensor
 from .._toplevel_utils import layout, strided
 
+_HOOKED = False  # ej.*/F.* wrapped for nested inputs (``_hooks``): on the first NestedTensor
+
+
+def _hook() -> None:
+    global _HOOKED
+    _HOOKED = True
+    from . import _hooks
+
+    _hooks.install()
+
 
 class _JaggedLayout(layout):
     def __reduce__(self):
@@ -87,6 +97,8 @@ class NestedTensor:
     __hash__ = object.__hash__
 
     def __init__(self, ts, layout_=strided, ragged: int | None = None, rid: NestedInt | None = None, src=None):
+        if not _HOOKED:
+            _hook()
         ts = tuple(ts)
         self._ts = ts
         self._layout = layout_
@@ -229,17 +241,7 @@ class NestedTensor:
     def bfloat16(self) -> NestedTensor:
         return self._map(lambda t: t.bfloat16())
 
-    # -- components ---------------------------------------------------------------------------
-    def unbind(self, dim: int = 0) -> tuple:
-        if _wrap(dim, self.dim()) != 0:
-            raise RuntimeError("unbind(): nested tensor can only be unbound along dimension 0")
-        return self._ts
-
-    def __getitem__(self, i):
-        if isinstance(i, int):
-            return self._ts[i]
-        raise NotImplementedError("eagerjax.nested: only an int index selects a component of a nested tensor")
-
+    # -- components (indexing and shape ops: ``_shape``) --------------------------------------
     def __iter__(self):
         return iter(self._ts)
 
@@ -304,25 +306,3 @@ class NestedTensor:
             return f"NestedTensor(size={self._shape_str()}, offsets={self.offsets()!r}, contiguous=True)"
         body = ",\n".join("  " + repr(t).replace("\n", "\n  ") for t in self._ts)
         return f"nested_tensor([\n{body}\n])"
-
-    # -- shape ops ------------------------------------------------------------------------------
-    def transpose(self, dim0: int, dim1: int) -> NestedTensor:
-        n = self.dim()
-        d0, d1 = _wrap(dim0, n), _wrap(dim1, n)
-        if d0 == 0 or d1 == 0:
-            if self._layout is jagged:
-                raise ValueError("Transpose is not supported on the batch dimension for jagged NT")
-            raise RuntimeError("Nested tensor dimension 0 cannot be transposed")
-        r = self._ragged
-        if r is not None:
-            r = d1 if r == d0 else d0 if r == d1 else r
-        return self._like([t.transpose(d0 - 1, d1 - 1) for t in self._ts], r)
-
-    def unsqueeze(self, dim: int) -> NestedTensor:
-        d = _wrap(dim, self.dim() + 1)
-        if d == 0:
-            raise RuntimeError("unsqueeze(): cannot unsqueeze the batch dimension of a nested tensor")
-        r = self._ragged
-        if r is not None and d <= r:
-            r += 1
-        return self._like([t.unsqueeze(d - 1) for t in self._ts], r)
