@@ -779,7 +779,7 @@ def _infer_dtype(data) -> np.dtype | None:
             found.add(t)
         elif isinstance(x, Tensor):
             found.add(x.dtype)
-        elif isinstance(x, np.generic):
+        elif isinstance(x, (np.generic, np.ndarray)):  # (an array in the list: its own dtype)
             found.add(_dtypes.to_dtype(x.dtype))
         elif isinstance(x, (bool, int, float, complex)):
             found.add(float if isinstance(x, float) else int if isinstance(x, int) else complex)
@@ -890,6 +890,8 @@ def _tensors_to_np(x):
         return [_tensors_to_np(y) for y in x]
     if isinstance(x, Tensor):
         if x.numel() != 1:  # torch reads each tensor in a list as a number
+            if _dtypes.is_floating(x.dtype) or _dtypes.is_complex(x.dtype):
+                raise ValueError("only one element tensors can be converted to Python scalars")
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return np.asarray(x._concrete("torch.tensor(list of Tensors)")).reshape(())
     return x

@@ -434,6 +434,9 @@ def test_still_accepted_calls():
         lambda m, x, y: m.div(x, other=y, rounding_mode="floor"),
         lambda m, x, y: m.exp(input=x),
         lambda m, x, y: m.where(x > 1, input=x, other=y),
+        lambda m, x, y: m.searchsorted(m.sort(y)[0], input=x),  # (its input is the second operand)
+        lambda m, x, y: m.searchsorted(sorted_sequence=m.sort(y)[0], input=x, right=True),
+        lambda m, x, y: m.bucketize(input=x, boundaries=m.sort(y)[0]),
     ],
 )
 def test_operands_by_torch_keyword(fn):
@@ -467,3 +470,21 @@ def test_memory_formats_are_accepted_and_keep_values():
                 assert tuple(got) == tuple(want)
             else:
                 np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_tensor_of_a_list_of_arrays_and_tensors_as_torch():
+    """Arrays in a list keep their dtype in the inference; a tensor in a list must be one
+    element, with torch's exception type per dtype (ValueError for floats, TypeError else)."""
+    for data in (
+        [np.array([1, 2], np.int8)],
+        [np.array([True, False])],
+        [np.array([1.0, 2.0], np.float16)],
+        [np.array([1, 2], np.int8), np.array([1.5, 2], np.float32)],
+        [[1, 2], np.array([1.5, 2], np.float32)],
+    ):
+        assert str(ej.tensor(data).dtype) == str(torch.tensor(data).dtype).replace("torch.", "")
+        np.testing.assert_array_equal(ej.tensor(data).numpy(), torch.tensor(data).numpy())
+    for m in (torch, ej):
+        for x, exc in ((m.tensor([1.0, 2.0]), ValueError), (m.tensor([1, 2]), TypeError), (m.zeros(0), ValueError)):
+            with pytest.raises(exc, match="only (one element|integer) tensors"):
+                m.tensor([x])

@@ -390,7 +390,9 @@ op("take_along_dim", _take_along_dim)
 
 
 # --------------------------------------------------------------------------- searching and counting
-def _searchsorted(seq, values, *, out_int32=False, right=False, side=None, sorter=None):
+def _searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):
+    # (torch's operand names, so ``searchsorted(s, input=v)`` binds as in torch)
+    seq, values = sorted_sequence, input
     side = side or ("right" if right else "left")
     if sorter is not None:
         seq = jnp.take_along_axis(seq, sorter, axis=-1)
