@@ -104,9 +104,17 @@ _CPP_TYPES = {
 }
 
 
-def c_type(d) -> str:
-    """torch's C++ name of dtype ``d`` in its kernels' messages (``float``, ``c10::Half``)."""
+# ... and the fixed-width spellings of its overflow checks ("cannot be converted to type int8_t")
+_FIXED_WIDTH = {"int64": "int64_t", "int16": "int16_t", "int8": "int8_t", "uint8": "uint8_t"}
+_FIXED_WIDTH.update({f"uint{n}": f"uint{n}_t" for n in (16, 32, 64)})
+
+
+def c_type(d, fixed_width: bool = False) -> str:
+    """torch's C++ name of dtype ``d`` in its kernels' messages (``float``, ``c10::Half``;
+    ``fixed_width``: ``int8_t`` where gcc says ``signed char``)."""
     name = np.dtype(d).name
+    if fixed_width and name in _FIXED_WIDTH:
+        return _FIXED_WIDTH[name]
     return _CPP_TYPES.get(name, name)
 
 
@@ -174,25 +182,6 @@ def result_type(shaped: list, zero_dim: list, scalars: list) -> np.dtype:
             else:
                 res = complex64
     return np.dtype(res)
-
-
-# torch's C++ type names in "value cannot be converted to type ... without overflow"
-_C_NAMES = {
-    "float32": "float",
-    "float64": "double",
-    "float16": "c10::Half",
-    "bfloat16": "c10::BFloat16",
-    "complex64": "c10::complex<float>",
-    "complex128": "c10::complex<double>",
-    "int64": "int64_t",
-    "int32": "int",
-    "int16": "int16_t",
-    "int8": "int8_t",
-    "uint8": "uint8_t",
-    "uint16": "uint16_t",
-    "uint32": "uint32_t",
-    "uint64": "uint64_t",
-}
 
 
 def _limits(d: np.dtype) -> tuple:
@@ -266,12 +255,7 @@ def check_fits(value, d, *, half_checked: bool = True) -> None:
 
 
 def overflow_error(d: np.dtype):
-    raise RuntimeError(f"value cannot be converted to type {_C_NAMES.get(d.name, d.name)} without overflow")
-
-
-def scalar_dtype(x) -> np.dtype:
-    """The dtype torch gives a NumPy scalar (``np.float16(1.5)`` -> float16), canonicalized."""
-    return to_dtype(x.dtype)
+    raise RuntimeError(f"value cannot be converted to type {c_type(d, fixed_width=True)} without overflow")
 
 
 def cast(x, d):

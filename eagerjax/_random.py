@@ -299,9 +299,9 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
     return _finish(draw_shaped(_normal_row, generator, shape, dt), requires_grad)
 
 
-def _int_arg(name: str, v, pos: int) -> int:
+def _int_arg(name: str, v, pos: int, fn: str = "randint") -> int:
     if isinstance(v, bool) or not (isinstance(v, (int, np.integer)) or (isinstance(v, Tensor) and v.ndim == 0)):
-        raise TypeError(f"randint(): argument '{name}' (position {pos}) must be int, not {type(v).__name__}")
+        raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be int, not {type(v).__name__}")
     return operator.index(v)
 
 
@@ -310,14 +310,11 @@ def _check_range(low: int, high: int, dt) -> None:
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     dt = np.dtype(dt)
-    if dt == np.bool_:
-        lo, hi = 0, 1
-    elif dt.kind in "iu":
-        lo, hi = int(np.iinfo(dt).min), int(np.iinfo(dt).max)
-    elif dt.name in ("float16", "bfloat16"):
+    kind, lo, hi = _dtypes._limits(dt)
+    if kind == "f":
+        if dt.name not in ("float16", "bfloat16"):
+            return
         lo = -(hi := 2 ** (int(jnp.finfo(dt).nmant) + 1))  # the exactly representable integers
-    else:
-        return
     name = _dtypes.c_type(dt)
     if not lo <= low <= hi:
         raise RuntimeError(f"from is out of bounds for {name}")
@@ -379,9 +376,7 @@ def randint(
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
-    if isinstance(n, bool) or not (isinstance(n, (int, np.integer)) or (isinstance(n, Tensor) and n.ndim == 0)):
-        raise TypeError(f"randperm(): argument 'n' (position 1) must be int, not {type(n).__name__}")
-    n = operator.index(n)
+    n = _int_arg("n", n, 1, "randperm")
     _check_size((n,))
     dt = _dtypes.to_dtype(dtype) or _dtypes.int64
     if np.dtype(dt) == np.bool_:

@@ -816,7 +816,7 @@ def _check_ragged(data) -> None:
 
     def walk(x, dim, want):
         n = shape(x)
-        if want is not None and n != want[dim] if dim < len(want) else n is not None:
+        if n != (want[dim] if dim < len(want) else None):
             if n is None:
                 raise TypeError("not a sequence")
             if dim >= len(want):

@@ -80,7 +80,6 @@ def _fdt(dtype):
 
 
 # --------------------------------------------------------------------------- fill values
-# torch's C++ type names, as its "value cannot be converted" errors spell them
 def _cast_scalar(value, dt) -> np.ndarray:
     """A Python number as a 0-d array of ``dt``, converted as C converts (ints wrap, floats
     truncate, a complex number's real part), after ``_dtypes.check_fits``."""

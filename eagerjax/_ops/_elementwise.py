@@ -287,7 +287,6 @@ def _copysign(x, y):
 
 op("copysign", _copysign, scalars=_BIN, inplace=True, promote=True)
 op("xlogy", _xlogy, scalars=_BIN, inplace=True, promote=True)
-# torch's names of a dtype in lerp's dtype check (C++ type names, not the ScalarType names)
 
 
 def _lerp(x, end, weight):
@@ -574,10 +573,6 @@ def _clamp(x, min=None, max=None):
         return jnp.where(x >= lo, x, jnp.where(x < lo, lo, rest))
     to_hi = ((x > hi) | (hi < lo)) & ~jnp.isnan(x) & ~jnp.isnan(lo)
     return jnp.where((x >= lo) & (x <= hi), x, jnp.where((x < lo) & (lo < hi), lo, jnp.where(to_hi, hi, rest)))
-
-
-def _number(v):
-    return v.item() if isinstance(v, np.generic) else v
 
 
 def _clamp_check(x, min=None, max=None):
