@@ -24,6 +24,8 @@ from . import _reduction  # noqa: F401 - registers logsumexp / softmax, aliased 
 from ._elementwise import _BIN
 from ._linalg2 import _torch_name
 from ._registry import OPS, alias, op
+from ._special_edges import _in_float32
+from ._special_edges import _to_float as _float
 from ._special_edges import zeta as _torch_zeta
 
 _SPECIAL = dict(function=False, method=False, namespaces=("special",))
@@ -60,25 +62,6 @@ def _int_arg(v, fn: str, arg: str, pos: int) -> int:
     if not isinstance(v, int):
         raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be int, not {type(v).__name__}")
     return int(v)
-
-
-def _float(x):
-    x = jnp.asarray(x)  # (a Python number stays weakly typed)
-    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
-
-
-def _in_float32(f):
-    """``f`` of float32 values, cast back to the input's float dtype: several of JAX's
-    special functions reject float16 (torch's CPU kernels also compute half in float32)."""
-
-    def g(x):
-        x = _float(x)
-        if x.dtype in (jnp.float16, jnp.bfloat16):
-            return f(x.astype(jnp.float32)).astype(x.dtype)
-        return f(x)
-
-    g.__name__ = getattr(f, "__name__", "special")
-    return g
 
 
 # --------------------------------------------------------------------------- unary functions

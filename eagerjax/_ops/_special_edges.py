@@ -44,12 +44,13 @@ __all__ = ["digamma", "trigamma", "polygamma", "zeta", "i0", "logit", "xlog1py"]
 
 
 def _to_float(x):
-    x = jnp.asarray(x)
+    x = jnp.asarray(x)  # (a Python number stays weakly typed)
     return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.float32)
 
 
 def _in_float32(f):
-    """``f`` of a float input, computing half types in float32 (as torch's CPU kernels)."""
+    """``f`` of a float input, computing half types in float32 and casting back (several of
+    JAX's special functions reject float16; torch's CPU kernels compute half in float32)."""
 
     @functools.wraps(f)
     def g(x, *args):
