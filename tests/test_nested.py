@@ -525,3 +525,120 @@ def test_torch_keyword_operands_reach_nested_implementations():
     for got, want in zip(run(ej), run(torch)):
         for g, t in zip(got, want):
             np.testing.assert_allclose(g, t, rtol=1e-6)
+
+
+# -- scaled_dot_product_attention on jagged (B, H, j, D) tensors --------------------------------
+SDPA_Q = [RNG.standard_normal((n, 2, 4)).astype(np.float32) for n in (3, 5)]
+SDPA_K = [RNG.standard_normal((n, 2, 4)).astype(np.float32) for n in (4, 7)]
+SDPA_V = [RNG.standard_normal((n, 2, 6)).astype(np.float32) for n in (4, 7)]
+
+# Each case: (F, q, k, v) on (B, j, H, D) nested tensors -> a (B, j, H, D) nested result
+SDPA_CASES = {
+    "self": lambda F, q, k, v: F.scaled_dot_product_attention(*(q.transpose(1, 2),) * 3).transpose(1, 2),
+    "cross": lambda F, q, k, v: F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+    ).transpose(1, 2),
+    "scale_keywords": lambda F, q, k, v: F.scaled_dot_product_attention(
+        query=q.transpose(1, 2), key=k.transpose(1, 2), value=v.transpose(1, 2), scale=0.3
+    ).transpose(1, 2),
+    "ragged_dim_1_causal": lambda F, q, k, v: F.scaled_dot_product_attention(q, q * 0.5, q, is_causal=True),
+}
+
+
+def _sdpa_inputs(lib, requires_grad):
+    ts = [[lib.tensor(a, requires_grad=requires_grad) for a in arrs] for arrs in (SDPA_Q, SDPA_K, SDPA_V)]
+    nts = [lib.nested.as_nested_tensor(t, layout=lib.jagged) for t in ts]
+    return [t for group in ts for t in group], nts
+
+
+def _sdpa_step(lib, case):
+    def step(*leaves):
+        nts = [lib.nested.as_nested_tensor(list(leaves[i : i + 2]), layout=lib.jagged) for i in (0, 2, 4)]
+        out = SDPA_CASES[case](lib.nn.functional, *nts).to_padded_tensor(0.0)
+        (out.sum() + (out * out).sum()).backward()
+        return out
+
+    return step
+
+
+@pytest.mark.parametrize("mode", ["eager", "compile", "lazy"])
+@pytest.mark.parametrize("case", sorted(SDPA_CASES))
+def test_sdpa_values_and_grads(case, mode):
+    tl, _ = _sdpa_inputs(torch, True)
+    ref = [_np(_sdpa_step(torch, case)(*tl))] + [_np(t.grad) for t in tl]
+    leaves, _ = _sdpa_inputs(ej, True)
+    step = _sdpa_step(ej, case)
+    if mode == "compile":
+        out = ej.compile(step)(*leaves)
+    elif mode == "lazy":
+        with ej.lazy():
+            out = step(*leaves)
+            got = [_np(out)] + [_np(t.grad) for t in leaves]
+    else:
+        out = step(*leaves)
+    if mode != "lazy":
+        got = [_np(out)] + [_np(t.grad) for t in leaves]
+    for r, g in zip(ref, got):
+        if r is None:
+            assert g is None or not np.any(g)
+        else:
+            np.testing.assert_allclose(g, r, rtol=2e-4, atol=2e-5)
+
+
+def test_sdpa_keeps_query_structure_and_drops_out():
+    _, (q, k, v) = _sdpa_inputs(ej, False)
+    out = ej.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+    assert out.shape == (2, 2, q.shape[1], 6) and out.transpose(1, 2).shape[1] is q.shape[1]
+    dropped = ej.nn.functional.scaled_dot_product_attention(*(q.transpose(1, 2),) * 3, dropout_p=0.5)
+    assert dropped.shape == q.transpose(1, 2).shape
+    # dense calls still reach the ordinary function
+    x = ej.ones(1, 2, 3, 4)
+    assert ej.nn.functional.scaled_dot_product_attention(x, x, x).shape == (1, 2, 3, 4)
+
+
+def _arrs(lens, h=2, d=4):
+    return [np.ones((n, h, d), np.float32) for n in lens]
+
+
+SDPA_ERRORS = {
+    "causal": dict(is_causal=True),
+    "mask": dict(mask=True),
+    "dense_key": dict(dense_k=True),
+    "dtype": dict(k_half=True),
+    "ragged_dims_differ": dict(k_untransposed=True),
+    "three_dims": dict(q=[np.ones((n, 4), np.float32) for n in (3, 5)], three=True),
+    "batch": dict(k=_arrs([4, 7, 2]), v=_arrs([4, 7, 2])),
+    "heads": dict(k=_arrs([4, 7], h=12)),
+    "head_dim": dict(k=_arrs([4, 7], d=8)),
+    "kv_lengths": dict(v=_arrs([4, 17])),
+    "value_heads": dict(v=_arrs([4, 7], h=3)),
+}
+
+
+def _sdpa_error(lib, case):
+    c = SDPA_ERRORS[case]
+    q, k, v = (
+        lib.nested.as_nested_tensor(
+            [lib.tensor(a) for a in c.get(n, _arrs([3, 5] if n == "q" else [4, 7]))], layout=lib.jagged
+        )
+        for n in "qkv"
+    )
+    if not c.get("three"):
+        q, k, v = (x.transpose(1, 2) for x in (q, k, v))
+    if c.get("dense_k"):
+        k = lib.ones(2, 2, 7, 4)
+    if c.get("k_half"):
+        k = k.to(lib.float16)
+    if c.get("k_untransposed"):
+        k = k.transpose(1, 2)
+    mask = lib.ones(7, dtype=lib.bool) if c.get("mask") else None
+    return lib.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=c.get("is_causal", False))
+
+
+@pytest.mark.parametrize("case", sorted(SDPA_ERRORS))
+def test_sdpa_errors_match_torch(case):
+    with pytest.raises(Exception) as want:
+        _sdpa_error(torch, case)
+    with pytest.raises(want.type) as got:
+        _sdpa_error(ej, case)
+    assert str(got.value) == str(want.value)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from . import _math
+from . import _attention, _math
 from ._nested_tensor import NestedTensor
 
 # nn.functional functions that act on each element (or row-independently with no dim
@@ -77,6 +77,24 @@ def _softmax(name):
     return impl
 
 
+def _wrap_sdpa(functional) -> None:
+    """``F.scaled_dot_product_attention``: nested when any of query/key/value is (torch
+    then refuses a mix of nested and dense)."""
+    orig = functional.scaled_dot_product_attention
+    if getattr(orig, "_nested_impl", None) is not None:
+        return
+
+    @functools.wraps(orig)
+    def f(*args, **kwargs):
+        qkv = list(args[:3]) + [kwargs.get(n) for n in ("query", "key", "value")[len(args[:3]) :]]
+        if any(type(x) is NestedTensor for x in qkv):
+            return _attention.sdpa(orig, *args, **kwargs)
+        return orig(*args, **kwargs)
+
+    f._nested_impl = _attention.sdpa
+    functional.scaled_dot_product_attention = f
+
+
 def install() -> None:
     import eagerjax as ej
 
@@ -99,3 +117,4 @@ def install() -> None:
     _wrap(functional, "linear", lambda orig, nt, weight, bias=None: _math.linear(nt, weight, bias, orig=orig))
     _wrap(_functional_layers, "layer_norm", lambda orig, nt, *a, **k: _math.layer_norm(nt, *a, orig=orig, **k))
     functional.layer_norm = _functional_layers.layer_norm
+    _wrap_sdpa(functional)
