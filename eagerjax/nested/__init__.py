@@ -12,6 +12,7 @@ from .. import _dtypes
 from .._tensor import Tensor
 from .._toplevel_utils import strided
 from ._math import install_methods as _install_methods
+from ._more import install_methods as _install_more
 from ._nested_tensor import NestedInt, NestedTensor, jagged
 from ._shape import install_methods as _install_shape
 
@@ -28,6 +29,7 @@ __all__ = [
 
 _install_methods()
 _install_shape()
+_install_more()
 
 
 def _layout(layout):

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import functools
 
-from . import _attention, _math
+from . import _attention, _math, _more
 from ._nested_tensor import NestedTensor
 
 # nn.functional functions that act on each element (or row-independently with no dim
 # argument): applied to every component with the same arguments.
 _F_ELEMENTWISE = """relu relu6 elu selu celu leaky_relu gelu silu mish hardtanh softplus sigmoid tanh logsigmoid
-hardswish hardsigmoid softsign tanhshrink hardshrink softshrink dropout alpha_dropout""".split()
+hardswish hardsigmoid softsign tanhshrink hardshrink softshrink dropout alpha_dropout threshold""".split()
 
 
 _MISSING = object()
@@ -77,6 +77,10 @@ def _softmax(name):
     return impl
 
 
+def _softmin(orig, nt, dim=None, _stacklevel=3, dtype=None):
+    return _math.softmax_like("softmin", nt, dim, lambda t, d: orig(t, d, dtype=dtype))
+
+
 def _wrap_sdpa(functional) -> None:
     """``F.scaled_dot_product_attention``: nested when any of query/key/value is (torch
     then refuses a mix of nested and dense)."""
@@ -118,3 +122,6 @@ def install() -> None:
     _wrap(_functional_layers, "layer_norm", lambda orig, nt, *a, **k: _math.layer_norm(nt, *a, orig=orig, **k))
     functional.layer_norm = _functional_layers.layer_norm
     _wrap_sdpa(functional)
+    _wrap(functional, "softmin", _softmin)
+    _wrap(functional, "rms_norm", lambda orig, nt, *a, **k: _math.layer_norm(nt, *a, orig=orig, name="rms_norm", **k))
+    _more.install_hooks(_wrap, _method)

@@ -10,11 +10,11 @@ from ._nested_tensor import NestedTensor, jagged
 UNARY = """abs absolute neg negative relu sigmoid tanh exp exp2 expm1 log log2 log10 log1p sqrt rsqrt sin cos tan
 asin acos atan sinh cosh asinh acosh atanh square reciprocal floor ceil round trunc frac sign sgn erf erfc
 erfinv logical_not isnan isinf isfinite nan_to_num clamp clip bitwise_not angle deg2rad rad2deg sinc logit
-hardshrink""".split()
+hardshrink positive conj signbit isneginf isposinf isreal lgamma digamma i0 clamp_min clamp_max""".split()
 # Binary elementwise methods (torch's name, as its error messages say it)
 BINARY = """add sub subtract mul multiply div divide true_divide pow maximum minimum eq ne lt le gt ge
 atan2 fmod remainder floor_divide logical_and logical_or logical_xor bitwise_and bitwise_or bitwise_xor
-hypot copysign""".split()
+hypot copysign fmax fmin xlogy isclose""".split()
 _ERR_NAME = {"subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div"}
 
 
@@ -147,8 +147,10 @@ def softmax_like(name: str, nt: NestedTensor, dim, fn, *args, **kwargs) -> Neste
     return nt._map(lambda t: fn(t, d - 1, *args, **kwargs))
 
 
-def layer_norm(nt: NestedTensor, normalized_shape, *args, orig, **kwargs) -> NestedTensor:
+def layer_norm(nt: NestedTensor, normalized_shape, *args, orig, name: str = "layer_norm", **kwargs) -> NestedTensor:
     ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if name == "rms_norm" and nt._layout is jagged and len(ns) >= nt.dim() - nt._ragged:
+        raise ValueError("rms_norm(): Normalization over the ragged dim not supported for nested tensors")
     if nt._layout is jagged and len(ns) >= nt.dim() - nt._ragged + 1:
         raise RuntimeError(
             "layer_norm(): not supported for NestedTensor objects with normalized dims over the ragged dim"

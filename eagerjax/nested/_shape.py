@@ -114,7 +114,7 @@ def getitem(self, index):
         elif i is None:
             out = out.unsqueeze(d)
             d += 1
-        elif isinstance(i, bool) or isinstance(i, Tensor):
+        elif isinstance(i, (bool, Tensor, NestedTensor)):  # (bool masks: ``nt[nt > 0]``)
             if self._layout is jagged:
                 raise NotImplementedError("aten.index.Tensor")
             raise _unsupported("index.Tensor")
