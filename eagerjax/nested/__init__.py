@@ -11,6 +11,7 @@ from __future__ import annotations
 from .. import _dtypes
 from .._tensor import Tensor
 from .._toplevel_utils import strided
+from ._gaps import install_methods as _install_gaps
 from ._math import install_methods as _install_methods
 from ._more import install_methods as _install_more
 from ._nested_tensor import NestedInt, NestedTensor, jagged
@@ -30,6 +31,7 @@ __all__ = [
 _install_methods()
 _install_shape()
 _install_more()
+_install_gaps()
 
 
 def _layout(layout):
@@ -125,12 +127,12 @@ def nested_tensor_from_jagged(values, offsets=None, lengths=None, jagged_dim=Non
         for n in lens:
             starts.append(starts[-1] + n)
         offsets = tensor(starts, dtype=_dtypes.int64)
-        src = (values, offsets, None)
+        src = (values, offsets, None, starts)
         lengths = None
     else:
         starts = _host_ints(offsets)
         lens = _host_ints(lengths) if lengths is not None else [b - a for a, b in zip(starts, starts[1:])]
-        src = (values, offsets, lengths)
+        src = (values, offsets, lengths, starts)
     jd = 1 if jagged_dim is None else jagged_dim
     if not 1 <= jd <= values.dim():
         raise RuntimeError(f"nested_tensor_from_jagged(): jagged_dim must be in [1, {values.dim()}], got {jd}")
@@ -170,6 +172,7 @@ def narrow(tensor, dim, start, length, layout=strided):
             dtype=_dtypes.int64,
         ),
         _tensor(lens, dtype=_dtypes.int64),
+        [i * n_rows + s for i, s in enumerate(starts)],
     )  # (torch's view: the whole tensor as values, with holes)
     ts = [tensor[i].narrow(0, s, n) for i, (s, n) in enumerate(zip(starts, lens))]
     return NestedTensor(ts, jagged, 1, src=src)

@@ -18,19 +18,15 @@ hypot copysign fmax fmin xlogy isclose""".split()
 _ERR_NAME = {"subtract": "sub", "multiply": "mul", "divide": "div", "true_divide": "div"}
 
 
-def _check_pair(name: str, a: NestedTensor, b: NestedTensor) -> None:
-    """Two nested operands must have the same structure (torch's messages per layout)."""
-    ok = len(a._ts) == len(b._ts)
-    if a._layout is jagged or b._layout is jagged:
-        ok = ok and a._layout is b._layout and a._rid is b._rid and a._ragged == b._ragged
-        ok = ok and all(tuple(x.shape) == tuple(y.shape) for x, y in zip(a._ts, b._ts))
-        if not ok:
-            raise RuntimeError(
-                f"cannot call binary pointwise function {_ERR_NAME.get(name, name)}.Tensor with inputs of shapes "
-                f"{a._shape_str()} and {b._shape_str()}"
-            )
-    elif not ok or any(tuple(x.shape) != tuple(y.shape) for x, y in zip(a._ts, b._ts)):
-        raise RuntimeError(f"{_ERR_NAME.get(name, name)} does not support broadcasting when given a NestedTensor")
+def _check_pair(name: str, a: NestedTensor, b: NestedTensor, inplace: bool = False) -> None:
+    """Two nested operands must have the same structure, their trailing sizes broadcasting
+    (torch's rules and messages per layout: ``_gaps``)."""
+    from ._gaps import check_copy, check_pair
+
+    if name == "copy_":
+        check_copy(a, b)
+    else:
+        check_pair(name, a, b, inplace)
 
 
 def _per_component(nt: NestedTensor, other):
@@ -61,7 +57,7 @@ def inplace_binary(name: str, nt: NestedTensor, other, **kwargs) -> NestedTensor
     """``nt.<name>(other)`` (``add_``, ...): each component updated in place by its own
     in-place op, so versions and autograd see an ordinary in-place op."""
     if isinstance(other, NestedTensor):
-        _check_pair(name, nt, other)
+        _check_pair(name, nt, other, inplace=True)
         others = other._ts
     else:
         others = _per_component(nt, other)

@@ -102,7 +102,9 @@ class NestedTensor:
         ts = tuple(ts)
         self._ts = ts
         self._layout = layout_
-        self._src = src  # (values, offsets, lengths) when made by nested_tensor_from_jagged
+        # (values, offsets, lengths, row starts, components' versions) when made from jagged
+        # values: ``values()`` returns them while no component has been written in place since
+        self._src = None if src is None else (*src, tuple(t._version for t in ts))
         if layout_ is jagged:
             r = _jagged_ragged(ts, ragged)
             lengths = tuple(t.shape[r - 1] for t in ts)
@@ -248,8 +250,16 @@ class NestedTensor:
     def values(self) -> Tensor:
         from .._generate import functional as _F
 
-        if self._src is not None:
-            return self._src[0]
+        src = self._src
+        if src is not None:
+            if all(t._version == v for t, v in zip(self._ts, src[4])):
+                return src[0]
+            # A component was written in place (``nt[0] = 5.``, ``add_``): torch's values are a
+            # view that sees the write; ours are the originals with the components put back.
+            out, d = src[0], self._ragged - 1
+            for t, start in zip(self._ts, src[3]):
+                out = _F.slice_scatter(out, t, d, start, start + t.shape[d])
+            return out
         if self._layout is not jagged:
             return _F.cat([t.reshape(-1) for t in self._ts])
         return _F.cat(list(self._ts), self._ragged - 1)
