@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from nested_cases import check_step_in_modes, describe, no_shape
 
 import eagerjax as ej
 
@@ -359,29 +360,11 @@ lib.split(nt, 2, -1) | nt.split_with_sizes([1, 3], -1)"""
 SHAPE_CASES = [c.strip() for line in SHAPE_CASES.splitlines() for c in line.split("|")]
 
 
-def _describe(r):
-    """A result as plain data (nested int names dropped: torch numbers them globally)."""
-    import re
-
-    if isinstance(r, (tuple, list)):
-        return [_describe(x) for x in r]
-    if getattr(r, "is_nested", False):
-        shape = re.sub(r"j\d+", "j", str(tuple(r.shape))) if r.layout in (torch.jagged, ej.jagged) else None
-        return ("nested", shape, [_np(t).tolist() for t in r.unbind()])
-    return ("dense", tuple(r.shape), _np(r).tolist())
-
-
-def _no_shape(d):
-    if isinstance(d, list):
-        return [_no_shape(x) for x in d]
-    return (d[0], d[2]) if isinstance(d, tuple) and d[0] == "nested" else d
-
-
 def _outcome(lib, case, layout):
     a, b = lib.arange(24.0).reshape(2, 3, 4), lib.arange(48.0).reshape(4, 3, 4)
     nt = lib.nested.nested_tensor([a, b], layout=getattr(lib, layout))
     try:
-        return _describe(eval("lambda lib, nt: " + case)(lib, nt))  # noqa: S307 - fixed test expressions
+        return describe(eval("lambda lib, nt: " + case)(lib, nt))  # noqa: S307 - fixed test expressions
     except Exception as e:  # noqa: BLE001 - comparing torch's error with ours
         import re
 
@@ -395,7 +378,7 @@ def test_indexing_and_shape_ops_match_torch(case, layout):
     if isinstance(want, tuple) and isinstance(want[0], type):
         if layout == "strided" and not isinstance(got[0], type):
             # (README: the strided layout accepts what the jagged one does, with its values)
-            assert _no_shape(got) == _no_shape(_outcome(torch, case, "jagged"))
+            assert no_shape(got) == no_shape(_outcome(torch, case, "jagged"))
             return
         assert got[0] is want[0], (got, want)
         assert want[1].startswith(got[1]) and got[1], (got, want)  # (torch's strided ones go on about backends)
@@ -437,19 +420,7 @@ def test_shape_ops_grads_in_modes(layout, mode):
         (out * out).sum().backward()
         return out
 
-    a, b, w = (ej.tensor(v, requires_grad=True) for v in (xa, xb, w1))
-    if mode == "compile":
-        out = ej.compile(step)(a, b, w)
-    elif mode == "lazy":
-        with ej.lazy():
-            out = step(a, b, w)
-            got = [_np(t) for t in (out, a.grad, b.grad, w.grad)]
-    else:
-        out = step(a, b, w)
-    if mode != "lazy":
-        got = [_np(t) for t in (out, a.grad, b.grad, w.grad)]
-    for g, r in zip(got, ref):
-        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+    check_step_in_modes(step, (xa, xb, w1), ref, mode)
 
 
 INPLACE_CASES = """(lambda c: (c.__iadd__(1) is c, c))(nt) | (lambda c: (c.mul_(2) is c, c))(nt)

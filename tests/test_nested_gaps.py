@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from nested_cases import assert_matches_torch, check_step_in_modes, describe, to_np
 
 import eagerjax as ej
 
@@ -56,28 +57,6 @@ lib.cat([nt, nt * 2], -1).shape[1] is nt.shape[1] | lib.stack([nt, nt * 2], -1).
 (nt - nt.amax(-1, keepdim=True)).shape[1] is nt.shape[1] | lib.cat([nt, other], -1).shape[1] is nt.shape[1]"""
 CASES = [c.strip() for line in CASES.splitlines() for c in line.split(" | ")]
 
-_DTYPES = {"int64": "int32", "float64": "float32"}  # (eagerjax without x64: README)
-
-
-def _dt(d) -> str:
-    n = str(d).replace("torch.", "")
-    return _DTYPES.get(n, n)
-
-
-def _np(t):
-    return np.asarray(t.detach().numpy())
-
-
-def _describe(r):
-    if isinstance(r, (tuple, list)):
-        return [_describe(x) for x in r]
-    if getattr(r, "is_nested", False):
-        shape = re.sub(r"j\d+", "j", str(tuple(r.shape))) if r.layout in (torch.jagged, ej.jagged) else None
-        return ("nested", shape, _dt(r.dtype), [np.round(_np(t).astype(np.float64), 5).tolist() for t in r.unbind()])
-    if hasattr(r, "detach") and hasattr(r, "shape"):
-        return ("dense", tuple(r.shape), _dt(r.dtype), np.round(_np(r).astype(np.float64), 5).tolist())
-    return r
-
 
 def _outcome(lib, case, layout):
     lay = getattr(lib, layout)
@@ -92,16 +71,10 @@ def _outcome(lib, case, layout):
     try:
         if re.search(r"\] = ", case):
             exec(case, env)  # noqa: S102 - fixed test statements
-            return _describe(env["nt"])
-        return _describe(eval(case, env))  # noqa: S307 - fixed test expressions
+            return describe(env["nt"])
+        return describe(eval(case, env))  # noqa: S307 - fixed test expressions
     except Exception as e:  # noqa: BLE001 - comparing torch's error with ours
         return type(e), re.sub(r"j\d+", "j", str(e))
-
-
-def _no_shape(d):
-    if isinstance(d, list):
-        return [_no_shape(x) for x in d]
-    return (d[0], *d[2:]) if isinstance(d, tuple) and d and d[0] == "nested" else d
 
 
 # torch 2.13 answers these with garbage or an internal failure: checked in the tests below instead
@@ -142,22 +115,7 @@ def test_gaps_match_torch(case, layout):
         pytest.skip("torch's answer is garbage here (see test_torch_garbage_refused)")
     if layout == "strided" and case in STRIDED_DIFFERS:
         layout = "jagged"
-    got, want = _outcome(ej, case, layout), _outcome(torch, case, layout)
-    if isinstance(want, tuple) and isinstance(want[0], type):
-        if layout == "strided" and not (isinstance(got, tuple) and isinstance(got[0], type)):
-            # (README: the strided layout accepts what the jagged one does, with its values)
-            assert _no_shape(got) == _no_shape(_outcome(torch, case, "jagged")), (got, want)
-            return
-        assert isinstance(got, tuple) and isinstance(got[0], type), (got, want)
-        if layout == "strided" and not (got[0] is want[0] and want[1].startswith(got[1])):
-            # (torch's strided layout refused an earlier step that eagerjax accepts: jagged's refusal)
-            jagged_want = _outcome(torch, case, "jagged")
-            assert got[0] is jagged_want[0], (got, want, jagged_want)
-            return
-        assert got[0] is want[0], (got, want)
-        assert got[1] and (want[1].startswith(got[1]) or got[1] in want[1]), (got, want)
-    else:
-        assert got == want
+    assert_matches_torch(_outcome, case, layout)
 
 
 def test_torch_garbage_refused():
@@ -174,7 +132,7 @@ def test_torch_garbage_refused():
     assert out.shape == (2, 2, 3, nt.shape[1]) and out.shape[3] is nt.shape[1]
     got = ej.cat([t, t * 2], 1)
     assert got.shape == (2, 6, nt.shape[1])
-    np.testing.assert_allclose(_np(got.unbind()[1]), np.concatenate([B.T, 2 * B.T]), rtol=1e-6)
+    np.testing.assert_allclose(to_np(got.unbind()[1]), np.concatenate([B.T, 2 * B.T]), rtol=1e-6)
     with pytest.raises(RuntimeError, match="SymIntArrayRef"):  # (torch: the same, from its C++ internals)
         nt[..., 0] = ej.ones(6)
 
@@ -202,7 +160,7 @@ def test_gaps_grads_in_modes(layout, mode):
     ta, tb, tw = (torch.tensor(v, requires_grad=True) for v in (A, B, A[0]))
     ref_out = _ref_step(ta, tb, tw)
     (ref_out * ref_out).sum().backward()
-    ref = [_np(t) for t in (ref_out, ta.grad, tb.grad, tw.grad)]
+    ref = [to_np(t) for t in (ref_out, ta.grad, tb.grad, tw.grad)]
 
     def step(a, b, w):
         nt = ej.nested.as_nested_tensor([a, b], layout=getattr(ej, layout))
@@ -221,19 +179,7 @@ def test_gaps_grads_in_modes(layout, mode):
         (flat * flat).sum().backward()
         return flat
 
-    a, b, w = (ej.tensor(v, requires_grad=True) for v in (A, B, A[0]))
-    if mode == "compile":
-        out = ej.compile(step)(a, b, w)
-    elif mode == "lazy":
-        with ej.lazy():
-            out = step(a, b, w)
-            got = [_np(t) for t in (out, a.grad, b.grad, w.grad)]
-    else:
-        out = step(a, b, w)
-    if mode != "lazy":
-        got = [_np(t) for t in (out, a.grad, b.grad, w.grad)]
-    for g, r in zip(got, ref):
-        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+    check_step_in_modes(step, (A, B, A[0]), ref, mode)
 
 
 def test_setitem_is_in_place():
@@ -243,7 +189,7 @@ def test_setitem_is_in_place():
     nt[0] = 1.0
     nt[1, :, 0] = ej.ones(4)
     assert nt.shape[1] is j and nt.unbind()[0] is comps[0] and comps[0]._version > v0
-    assert (_np(comps[0]) == 1).all() and (_np(comps[1])[:, 0] == 1).all()
+    assert (to_np(comps[0]) == 1).all() and (to_np(comps[1])[:, 0] == 1).all()
     leaf = ej.nested.nested_tensor([ej.tensor(A), ej.tensor(B)], layout=ej.jagged, requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf"):
         leaf[0] = 1.0

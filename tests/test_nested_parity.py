@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from nested_cases import assert_matches_torch, check_step_in_modes, describe, to_np
 
 import eagerjax as ej
 
@@ -55,46 +56,15 @@ nt.std(-1) | nt.var() | nt.logsumexp(-1) | nt.cumsum(-1) | nt.sort(-1) | nt.args
 nt.roll(1, -1) | nt.repeat(1, 1, 2) | nt.unfold(-1, 2, 1) | nt.addcmul(nt, nt) | nt.clone().normal_().unbind()[1].shape | nt.count_nonzero()"""
 CASES = [c.strip() for line in CASES.splitlines() for c in line.split(" | ")]
 
-_DTYPES = {"int64": "int32", "float64": "float32"}  # (eagerjax without x64: README)
-
-
-def _dt(d) -> str:
-    n = str(d).replace("torch.", "")
-    return _DTYPES.get(n, n)
-
-
-def _np(t):
-    return np.asarray(t.detach().numpy())
-
-
-def _describe(r):
-    """A result as plain data (nested int names dropped: torch numbers them globally)."""
-    if isinstance(r, (tuple, list)):
-        return [_describe(x) for x in r]
-    if getattr(r, "is_nested", False):
-        shape = re.sub(r"j\d+", "j", str(tuple(r.shape))) if r.layout in (torch.jagged, ej.jagged) else None
-        return ("nested", shape, _dt(r.dtype), [np.round(_np(t).astype(np.float64), 5).tolist() for t in r.unbind()])
-    if hasattr(r, "detach") and hasattr(r, "shape"):
-        return ("dense", tuple(r.shape), _dt(r.dtype), np.round(_np(r).astype(np.float64), 5).tolist())
-    if isinstance(r, (tuple, type(torch.Size()))) or type(r).__name__ == "Size":
-        return re.sub(r"j\d+", "j", str(tuple(r)))
-    return r
-
 
 def _outcome(lib, case, layout):
     ts = [lib.tensor(A), lib.tensor(B)]
     nt = lib.nested.nested_tensor(ts, layout=getattr(lib, layout))
     nt4 = lib.nested.nested_tensor([t.unsqueeze(-1).repeat(1, 1, 4) for t in ts], layout=getattr(lib, layout))
     try:
-        return _describe(eval("lambda lib, nt, nt4: " + case)(lib, nt, nt4))  # noqa: S307 - fixed test expressions
+        return describe(eval("lambda lib, nt, nt4: " + case)(lib, nt, nt4))  # noqa: S307 - fixed test expressions
     except Exception as e:  # noqa: BLE001 - comparing torch's error with ours
         return type(e), re.sub(r"j\d+", "j", str(e))
-
-
-def _no_shape(d):
-    if isinstance(d, list):
-        return [_no_shape(x) for x in d]
-    return (d[0], *d[2:]) if isinstance(d, tuple) and d and d[0] == "nested" else d
 
 
 # torch's strided kernel answers these differently (all(1): a nested result; rms_norm: no sizes)
@@ -106,16 +76,7 @@ STRIDED_DIFFERS = {"(nt > 0).all(1)", "lib.nn.functional.rms_norm(nt, (4, 3))"}
 def test_methods_match_torch(case, layout):
     if layout == "strided" and case in STRIDED_DIFFERS:
         layout = "jagged"
-    got, want = _outcome(ej, case, layout), _outcome(torch, case, layout)
-    if isinstance(want, tuple) and isinstance(want[0], type):
-        if layout == "strided" and not (isinstance(got, tuple) and isinstance(got[0], type)):
-            # (README: the strided layout accepts what the jagged one does, with its values)
-            assert _no_shape(got) == _no_shape(_outcome(torch, case, "jagged")), (got, want)
-            return
-        assert isinstance(got, tuple) and got[0] is want[0], (got, want)
-        assert got[1] and want[1].startswith(got[1]), (got, want)  # (torch's strided ones go on about backends)
-    else:
-        assert got == want
+    assert_matches_torch(_outcome, case, layout)
 
 
 # torch 2.13 has no jagged backward for most of these: the reference is the chain on each component
@@ -145,7 +106,7 @@ def test_new_methods_grads_in_modes(layout, mode):
     outs = [_dense_chain(ta, tw), _dense_chain(tb, tw)]
     ref_out = torch.cat([outs[0][:6], outs[1][:12], outs[0][6:], outs[1][12:]])
     (ref_out * ref_out).sum().backward()
-    ref = [_np(t) for t in (ref_out, ta.grad, tb.grad, tw.grad)]
+    ref = [to_np(t) for t in (ref_out, ta.grad, tb.grad, tw.grad)]
 
     def step(a, b, w):
         nt = ej.nested.as_nested_tensor([a, b], layout=getattr(ej, layout))
@@ -155,19 +116,7 @@ def test_new_methods_grads_in_modes(layout, mode):
         (flat * flat).sum().backward()
         return flat
 
-    a, b, w = (ej.tensor(v, requires_grad=True) for v in (A, B, A[0]))
-    if mode == "compile":
-        out = ej.compile(step)(a, b, w)
-    elif mode == "lazy":
-        with ej.lazy():
-            out = step(a, b, w)
-            got = [_np(t) for t in (out, a.grad, b.grad, w.grad)]
-    else:
-        out = step(a, b, w)
-    if mode != "lazy":
-        got = [_np(t) for t in (out, a.grad, b.grad, w.grad)]
-    for g, r in zip(got, ref):
-        np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
+    check_step_in_modes(step, (A, B, A[0]), ref, mode)
 
 
 @pytest.mark.parametrize("mode", ["eager", "compile", "lazy"])
@@ -177,7 +126,7 @@ def test_reductions_to_dense_grads_in_modes(mode):
     # (torch 2.13's jagged backward fails here: its reference is the same reductions per component)
     ref_out = torch.stack([t.amax(0) * 2.0 + t.max(0)[0] + t.prod(0) for t in (ta, tb)]) + torch.cat([ta, tb]).amax(0)
     (ref_out * ref_out).sum().backward()
-    ref = [_np(t) for t in (ref_out, ta.grad, tb.grad)]
+    ref = [to_np(t) for t in (ref_out, ta.grad, tb.grad)]
 
     def step(a, b):
         n = ej.nested.as_nested_tensor([a, b], layout=ej.jagged)
@@ -191,11 +140,11 @@ def test_reductions_to_dense_grads_in_modes(mode):
     elif mode == "lazy":
         with ej.lazy():
             out = step(a, b)
-            got = [_np(t) for t in (out, a.grad, b.grad)]
+            got = [to_np(t) for t in (out, a.grad, b.grad)]
     else:
         out = step(a, b)
     if mode != "lazy":
-        got = [_np(t) for t in (out, a.grad, b.grad)]
+        got = [to_np(t) for t in (out, a.grad, b.grad)]
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-5)
 
@@ -208,7 +157,7 @@ def test_results_keep_the_ragged_structure():
     assert nt.transpose(1, 2).amax(1).shape[1] is j and nt.unflatten(2, (3, 1)).shape == (2, j, 3, 1)
     assert all(p.shape[1] is j for p in nt.tensor_split(2, -1))
     like = ej.zeros_like(nt)
-    assert like.shape[1] is j and not any(_np(t).any() for t in like.unbind())
+    assert like.shape[1] is j and not any(to_np(t).any() for t in like.unbind())
     strided = ej.nested.nested_tensor([ej.tensor(A), ej.tensor(B)])
     assert strided.normal_() is strided and strided.layout is ej.strided
 
