@@ -66,6 +66,7 @@ from ._ops import (  # noqa: F401 - register rows
     _nn4,  # noqa: F401 - prelu / glu / shrink / fold / margin, CTC and NLL loss rows
     _nn_seq,  # noqa: F401 - attention / RNN rows
     _packed,  # noqa: F401 - nn.utils.rnn rows (packed sequences, RNNs on them)
+    _parity,  # noqa: F401 - *_copy views, nonzero_static, empty_strided, native_* norms, resize_
     _reduction,
     _shape,
     _shape_extra,  # noqa: F401 - unfold / view(dtype) rows, in-place shape methods
@@ -259,7 +260,9 @@ __all__ = [
     "result_type",
     "promote_types",
     "can_cast",
-    *_OP_FUNCTIONS,
+    # (a name _toplevel defines over its op row -- native_batch_norm, which also writes the
+    # running stats -- is listed once)
+    *[n for n in _OP_FUNCTIONS if n not in _toplevel.__all__],
     *_toplevel.__all__,
     *_toplevel_utils.__all__,
     *_namespaces,

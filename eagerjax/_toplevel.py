@@ -14,7 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from . import _dtypes
+from ._autograd import no_grad
+from ._dispatch import dispatch
 from ._generate import check_inplace, functional, inplace_update
+from ._ops._registry import OPS
+from ._random import draw
+from ._state import flags
 from ._tensor import Tensor
 from .nn import functional as F
 from .nn._functional_layers import _feature_dropout
@@ -62,13 +68,18 @@ __all__ = [
     "max_pool1d_with_indices",
     "max_pool2d",
     "max_pool3d",
+    "native_batch_norm",
     "native_channel_shuffle",
+    "native_dropout",
+    "native_layer_norm",
     "pairwise_distance",
     "pdist",
     "pixel_shuffle",
     "pixel_unshuffle",
     "poisson_nll_loss",
     "rms_norm",
+    "rrelu",
+    "rrelu_",
     "selu_",
     "threshold_",
     "triplet_margin_loss",
@@ -127,6 +138,50 @@ def batch_norm(
     """torch.batch_norm: ``weight, bias`` come before the running statistics (which a
     training call updates in place, as F.batch_norm does); ``cudnn_enabled`` is ignored."""
     return F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def native_batch_norm(
+    input: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """torch.native_batch_norm: ``(out, save_mean, save_invstd)``; training saves the batch mean
+    and ``1/sqrt(biased var + eps)`` and updates given running stats in place (one kernel, the
+    ``_native_batch_norm`` row); eval normalizes with the running stats and saves empty tensors."""
+    if not training and (running_mean is None or running_var is None):
+        raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+    if training and (running_mean is None) != (running_var is None):
+        raise RuntimeError("running_mean and running_var must be defined together")
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.requires_grad and flags.grad_enabled:
+            raise RuntimeError(
+                f"The function 'native_batch_norm' is not differentiable with respect to argument '{name}'. This "
+                "input cannot have requires_grad True."
+            )
+    outs = dispatch(
+        OPS["_native_batch_norm"],
+        (input, weight, bias, running_mean, running_var, bool(training), momentum, float(eps)),
+        {},
+    )
+    if len(outs) > 3:
+        with no_grad():
+            running_mean._assign(outs[3]._read())
+            running_var._assign(outs[4]._read())
+    return outs[0], outs[1].detach(), outs[2].detach()  # (torch's saved stats do not require grad)
+
+
+def native_layer_norm(
+    input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None, bias: Tensor | None, eps: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """torch.native_layer_norm: ``(out, mean, rstd)``, the statistics shaped like ``input`` with
+    the normalized dims of size 1; as in torch, only ``out`` requires grad."""
+    out, mean, rstd = dispatch(OPS["native_layer_norm"], (input, normalized_shape, weight, bias, eps), {})
+    return out, mean.detach(), rstd.detach()
 
 
 def instance_norm(
@@ -209,6 +264,21 @@ def feature_alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
     return F.feature_alpha_dropout(input, p, train, inplace=True)
 
 
+def native_dropout(input: Tensor, p: float, train: bool | None) -> tuple[Tensor, Tensor]:
+    """torch.native_dropout: ``(out, mask)``, the kept elements scaled by ``1/(1-p)``; the mask
+    is drawn from eagerjax's generator as F.dropout's is. ``train=None`` means training; eval
+    returns a copy of ``input`` and an all-True mask."""
+    if train is not None and not train:
+        return functional.clone(input), functional.ones_like(input, dtype=_dtypes.bool_)
+    if not 0.0 <= 1.0 - p <= 1.0:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={1.0 - p}")
+    if not _dtypes.is_floating(input.dtype) and not _dtypes.is_complex(input.dtype):
+        raise RuntimeError(
+            f"result type Float can't be cast to the desired output type {_dtypes.torch_name(input.dtype)}"
+        )
+    return draw(OPS["_native_dropout"], None, input, float(p))
+
+
 def feature_dropout(input: Tensor, p: float, train: bool) -> Tensor:
     """Zero whole ``(n, c)`` slices of an ``(N, C, *)`` input (any rank >= 2)."""
     _check_p(p)
@@ -223,6 +293,15 @@ def feature_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
 
 
 # --------------------------------------------------------------------------- activations in place
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    """torch.rrelu: F.rrelu without ``inplace`` (training draws the slopes from eagerjax's generator)."""
+    return F.rrelu(input, lower, upper, training)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
+    return F.rrelu_(input, lower, upper, training)
+
+
 def selu_(input: Tensor) -> Tensor:
     return F.selu(input, inplace=True)
 

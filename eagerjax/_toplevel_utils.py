@@ -55,6 +55,14 @@ __all__ = [
     "set_warn_always",
     "split_with_sizes",
     "strided",
+    "sym_float",
+    "sym_int",
+    "sym_ite",
+    "sym_max",
+    "sym_min",
+    "sym_not",
+    "sym_sqrt",
+    "sym_sum",
     "memory_format",
     "contiguous_format",
     "preserve_format",
@@ -406,3 +414,64 @@ def set_warn_always(b: bool) -> None:
 
 def is_warn_always_enabled() -> bool:
     return _WARN_ALWAYS[0]
+
+
+# --------------------------------------------------------------------------- torch.sym_* on plain numbers
+# eagerjax has no symbolic shapes: every size is a Python int, so these are torch's answers for
+# plain ints/floats/bools (and NumPy scalars, which torch also accepts).
+_SYM_NUMBERS = (np.integer, np.floating, int, float)  # (in the order torch's message lists them)
+
+
+def _sym_minmax(pick, a, b):
+    for v in (a, b):
+        if not isinstance(v, _SYM_NUMBERS):
+            raise AssertionError(f"expected {_SYM_NUMBERS}, got {type(v)}")
+    if isinstance(a, (float, np.floating)) or isinstance(b, (float, np.floating)):
+        return builtins.float(pick(a, b))
+    return pick(a, b)
+
+
+def sym_max(a, b):
+    """``max(a, b)``, a float if either is one (torch.sym_max)."""
+    return _sym_minmax(builtins.max, a, b)
+
+
+def sym_min(a, b):
+    """``min(a, b)``, a float if either is one (torch.sym_min)."""
+    return _sym_minmax(builtins.min, a, b)
+
+
+def sym_int(a):
+    """``int(a)`` (torch.sym_int)."""
+    return builtins.int(a)
+
+
+def sym_float(a):
+    """``float(a)`` (torch.sym_float)."""
+    return builtins.float(a)
+
+
+def sym_not(a):
+    """``not a`` (torch.sym_not)."""
+    return not a
+
+
+def sym_sqrt(a):
+    """``math.sqrt(a)`` (torch.sym_sqrt)."""
+    return math.sqrt(a)
+
+
+def sym_sum(*args):
+    """``sum(args)``; takes ``sym_sum([a, b])`` or ``sym_sum(a, b)`` (torch.sym_sum)."""
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        args = args[0]
+    return builtins.sum(args)
+
+
+def sym_ite(b, t, f):
+    """``t if b else f`` for a bool ``b`` and same-typed ``t``, ``f`` (torch.sym_ite)."""
+    if not isinstance(b, builtins.bool):
+        raise AssertionError(f"expected SymBool or bool, got {type(b)}")
+    if type(t) is not type(f):
+        raise AssertionError(f"type mismatch: {type(t)} vs {type(f)}")
+    return t if b else f

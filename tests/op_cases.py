@@ -2359,3 +2359,112 @@ for _n in ("ihfft2", "ihfftn"):
         examples=2,
         tol=1e-4,
     )
+
+
+# --------------------------------------------------------------------------- *_copy, nonzero_static, native_* (_ops/_parity.py)
+def _x234(r):
+    return r.arr((2, 3, 4), r.pick(["float32", "float32", "int32"]))
+
+
+add(
+    "view_copy",
+    fixed(
+        lambda r: ([_x234(r), r.pick([[6, 4], [-1], (4, 3, 2)])], {}),
+        lambda r: ([r.arr((2, 4)), DT(r.pick(["int32", "float32"]))], {}),
+    ),
+    examples=3,
+)
+add("permute_copy", fixed(lambda r: ([_x234(r), r.pick([(2, 0, 1), [1, 0, 2], (-1, 0, 1)])], {})), examples=2)
+add("transpose_copy", fixed(lambda r: ([_x234(r), r.pick([0, 1]), -1], {})), examples=2)
+add("t_copy", fixed(lambda r: ([r.arr(r.pick([(2, 3), (4,), ()]))], {})), examples=2)
+add("squeeze_copy", fixed(lambda r: ([r.arr((1, 2, 1))] + r.pick([[], [0], [-1], [(0, 2)]]), {})), examples=3)
+add("unsqueeze_copy", fixed(lambda r: ([_x234(r), r.pick([0, -1, 2])], {})), examples=2)
+add(
+    "expand_copy",
+    fixed(lambda r: ([r.arr((3, 1)), r.pick([[2, 3, 4], [-1, 5]])], r.pick([{}, {"implicit": True}]))),
+    examples=2,
+)
+add("diagonal_copy", fixed(lambda r: ([_x234(r)] + r.pick([[], [1], [-1, 1, 2], [0, 2, 0]]), {})), examples=3)
+add("select_copy", fixed(lambda r: ([_x234(r), r.pick([0, 1, -1]), r.pick([0, -1])], {})), examples=2)
+add(
+    "slice_copy",
+    fixed(
+        lambda r: ([_x234(r)] + r.pick([[], [1, 0, 3, 2], [2, -3, None, 1], [-1, -10, 10]]), {}),
+        lambda r: ([_x234(r)], {"dim": 1, "start": 2, "end": 1}),
+    ),
+    examples=4,
+)
+add("split_copy", fixed(lambda r: ([_x234(r), r.pick([1, 2, 3]), r.pick([1, 2])], {})), examples=2)
+add("split_with_sizes_copy", fixed(lambda r: ([_x234(r), r.pick([[1, 2], [3, 0]]), 1], {})), examples=2)
+add("unbind_copy", fixed(lambda r: ([_x234(r)] + r.pick([[], [1], [-1]]), {})), examples=2)
+add("unfold_copy", fixed(lambda r: ([_x234(r), r.pick([1, 2]), 2, r.pick([1, 2])], {})), examples=2)
+for _n in ("alias_copy", "detach_copy"):
+    add(_n, unary(), examples=2)
+add("narrow_copy", fixed(lambda r: ([r.arr((5, 3)), r.pick([0, -2]), 1, 2], {})), examples=2)
+add("view_as_real_copy", fixed(lambda r: ([r.arr(r.pick([(3,), (2, 2)]), "complex64")], {})), examples=2)
+add("view_as_complex_copy", fixed(lambda r: ([r.arr(r.pick([(3, 2), (2, 2, 2)]))], {})), examples=2)
+add(
+    "nonzero_static",
+    fixed(
+        lambda r: (
+            [r.arr(r.pick([(3, 4), (5,), (0, 2)]), r.pick(["int32", "bool"]), "small")],
+            {"size": r.pick([0, 3, 20])},
+        ),
+        lambda r: ([r.arr((2, 3), "int32", "small")], {"size": 4, "fill_value": 7}),
+        lambda r: ([r.arr((), "int32", "small")], {"size": 2}),
+    ),
+    examples=4,
+)
+add("empty_strided", fixed(lambda r: ([(2, 3), (1, 2)], _DTK(r)), lambda r: ([[4], [1]], {})), examples=2, values=False)
+add("empty_permuted", fixed(lambda r: ([(2, 3, 4), r.pick([(0, 2, 1), [2, 1, 0]])], _DTK(r))), examples=2, values=False)
+
+
+def _affine(r, shape):
+    return [r.arr(shape) if r.bool() else None, r.arr(shape) if r.bool() else None]
+
+
+add(
+    "native_layer_norm",
+    fixed(
+        lambda r: ([r.arr((2, 3, 4)), [4], *_affine(r, (4,)), 1e-5], {}),
+        lambda r: ([r.arr((2, 3, 4)), (3, 4), *_affine(r, (3, 4)), 1e-3], {}),
+    ),
+    examples=3,
+    tol=1e-4,
+)
+_OUT_ONLY = dict(post=lambda o: o[:1], examples=1, tol=1e-4)  # gradients: torch's stats do not require grad
+add("native_layer_norm", fixed(lambda r: ([r.arr((2, 3, 4)), [3, 4], *_affine(r, (3, 4)), 1e-5], {})), **_OUT_ONLY)
+add(
+    "native_batch_norm",
+    fixed(lambda r: ([r.arr((4, 3, 2)), *_affine(r, (3,)), None, None, True, 0.1, 1e-5], {})),
+    **_OUT_ONLY,
+)
+add(
+    "native_group_norm",
+    fixed(
+        lambda r: ([r.arr((2, 4, 5)), *_affine(r, (4,)), 2, 4, 5, r.pick([1, 2, 4]), 1e-5], {}),
+        lambda r: ([r.arr((3, 6)), *_affine(r, (6,)), 3, 6, 1, 3, 1e-5], {}),
+    ),
+    examples=3,
+    tol=1e-4,
+)
+add(
+    "native_batch_norm",
+    fixed(
+        lambda r: ([r.arr((4, 3, 2)), *_affine(r, (3,)), None, None, True, 0.1, 1e-5], {}),
+    ),
+    examples=2,
+    tol=1e-4,
+)
+# with running stats (which torch refuses to take with requires_grad): values only; training
+# updates them in place (compared in tests/test_parity_ops.py)
+add(
+    "native_batch_norm",
+    fixed(
+        lambda r: ([r.arr((4, 3)), *_affine(r, (3,)), r.arr((3,)), r.arr((3,), dom="pos"), False, 0.1, 1e-5], {}),
+        lambda r: ([r.arr((4, 3, 2)), None, None, r.arr((3,)), r.arr((3,), dom="pos"), True, 0.2, 1e-5], {}),
+    ),
+    examples=2,
+    grad=False,
+    tol=1e-4,
+)
