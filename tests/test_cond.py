@@ -1,0 +1,198 @@
+"""ej.cond (torch.cond): values and gradients against torch in every mode, no retrace when the
+predicate flips, and torch's refusals (predicate shape, operands, branch mismatch, mutation)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import eagerjax as ej
+import eagerjax.nn as nn
+
+torch = pytest.importorskip("torch")
+
+X = np.array([0.5, -1.0, 2.0], np.float32)
+W = np.array([1.0, 2.0, 3.0], np.float32)
+
+
+def _branches(lib, w):
+    def true_fn(x, y):
+        return (x * w).sin() + y, x.sum() * w
+
+    def false_fn(x, y):
+        return x.cos() * 2 - y, (x * y).sum() + w
+
+    return true_fn, false_fn
+
+
+def _run(lib, w, x, y, pred):
+    true_fn, false_fn = _branches(lib, w)
+    a, b = lib.cond(pred, true_fn, false_fn, (x, y))
+    return a, b
+
+
+def _torch_ref(flip: bool):
+    w = torch.nn.Parameter(torch.tensor(W))
+    x = torch.tensor(X, requires_grad=True)
+    y = torch.tensor(X[::-1].copy(), requires_grad=True)
+    pred = (x.sum() > 0) ^ flip
+    a, b = _run(torch, w, x, y, pred)
+    ((a * a).sum() + b.sum()).backward()
+    return [t.detach().numpy() for t in (a, b, x.grad, y.grad, w.grad)]
+
+
+@pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.parametrize("mode", ["eager", "compile", "lazy"])
+def test_values_and_grads_match_torch(mode, flip):
+    want = _torch_ref(flip)
+    w = nn.Parameter(ej.tensor(W))
+    x = ej.tensor(X, requires_grad=True)
+    y = ej.tensor(X[::-1].copy(), requires_grad=True)
+
+    def step(x, y):
+        a, b = _run(ej, w, x, y, (x.sum() > 0) ^ flip)
+        ((a * a).sum() + b.sum()).backward()
+        return a, b
+
+    if mode == "compile":
+        a, b = ej.compile(step)(x, y)
+    elif mode == "lazy":
+        with ej.lazy():
+            a, b = step(x, y)
+    else:
+        a, b = step(x, y)
+    got = [t.detach().numpy() for t in (a, b, x.grad, y.grad, w.grad)]
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-6, atol=1e-6)
+
+
+def _two_heads(lib):
+    """A data-dependent choice of head: the kind of step ``if x.mean() > 0:`` cannot compile."""
+
+    class TwoHeads(lib.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = lib.nn.Linear(4, 8)
+            self.a = lib.nn.Linear(8, 1)
+            self.b = lib.nn.Linear(8, 1)
+
+        def forward(self, x):
+            h = self.body(x).relu()
+            return lib.cond(x.mean() > 0, lambda h: self.a(h), lambda h: self.b(h).tanh(), (h,))
+
+    return TwoHeads()
+
+
+def _train(lib, model, batches, step_fn=None):
+    opt = lib.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    run = step_fn(step) if step_fn else step
+    return [float(run(lib.tensor(x), lib.tensor(y))) for x, y in batches]
+
+
+def test_training_step_matches_torch_and_compiles_once():
+    rng = np.random.default_rng(0)
+    # the sign of each batch's mean alternates: both branches are taken
+    batches = [((rng.standard_normal((5, 4)) + (1.5 if i % 2 else -1.5)).astype(np.float32),
+                rng.standard_normal((5, 1)).astype(np.float32)) for i in range(6)]  # fmt: skip
+    ref = _two_heads(torch)
+    sd = {k: v.detach().numpy().copy() for k, v in ref.state_dict().items()}
+    want = _train(torch, ref, batches)
+    for mode in ("eager", "compile", "lazy"):
+        model = _two_heads(ej)
+        model.load_state_dict({k: ej.tensor(v) for k, v in sd.items()})
+        holder = {}
+
+        def compiled(step, holder=holder):
+            holder["fn"] = ej.compile(step)
+            return holder["fn"]
+
+        if mode == "lazy":
+            with ej.lazy():
+                got = _train(ej, model, batches)
+        else:
+            got = _train(ej, model, batches, compiled if mode == "compile" else None)
+        np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=mode)
+        if mode == "compile":
+            # one trace, and none more as the predicate flips between branches
+            s = holder["fn"].stats()
+            assert s["traces"] == 1 and s["hits"] == len(batches) - 1, s
+
+
+def test_branches_made_per_call_compile_once():
+    """``forward`` makes new lambdas on every call: eager calls must still reuse one compiled
+    cond (the same code and closure), tracing once whichever branch is taken."""
+    from eagerjax import _func
+
+    model = _two_heads(ej)
+    rng = np.random.default_rng(1)
+    keys = set(_func._MEMO)
+
+    def calls(n):
+        for i in range(n):
+            out = model(ej.tensor((rng.standard_normal((5, 4)) + (1.5 if i % 2 else -1.5)).astype(np.float32)))
+            out.sum().backward()
+
+    calls(8)
+    new = [v for k, v in _func._MEMO.items() if k not in keys]
+    assert len(new) == 1, new
+    stats = new[0]._compiled.stats()
+    # one forward program; the backwards retrace it while the tape around it settles (the
+    # layers' eager kernels fuse after a few calls), then never again
+    assert stats["misses"] == 1 and stats["recompiles"][0] == "first call", stats
+    calls(4)
+    assert new[0]._compiled.stats()["traces"] == stats["traces"] and len(_func._MEMO) == len(keys) + 1
+    # a different closure (another model) is another function
+    _two_heads(ej)(ej.tensor(np.ones((5, 4), np.float32)))
+    assert len([k for k in _func._MEMO if k not in keys]) == 2
+
+
+def test_python_bool_and_nested_operands():
+    x = ej.tensor(X)
+    assert ej.cond(True, lambda d: d["a"] + 1, lambda d: d["a"] - 1, ({"a": x},)).tolist() == (X + 1).tolist()
+    out = ej.cond(ej.tensor(0.0), lambda d: [d["a"] + 1], lambda d: [d["a"] - 1], ({"a": x},))
+    assert isinstance(out, list) and out[0].tolist() == (X - 1).tolist()
+    # no tensor needing grad in: none out
+    assert not ej.cond(ej.tensor(True), lambda x: x * 2, lambda x: x, (x,)).requires_grad
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["pred", "operands", "operand_int", "dtype", "structure", "mutate_operand", "mutate_buffer", "shape"],
+)
+def test_refusals_in_torch_words(case):
+    x = ej.tensor(X)
+    bn = nn.BatchNorm1d(3).train()
+    calls = {
+        "pred": lambda: ej.cond(ej.tensor([True, False]), lambda x: x, lambda x: x, (x,)),
+        "operands": lambda: ej.cond(ej.tensor(True), lambda x: x, lambda x: x, x),
+        "operand_int": lambda: ej.cond(ej.tensor(True), lambda a: a, lambda a: a, (3,)),
+        "dtype": lambda: ej.cond(ej.tensor(True), lambda x: x + 1, lambda x: x.int() + 1, (x,)),
+        "structure": lambda: ej.cond(ej.tensor(True), lambda x: (x + 1, x + 2), lambda x: x + 1, (x,)),
+        "mutate_operand": lambda: ej.cond(ej.tensor(True), lambda x: x.add_(1) + 0, lambda x: x + 1, (x,)),
+        "mutate_buffer": lambda: ej.cond(ej.tensor(True), lambda x: bn(x[None].repeat(2, 1)), lambda x: x[None], (x,)),
+        "shape": lambda: ej.cond(ej.tensor(True), lambda x: x + 1, lambda x: x[:2] + 1, (x,)),
+    }
+    words = {
+        "pred": "Expected pred to be bool or single-element tensor",
+        "operands": "Expect operands to be a tuple of possibly nested dict/list/tuple that only consists of tensor",
+        "operand_int": "Expect operands to be a tuple",
+        "dtype": "expected same dtype but got torch.float32 and torch.int32",
+        "structure": "Unmatched output spec from torch.cond branches",
+        "mutate_operand": "do not support input mutation",
+        "mutate_buffer": "do not support input mutation",
+        # (torch 2.13 merges differing shapes into a dynamic one; XLA compiles one shape)
+        "shape": "expected same shape but got [3] and [2]",
+    }
+    with pytest.raises(RuntimeError, match=re.escape(words[case])):
+        calls[case]()
+    assert x.tolist() == X.tolist() and bn.running_mean.tolist() == [0.0, 0.0, 0.0]  # nothing half-written
