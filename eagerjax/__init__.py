@@ -15,7 +15,7 @@ from ._autocast import autocast, get_autocast_dtype, is_autocast_enabled
 from ._autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from ._capture import CaptureError
 from ._compile import CompiledFunction, compile  # noqa: A004 - torch.compile
-from ._cond import cond
+from ._cond import cond, while_loop
 from ._dtype_info import can_cast, finfo, iinfo, is_complex, is_floating_point, promote_types, result_type
 from ._dtypes import (
     bfloat16,
@@ -166,6 +166,7 @@ __all__ = [
     "Parameter",
     "compile",
     "cond",
+    "while_loop",
     "CompiledFunction",
     "CaptureError",
     "lazy",

@@ -1,4 +1,5 @@
-"""``torch.cond``: data-dependent control flow that compiles (``jax.lax.cond``).
+"""``torch.cond`` and ``torch.while_loop``: data-dependent control flow that compiles
+(``jax.lax.cond``, ``jax.lax.while_loop``).
 
 ``ej.cond(pred, true_fn, false_fn, operands)`` calls one of two functions of the operands by
 a tensor's value without reading it on the host, so it works inside ``ej.compile`` and
@@ -13,6 +14,11 @@ As in torch, the branches must be functional (no in-place write to anything from
 them, which includes buffer updates and random draws) and return the same structure of
 tensors with the same dtypes; unlike torch's dynamic shapes, the shapes must match too
 (XLA compiles one output shape). A Python bool ``pred`` just calls its branch.
+
+``ej.while_loop(cond_fn, body_fn, carried_inputs)`` runs ``body_fn`` while ``cond_fn`` holds,
+on the device (a generation loop until a stop token, a solver until convergence). XLA's
+loop has no trip count known when the program compiles, so JAX cannot differentiate it
+backwards: where torch would, it raises instead of silently dropping the gradient.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ import jax
 import jax.numpy as jnp
 
 from ._func import _flatten, _memo, _name, _out, _Transformed, _Trap, _wrap_like
+from ._state import flags
 from ._tensor import Tensor
 
-__all__ = ["cond"]
+__all__ = ["cond", "while_loop"]
 
 
 def cond(pred, true_fn: Callable, false_fn: Callable, operands: tuple | list = ()):
@@ -140,5 +147,89 @@ def _body(true_fn: Callable, false_fn: Callable) -> Callable:
         out_tree, outs = meta["true_fn"]
         rg = [x.requires_grad or y.requires_grad for x, y in zip(outs, meta["false_fn"][1])]
         return jax.tree_util.tree_unflatten(out_tree, [_out(a, g) for a, g in zip(res, rg)])
+
+    return body
+
+
+class _Reads(_Trap):
+    """A ``_Trap`` that also notes whether the function read a tensor needing grad from
+    outside it (a parameter, an operand)."""
+
+    needs_grad = False
+
+    def note_read(self, t: Tensor):
+        if t.requires_grad and id(t) not in self.born:
+            self.needs_grad = True
+        return self._outer.note_read(t)
+
+
+def while_loop(cond_fn: Callable, body_fn: Callable, carried_inputs: tuple | list):
+    """``while cond_fn(*carried): carried = body_fn(*carried)``, on the device; the last ``carried``."""
+    if not isinstance(carried_inputs, (tuple, list)) or not all(isinstance(x, Tensor) for x in carried_inputs):
+        raise RuntimeError(
+            f"carried_inputs must be a tuple or list of tensors, got {type(carried_inputs).__name__}: {carried_inputs}"
+        )
+    name = f"while_loop({_name(cond_fn)}, {_name(body_fn)})"
+    make = lambda: _Transformed(_loop(cond_fn, body_fn), name)  # noqa: E731
+    return _memo("while_loop", (_fn_key(cond_fn), _fn_key(body_fn)), (), make)(*carried_inputs)
+
+
+def _no_writes(trap: _Trap, what: str) -> None:
+    if trap.tensors:
+        raise RuntimeError(
+            f"torch.while_loop: {what} wrote to a tensor from outside it (an in-place op on a carried input, a "
+            "buffer update, a random draw): Higher order ops do not support input mutation"
+        )
+
+
+def _loop(cond_fn: Callable, body_fn: Callable) -> Callable:
+    def body(*carried):
+        grad_reads = []
+
+        def test(arrays):
+            with _Reads() as trap:
+                r = cond_fn(*_wrap_like(arrays, carried))
+            _no_writes(trap, "cond_fn")
+            grad_reads.append(trap.needs_grad)
+            if not isinstance(r, Tensor) or r.numel() != 1:
+                raise RuntimeError(f"cond_fn must return a boolean scalar tensor or a boolean, but got {r}")
+            return jnp.reshape(r._value, ()).astype(bool)
+
+        def step(arrays):
+            args = _wrap_like(arrays, carried)  # (made outside the trap: writes to them are refused)
+            with _Reads() as trap:
+                out = body_fn(*args)
+            _no_writes(trap, "body_fn")
+            grad_reads.append(trap.needs_grad)
+            outs, tree = _flatten(out)
+            if len(outs) != len(carried) or not all(isinstance(x, Tensor) for x in outs):
+                raise RuntimeError(
+                    "Expected body_fn_output and carried_inputs to have same number of outputs but got "
+                    f"lhs:{[tuple(x.shape) if isinstance(x, Tensor) else x for x in outs]} and "
+                    f"rhs:{[tuple(x.shape) for x in carried]}"
+                )
+            for i, (x, c) in enumerate(zip(outs, carried)):
+                for what, a, b in (("shape", list(x.shape), list(c.shape)), ("dtype", x.dtype, c.dtype)):
+                    if a != b:
+                        if what == "dtype":
+                            a, b = f"torch.{jnp.dtype(a).name}", f"torch.{jnp.dtype(b).name}"
+                        else:
+                            a, b = f"torch.Size({a})", f"torch.Size({b})"
+                        raise RuntimeError(
+                            "Expected body_fn_output and carried_inputs to have same metadata but found:\n"
+                            f"pair[{i}] differ in '{what}: {a} vs {b}'"
+                        )
+            grad_reads.append(tree)
+            return [x._value for x in outs]
+
+        res = jax.lax.while_loop(test, step, [x._read() for x in carried])
+        tree = grad_reads.pop()
+        if flags.grad_enabled and (any(grad_reads) or any(x.requires_grad for x in carried)):
+            raise RuntimeError(
+                "torch.while_loop: gradients through a while loop are not supported in eagerjax (XLA's loop has "
+                "no trip count known when it compiles, so JAX cannot run it backwards). Run it under "
+                "ej.no_grad(), detach what it reads, or write a Python loop with a fixed count."
+            )
+        return jax.tree_util.tree_unflatten(tree, [_out(a, False) for a in res])
 
     return body

@@ -196,3 +196,73 @@ def test_refusals_in_torch_words(case):
     with pytest.raises(RuntimeError, match=re.escape(words[case])):
         calls[case]()
     assert x.tolist() == X.tolist() and bn.running_mean.tolist() == [0.0, 0.0, 0.0]  # nothing half-written
+
+
+# ----------------------------------------------------------------------------- while_loop
+def _collatz(lib, start):
+    """Steps of the Collatz map from each start until all reach 1: a value-dependent count."""
+
+    def cond_fn(n, steps):
+        return (n > 1).any()
+
+    def body_fn(n, steps):
+        odd = n % 2 == 1
+        nxt = lib.where(odd, 3 * n + 1, n // 2)
+        moving = n > 1
+        return lib.where(moving, nxt, n), steps + moving.int()
+
+    return lib.while_loop(cond_fn, body_fn, (start, lib.zeros_like(start)))
+
+
+@pytest.mark.parametrize("mode", ["eager", "compile", "lazy"])
+def test_while_loop_matches_torch(mode):
+    starts = np.array([6, 7, 27, 1], np.int32)
+    want = [t.numpy() for t in _collatz(torch, torch.tensor(starts))]
+    fn = (lambda s: _collatz(ej, s)) if mode != "compile" else ej.compile(lambda s: _collatz(ej, s))
+    if mode == "lazy":
+        with ej.lazy():
+            got = [t.numpy() for t in fn(ej.tensor(starts))]
+    else:
+        got = [t.numpy() for t in fn(ej.tensor(starts))]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_while_loop_trip_count_is_data_not_structure():
+    """A new bound (a traced argument) runs the same program: one trace."""
+
+    def doubling(x, n):
+        return ej.while_loop(lambda i, x: i < n, lambda i, x: (i + 1, x * 2), (ej.tensor(0), x))
+
+    f = ej.compile(doubling)
+    for n in (3, 5, 0):
+        i, x = f(ej.ones(2), ej.tensor(n))
+        assert int(i) == n and x.tolist() == [2.0**n] * 2
+    assert f.stats()["traces"] == 1
+
+
+def test_while_loop_refusals():
+    i, x = ej.tensor(0), ej.ones(3)
+    w = nn.Parameter(ej.ones(3))
+    words = {
+        "shape": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, ej.cat([x, x])), (i, x)),
+                  "pair[1] differ in 'shape: torch.Size([6]) vs torch.Size([3])'"),
+        "dtype": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x.int()), (i, x)),
+                  "pair[1] differ in 'dtype: torch.int32 vs torch.float32'"),
+        "arity": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1,), (i, x)),
+                  "to have same number of outputs"),
+        "mutation": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i.add_(1), x), (i.clone(), x)),
+                     "do not support input mutation"),
+        # torch differentiates its loop; XLA's has no static trip count: refused, never silently zero
+        "grad_operand": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2),
+                                               (i, x.clone().requires_grad_())), "gradients through a while loop"),
+        "grad_closure": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * w), (i, x)),
+                         "gradients through a while loop"),
+    }  # fmt: skip
+    for name, (call, msg) in words.items():
+        with pytest.raises(RuntimeError, match=re.escape(msg)):
+            call()
+    assert i.tolist() == 0  # nothing written
+    with ej.no_grad():  # without gradients a loop reading a parameter runs
+        _, out = ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * w), (i, x))
+    assert out.tolist() == [1.0, 1.0, 1.0] and not out.requires_grad
