@@ -23,6 +23,7 @@ backwards: where torch would, it raises instead of silently dropping the gradien
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -65,14 +66,18 @@ def _fn_key(f):
     same code, defaults and closure contents (numbers by value, anything else by identity: the
     memo keeps the first function, hence those objects, alive) compute the same thing, so
     the first one's compiled function is reused."""
-    if hasattr(f, "__func__") and hasattr(f, "__self__"):  # a bound method
-        return ("method", id(f.__self__), _fn_key(f.__func__))
-    code = getattr(f, "__code__", None)
-    if code is None:
-        return ("object", id(f))
 
     def value(v):
         return (type(v), v) if type(v) in _VALUES else ("id", id(v))
+
+    if hasattr(f, "__func__") and hasattr(f, "__self__"):  # a bound method
+        return ("method", id(f.__self__), _fn_key(f.__func__))
+    if isinstance(f, functools.partial):
+        kw = tuple(sorted((k, value(v)) for k, v in f.keywords.items()))
+        return ("partial", _fn_key(f.func), tuple(value(v) for v in f.args), kw)
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return ("object", id(f))
 
     cells = tuple(value(c.cell_contents) for c in f.__closure__ or ())
     defaults = tuple(value(v) for v in f.__defaults__ or ())

@@ -151,9 +151,18 @@ def test_branches_made_per_call_compile_once():
     assert stats["misses"] == 1 and stats["recompiles"][0] == "first call", stats
     calls(4)
     assert new[0]._compiled.stats()["traces"] == stats["traces"] and len(_func._MEMO) == len(keys) + 1
+    # a partial of the same function with the same arguments is the same function too
+    import functools
+
+    def head(scale, h):
+        return h * scale
+
+    for _ in range(3):
+        ej.cond(ej.tensor(True), functools.partial(head, 2.0), functools.partial(head, 3.0), (ej.ones(2),))
+    assert len([k for k in _func._MEMO if k not in keys]) == 2
     # a different closure (another model) is another function
     _two_heads(ej)(ej.tensor(np.ones((5, 4), np.float32)))
-    assert len([k for k in _func._MEMO if k not in keys]) == 2
+    assert len([k for k in _func._MEMO if k not in keys]) == 3
 
 
 def test_python_bool_and_nested_operands():
