@@ -68,6 +68,7 @@ from ._ops import (  # noqa: F401 - register rows
     _nn_seq,  # noqa: F401 - attention / RNN rows
     _packed,  # noqa: F401 - nn.utils.rnn rows (packed sequences, RNNs on them)
     _parity,  # noqa: F401 - *_copy views, nonzero_static, empty_strided, native_* norms, resize_
+    _parity2,  # noqa: F401 - histogramdd, segment_reduce rows
     _reduction,
     _shape,
     _shape_extra,  # noqa: F401 - unfold / view(dtype) rows, in-place shape methods
@@ -151,10 +152,11 @@ _OP_FUNCTIONS = tuple(n for n in vars(_functional) if not n.startswith("_"))
 globals().update({n: getattr(_functional, n) for n in _OP_FUNCTIONS})
 
 # torch's top-level spellings of nn features and small utilities (torch.conv2d, torch.range, ...)
-from . import _toplevel, _toplevel_utils  # noqa: E402
+from . import _toplevel, _toplevel2, _toplevel_utils  # noqa: E402
 
 globals().update({n: getattr(_toplevel, n) for n in _toplevel.__all__})
 globals().update({n: getattr(_toplevel_utils, n) for n in _toplevel_utils.__all__})
+globals().update({n: getattr(_toplevel2, n) for n in _toplevel2.__all__})
 
 from . import nested  # noqa: E402 - torch.nested (after the op functions: it hooks them)
 from .nested import jagged  # noqa: E402 - torch.jagged
@@ -268,6 +270,7 @@ __all__ = [
     *[n for n in _OP_FUNCTIONS if n not in _toplevel.__all__],
     *_toplevel.__all__,
     *_toplevel_utils.__all__,
+    *_toplevel2.__all__,
     *_namespaces,
     *_LEGACY_TYPES,
 ]

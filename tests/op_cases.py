@@ -2468,3 +2468,46 @@ add(
     grad=False,
     tol=1e-4,
 )
+
+
+# --------------------------------------------------------------------------- histogramdd, segment_reduce (_ops/_parity2.py)
+def _hdd_post(o):
+    return (o[0], *o[1])
+
+
+add(
+    "histogramdd",
+    fixed(
+        lambda r: ([r.arr((12, 2)), r.pick([3, [2, 4]])], {"density": r.bool()}),
+        lambda r: ([r.arr((3, 4, 3))], {"bins": 2, "range": [-1.0, 1.0, -2.0, 2.0, 0.0, 1.0], "weight": r.arr((3, 4))}),
+        lambda r: (
+            [r.arr((10, 2)), [np.array([-1.0, 0.0, 2.0], np.float32), np.array([-3.0, 0.5, 1.0, 3.0], np.float32)]],
+            {},
+        ),
+    ),
+    examples=3,
+    post=_hdd_post,
+    jax_ref=False,
+    tol=1e-5,
+)
+_SEG_LENS = np.array([2, 0, 3, 1], np.int64)
+add(
+    "segment_reduce",
+    fixed(
+        lambda r: (
+            [r.arr(r.pick([(6,), (6, 2)])), r.pick(["sum", "mean", "max", "min", "prod"])],
+            {"lengths": _SEG_LENS},
+        ),
+        lambda r: (
+            [r.arr((6,)), r.pick(["sum", "mean", "max", "min", "prod"])],
+            {"lengths": _SEG_LENS, "initial": r.pick([0.5, -2.0])},
+        ),
+        lambda r: (
+            [r.arr((2, 6)), r.pick(["sum", "amax"])],
+            {"lengths": np.array([[2, 4], [3, 3]], np.int64), "axis": 1},
+        ),
+        lambda r: ([r.arr((6,)), "mean"], {"offsets": np.array([0, 2, 2, 5, 6], np.int64)}),
+    ),
+    examples=4,
+    tol=1e-5,
+)
