@@ -49,10 +49,10 @@ def _legacy_type(name: str, dtype) -> type:
     return _Meta(name, (), {"__doc__": f"torch.{name}: a tensor of dtype {np.dtype(dtype).name}."})
 
 
-def _legacy_types() -> dict:
+def _legacy_dtypes() -> dict:
     from . import _dtypes
 
-    names = {
+    return {
         "FloatTensor": _dtypes.float32,
         "DoubleTensor": _dtypes.float64,
         "HalfTensor": _dtypes.float16,
@@ -64,7 +64,9 @@ def _legacy_types() -> dict:
         "ByteTensor": _dtypes.uint8,
         "BoolTensor": _dtypes.bool_,
     }
-    return {n: _legacy_type(n, d) for n, d in names.items()}
 
 
-LEGACY_TYPES = _legacy_types()
+LEGACY_DTYPES = _legacy_dtypes()  # torch's legacy tensor type names -> dtype
+
+
+LEGACY_TYPES = {n: _legacy_type(n, d) for n, d in LEGACY_DTYPES.items()}

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from . import _autocast, _dtypes
-from ._factories import LEGACY_TYPES, tensor
+from ._factories import LEGACY_DTYPES, LEGACY_TYPES, tensor
 from ._tensor import Tensor
 
 __all__ = [
@@ -318,9 +318,9 @@ def set_default_tensor_type(t) -> None:
         stacklevel=2,
     )
     name = t.rsplit(".", 1)[-1] if isinstance(t, str) else getattr(t, "__name__", None)
-    if name not in _LEGACY_DTYPES or not (isinstance(t, str) or t is LEGACY_TYPES[name] or _is_torch_type(t)):
+    if name not in LEGACY_DTYPES or not (isinstance(t, str) or t is LEGACY_TYPES[name] or _is_torch_type(t)):
         raise TypeError("invalid type object: only floating-point types are supported as the default type")
-    dtype = _LEGACY_DTYPES[name]
+    dtype = LEGACY_DTYPES[name]
     if not _dtypes.is_floating(dtype):
         raise TypeError("only floating-point types are supported as the default type")
     _ej().set_default_dtype(dtype)
@@ -328,20 +328,6 @@ def set_default_tensor_type(t) -> None:
 
 def _is_torch_type(t) -> bool:
     return getattr(t, "__module__", "").split(".")[0] == "torch"
-
-
-_LEGACY_DTYPES = {
-    "FloatTensor": _dtypes.float32,
-    "DoubleTensor": np.dtype("float64"),
-    "HalfTensor": _dtypes.float16,
-    "BFloat16Tensor": _dtypes.bfloat16,
-    "LongTensor": _dtypes.int64,
-    "IntTensor": _dtypes.int32,
-    "ShortTensor": _dtypes.int16,
-    "CharTensor": _dtypes.int8,
-    "ByteTensor": _dtypes.uint8,
-    "BoolTensor": _dtypes.bool_,
-}
 
 
 class Future:

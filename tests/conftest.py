@@ -74,3 +74,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if FUZZ_COUNTS:
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(FUZZ_COUNTS.items()))
         terminalreporter.write_line(f"eagerjax fuzz ({FUZZ_PROFILE} profile) examples run: {parts}")
+
+
+@pytest.fixture
+def fresh_lazy():
+    """A test file's lazy-mode tests start with no recorder and leave eager mode behind them
+    (use: ``pytestmark = pytest.mark.usefixtures("fresh_lazy")``)."""
+    import eagerjax as ej
+    import eagerjax._lazy as lz
+
+    lz._graph = None
+    yield
+    ej.set_mode("eager")

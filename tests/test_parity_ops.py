@@ -17,13 +17,7 @@ from eagerjax.testing import assert_compile_equivalent  # noqa: E402
 RNG = np.random.default_rng(0)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
+pytestmark = pytest.mark.usefixtures("fresh_lazy")
 
 
 def _msg(e: Exception) -> str:

@@ -116,6 +116,41 @@ op("corrcoef", _corrcoef)
 Histogram = return_type("histogram", ("hist", "bin_edges"))
 
 
+def _dim_bins(col, d, nbins, lo_hi):
+    """``(edges, bin index, bin count, inside)`` of the values ``col`` along dimension ``d``
+    (``histogram``'s one, ``histogramdd``'s each): an int ``nbins`` makes equal bins over
+    ``lo_hi`` (the data's min..max by default, widened by 0.5 each side when they coincide), a
+    tensor gives the edges; the last bin includes its right edge."""
+    if isinstance(nbins, int):
+        if nbins <= 0:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {nbins} for dimension {d}")
+        if lo_hi is not None:
+            if lo_hi[0] > lo_hi[1]:
+                raise RuntimeError(
+                    f"torch.histogramdd(): leftmost edge {lo_hi[0]:g} of dimension {d} must be less than or equal "
+                    f"to rightmost edge {lo_hi[1]:g} of dimension {d}"
+                )
+            lo, hi = jnp.asarray(lo_hi[0], col.dtype), jnp.asarray(lo_hi[1], col.dtype)
+        elif col.size:
+            lo, hi = jnp.min(col), jnp.max(col)
+        else:
+            lo, hi = jnp.asarray(0, col.dtype), jnp.asarray(1, col.dtype)
+        same = lo == hi
+        lo, hi = jnp.where(same, lo - 0.5, lo), jnp.where(same, hi + 0.5, hi)
+        edges = jnp.linspace(lo, hi, nbins + 1).astype(col.dtype)
+        pos = jnp.floor((col - lo) * nbins / (hi - lo)).astype(jnp.int32)
+        nb = nbins
+    else:
+        if nbins.ndim != 1:
+            raise RuntimeError(f"torch.histogramdd(): bins tensor should have one dimension, but got {nbins.ndim}")
+        edges = nbins.astype(col.dtype)
+        nb = edges.shape[0] - 1
+        lo, hi = edges[0], edges[-1]
+        pos = jnp.searchsorted(edges, col, side="right").astype(jnp.int32) - 1
+    pos = jnp.clip(jnp.where(col == hi, nb - 1, pos), 0, max(nb - 1, 0))
+    return edges, pos, nb, (col >= lo) & (col <= hi)
+
+
 def _histogram(x, bins, *, range=None, weight=None, density=False):  # noqa: A002 - torch's keyword
     """``(hist, bin_edges)``: an int ``bins`` makes equal bins over ``range`` (the data's
     min..max by default, widened by 0.5 each side when they coincide); a tensor ``bins`` gives
@@ -123,34 +158,9 @@ def _histogram(x, bins, *, range=None, weight=None, density=False):  # noqa: A00
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise NotImplementedError(f"\"histogramdd\" not implemented for '{_tname(x.dtype)}'")
     flat = x.reshape(-1)
-    if isinstance(bins, int):
-        if bins <= 0:
-            raise RuntimeError(f"torch.histogramdd(): number of bins must be positive, but got {bins}")
-        if range is not None:
-            lo, hi = jnp.asarray(range[0], x.dtype), jnp.asarray(range[1], x.dtype)
-            if range[0] > range[1]:
-                raise RuntimeError(
-                    f"torch.histogramdd(): leftmost edge {range[0]:g} of dimension 0 must be less than or equal to "
-                    f"rightmost edge {range[1]:g} of dimension 0"
-                )
-        elif flat.size:
-            lo, hi = jnp.min(flat), jnp.max(flat)
-        else:
-            lo, hi = jnp.asarray(0, x.dtype), jnp.asarray(1, x.dtype)
-        same = lo == hi
-        lo, hi = jnp.where(same, lo - 0.5, lo), jnp.where(same, hi + 0.5, hi)
-        edges = jnp.linspace(lo, hi, bins + 1).astype(x.dtype)
-        pos = jnp.floor((flat - lo) * bins / (hi - lo)).astype(jnp.int32)
-        nb = bins
-    else:
-        if bins.ndim != 1:
-            raise RuntimeError(f"torch.histogramdd(): bins tensor should have one dimension, but got {bins.ndim}")
-        edges = bins.astype(x.dtype)
-        nb = edges.shape[0] - 1
-        lo, hi = edges[0], edges[-1]
-        pos = jnp.searchsorted(edges, flat, side="right").astype(jnp.int32) - 1
-    pos = jnp.clip(jnp.where(flat == hi, nb - 1, pos), 0, max(nb - 1, 0))
-    inside = (flat >= lo) & (flat <= hi)
+    if isinstance(bins, int) and bins <= 0:
+        raise RuntimeError(f"torch.histogramdd(): number of bins must be positive, but got {bins}")
+    edges, pos, nb, inside = _dim_bins(flat, 0, bins, range)
     w = jnp.ones_like(flat) if weight is None else weight.reshape(-1).astype(x.dtype)
     hist = jnp.zeros((nb,), x.dtype).at[pos].add(jnp.where(inside, w, 0))
     if density:

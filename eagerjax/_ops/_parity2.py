@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._tensor import Tensor
+from ._math5 import _dim_bins
 from ._reduction import return_type
 from ._registry import op
 
@@ -33,38 +34,6 @@ Histogramdd = return_type("histogramdd", ("hist", "bin_edges"))
 
 def _histogramdd_out(hist, *edges):
     return Histogramdd(hist, tuple(edges))
-
-
-def _dim_bins(col, d, nbins, lo_hi):
-    """(edges, bin index) of one coordinate column ``col`` (torch's rules, as ``histogram``)."""
-    if isinstance(nbins, int):
-        if nbins <= 0:
-            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {nbins} for dimension {d}")
-        if lo_hi is not None:
-            if lo_hi[0] > lo_hi[1]:
-                raise RuntimeError(
-                    f"torch.histogramdd(): leftmost edge {lo_hi[0]:g} of dimension {d} must be less than or equal "
-                    f"to rightmost edge {lo_hi[1]:g} of dimension {d}"
-                )
-            lo, hi = jnp.asarray(lo_hi[0], col.dtype), jnp.asarray(lo_hi[1], col.dtype)
-        elif col.size:
-            lo, hi = jnp.min(col), jnp.max(col)
-        else:
-            lo, hi = jnp.asarray(0, col.dtype), jnp.asarray(1, col.dtype)
-        same = lo == hi
-        lo, hi = jnp.where(same, lo - 0.5, lo), jnp.where(same, hi + 0.5, hi)
-        edges = jnp.linspace(lo, hi, nbins + 1).astype(col.dtype)
-        pos = jnp.floor((col - lo) * nbins / (hi - lo)).astype(jnp.int32)
-        nb = nbins
-    else:
-        if nbins.ndim != 1:
-            raise RuntimeError(f"torch.histogramdd(): bins tensor should have one dimension, but got {nbins.ndim}")
-        edges = nbins.astype(col.dtype)
-        nb = edges.shape[0] - 1
-        lo, hi = edges[0], edges[-1]
-        pos = jnp.searchsorted(edges, col, side="right").astype(jnp.int32) - 1
-    pos = jnp.clip(jnp.where(col == hi, nb - 1, pos), 0, max(nb - 1, 0))
-    return edges, pos, nb, (col >= lo) & (col <= hi)
 
 
 def _histogramdd(x, bins, *, range=None, weight=None, density=False):  # noqa: A002 - torch's keyword
