@@ -13,6 +13,16 @@ import eagerjax.nn as nn
 
 torch = pytest.importorskip("torch")
 
+
+@pytest.fixture(autouse=True)
+def _torch_validation_restored():
+    """torch 2.13's cond/while_loop (dynamo) switch off torch.distributions' argument
+    validation for the whole process and never restore it: put it back for later tests."""
+    before = torch.distributions.Distribution._validate_args
+    yield
+    torch.distributions.Distribution.set_default_validate_args(before)
+
+
 X = np.array([0.5, -1.0, 2.0], np.float32)
 W = np.array([1.0, 2.0, 3.0], np.float32)
 
