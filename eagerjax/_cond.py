@@ -18,7 +18,10 @@ tensors with the same dtypes; unlike torch's dynamic shapes, the shapes must mat
 ``ej.while_loop(cond_fn, body_fn, carried_inputs)`` runs ``body_fn`` while ``cond_fn`` holds,
 on the device (a generation loop until a stop token, a solver until convergence). XLA's
 loop has no trip count known when the program compiles, so JAX cannot differentiate it
-backwards: where torch would, it raises instead of silently dropping the gradient.
+backwards. Where torch differentiates it, eagerjax first runs the loop counting its steps,
+reads that count on the host, then runs exactly that many steps as a scan, which JAX does
+differentiate (a second pass, and one compiled program per distinct count). Inside
+``ej.compile`` the count cannot be read: there it raises rather than drop the gradient.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from ._autograd import no_grad
 from ._func import _flatten, _memo, _name, _out, _Transformed, _Trap, _wrap_like
 from ._state import flags
 from ._tensor import Tensor
@@ -175,8 +179,45 @@ def while_loop(cond_fn: Callable, body_fn: Callable, carried_inputs: tuple | lis
             f"carried_inputs must be a tuple or list of tensors, got {type(carried_inputs).__name__}: {carried_inputs}"
         )
     name = f"while_loop({_name(cond_fn)}, {_name(body_fn)})"
-    make = lambda: _Transformed(_loop(cond_fn, body_fn), name)  # noqa: E731
-    return _memo("while_loop", (_fn_key(cond_fn), _fn_key(body_fn)), (), make)(*carried_inputs)
+    key = (_fn_key(cond_fn), _fn_key(body_fn))
+
+    def run(how):
+        make = lambda: _Transformed(_loop(cond_fn, body_fn, how), name)  # noqa: E731
+        return _memo("while_loop", key, (how,), make)(*carried_inputs)
+
+    if flags.grad_enabled and (key in _GRAD_LOOPS or any(x.requires_grad for x in carried_inputs)):
+        return _counted(run)
+    try:
+        return run("while")
+    except _NeedsGrad:
+        # (found while tracing: the functions read a parameter; remembered, so later calls
+        # go straight to the counted loop instead of tracing the plain one again)
+        if len(_GRAD_LOOPS) > 256:
+            _GRAD_LOOPS.clear()
+        _GRAD_LOOPS.add(key)
+        return _counted(run)
+
+
+_GRAD_LOOPS: set = set()  # keys of loops whose functions read tensors needing grad
+
+
+class _NeedsGrad(RuntimeError):
+    pass
+
+
+def _counted(run: Callable):
+    """The loop as a differentiable op: its trip count read on the host, then that many steps."""
+    m = flags.mode
+    if m is not None and not m.is_lazy:
+        raise _NeedsGrad(
+            "torch.while_loop: gradients through a while loop inside ej.compile (or another transform) are not "
+            "supported: XLA's loop has no trip count known when the step compiles, so JAX cannot run it backwards. "
+            "Call it outside the compiled step (eagerly or in ej.lazy(), where eagerjax reads the count first), "
+            "run it under ej.no_grad(), or write a Python loop with a fixed count."
+        )
+    with no_grad():
+        n = run("count")
+    return run(int(n.item()))
 
 
 def _no_writes(trap: _Trap, what: str) -> None:
@@ -187,7 +228,12 @@ def _no_writes(trap: _Trap, what: str) -> None:
         )
 
 
-def _loop(cond_fn: Callable, body_fn: Callable) -> Callable:
+def _loop(cond_fn: Callable, body_fn: Callable, how: str | int) -> Callable:
+    """The loop's body for ``_Transformed``. ``how``: ``"while"`` (``lax.while_loop``; refuses
+    to be differentiated), ``"count"`` (only the number of steps it takes, as a tensor) or an
+    int ``n`` (exactly ``n`` steps as ``lax.fori_loop`` with static bounds: a scan, which JAX
+    differentiates)."""
+
     def body(*carried):
         grad_reads = []
 
@@ -227,13 +273,22 @@ def _loop(cond_fn: Callable, body_fn: Callable) -> Callable:
             grad_reads.append(tree)
             return [x._value for x in outs]
 
-        res = jax.lax.while_loop(test, step, [x._read() for x in carried])
+        init = [x._read() for x in carried]
+        if how == "count":
+            _, n = jax.lax.while_loop(lambda s: test(s[0]), lambda s: (step(s[0]), s[1] + 1), (init, jnp.int32(0)))
+            return _out(n, False)
+        if type(how) is int:
+            test(init)  # (traced for its checks: a loop that runs 0 times still validates cond_fn)
+            res = jax.lax.fori_loop(0, how, lambda _, a: step(a), init)
+            tree = grad_reads.pop()
+            needs = any(grad_reads) or any(x.requires_grad for x in carried)
+            return jax.tree_util.tree_unflatten(tree, [_out(a, needs) for a in res])
+        res = jax.lax.while_loop(test, step, init)
         tree = grad_reads.pop()
         if flags.grad_enabled and (any(grad_reads) or any(x.requires_grad for x in carried)):
-            raise RuntimeError(
-                "torch.while_loop: gradients through a while loop are not supported in eagerjax (XLA's loop has "
-                "no trip count known when it compiles, so JAX cannot run it backwards). Run it under "
-                "ej.no_grad(), detach what it reads, or write a Python loop with a fixed count."
+            raise _NeedsGrad(
+                "torch.while_loop: gradients through a while loop are not supported here (XLA's loop has "
+                "no trip count known when it compiles, so JAX cannot run it backwards)"
             )
         return jax.tree_util.tree_unflatten(tree, [_out(a, False) for a in res])
 

@@ -272,11 +272,13 @@ def test_while_loop_refusals():
                   "to have same number of outputs"),
         "mutation": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i.add_(1), x), (i.clone(), x)),
                      "do not support input mutation"),
-        # torch differentiates its loop; XLA's has no static trip count: refused, never silently zero
-        "grad_operand": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2),
-                                               (i, x.clone().requires_grad_())), "gradients through a while loop"),
-        "grad_closure": (lambda: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * w), (i, x)),
-                         "gradients through a while loop"),
+        # inside ej.compile the trip count cannot be read: refused, never a silently zero gradient
+        "grad_operand": (lambda: ej.compile(lambda x: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2),
+                                                                    (i, x)))(x.clone().requires_grad_()),
+                         "gradients through a while loop inside ej.compile"),
+        "grad_closure": (lambda: ej.compile(lambda x: ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * w),
+                                                                    (i, x)))(x),
+                         "gradients through a while loop inside ej.compile"),
     }  # fmt: skip
     for name, (call, msg) in words.items():
         with pytest.raises(RuntimeError, match=re.escape(msg)):
@@ -285,3 +287,82 @@ def test_while_loop_refusals():
     with ej.no_grad():  # without gradients a loop reading a parameter runs
         _, out = ej.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * w), (i, x))
     assert out.tolist() == [1.0, 1.0, 1.0] and not out.requires_grad
+
+
+def _py_while_loop(cond_fn, body_fn, carried):
+    """torch's reference semantics as a plain Python loop. (torch 2.13's own torch.while_loop
+    gets some gradients wrong: with no step run it still differentiates one, and a closed-over
+    parameter gets only the last step's share when the carried input did not need grad.)"""
+    while cond_fn(*carried):
+        carried = body_fn(*carried)
+    return carried
+
+
+def _grad_loop(lib, w, x, limit):
+    """A loop whose count depends on the values (until the sum passes ``limit``), reading a parameter."""
+    loop = _py_while_loop if lib is torch else lib.while_loop
+    i, h = loop(lambda i, h: h.sum() < limit, lambda i, h: (i + 1, h * w + 1), (lib.tensor(0), x))
+    (h * h).sum().backward()
+    wg = np.zeros(()) if w.grad is None else w.grad.numpy()  # (no step ran: a zero grad, as ej.cond's unused branch)
+    return [i.numpy(), h.detach().numpy(), x.grad.numpy(), wg]
+
+
+@pytest.mark.parametrize("limit", [40.0, 4.0, 2.0])  # 5 steps, 1 step, 0 steps
+@pytest.mark.parametrize("mode", ["eager", "lazy"])
+def test_while_loop_gradients_match_torch(mode, limit):
+    """torch differentiates its loop: so does ej, where the trip count can be read first."""
+    want = _grad_loop(torch, torch.nn.Parameter(torch.tensor(1.5)), torch.tensor([1.0, 2.0], requires_grad=True), limit)
+    w, x = nn.Parameter(ej.tensor(1.5)), ej.tensor([1.0, 2.0], requires_grad=True)
+    if mode == "lazy":
+        with ej.lazy():
+            got = _grad_loop(ej, w, x, limit)
+    else:
+        got = _grad_loop(ej, w, x, limit)
+    for g, e in zip(got, want):
+        np.testing.assert_allclose(g, e, rtol=1e-6)
+
+
+def test_while_loop_gradient_programs_are_reused():
+    """One counting program per loop, one stepping program per trip count: a repeated count
+    compiles nothing new."""
+    w = nn.Parameter(ej.tensor(1.5))
+    limit = ej.tensor(10.0)
+
+    def body_fn(i, h):
+        return i + 1, h * w + 1
+
+    def loop():
+        return ej.while_loop(lambda i, h: h.sum() < limit, body_fn, (ej.tensor(0), ej.ones(2)))
+
+    before = len(ej._func._MEMO)
+    counts = []
+    for v in (10.0, 10.0, 30.0, 10.0):
+        limit.fill_(v)
+        counts.append(int(loop()[0]))
+    assert counts == [3, 3, 5, 3]
+    assert len(ej._func._MEMO) - before == 4  # the plain loop (traced once), count, 3 steps, 5 steps
+
+
+def test_while_loop_training_step_matches_torch():
+    """A parameter refined by a loop of data-dependent length, trained by SGD for a few steps."""
+
+    def train(lib, nn_, opt_cls):
+        w = nn_.Parameter(lib.tensor(0.9))
+        opt = opt_cls([w], lr=0.01)
+        loop = _py_while_loop if lib is torch else lib.while_loop
+        stop = lib.tensor(0)
+        losses = []
+        for n in (3, 5, 2, 4):
+            opt.zero_grad()
+            stop.fill_(n)
+            _, h = loop(lambda i, h: i < stop, lambda i, h: (i + 1, h * w + 0.5), (lib.tensor(0), lib.ones(3)))
+            loss = ((h - 2.0) ** 2).mean()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses + [w.item()]
+
+    want = train(torch, torch.nn, torch.optim.SGD)
+    np.testing.assert_allclose(train(ej, nn, ej.optim.SGD), want, rtol=1e-5)
+    with ej.lazy():
+        np.testing.assert_allclose(train(ej, nn, ej.optim.SGD), want, rtol=1e-5)
