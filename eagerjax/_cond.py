@@ -55,8 +55,9 @@ def cond(pred, true_fn: Callable, false_fn: Callable, operands: tuple | list = (
     if pred.numel() != 1:
         raise RuntimeError(f"Expected pred to be bool or single-element tensor, but got {pred}.")
     name = f"cond({_name(true_fn)}, {_name(false_fn)})"
-    make = lambda: _Transformed(_body(true_fn, false_fn), name)  # noqa: E731
-    return _memo("cond", (_fn_key(true_fn), _fn_key(false_fn)), (), make)(pred, *operands)
+    make = lambda: _Transformed(_lifting(_body(true_fn, false_fn), true_fn, false_fn), name)  # noqa: E731
+    lifted = _closure_tensors(true_fn, false_fn)
+    return _memo("cond", (_fn_key(true_fn), _fn_key(false_fn)), (), make)(lifted, pred, *operands)
 
 
 _VALUES = (int, float, complex, bool, str, bytes, type(None))
@@ -72,6 +73,8 @@ def _fn_key(f):
     the first one's compiled function is reused."""
 
     def value(v):
+        if isinstance(v, Tensor):
+            return "tensor"  # (passed to the compiled function as an argument: see ``_lifting``)
         return (type(v), v) if type(v) in _VALUES else ("id", id(v))
 
     if hasattr(f, "__func__") and hasattr(f, "__self__"):  # a bound method
@@ -83,9 +86,55 @@ def _fn_key(f):
     if code is None:
         return ("object", id(f))
 
-    cells = tuple(value(c.cell_contents) for c in f.__closure__ or ())
+    cells = tuple(value(_contents(c)) for c in f.__closure__ or ())
     defaults = tuple(value(v) for v in f.__defaults__ or ())
     return ("function", code, cells, defaults, id(f.__globals__))
+
+
+_EMPTY = object()
+
+
+def _contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # a name the function refers to that is not bound yet
+        return _EMPTY
+
+
+def _tensor_cells(fns) -> list:
+    """The closure cells of ``fns`` holding a Tensor, in order (a bound method's too)."""
+    out = []
+    for f in fns:
+        f = getattr(f, "__func__", f)
+        out += [c for c in getattr(f, "__closure__", None) or () if isinstance(_contents(c), Tensor)]
+    return out
+
+
+def _closure_tensors(*fns) -> list:
+    return [c.cell_contents for c in _tensor_cells(fns)]
+
+
+def _lifting(body: Callable, *fns) -> Callable:
+    """``body`` taking the tensors that ``fns`` close over as a first argument, a list.
+
+    Closures often hold a tensor made afresh on every call (``lambda h: h - m`` for the
+    batch's mean ``m``). Keyed by identity, each call would compile anew; read as state, the
+    compiled function would keep reading the first call's tensor. Instead the functions are
+    keyed by their code alone, their tensors come in as arguments (traced, differentiable)
+    and, while the body traces, the memoized functions' cells hold those arguments."""
+    cells = _tensor_cells(fns)
+
+    def lifted(tensors: list, *args):
+        saved = [c.cell_contents for c in cells]
+        try:
+            for c, t in zip(cells, tensors):
+                c.cell_contents = t
+            return body(*args)
+        finally:
+            for c, v in zip(cells, saved):
+                c.cell_contents = v
+
+    return lifted
 
 
 def _branch(fn: Callable, which: str, leaves: list, tree, meta: dict) -> Callable:
@@ -181,11 +230,15 @@ def while_loop(cond_fn: Callable, body_fn: Callable, carried_inputs: tuple | lis
     name = f"while_loop({_name(cond_fn)}, {_name(body_fn)})"
     key = (_fn_key(cond_fn), _fn_key(body_fn))
 
-    def run(how):
-        make = lambda: _Transformed(_loop(cond_fn, body_fn, how), name)  # noqa: E731
-        return _memo("while_loop", key, (how,), make)(*carried_inputs)
+    lifted = _closure_tensors(cond_fn, body_fn)
 
-    if flags.grad_enabled and (key in _GRAD_LOOPS or any(x.requires_grad for x in carried_inputs)):
+    def run(how):
+        make = lambda: _Transformed(_lifting(_loop(cond_fn, body_fn, how), cond_fn, body_fn), name)  # noqa: E731
+        return _memo("while_loop", key, (how,), make)(lifted, *carried_inputs)
+
+    if flags.grad_enabled and (
+        key in _GRAD_LOOPS or any(x.requires_grad for x in carried_inputs) or any(x.requires_grad for x in lifted)
+    ):
         return _counted(run)
     try:
         return run("while")

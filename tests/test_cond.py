@@ -78,8 +78,9 @@ def test_values_and_grads_match_torch(mode, flip):
         np.testing.assert_allclose(g, r, rtol=1e-6, atol=1e-6)
 
 
-def _two_heads(lib):
-    """A data-dependent choice of head: the kind of step ``if x.mean() > 0:`` cannot compile."""
+def _two_heads(lib, closure: bool = False):
+    """A data-dependent choice of head: the kind of step ``if x.mean() > 0:`` cannot compile.
+    ``closure``: the branches also close over a tensor made in each call (the features' mean)."""
 
     class TwoHeads(lib.nn.Module):
         def __init__(self) -> None:
@@ -90,6 +91,9 @@ def _two_heads(lib):
 
         def forward(self, x):
             h = self.body(x).relu()
+            if closure:
+                m = h.mean()
+                return lib.cond(x.mean() > 0, lambda h: self.a(h) - m, lambda h: self.b(h).tanh() * m, (h,))
             return lib.cond(x.mean() > 0, lambda h: self.a(h), lambda h: self.b(h).tanh(), (h,))
 
     return TwoHeads()
@@ -109,16 +113,22 @@ def _train(lib, model, batches, step_fn=None):
     return [float(run(lib.tensor(x), lib.tensor(y))) for x, y in batches]
 
 
-def test_training_step_matches_torch_and_compiles_once():
+@pytest.mark.parametrize("closure", [False, True])
+def test_training_step_matches_torch_and_compiles_once(closure):
+    """With ``closure``, the tensor the branches close over is new in every call: it is an
+    argument of the one compiled cond (gradients flow through it), not a new cond per call."""
+    from eagerjax import _func
+
     rng = np.random.default_rng(0)
     # the sign of each batch's mean alternates: both branches are taken
     batches = [((rng.standard_normal((5, 4)) + (1.5 if i % 2 else -1.5)).astype(np.float32),
                 rng.standard_normal((5, 1)).astype(np.float32)) for i in range(6)]  # fmt: skip
-    ref = _two_heads(torch)
+    ref = _two_heads(torch, closure)
     sd = {k: v.detach().numpy().copy() for k, v in ref.state_dict().items()}
     want = _train(torch, ref, batches)
     for mode in ("eager", "compile", "lazy"):
-        model = _two_heads(ej)
+        memo = len(_func._MEMO)
+        model = _two_heads(ej, closure)
         model.load_state_dict({k: ej.tensor(v) for k, v in sd.items()})
         holder = {}
 
@@ -136,6 +146,7 @@ def test_training_step_matches_torch_and_compiles_once():
             # one trace, and none more as the predicate flips between branches
             s = holder["fn"].stats()
             assert s["traces"] == 1 and s["hits"] == len(batches) - 1, s
+        assert len(_func._MEMO) - memo == 1, mode  # one cond for all the calls
 
 
 def test_branches_made_per_call_compile_once():
@@ -324,23 +335,21 @@ def test_while_loop_gradients_match_torch(mode, limit):
 
 def test_while_loop_gradient_programs_are_reused():
     """One counting program per loop, one stepping program per trip count: a repeated count
-    compiles nothing new."""
+    compiles nothing new, though the bound is a tensor made afresh for every call."""
     w = nn.Parameter(ej.tensor(1.5))
-    limit = ej.tensor(10.0)
 
     def body_fn(i, h):
         return i + 1, h * w + 1
 
-    def loop():
+    def loop(v):
+        limit = ej.tensor(v)
         return ej.while_loop(lambda i, h: h.sum() < limit, body_fn, (ej.tensor(0), ej.ones(2)))
 
     before = len(ej._func._MEMO)
-    counts = []
-    for v in (10.0, 10.0, 30.0, 10.0):
-        limit.fill_(v)
-        counts.append(int(loop()[0]))
+    counts = [int(loop(v)[0]) for v in (10.0, 10.0, 30.0, 10.0)]
     assert counts == [3, 3, 5, 3]
-    assert len(ej._func._MEMO) - before == 4  # the plain loop (traced once), count, 3 steps, 5 steps
+    # count, 3 steps, 5 steps (the parameter needs grad: the plain loop is never traced)
+    assert len(ej._func._MEMO) - before == 3
 
 
 def test_while_loop_training_step_matches_torch():
