@@ -8,14 +8,7 @@ import eagerjax.nn as nn
 import eagerjax.nn.functional as F
 from eagerjax.testing import assert_compile_equivalent
 
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
 
 
 def make_step(model, opt, sched=None, loss_fn=F.cross_entropy, clip=None):

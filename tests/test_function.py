@@ -18,14 +18,7 @@ X0 = RNG.standard_normal((3, 4)).astype(np.float32)
 DATA = [(RNG.standard_normal((3, 4)).astype(np.float32),) for _ in range(3)]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_lazy_graph():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
-    lz._graph = None
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
 
 
 def _np(t):

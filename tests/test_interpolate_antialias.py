@@ -15,13 +15,7 @@ TF = torch.nn.functional
 MODES = ["eager", "compile", "lazy"]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
 
 
 def _rand(*shape, seed=0):

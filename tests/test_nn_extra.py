@@ -99,13 +99,7 @@ def train_equivalent(model, loss_of, *inputs, lr=0.05):
     assert_compile_equivalent(step, *inputs, steps=3, rtol=1e-5, atol=1e-6)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
 
 
 # --------------------------------------------------------------------------- instance norm

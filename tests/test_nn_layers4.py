@@ -17,7 +17,7 @@ from eagerjax.testing import assert_compile_equivalent
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:torch.*")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning:torch.*"), pytest.mark.usefixtures("fresh_lazy")]
 
 
 def run_pair(ours_fn, theirs_fn, arrays, grad=True, params=(), tol=1e-5, gtol=1e-4, nograd=()):
@@ -54,15 +54,6 @@ def module_pair(ours, theirs, *arrays, grad=True, tol=1e-5, gtol=1e-4):
     out = run_pair(ours, theirs, list(arrays), grad=grad, params=params, tol=tol, gtol=gtol)
     assert repr(ours) == repr(theirs)
     return out
-
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
 
 
 def _raises_like(ours, theirs):

@@ -22,16 +22,10 @@ from eagerjax.nn.parameter import UninitializedBuffer, UninitializedParameter, i
 from eagerjax.testing import assert_compile_equivalent
 
 torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
+
 TN = torch.nn
-
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
 
 
 # (class name, constructor args, constructor kwargs, input shape)

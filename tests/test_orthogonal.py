@@ -22,20 +22,13 @@ from eagerjax.nn.utils import parametrize
 from eagerjax.testing import assert_close
 
 torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
 TP = torch.nn.utils.parametrizations
 
 MAPS = [None, "matrix_exp", "cayley", "householder"]
 SHAPES = [(3, 3), (5, 3), (3, 5)]  # (out, in): square, tall, wide
 BASE = "parametrizations.weight.0.base"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
 
 
 class _Batched:

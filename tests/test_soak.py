@@ -12,6 +12,9 @@ import eagerjax as ej
 import eagerjax.nn as nn
 import eagerjax.nn.functional as F
 
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
+
+
 STEPS = int(os.environ.get("EAGERJAX_SOAK_STEPS", "1500"))
 
 
@@ -28,15 +31,6 @@ def rss_mb() -> float:
 
 def count(kind) -> int:
     return sum(1 for o in gc.get_objects() if type(o) is kind)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc for RSS")

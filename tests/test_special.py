@@ -17,16 +17,9 @@ from eagerjax._ops._special import SAME_AS
 from eagerjax.testing import assert_compile_equivalent
 
 torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
 RNG = np.random.default_rng(0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
 
 
 def _close(ours, theirs, tol=1e-5, what=""):

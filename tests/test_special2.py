@@ -14,16 +14,9 @@ from eagerjax._ops._registry import OPS
 torch = pytest.importorskip("torch")
 from eagerjax.testing import assert_compile_equivalent  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
+
 RNG = np.random.default_rng(0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    import eagerjax._lazy as lz
-
-    lz._graph = None
-    yield
-    ej.set_mode("eager")
 
 
 def _np(t) -> np.ndarray:

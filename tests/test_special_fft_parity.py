@@ -16,10 +16,7 @@ MODES = ("eager", "compiled", "lazy")
 INF, NAN = np.inf, np.nan
 
 
-@pytest.fixture(autouse=True)
-def _fresh_lazy():
-    yield
-    ej.set_mode("eager")
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
 
 
 def _run(mode, fn, *arrays, grad=True):
