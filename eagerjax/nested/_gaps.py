@@ -283,26 +283,14 @@ def install_methods() -> None:
     NestedTensor.__setitem__ = setitem
 
 
-def install_hooks() -> None:
-    """``ej.cat``/``concat``/``concatenate``/``stack`` of a list holding a nested tensor."""
-    import functools
-
+def install_hooks(wrap) -> None:
+    """``ej.cat``/``concat``/``concatenate``/``stack`` of a list holding a nested tensor
+    (``wrap``: ``_hooks._wrap``)."""
     import eagerjax as ej
 
-    def wrap(name, impl):
-        orig = getattr(ej, name, None)
-        if orig is None or getattr(orig, "_nested_impl", None) is not None:
-            return
-
-        @functools.wraps(orig)
-        def f(tensors, *args, **kwargs):
-            if isinstance(tensors, (list, tuple)) and any(type(t) is NestedTensor for t in tensors):
-                return impl(tensors, *args, **kwargs)
-            return orig(tensors, *args, **kwargs)
-
-        f._nested_impl = impl
-        setattr(ej, name, f)
+    def holds_nested(args, kwargs) -> bool:
+        return bool(args) and isinstance(args[0], (list, tuple)) and any(type(t) is NestedTensor for t in args[0])
 
     for name in ("cat", "concat", "concatenate"):
-        wrap(name, cat)
-    wrap("stack", stack)
+        wrap(ej, name, lambda orig, *a, **k: cat(*a, **k), when=holds_nested)
+    wrap(ej, "stack", lambda orig, *a, **k: stack(*a, **k), when=holds_nested)

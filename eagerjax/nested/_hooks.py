@@ -32,15 +32,18 @@ def _is_nt(args, kwargs, two: bool) -> bool:
     return type(kwargs.get("input")) is NestedTensor
 
 
-def _wrap(mod, name: str, impl, two: bool = False) -> None:
+def _wrap(mod, name: str, impl, two: bool = False, when=None) -> None:
+    """Route ``mod.<name>`` calls that take a nested tensor to ``impl(orig, *args, **kwargs)``.
+    Which calls: ``when(args, kwargs)`` if given, else those whose first argument (or
+    ``input=``; with ``two``, either of the first two) is a ``NestedTensor``."""
     orig = getattr(mod, name, None)
     if orig is None or getattr(orig, "_nested_impl", None) is not None:
         return
 
     @functools.wraps(orig)
     def f(*args, **kwargs):
-        if _is_nt(args, kwargs, two):
-            if not args:
+        if when(args, kwargs) if when is not None else _is_nt(args, kwargs, two):
+            if not args and when is None:
                 args = (kwargs.pop("input"),)
             return impl(orig, *args, **kwargs)
         return orig(*args, **kwargs)
@@ -125,4 +128,4 @@ def install() -> None:
     _wrap(functional, "softmin", _softmin)
     _wrap(functional, "rms_norm", lambda orig, nt, *a, **k: _math.layer_norm(nt, *a, orig=orig, name="rms_norm", **k))
     _more.install_hooks(_wrap, _method)
-    _gaps.install_hooks()
+    _gaps.install_hooks(_wrap)

@@ -448,23 +448,14 @@ def install_hooks(wrap, method) -> None:
         wrap(ej, name, method(name))
     for name in LIKE:
         wrap(ej, name, lambda orig, nt, *a, **k: nt._map(lambda t: orig(t, *a, **k)))
-    _wrap_where(ej)
+    wrap(ej, "where", _where, when=_any_nested)
 
 
-def _wrap_where(ej) -> None:
-    import functools
+def _where(orig, condition, *args, **kwargs):
+    if not args and not kwargs:
+        raise _refused(condition, "nonzero.default")
+    return where(condition, *args, **kwargs)
 
-    orig = ej.where
-    if getattr(orig, "_nested_impl", None) is not None:
-        return
 
-    @functools.wraps(orig)
-    def f(condition, *args, **kwargs):
-        if any(type(x) is NestedTensor for x in (condition, *args, *kwargs.values())):
-            if not args and not kwargs:
-                raise _refused(condition, "nonzero.default")
-            return where(condition, *args, **kwargs)
-        return orig(condition, *args, **kwargs)
-
-    f._nested_impl = where
-    ej.where = f
+def _any_nested(args, kwargs) -> bool:
+    return any(type(x) is NestedTensor for x in (*args, *kwargs.values()))
