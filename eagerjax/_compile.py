@@ -24,6 +24,7 @@ import functools
 import os
 import sys
 import time
+import types
 import warnings
 import weakref
 from collections import OrderedDict
@@ -43,11 +44,11 @@ from ._tensor import Tensor, _device_array, _set_rg
 _LOG = os.environ.get("EAGERJAX_LOG", "")
 
 
-def _fast_key(args: tuple, grad_owners: list) -> tuple | None:
+def _fast_key(args: tuple, grad_owners: list, bound: tuple) -> tuple | None:
     """A cheap stand-in for the full cache key of a call whose arguments are all Tensors
     (None otherwise): what ``_split`` and ``_dynamic_key`` would read, plus the structure
     epoch (train/eval flags, param groups), grad mode and ``ej.autocast`` state."""
-    key = [flags.structure_epoch, flags.grad_enabled, flags.autocast_state]
+    key = [flags.structure_epoch, flags.grad_enabled, flags.autocast_state, bound]
     for a in args:
         if type(a) is not Tensor:
             return None
@@ -59,6 +60,63 @@ def _fast_key(args: tuple, grad_owners: list) -> tuple | None:
     if (args[0] is args[1]) if n == 2 else (n > 2 and len({id(a) for a in args}) != n):
         return None  # one tensor passed twice: the full key records which
     return tuple(key)
+
+
+def _holds_state(v) -> bool:
+    """A Tensor, Module or Optimizer: an object whose tensors a step may read as state."""
+    return isinstance(v, Tensor) or hasattr(v, "_parameters") or hasattr(v, "param_groups")
+
+
+def _code_names(code) -> list:
+    """The global names ``code`` and the functions defined in it (lambdas, comprehensions) read."""
+    out = list(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            out += _code_names(c)
+    return out
+
+
+def _bindings(fns, cells: bool = True) -> tuple[list, list]:
+    """Where ``fns`` find state by name: ``(globals, name)`` of each global they read that holds
+    a Tensor, Module or Optimizer now, and (with ``cells``) ``(cell, name)`` of each closure
+    cell holding one.
+
+    A plan records the state objects a step read, not how it reached them: after
+    ``model = Net()`` or ``scale = ej.tensor(2.0)`` rebinds a name, a cached program would
+    silently keep using the old objects. The identities these bindings hold are part of
+    the cache key instead (``_bound_ids``), so such a call finds its state again."""
+    names, found = [], []
+    seen = set()
+    for f in fns:
+        f = getattr(f, "__func__", f)
+        while isinstance(f, functools.partial):
+            f = f.func
+        code = getattr(f, "__code__", None)
+        if code is None:
+            continue
+        g = f.__globals__
+        for n in _code_names(code):
+            if (id(g), n) not in seen and _holds_state(g.get(n)):
+                seen.add((id(g), n))
+                names.append((g, n))
+        if cells:
+            for n, c in zip(code.co_freevars, f.__closure__ or ()):
+                try:
+                    if _holds_state(c.cell_contents):
+                        found.append((c, n))
+                except ValueError:  # (a name not bound yet)
+                    pass
+    return names, found
+
+
+def _bound_ids(names: list, cells: list) -> tuple:
+    out = [id(g.get(n)) for g, n in names]
+    for c, _ in cells:
+        try:
+            out.append(id(c.cell_contents))
+        except ValueError:
+            out.append(0)
+    return tuple(out)
 
 
 def _is_leaf(x) -> bool:
@@ -213,6 +271,11 @@ class CompiledFunction:
         self._last_key: tuple | None = None
         self._eager = False
         self._warned_evict = False
+        # the names through which the step reaches state objects (``_bindings``); a transform
+        # sets its user functions instead (``_func._memo``), whose closure tensors it lifts
+        self._guard_fns: tuple = (fn,)
+        self._guard_cells = True
+        self._guards: tuple | None = None
         self._stats = {
             "calls": 0,
             "hits": 0,
@@ -283,7 +346,7 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         fast = None
         if not kwargs and not (self.static_argnums or self.static_argnames or self._state_args):
-            fast = _fast_key(args, self._grad_owners)
+            fast = _fast_key(args, self._grad_owners, self._bound())
             if fast is not None:
                 hit = self._fast.get(fast)
                 if hit is not None:
@@ -393,7 +456,14 @@ class CompiledFunction:
             self._epoch = flags.structure_epoch
             self._train_key = tuple(m.training for m in self._modules)
         grads = tuple(t._grad is None for t in self._grad_owners)
-        return self._train_key, grads, flags.state_epoch, flags.autocast_state
+        return self._train_key, grads, flags.state_epoch, flags.autocast_state, self._bound()
+
+    def _bound(self) -> tuple:
+        """The identities of the objects the step's names hold now (see ``_bindings``)."""
+        g = self._guards
+        if g is None:
+            g = self._guards = _bindings(self._guard_fns, self._guard_cells)
+        return _bound_ids(*g) if g[0] or g[1] else ()
 
     # ------------------------------------------------------------------ miss: discover + trace
     def _miss(self, skey, key, vals, avals, treedef, args, kwargs):
@@ -777,9 +847,17 @@ class CompiledFunction:
         if sa[2] != sb[2]:
             return f"grad mode {'enabled' if sa[2] else 'disabled'} -> {'enabled' if sb[2] else 'disabled'}"
         if sa[3] != sb[3]:
-            (ta, ga, ea, aa), (tb, gb, eb, ab) = sa[3], sb[3]
+            (ta, ga, ea, aa, ba), (tb, gb, eb, ab, bb) = sa[3], sb[3]
             if aa != ab:
                 return f"autocast: {_autocast.describe(aa)} -> {_autocast.describe(ab)}"
+            if ba != bb and self._guards is not None:
+                names, cells = self._guards
+                labels = [f"global {n}" for _, n in names] + [f"closure variable {n}" for _, n in cells]
+                changed = [label for label, x, y in zip(labels, ba, bb) if x != y]
+                if len(changed) == 1:
+                    return f"{changed[0]} now holds a different object"
+                if changed:
+                    return f"{', '.join(changed)} now hold different objects"
             if ea != eb:
                 return self._state_diff(a, b)
             for m, x, y in zip(self._modules, ta, tb):
@@ -841,7 +919,7 @@ class CompiledFunction:
 
 def _entry_key(key) -> tuple:
     """A program is shared by keys that differ only in which grads exist (the plan decides the rest)."""
-    (treedef, spec, grad_mode, (train, _, _, autocast)), avals = key
+    (treedef, spec, grad_mode, (train, _, _, autocast, _)), avals = key
     return treedef, spec, grad_mode, train, autocast, avals
 
 

@@ -26,14 +26,13 @@ differentiate (a second pass, and one compiled program per distinct count). Insi
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
 from ._autograd import no_grad
-from ._func import _flatten, _memo, _name, _out, _Transformed, _Trap, _wrap_like
+from ._func import _closure_tensors, _flatten, _fn_key, _memo, _name, _out, _Transformed, _Trap, _wrap_like
 from ._state import flags
 from ._tensor import Tensor
 
@@ -55,86 +54,8 @@ def cond(pred, true_fn: Callable, false_fn: Callable, operands: tuple | list = (
     if pred.numel() != 1:
         raise RuntimeError(f"Expected pred to be bool or single-element tensor, but got {pred}.")
     name = f"cond({_name(true_fn)}, {_name(false_fn)})"
-    make = lambda: _Transformed(_lifting(_body(true_fn, false_fn), true_fn, false_fn), name)  # noqa: E731
-    lifted = _closure_tensors(true_fn, false_fn)
-    return _memo("cond", (_fn_key(true_fn), _fn_key(false_fn)), (), make)(lifted, pred, *operands)
-
-
-_VALUES = (int, float, complex, bool, str, bytes, type(None))
-
-
-def _fn_key(f):
-    """What makes a branch the same function as before: its code and what its closure holds.
-
-    Branches are often lambdas made anew on every call (``lambda h: self.head(h)`` in a
-    ``forward``); keyed by identity, each call would compile afresh. Two functions with the
-    same code, defaults and closure contents (numbers by value, anything else by identity: the
-    memo keeps the first function, hence those objects, alive) compute the same thing, so
-    the first one's compiled function is reused."""
-
-    def value(v):
-        if isinstance(v, Tensor):
-            return "tensor"  # (passed to the compiled function as an argument: see ``_lifting``)
-        return (type(v), v) if type(v) in _VALUES else ("id", id(v))
-
-    if hasattr(f, "__func__") and hasattr(f, "__self__"):  # a bound method
-        return ("method", id(f.__self__), _fn_key(f.__func__))
-    if isinstance(f, functools.partial):
-        kw = tuple(sorted((k, value(v)) for k, v in f.keywords.items()))
-        return ("partial", _fn_key(f.func), tuple(value(v) for v in f.args), kw)
-    code = getattr(f, "__code__", None)
-    if code is None:
-        return ("object", id(f))
-
-    cells = tuple(value(_contents(c)) for c in f.__closure__ or ())
-    defaults = tuple(value(v) for v in f.__defaults__ or ())
-    return ("function", code, cells, defaults, id(f.__globals__))
-
-
-_EMPTY = object()
-
-
-def _contents(cell):
-    try:
-        return cell.cell_contents
-    except ValueError:  # a name the function refers to that is not bound yet
-        return _EMPTY
-
-
-def _tensor_cells(fns) -> list:
-    """The closure cells of ``fns`` holding a Tensor, in order (a bound method's too)."""
-    out = []
-    for f in fns:
-        f = getattr(f, "__func__", f)
-        out += [c for c in getattr(f, "__closure__", None) or () if isinstance(_contents(c), Tensor)]
-    return out
-
-
-def _closure_tensors(*fns) -> list:
-    return [c.cell_contents for c in _tensor_cells(fns)]
-
-
-def _lifting(body: Callable, *fns) -> Callable:
-    """``body`` taking the tensors that ``fns`` close over as a first argument, a list.
-
-    Closures often hold a tensor made afresh on every call (``lambda h: h - m`` for the
-    batch's mean ``m``). Keyed by identity, each call would compile anew; read as state, the
-    compiled function would keep reading the first call's tensor. Instead the functions are
-    keyed by their code alone, their tensors come in as arguments (traced, differentiable)
-    and, while the body traces, the memoized functions' cells hold those arguments."""
-    cells = _tensor_cells(fns)
-
-    def lifted(tensors: list, *args):
-        saved = [c.cell_contents for c in cells]
-        try:
-            for c, t in zip(cells, tensors):
-                c.cell_contents = t
-            return body(*args)
-        finally:
-            for c, v in zip(cells, saved):
-                c.cell_contents = v
-
-    return lifted
+    make = lambda: _Transformed(_body(true_fn, false_fn), name)  # noqa: E731
+    return _memo("cond", (true_fn, false_fn), (), make)(pred, *operands)
 
 
 def _branch(fn: Callable, which: str, leaves: list, tree, meta: dict) -> Callable:
@@ -233,8 +154,8 @@ def while_loop(cond_fn: Callable, body_fn: Callable, carried_inputs: tuple | lis
     lifted = _closure_tensors(cond_fn, body_fn)
 
     def run(how):
-        make = lambda: _Transformed(_lifting(_loop(cond_fn, body_fn, how), cond_fn, body_fn), name)  # noqa: E731
-        return _memo("while_loop", key, (how,), make)(lifted, *carried_inputs)
+        make = lambda: _Transformed(_loop(cond_fn, body_fn, how), name)  # noqa: E731
+        return _memo("while_loop", (cond_fn, body_fn), (how,), make)(*carried_inputs)
 
     if flags.grad_enabled and (
         key in _GRAD_LOOPS or any(x.requires_grad for x in carried_inputs) or any(x.requires_grad for x in lifted)

@@ -13,12 +13,15 @@ with grad enabled, a transformed call whose inputs or state need grad is one op 
 autograd tape, so ``vmap(model)(x).sum().backward()`` and a ``grad`` inside a meta-learning
 loop differentiate through it (by JAX, at any order).
 
-Transformed functions are memoized per (transform, function, options): ``grad(f)`` written
-inside a loop reuses one compiled function instead of compiling per iteration.
+Transformed functions are memoized per (transform, the function's code and closure
+contents, options): ``grad(f)``, even ``grad(lambda p: ...)``, written inside a loop reuses
+one compiled function instead of compiling per iteration; the tensors a closure holds are
+passed to it as arguments (``_Lifted``), and rebinding a global it reads is a new cache key.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -49,35 +52,138 @@ def _name(func) -> str:
     return getattr(func, "__name__", None) or type(func).__name__
 
 
-def _memo(kind: str, func, opts: tuple, make: Callable[[], Callable]) -> Callable:
-    """One transformed function per (transform, function, options), least recently used out."""
-    fkey = (func.__self__, func.__func__) if hasattr(func, "__func__") and hasattr(func, "__self__") else func
+def _memo(kind: str, fns: tuple, opts: tuple, make: Callable[[], _Transformed]) -> Callable:
+    """The transformed function of ``fns`` (made by ``make``), one per (transform, the functions'
+    code and closure contents, options), least recently used out.
+
+    Keyed by ``_fn_key``, not identity: ``grad(lambda p: ...)`` or a branch lambda written inside
+    a loop is a new function object on every pass, and would otherwise compile every pass.
+    What the functions close over is part of the key, except tensors: those are passed to the
+    compiled function as arguments (``_Lifted``), since a closure often holds a tensor made
+    afresh on every call (a batch statistic)."""
     try:
-        key = (kind, fkey, opts)
+        key = (kind, tuple(map(_fn_key, fns)), opts)
         hash(key)
     except TypeError:  # unhashable options (a list of argnums): no reuse
         return make()
-    hit = _MEMO.get(key)
-    if hit is not None:
+    tf = _MEMO.get(key)
+    if tf is None:
+        tf = _MEMO[key] = make()
+        tf._cells = _tensor_cells(fns)
+        # the globals the functions read key the compiled function (their closure tensors are
+        # arguments; other closure contents are in the memo key)
+        tf._compiled._guard_fns, tf._compiled._guard_cells = tuple(fns), False
+        if len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    else:
         _MEMO.move_to_end(key)
-        return hit
-    made = _MEMO[key] = make()
-    if len(_MEMO) > _MEMO_SIZE:
-        _MEMO.popitem(last=False)
-    return made
+    cells = _tensor_cells(fns)
+    return _Lifted(tf, cells) if cells else tf
+
+
+_VALUES = (int, float, complex, bool, str, bytes, type(None))
+_EMPTY = object()
+
+
+def _fn_key(f):
+    """What makes ``f`` the same function as before: its code and what its closure holds
+    (numbers by value, a tensor in a closure cell as a slot filled per call, anything else by
+    identity: the memo keeps the first function, hence those objects, alive)."""
+
+    def value(v):
+        return (type(v), v) if type(v) in _VALUES else ("id", id(v))
+
+    if type(f) is _Lifted:  # a transformed function (``jacfwd(jacrev(f))``): the memo's transform
+        return ("lifted", id(f.tf))
+    if hasattr(f, "__func__") and hasattr(f, "__self__"):  # a bound method
+        return ("method", id(f.__self__), _fn_key(f.__func__))
+    if isinstance(f, functools.partial):
+        kw = tuple(sorted((k, value(v)) for k, v in f.keywords.items()))
+        return ("partial", _fn_key(f.func), tuple(value(v) for v in f.args), kw)
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return ("object", id(f))
+    cells = tuple("tensor" if isinstance(c, Tensor) else value(c) for c in map(_contents, f.__closure__ or ()))
+    defaults = tuple(value(v) for v in f.__defaults__ or ())
+    return ("function", code, cells, defaults, id(f.__globals__))
+
+
+def _contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # a name the function refers to that is not bound yet
+        return _EMPTY
+
+
+def _tensor_cells(fns) -> list:
+    """The closure cells of ``fns`` that hold a Tensor, in ``_fn_key``'s order."""
+    out = []
+    for f in fns:
+        if type(f) is _Lifted:
+            out += f.cells
+            continue
+        f = getattr(f, "__func__", f)
+        if isinstance(f, functools.partial):
+            f = f.func
+        out += [c for c in getattr(f, "__closure__", None) or () if isinstance(_contents(c), Tensor)]
+    return out
+
+
+def _closure_tensors(*fns) -> list:
+    return [c.cell_contents for c in _tensor_cells(fns)]
+
+
+class _Lifted:
+    """A memoized transform bound to one call's functions: calls pass the tensors those
+    functions close over (read now) to the transform, whose body, while it traces, puts them
+    in the cells of the functions it was made with (same code, so the same cells)."""
+
+    __slots__ = ("tf", "cells")
+
+    def __init__(self, tf: _Transformed, cells: list) -> None:
+        self.tf = tf
+        self.cells = cells
+
+    @property
+    def __name__(self) -> str:
+        return self.tf.__name__
+
+    def __call__(self, *args, **kwargs):
+        return self.tf.call_lifted([c.cell_contents for c in self.cells], *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return repr(self.tf)
 
 
 class _Transformed:
     """A transformed function: calls run its compiled body (inline inside another trace)."""
 
     def __init__(self, body: Callable, what: str) -> None:
-        self._body = body
+        self._raw_body = body
+        self._cells: list = []  # closure cells of the functions it was made with (``_memo``)
         # Tensors are the compiled function's traced inputs; everything else (Python numbers
         # included, unlike a plain ej.compile) is static, as the function sees it in torch.
-        self._compiled = CompiledFunction(_call_split(body), static_argnums=(1,), name=what, what=what)
+        self._compiled = CompiledFunction(_call_split(self._body), static_argnums=(1,), name=what, what=what)
         self.__name__ = what
 
+    def _body(self, lifted: list, *args, **kwargs):
+        """The body, with ``lifted`` (the tensors of this call's closures) in the cells of the
+        functions it was made with while it runs: it only runs to trace."""
+        cells = self._cells
+        saved = [c.cell_contents for c in cells]
+        try:
+            for c, t in zip(cells, lifted):
+                c.cell_contents = t
+            return self._raw_body(*args, **kwargs)
+        finally:
+            for c, v in zip(cells, saved):
+                c.cell_contents = v
+
     def __call__(self, *args, **kwargs):
+        return self.call_lifted([], *args, **kwargs)
+
+    def call_lifted(self, lifted: list, *args, **kwargs):
+        args = (lifted, *args)
         mode = flags.mode
         if mode is not None and not mode.is_lazy and flags.grad_enabled and type(mode) not in (_Probe, _Replay, _Trap):
             return _inline(self, args, kwargs)
@@ -385,12 +491,12 @@ def _split_aux(out, has_aux: bool, api: str):
 # ----------------------------------------------------------------------------- grad
 def grad_and_value(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable:
     """``(grad, value)`` (``((grad, value), aux)`` with ``has_aux``) of a scalar-valued ``func``."""
-    return _memo("grad_and_value", func, (argnums, has_aux), lambda: _grad(func, argnums, has_aux, True))
+    return _memo("grad_and_value", (func,), (argnums, has_aux), lambda: _grad(func, argnums, has_aux, True))
 
 
 def grad(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False) -> Callable:
     """The gradient of a scalar-valued ``func`` with respect to ``args[argnums]`` (pytrees allowed)."""
-    return _memo("grad", func, (argnums, has_aux), lambda: _grad(func, argnums, has_aux, False))
+    return _memo("grad", (func,), (argnums, has_aux), lambda: _grad(func, argnums, has_aux, False))
 
 
 def _grad(func, argnums, has_aux: bool, with_value: bool) -> _Transformed:
@@ -440,8 +546,8 @@ def vjp(func: Callable, *primals, has_aux: bool = False):
     """
     from ._random import default_generator
 
-    fwd = _memo("vjp_fwd", func, (len(primals), has_aux), lambda: _vjp_forward(func, has_aux))
-    bwd = _memo("vjp_bwd", func, (len(primals), has_aux), lambda: _vjp_backward(func, len(primals), has_aux))
+    fwd = _memo("vjp_fwd", (func,), (len(primals), has_aux), lambda: _vjp_forward(func, has_aux))
+    bwd = _memo("vjp_bwd", (func,), (len(primals), has_aux), lambda: _vjp_backward(func, len(primals), has_aux))
     key = default_generator.get_state()
     res = fwd(*primals)
     out, aux = res if has_aux else (res, None)
@@ -524,7 +630,7 @@ def jvp(func: Callable, primals: tuple, tangents: tuple, *, strict: bool = False
             f"For example, if primals is a tuple of 3 tensors, tangents also must be. Got {len(primals)} primals "
             f"and {len(tangents)} tangents."
         )
-    *res, args_out = _memo("jvp", func, (len(primals), has_aux), lambda: _jvp(func, has_aux))(primals, tangents)
+    *res, args_out = _memo("jvp", (func,), (len(primals), has_aux), lambda: _jvp(func, has_aux))(primals, tangents)
     if args_out:
         # primals the function updated in place: torch updates them and their tangents
         p_leaves, t_leaves = _flatten(primals)[0], _flatten(tangents)[0]
@@ -590,17 +696,17 @@ def jacrev(
 ) -> Callable:
     """The Jacobian of ``func`` with respect to ``args[argnums]`` by reverse mode: each output
     leaf's shape followed by each input leaf's shape (``chunk_size`` is accepted; XLA batches)."""
-    return _memo("jacrev", func, (argnums, has_aux), lambda: _jac(func, argnums, has_aux, jax.jacrev, "jacrev"))
+    return _memo("jacrev", (func,), (argnums, has_aux), lambda: _jac(func, argnums, has_aux, jax.jacrev, "jacrev"))
 
 
 def jacfwd(func: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False, *, randomness: str = "error"):
     """The Jacobian of ``func`` with respect to ``args[argnums]`` by forward mode."""
-    return _memo("jacfwd", func, (argnums, has_aux), lambda: _jac(func, argnums, has_aux, jax.jacfwd, "jacfwd"))
+    return _memo("jacfwd", (func,), (argnums, has_aux), lambda: _jac(func, argnums, has_aux, jax.jacfwd, "jacfwd"))
 
 
 def hessian(func: Callable, argnums: int | tuple[int, ...] = 0) -> Callable:
     """The Hessian of a scalar ``func``: ``jacfwd(jacrev(func, argnums), argnums)``."""
-    return _memo("hessian", func, (argnums,), lambda: jacfwd(jacrev(func, argnums), argnums))
+    return jacfwd(jacrev(func, argnums), argnums)  # (each memoized: jacfwd's key holds jacrev's)
 
 
 def _jac(func, argnums, has_aux: bool, transform, api: str) -> _Transformed:

@@ -45,7 +45,7 @@ def vmap(
     if not callable(func):
         raise RuntimeError(f"vmap: func must be callable, got {type(func)}")
     opts = (_freeze(in_dims), _freeze(out_dims), randomness, chunk_size)
-    return _memo("vmap", func, opts, lambda: _make(func, in_dims, out_dims, randomness, chunk_size))
+    return _memo("vmap", (func,), opts, lambda: _make(func, in_dims, out_dims, randomness, chunk_size))
 
 
 def _freeze(x):
@@ -235,8 +235,8 @@ class _VmapTransformed(_Transformed):
     arguments the function wrote in place, which are copied into them here, outside the
     transform (an ordinary ``copy_``: on the tape, in every mode, as torch's writes are)."""
 
-    def __call__(self, *args, **kwargs):
-        out, args_out = super().__call__(*args, **kwargs)
+    def call_lifted(self, lifted: list, *args, **kwargs):
+        out, args_out = super().call_lifted(lifted, *args, **kwargs)
         if args_out:
             leaves, _ = _flatten(args)
             for i, v in args_out.items():

@@ -1,0 +1,120 @@
+"""A compiled step or transformed function that reaches its state through a name (a global,
+a closure variable) follows that name when it is rebound, and a function made anew per call
+(a lambda in a loop) reuses one compiled function, its closure tensors passed as arguments."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import eagerjax as ej
+import eagerjax.nn as nn
+from eagerjax import _func, func
+
+SCALE = ej.tensor(2.0)
+MODEL = nn.Linear(3, 1)
+OPT = ej.optim.SGD(MODEL.parameters(), lr=0.1)
+
+
+def _scaled(x):
+    return x * SCALE
+
+
+def test_rebinding_a_global_tensor_is_followed():
+    global SCALE
+    f = ej.compile(_scaled)
+    x = ej.ones(3)
+    first = SCALE
+    assert f(x).tolist() == [2.0] * 3
+    SCALE = ej.tensor(5.0)
+    assert f(x).tolist() == [5.0] * 3  # (the cached program would have kept 2.0)
+    assert f.stats()["recompiles"][-1] == "global SCALE now holds a different object"
+    SCALE = first  # the first object again: its program is still cached
+    assert f(x).tolist() == [2.0] * 3
+    assert f.stats()["traces"] == 2
+    SCALE.fill_(3.0)  # a write into the same tensor: read as state, no retrace
+    assert f(x).tolist() == [3.0] * 3 and f.stats()["traces"] == 2
+    SCALE = ej.tensor(2.0)
+
+
+def _train_step(x, y):
+    OPT.zero_grad()
+    loss = ((MODEL(x) - y) ** 2).mean()
+    loss.backward()
+    OPT.step()
+    return loss
+
+
+def test_rebinding_a_global_model_and_optimizer_trains_the_new_ones():
+    """A notebook re-running ``MODEL = ...; OPT = ...`` with the same compiled step."""
+    global MODEL, OPT
+    step = ej.compile(_train_step)
+    x, y = ej.ones(4, 3), ej.zeros(4, 1)
+    step(x, y)
+    old = MODEL
+    old_w = old.weight.detach().numpy().copy()
+    MODEL = nn.Linear(3, 1)
+    OPT = ej.optim.SGD(MODEL.parameters(), lr=0.1)
+    ref = nn.Linear(3, 1)
+    ref.load_state_dict(MODEL.state_dict())
+    ref_opt = ej.optim.SGD(ref.parameters(), lr=0.1)
+    for _ in range(3):
+        got = step(x, y)
+        ref_opt.zero_grad()
+        want = ((ref(x) - y) ** 2).mean()
+        want.backward()
+        ref_opt.step()
+        np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
+    np.testing.assert_allclose(MODEL.weight.detach().numpy(), ref.weight.detach().numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(old.weight.detach().numpy(), old_w)  # the old model is left alone
+    assert "global OPT, global MODEL now hold different objects" in step.stats()["recompiles"]
+
+
+def test_rebinding_a_closure_variable_is_followed():
+    scale = ej.tensor(2.0)
+
+    @ej.compile
+    def f(x):
+        return x * scale
+
+    x = ej.ones(2)
+    assert f(x).tolist() == [2.0, 2.0]
+    scale = ej.tensor(7.0)  # noqa: F841 - read by f through its closure cell
+    assert f(x).tolist() == [7.0, 7.0]
+    assert f.stats()["recompiles"][-1] == "closure variable scale now holds a different object"
+
+
+def test_a_transform_of_a_lambda_made_per_call_compiles_once():
+    """``func.grad(lambda ...)`` inside a loop, closing over a tensor made in each iteration:
+    one compiled function for every iteration, with each iteration's tensor."""
+    before = set(_func._MEMO)
+    p = ej.tensor([1.0, 2.0, 3.0])
+    for k in range(4):
+        c = ej.tensor([1.0, 0.5, 2.0]) * (k + 1)
+        g = func.grad(lambda q: (q * q * c).sum())(p)
+        np.testing.assert_allclose(g.numpy(), 2 * p.numpy() * c.numpy(), rtol=1e-6)
+    new = [v for k, v in _func._MEMO.items() if k not in before]
+    assert len(new) == 1 and new[0]._compiled.stats()["traces"] == 1
+
+
+def test_a_closure_tensor_needing_grad_gets_its_gradient_through_a_transform():
+    """``vmap(lambda r: r * s)`` where ``s`` comes from a parameter: the outer backward reaches
+    the parameter through the lifted tensor, in every call."""
+    w = nn.Parameter(ej.tensor([0.5, -1.0]))
+    x = ej.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    for k in range(3):
+        w.grad = None
+        s = (w * (k + 1)).sum()
+        out = func.vmap(lambda r: r * s)(x)
+        out.sum().backward()
+        # d/dw sum(x * s) = sum(x) * (k + 1) for each component of w
+        np.testing.assert_allclose(w.grad.numpy(), [x.numpy().sum() * (k + 1)] * 2, rtol=1e-6)
+
+
+def test_a_transform_reading_a_rebound_global_follows_it():
+    global SCALE
+    g = func.vmap(_scaled)
+    x = ej.ones(2, 2)
+    assert g(x).tolist() == [[2.0, 2.0]] * 2
+    SCALE = ej.tensor(4.0)
+    assert g(x).tolist() == [[4.0, 4.0]] * 2
+    SCALE = ej.tensor(2.0)
