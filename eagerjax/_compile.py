@@ -79,15 +79,30 @@ def _code_names(code) -> list:
 def _bindings(fns, cells: bool = True) -> tuple[list, list]:
     """Where ``fns`` find state by name: ``(globals, name)`` of each global they read that holds
     a Tensor, Module or Optimizer now, and (with ``cells``) ``(cell, name)`` of each closure
-    cell holding one.
+    cell holding one; also through the plain functions, compiled functions and transforms
+    they call by name (a helper in the same file, ``vmap(grad(f))``), a few levels deep.
 
     A plan records the state objects a step read, not how it reached them: after
     ``model = Net()`` or ``scale = ej.tensor(2.0)`` rebinds a name, a cached program would
     silently keep using the old objects. The identities these bindings hold are part of
     the cache key instead (``_bound_ids``), so such a call finds its state again."""
+    from ._func import _Lifted, _Transformed
+
     names, found = [], []
-    seen = set()
-    for f in fns:
+    seen: set = set()
+    todo = [(f, 0, cells) for f in fns]
+    while todo:
+        f, depth, with_cells = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        if type(f) is _Lifted:
+            f = f.tf
+        if isinstance(f, _Transformed):
+            f = f._compiled
+        if isinstance(f, CompiledFunction):  # (its closure tensors: lifted by a transform, else its own key)
+            todo += [(g, depth, f._guard_cells) for g in f._guard_fns]
+            continue
         f = getattr(f, "__func__", f)
         while isinstance(f, functools.partial):
             f = f.func
@@ -95,18 +110,26 @@ def _bindings(fns, cells: bool = True) -> tuple[list, list]:
         if code is None:
             continue
         g = f.__globals__
-        for n in _code_names(code):
-            if (id(g), n) not in seen and _holds_state(g.get(n)):
-                seen.add((id(g), n))
-                names.append((g, n))
-        if cells:
-            for n, c in zip(code.co_freevars, f.__closure__ or ()):
-                try:
-                    if _holds_state(c.cell_contents):
-                        found.append((c, n))
-                except ValueError:  # (a name not bound yet)
-                    pass
+        values = [(g.get(n), (g, n), False) for n in _code_names(code)]
+        values += [(_cell_value(c), (c, n), True) for n, c in zip(code.co_freevars, f.__closure__ or ())]
+        for v, where, is_cell in values:
+            if _holds_state(v):
+                if not is_cell and (id(g), where[1]) not in seen:
+                    seen.add((id(g), where[1]))
+                    names.append(where)
+                elif is_cell and with_cells:
+                    found.append(where)
+            elif depth < 3 and callable(v) and id(v) not in seen:
+                if isinstance(v, (types.FunctionType, CompiledFunction, _Transformed, _Lifted)):
+                    todo.append((v, depth + 1, with_cells))
     return names, found
+
+
+def _cell_value(c):
+    try:
+        return c.cell_contents
+    except ValueError:  # (a name not bound yet)
+        return None
 
 
 def _bound_ids(names: list, cells: list) -> tuple:

@@ -118,3 +118,25 @@ def test_a_transform_reading_a_rebound_global_follows_it():
     SCALE = ej.tensor(4.0)
     assert g(x).tolist() == [[4.0, 4.0]] * 2
     SCALE = ej.tensor(2.0)
+
+
+def _helper_loss(x):
+    return (MODEL(x) ** 2).mean()  # MODEL reached through a helper the step calls by name
+
+
+def test_names_read_by_helpers_and_inner_transforms_are_followed():
+    global MODEL, SCALE
+    step = ej.compile(lambda x: _helper_loss(x) * 1.0)
+    x = ej.ones(2, 3)
+    step(x)
+    MODEL = nn.Linear(3, 1)
+    np.testing.assert_allclose(step(x).item(), _helper_loss(x).item(), rtol=1e-6)
+    # a global read by the function inside vmap(grad(...)): the outer transform follows it too
+    w = ej.tensor([1.0, -2.0])
+    xs = ej.tensor(np.arange(6, dtype=np.float32).reshape(3, 2))
+    per_example = func.vmap(func.grad(lambda w, x: (x @ w) ** 2 * SCALE), in_dims=(None, 0))
+    for k in (1.0, 3.0):
+        SCALE = ej.tensor(k)
+        want = 2 * (xs.numpy() @ w.numpy())[:, None] * xs.numpy() * k
+        np.testing.assert_allclose(per_example(w, xs).numpy(), want, rtol=1e-6)
+    SCALE = ej.tensor(2.0)
