@@ -13,7 +13,7 @@ import eagerjax as ej
 
 torch = pytest.importorskip("torch")
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:torch.*")  # (torch.nested: prototype stage)
 
 RNG = np.random.default_rng(0)
 A = RNG.standard_normal((2, 3)).astype(np.float32)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 
-from . import _attention, _gaps, _math, _more
+from . import _attention, _gaps, _math, _more, _stacks
 from ._nested_tensor import NestedTensor
 
 # nn.functional functions that act on each element (or row-independently with no dim
@@ -129,3 +129,4 @@ def install() -> None:
     _wrap(functional, "rms_norm", lambda orig, nt, *a, **k: _math.layer_norm(nt, *a, orig=orig, name="rms_norm", **k))
     _more.install_hooks(_wrap, _method)
     _gaps.install_hooks(_wrap)
+    _stacks.install_hooks(_wrap)
