@@ -123,8 +123,8 @@ def _tensor_cells(fns) -> list:
             out += f.cells
             continue
         f = getattr(f, "__func__", f)
-        if isinstance(f, functools.partial):
-            f = f.func
+        while isinstance(f, functools.partial):  # (as ``_fn_key`` keys it: by its innermost function)
+            f = getattr(f.func, "__func__", f.func)
         out += [c for c in getattr(f, "__closure__", None) or () if isinstance(_contents(c), Tensor)]
     return out
 

@@ -140,3 +140,18 @@ def test_names_read_by_helpers_and_inner_transforms_are_followed():
         want = 2 * (xs.numpy() @ w.numpy())[:, None] * xs.numpy() * k
         np.testing.assert_allclose(per_example(w, xs).numpy(), want, rtol=1e-6)
     SCALE = ej.tensor(2.0)
+
+
+def test_a_partial_of_a_closure_made_per_call_uses_each_calls_tensor():
+    import functools
+
+    before = set(_func._MEMO)
+    for k in range(3):
+        c = ej.tensor(float(k + 1))
+
+        def g(a, x):
+            return (x * a * c).sum()
+
+        got = func.grad(functools.partial(functools.partial(g, 2.0)))(ej.ones(2))
+        assert got.tolist() == [2.0 * (k + 1)] * 2
+    assert len([k for k in _func._MEMO if k not in before]) == 1
