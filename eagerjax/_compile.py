@@ -63,8 +63,21 @@ def _fast_key(args: tuple, grad_owners: list, bound: tuple) -> tuple | None:
 
 
 def _holds_state(v) -> bool:
-    """A Tensor, Module or Optimizer: an object whose tensors a step may read as state."""
-    return isinstance(v, Tensor) or hasattr(v, "_parameters") or hasattr(v, "param_groups")
+    """A Tensor, Module or Optimizer (whose tensors a step may read as state), or a Python
+    number, string, bool or None (which its trace bakes in): what a rebinding must be seen of."""
+    return type(v) in _BAKED or isinstance(v, Tensor) or hasattr(v, "_parameters") or hasattr(v, "param_groups")
+
+
+_BAKED = (bool, int, float, complex, str, type(None))
+# functions of these read no user state by name (and eagerjax's own flags change as it runs)
+_LIBRARIES = ("eagerjax", "jax", "numpy", "flax", "optax", "torch")
+
+
+def _identity(v):
+    """How ``_bound_ids`` tells a binding's object: a baked-in value by value, else by identity."""
+    if type(v) in _BAKED:
+        return (type(v), "nan" if v != v else v)
+    return id(v)
 
 
 def _code_names(code) -> list:
@@ -78,14 +91,17 @@ def _code_names(code) -> list:
 
 def _bindings(fns, cells: bool = True) -> tuple[list, list]:
     """Where ``fns`` find state by name: ``(globals, name)`` of each global they read that holds
-    a Tensor, Module or Optimizer now, and (with ``cells``) ``(cell, name)`` of each closure
-    cell holding one; also through the plain functions, compiled functions and transforms
-    they call by name (a helper in the same file, ``vmap(grad(f))``), a few levels deep.
+    a Tensor, Module, Optimizer or Python value now, and (with ``cells``) ``(cell, name)`` of
+    each closure cell holding one; also through the plain functions, compiled functions and
+    transforms they call by name (a helper in the same file, ``vmap(grad(f))``), a few
+    levels deep.
 
-    A plan records the state objects a step read, not how it reached them: after
-    ``model = Net()`` or ``scale = ej.tensor(2.0)`` rebinds a name, a cached program would
-    silently keep using the old objects. The identities these bindings hold are part of
-    the cache key instead (``_bound_ids``), so such a call finds its state again."""
+    A plan records the state objects a step read, not how it reached them, and its trace
+    bakes in the Python values it read: after ``model = Net()``, ``scale = ej.tensor(2.0)``
+    or ``USE_NOISE = False`` rebinds a name, a cached program would silently keep using the
+    old ones. What these bindings hold (objects by identity, values by value) is part of
+    the cache key instead (``_bound_ids``), so such a call finds its state again or
+    retraces, as torch.compile's guards make it."""
     from ._func import _Lifted, _Transformed
 
     names, found = [], []
@@ -110,7 +126,7 @@ def _bindings(fns, cells: bool = True) -> tuple[list, list]:
         if code is None:
             continue
         g = f.__globals__
-        values = [(g.get(n), (g, n), False) for n in _code_names(code)]
+        values = [(g[n], (g, n), False) for n in _code_names(code) if n in g]
         values += [(_cell_value(c), (c, n), True) for n, c in zip(code.co_freevars, f.__closure__ or ())]
         for v, where, is_cell in values:
             if _holds_state(v):
@@ -120,7 +136,9 @@ def _bindings(fns, cells: bool = True) -> tuple[list, list]:
                 elif is_cell and with_cells:
                     found.append(where)
             elif depth < 3 and callable(v) and id(v) not in seen:
-                if isinstance(v, (types.FunctionType, CompiledFunction, _Transformed, _Lifted)):
+                if isinstance(v, (CompiledFunction, _Transformed, _Lifted)) or (
+                    isinstance(v, types.FunctionType) and not (v.__module__ or "").startswith(_LIBRARIES)
+                ):
                     todo.append((v, depth + 1, with_cells))
     return names, found
 
@@ -133,13 +151,7 @@ def _cell_value(c):
 
 
 def _bound_ids(names: list, cells: list) -> tuple:
-    out = [id(g.get(n)) for g, n in names]
-    for c, _ in cells:
-        try:
-            out.append(id(c.cell_contents))
-        except ValueError:
-            out.append(0)
-    return tuple(out)
+    return tuple([_identity(g.get(n)) for g, n in names] + [_identity(_cell_value(c)) for c, _ in cells])
 
 
 def _is_leaf(x) -> bool:
@@ -876,6 +888,10 @@ class CompiledFunction:
             if ba != bb and self._guards is not None:
                 names, cells = self._guards
                 labels = [f"global {n}" for _, n in names] + [f"closure variable {n}" for _, n in cells]
+                values = [f"{label}: {x[1]!r} -> {y[1]!r}" for label, x, y in zip(labels, ba, bb)
+                          if x != y and type(x) is tuple and type(y) is tuple]  # fmt: skip
+                if values:
+                    return ", ".join(values)
                 changed = [label for label, x, y in zip(labels, ba, bb) if x != y]
                 if len(changed) == 1:
                     return f"{changed[0]} now holds a different object"
@@ -941,9 +957,10 @@ class CompiledFunction:
 
 
 def _entry_key(key) -> tuple:
-    """A program is shared by keys that differ only in which grads exist (the plan decides the rest)."""
-    (treedef, spec, grad_mode, (train, _, _, autocast, _)), avals = key
-    return treedef, spec, grad_mode, train, autocast, avals
+    """A program is shared by keys that differ only in which grads exist (the plan decides the
+    rest; the bindings carry the Python values its trace baked in)."""
+    (treedef, spec, grad_mode, (train, _, _, autocast, bound)), avals = key
+    return treedef, spec, grad_mode, train, autocast, bound, avals
 
 
 def _dead_grads(entry: _Entry) -> list | None:

@@ -155,3 +155,27 @@ def test_a_partial_of_a_closure_made_per_call_uses_each_calls_tensor():
         got = func.grad(functools.partial(functools.partial(g, 2.0)))(ej.ones(2))
         assert got.tolist() == [2.0 * (k + 1)] * 2
     assert len([k for k in _func._MEMO if k not in before]) == 1
+
+
+NOISE = True
+GAIN = 2.0
+
+
+def _flagged(x):
+    return x * GAIN + (1.0 if NOISE else 0.0)
+
+
+def test_a_rebound_python_value_the_trace_baked_in_retraces():
+    """torch.compile guards the Python values a step reads by name: so does ej.compile."""
+    global NOISE, GAIN
+    f = ej.compile(_flagged)
+    x = ej.ones(2)
+    assert f(x).tolist() == [3.0, 3.0]
+    GAIN = 3.0
+    assert f(x).tolist() == [4.0, 4.0]
+    NOISE = False
+    assert f(x).tolist() == [3.0, 3.0]
+    GAIN, NOISE = 2.0, True  # the first values again: the first program
+    assert f(x).tolist() == [3.0, 3.0]
+    assert f.stats()["traces"] == 3
+    assert f.stats()["recompiles"][1:] == ["global GAIN: 2.0 -> 3.0", "global NOISE: True -> False"]

@@ -13,7 +13,9 @@ import eagerjax as ej
 
 torch = pytest.importorskip("torch")
 
-from test_function import _fresh_lazy_graph, _np  # noqa: E402, F401 - the shared fixture and copy helper
+from test_function import _np  # noqa: E402 - the shared copy helper
+
+pytestmark = pytest.mark.usefixtures("fresh_lazy")  # (tests/conftest.py)
 
 ej_once = ej.autograd.function.once_differentiable
 torch_once = torch.autograd.function.once_differentiable

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from test_special import _close, _fresh_lazy  # noqa: F401 - the shared comparison helper and lazy-graph fixture
+from test_special import _close  # the shared comparison helper
 
 import eagerjax as ej
 from eagerjax.testing import assert_compile_equivalent
@@ -16,9 +16,12 @@ from eagerjax.testing import assert_compile_equivalent
 torch = pytest.importorskip("torch")
 RNG = np.random.default_rng(0)
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*is deprecated:UserWarning", "ignore:index_reduce\\(\\) is in beta:UserWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:.*is deprecated:UserWarning", "ignore:index_reduce\\(\\) is in beta:UserWarning"
+    ),
+    pytest.mark.usefixtures("fresh_lazy"),  # (tests/conftest.py)
+]
 
 
 def _t(m, a):
