@@ -123,7 +123,7 @@ def _bindings(fns, cells: bool = True) -> tuple[list, list]:
         while isinstance(f, functools.partial):
             f = f.func
         code = getattr(f, "__code__", None)
-        if code is None:
+        if code is None or (getattr(f, "__module__", None) or "").partition(".")[0] in _LIBRARIES:
             continue
         g = f.__globals__
         values = [(g[n], (g, n), False) for n in _code_names(code) if n in g]
@@ -136,9 +136,7 @@ def _bindings(fns, cells: bool = True) -> tuple[list, list]:
                 elif is_cell and with_cells:
                     found.append(where)
             elif depth < 3 and callable(v) and id(v) not in seen:
-                if isinstance(v, (CompiledFunction, _Transformed, _Lifted)) or (
-                    isinstance(v, types.FunctionType) and not (v.__module__ or "").startswith(_LIBRARIES)
-                ):
+                if isinstance(v, (types.FunctionType, CompiledFunction, _Transformed, _Lifted)):
                     todo.append((v, depth + 1, with_cells))
     return names, found
 
@@ -1156,4 +1154,6 @@ def compile(
 def _compile_module(module, opts):
     from ._compiled_module import CompiledModule
 
-    return CompiledModule(module, CompiledFunction(module.__call__, name=type(module).__name__, **opts))
+    compiled = CompiledFunction(module.__call__, name=type(module).__name__, **opts)
+    compiled._guard_fns = (module.forward,)  # (the names the user's forward reads, not Module.__call__'s)
+    return CompiledModule(module, compiled)

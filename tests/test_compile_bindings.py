@@ -179,3 +179,25 @@ def test_a_rebound_python_value_the_trace_baked_in_retraces():
     assert f(x).tolist() == [3.0, 3.0]
     assert f.stats()["traces"] == 3
     assert f.stats()["recompiles"][1:] == ["global GAIN: 2.0 -> 3.0", "global NOISE: True -> False"]
+
+
+class _Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.lin(x) * GAIN
+
+
+def test_a_compiled_module_guards_the_names_its_forward_reads():
+    global GAIN
+    model = _Scaled()
+    compiled = ej.compile(model)
+    x = ej.ones(1, 2)
+    a = compiled(x)
+    GAIN = 4.0
+    b = compiled(x)
+    GAIN = 2.0
+    np.testing.assert_allclose((b / a).numpy(), [[2.0, 2.0]], rtol=1e-6)
+    assert compiled.stats()["recompiles"] == ["first call", "global GAIN: 2.0 -> 4.0"]
