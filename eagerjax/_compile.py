@@ -141,11 +141,12 @@ def _bindings(fns, cells: bool = True) -> tuple[list, list]:
     return names, found
 
 
-def _cell_value(c):
+def _cell_value(c, unbound=None):
+    """A closure cell's contents (``unbound`` for a name not bound yet)."""
     try:
         return c.cell_contents
-    except ValueError:  # (a name not bound yet)
-        return None
+    except ValueError:
+        return unbound
 
 
 def _bound_ids(names: list, cells: list) -> tuple:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from . import _dtypes
 from ._autograd import conj_complex
-from ._compile import CompiledFunction
+from ._compile import CompiledFunction, _cell_value
 from ._state import flags, user_code
 from ._tensor import Tensor
 
@@ -66,10 +66,11 @@ def _memo(kind: str, fns: tuple, opts: tuple, make: Callable[[], _Transformed]) 
         hash(key)
     except TypeError:  # unhashable options (a list of argnums): no reuse
         return make()
+    cells = _tensor_cells(fns)
     tf = _MEMO.get(key)
     if tf is None:
         tf = _MEMO[key] = make()
-        tf._cells = _tensor_cells(fns)
+        tf._cells = cells
         # the globals the functions read key the compiled function (their closure tensors are
         # arguments; other closure contents are in the memo key)
         tf._compiled._guard_fns, tf._compiled._guard_cells = tuple(fns), False
@@ -77,7 +78,6 @@ def _memo(kind: str, fns: tuple, opts: tuple, make: Callable[[], _Transformed]) 
             _MEMO.popitem(last=False)
     else:
         _MEMO.move_to_end(key)
-    cells = _tensor_cells(fns)
     return _Lifted(tf, cells) if cells else tf
 
 
@@ -103,16 +103,11 @@ def _fn_key(f):
     code = getattr(f, "__code__", None)
     if code is None:
         return ("object", id(f))
-    cells = tuple("tensor" if isinstance(c, Tensor) else value(c) for c in map(_contents, f.__closure__ or ()))
+    cells = tuple(
+        "tensor" if isinstance(c, Tensor) else value(c) for c in (_cell_value(c, _EMPTY) for c in f.__closure__ or ())
+    )
     defaults = tuple(value(v) for v in f.__defaults__ or ())
     return ("function", code, cells, defaults, id(f.__globals__))
-
-
-def _contents(cell):
-    try:
-        return cell.cell_contents
-    except ValueError:  # a name the function refers to that is not bound yet
-        return _EMPTY
 
 
 def _tensor_cells(fns) -> list:
@@ -125,7 +120,7 @@ def _tensor_cells(fns) -> list:
         f = getattr(f, "__func__", f)
         while isinstance(f, functools.partial):  # (as ``_fn_key`` keys it: by its innermost function)
             f = getattr(f.func, "__func__", f.func)
-        out += [c for c in getattr(f, "__closure__", None) or () if isinstance(_contents(c), Tensor)]
+        out += [c for c in getattr(f, "__closure__", None) or () if isinstance(_cell_value(c), Tensor)]
     return out
 
 
