@@ -374,7 +374,10 @@ def test_compiled_and_lazy_training_after_a_dry_run():
 def _fresh():
     ej.manual_seed(3)
     model = _model(nn)
-    return model, ej.optim.Adam(model.parameters(), lr=0.01)  # built before the first call
+    # built before the first call. (SGD: Adam moves the conv biases before the norms, whose
+    # gradients are zero up to rounding, by lr-sized steps of random sign, so eager and
+    # lazy agree there only as far as XLA rounds both programs alike; see the README)
+    return model, ej.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
 def test_first_call_in_lazy_mode_matches_eager():
