@@ -41,6 +41,7 @@ from .._dispatch import Kernel, run_kernel
 from .._state import bump_state, bump_structure, flags
 from .._tensor import Tensor, _device_array
 from ..nn._module import _zero_grads
+from . import _statepack
 
 __all__ = ["Optimizer", "ParamGroup", "required"]
 
@@ -370,7 +371,7 @@ class Optimizer:
                 raise
             for w in writes:
                 if w is not None:
-                    Tensor._assign_all(*w)
+                    _write(*w)
         for hook in list(self._optimizer_step_post_hooks.values()):
             hook(self, (), {})
         m = flags.mode
@@ -432,7 +433,16 @@ class Optimizer:
         spec = self._state_spec(opts)
         sts = list(map(self.state.__getitem__, params)) if cls._counts_steps or spec else []
         steps, step_idx = self._shared_steps(group, params, sts) if cls._counts_steps else ([], ())
+        fresh = spec and spec[0][0] not in sts[0] and len(params) == len(group["params"])
+        if fresh:
+            fresh = [name for name, _ in spec if all(name not in st for st in sts)]
         cols = self._leaf_state(params, sts, spec)
+        if fresh:  # state born now for the whole group: hold small columns flat (_statepack)
+            _statepack.maybe_pack(params, sts, [name for name, _ in spec], cols)
+        # per column: None (one input per param) or its pack's (layout, members), one input
+        packed = tuple(map(_statepack.column_spec, cols))
+        col_in = [col if pk is None else [col[0]._pack] for col, pk in zip(cols, packed)]
+        views = any(pk is None and _statepack.has_views(col) for col, pk in zip(cols, packed))
         hypers = []
         for h in cls._hyper_keys:
             v = group.raw(h)
@@ -442,22 +452,22 @@ class Optimizer:
                 hypers.append(v)
         m = flags.mode
         if m is None or m.is_lazy:  # (reads that no mode needs to hear of: the hot path)
-            vals = [t._value for t in chain(params, [p._grad for p in params], *cols, steps, hypers)]
+            vals = [t._value for t in chain(params, [p._grad for p in params], *col_in, steps, hypers)]
         else:
-            vals = [t._read() for t in chain(params, [p.grad for p in params], *cols, steps, hypers)]
+            vals = [t._read() for t in chain(params, [p.grad for p in params], *col_in, steps, hypers)]
         n, ns, k = len(params), len(cols), len(steps)
-        key = (cls._rule_name, cls._leaf, n, ns, k, step_idx, opts)
+        key = (cls._rule_name, cls._leaf, n, ns, k, step_idx, opts, packed)
         if skip_if is not None:
             key += ("skip_if",)
             vals.append(skip_if._read())
         kern = _kernels.get(key)
         if kern is None:
-            body = _rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx)
+            body = _rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx, packed)
             if skip_if is not None:
-                body = _skippable(body, n, ns, k)
+                body = _skippable(body, n, [n if pk is None else 1 for pk in packed], k)
             kern = _kernels[key] = Kernel(body, key[0])
-        targets = list(chain(steps, params, *cols))
-        if tail:
+        targets = list(chain(steps, params, *col_in))
+        if tail and not views:
             m.run_update(kern, vals, targets)
             return None
         return targets, run_kernel(kern, vals)
@@ -597,7 +607,19 @@ class Optimizer:
                 if isinstance(v, list):
                     v = tuple(v)
                 g[k] = v
+        self._pack_loaded_state()
         bump_state()
+
+    def _pack_loaded_state(self) -> None:
+        """Hold loaded state flat where a fresh run would (see _statepack): a resumed run
+        then steps with the same kernels, bit for bit, as the one it continues."""
+        for group in self.param_groups:
+            params = group["params"]
+            spec = self._state_spec(self._options(group))
+            sts = [self.state.get(p) for p in params]
+            if not spec or not all(sts) or any(name not in st for st in sts for name, _ in spec):
+                continue
+            _statepack.maybe_pack(params, sts, [name for name, _ in spec], self._leaf_state(params, sts, spec))
 
     # ------------------------------------------------------------------ misc
     def __getstate__(self) -> dict:
@@ -619,14 +641,34 @@ class Optimizer:
         return s + ")"
 
 
-def _rule_kernel(leaf, per_step, opts: tuple, n: int, ns: int, k: int, step_idx: tuple):
+def _write(targets: list, values) -> None:
+    """An update's results into its targets; a view of packed state (a column that is
+    not one pack's, e.g. state born at different times) writes through into its pack."""
+    plain = [(t, v) for t, v in zip(targets, values) if type(t) is not _statepack._PackedState]
+    if len(plain) < len(targets):
+        for t, v in zip(targets, values):
+            if type(t) is _statepack._PackedState:
+                t._assign(v)
+    Tensor._assign_all([t for t, _ in plain], [v for _, v in plain])
+
+
+def _rule_kernel(leaf, per_step, opts: tuple, n: int, ns: int, k: int, step_idx: tuple, packed: tuple = ()):
     """The pure body of a group's step: ``(params, grads, state columns, steps, hypers) ->
-    (steps + 1, params', state columns')``, ``leaf`` applied to each param."""
+    (steps + 1, params', state columns')``, ``leaf`` applied to each param. A column whose
+    ``packed`` entry is not None is one input and one output: its pack (see _statepack)."""
+    packed = packed or (None,) * ns
+    sizes = [n if pk is None else 1 for pk in packed]
+    s0 = 2 * n + sum(sizes)
 
     def step(*vals):
-        cols = [vals[c * n : (c + 1) * n] for c in range(2 + ns)]
-        hypers = vals[(2 + ns) * n + k :]
-        new_steps = [s + 1 for s in vals[(2 + ns) * n : (2 + ns) * n + k]]
+        cols = [vals[:n], vals[n : 2 * n]]
+        at = 2 * n
+        for size, pk in zip(sizes, packed):
+            part = vals[at : at + size]
+            cols.append(part if pk is None else _statepack.unpack_in(part[0], pk))
+            at += size
+        hypers = vals[s0 + k :]
+        new_steps = [s + 1 for s in vals[s0 : s0 + k]]
         shared = [per_step(opts, s, hypers) for s in new_steps]
         outs = [
             _leaf_of(
@@ -640,7 +682,17 @@ def _rule_kernel(leaf, per_step, opts: tuple, n: int, ns: int, k: int, step_idx:
             )
             for i in range(n)
         ]
-        return tuple(new_steps) + tuple(o[c] for c in range(1 + ns) for o in outs)
+        new_cols = []
+        at = 2 * n
+        for c in range(1 + ns):
+            col = [o[c] for o in outs]
+            pk = packed[c - 1] if c else None
+            if pk is not None:
+                col = [_statepack.pack_out(vals[at], pk, col)]
+            if c:
+                at += sizes[c - 1]
+            new_cols += col
+        return tuple(new_steps) + tuple(new_cols)
 
     return step
 
@@ -668,17 +720,17 @@ def _as_complex(x):
     return jax.lax.complex(x[..., 0], x[..., 1])
 
 
-def _skippable(body, n: int, ns: int, k: int):
+def _skippable(body, n: int, sizes: list, k: int):
     """``body`` (a ``_rule_kernel``) with one more input, ``skip``: where it is nonzero each
     output is its target's old value (the update computed and discarded; no host read).
     Outputs are ``(steps, params, *state columns)``, the inputs ``(params, grads, *state
-    columns, steps, hypers)``."""
+    columns, steps, hypers)``; ``sizes``: each state column's number of inputs (and outputs)."""
+    s0 = 2 * n + sum(sizes)
 
     def step(*vals):
         skip = vals[-1] != 0
         vals = vals[:-1]
         new = body(*vals)
-        s0 = (2 + ns) * n
         old = (*vals[s0 : s0 + k], *vals[:n], *vals[2 * n : s0])
         return tuple(jnp.where(skip, o.astype(x.dtype), x) for o, x in zip(old, new))
 
