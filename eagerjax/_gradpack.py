@@ -133,32 +133,18 @@ class _PackedGrad(_CopiesArePlain, Tensor):
 
     @classmethod
     def _view(cls, shared: _Pack, lay: tuple) -> _PackedGrad:
-        """A grad whose value is the ``lay`` part of ``shared``."""
-        t = cls._fresh()
+        """A grad whose value is the ``lay`` part of ``shared``. (No mode hears of it: this
+        runs on every compiled call, and the caller tells the mode, if any, itself.)"""
+        t = cls._bare()
         t._bind(shared, lay)
         return t
 
     @classmethod
     def _pending(cls, v) -> _PackedGrad:
         """Lazy mode: a grad holding the placeholder ``v``, which the flush may pack."""
-        t = cls._fresh()
+        t = cls._bare()
         _slot.__set__(t, v)
         t._pack = None
-        return t
-
-    @classmethod
-    def _fresh(cls) -> _PackedGrad:
-        # Tensor._make's fields, set directly: this runs on every compiled call and every
-        # lazy backward, and the caller tells the mode (if any) about the new tensor itself.
-        t = object.__new__(cls)
-        t._rg = False
-        t._grad = None
-        t._node = None
-        t._idx = 0
-        t._version = 0
-        t._retain = False
-        t._hooks = None
-        t._name = None
         return t
 
     def _bind(self, shared: _Pack, lay: tuple) -> None:

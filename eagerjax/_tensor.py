@@ -83,6 +83,21 @@ class Tensor:
             m.note_new(t)
         return t
 
+    @classmethod
+    def _bare(cls) -> Tensor:
+        """A new ``cls`` with ``_make``'s default fields and no value, unseen by the mode: for
+        subclasses that hold their value elsewhere (the caller tells the mode if it must)."""
+        t = object.__new__(cls)
+        t._rg = False
+        t._grad = None
+        t._node = None
+        t._idx = 0
+        t._version = 0
+        t._retain = False
+        t._hooks = None
+        t._name = None
+        return t
+
     # -- value access ----------------------------------------------------------------
     def _read(self):
         """The value for computing with it (noted as a read by an active capture)."""

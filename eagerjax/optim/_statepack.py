@@ -55,16 +55,8 @@ class _PackedState(_CopiesArePlain, Tensor):
 
     @classmethod
     def _view(cls, pack: _StatePack, j: int) -> _PackedState:
-        t = object.__new__(cls)
+        t = cls._bare()
         Tensor.__dict__["_value"].__set__(t, None)
-        t._rg = False
-        t._grad = None
-        t._node = None
-        t._idx = 0
-        t._version = 0
-        t._retain = False
-        t._hooks = None
-        t._name = None
         t._pack = pack
         t._j = j
         return t
