@@ -167,8 +167,19 @@ def test_module_outputs_match_torch(make):
             flat.extend(o if isinstance(o, tuple) else (o,))
         return [o for o in flat if o is not None]
 
-    ours, theirs = run(ej, ours_m), run(torch, theirs_m)
-    assert [_dtype_name(o) for o in ours] == [_dtype_name(o) for o in theirs]
+    ours = run(ej, ours_m)
+    try:
+        theirs = run(torch, theirs_m)
+        assert [_dtype_name(o) for o in ours] == [_dtype_name(o) for o in theirs]
+    except RuntimeError as e:
+        # torch's oneDNN has no bfloat16 kernel for some layers on some CPUs (an LSTM on an
+        # AMD EPYC: "could not create a primitive descriptor"): compare values with its float32
+        if "primitive descriptor" not in str(e):
+            raise
+        with torch.no_grad():
+            out = theirs_m(torch.tensor(x))
+        outs = out if isinstance(out, tuple) else (out,)
+        theirs = [y for o in outs for y in (o if isinstance(o, tuple) else (o,))]
     for o, t in zip(ours, theirs):
         np.testing.assert_allclose(_to_np(o), _to_np(t), rtol=5e-2, atol=5e-2)
 
