@@ -20,7 +20,9 @@ changing them never recompiles. Every recompile records its reason in words.
 
 from __future__ import annotations
 
+import dis
 import functools
+import inspect
 import os
 import sys
 import time
@@ -128,7 +130,16 @@ def _bindings(fns, cells: bool = True) -> tuple[list, list]:
         g = f.__globals__
         values = [(g[n], (g, n), False) for n in _code_names(code) if n in g]
         values += [(_cell_value(c), (c, n), True) for n, c in zip(code.co_freevars, f.__closure__ or ())]
+        attrs = None
         for v, where, is_cell in values:
+            if not _holds_state(v) and not isinstance(v, (types.ModuleType, types.FunctionType)):
+                # a plain value read through an attribute (``cfg.gain``, ``Config.lr``)
+                if getattr(v, "__dict__", None) is not None:
+                    if attrs is None:
+                        attrs = _code_attrs(code)
+                    for a in attrs.get(where[1], ()):
+                        if type(_plain_attr(v, a)) in _BAKED and (not is_cell or with_cells):
+                            names.append((_AttrOf(where[0], where[1], a), f"{where[1]}.{a}"))
             if _holds_state(v):
                 if not is_cell and (id(g), where[1]) not in seen:
                     seen.add((id(g), where[1]))
@@ -139,6 +150,59 @@ def _bindings(fns, cells: bool = True) -> tuple[list, list]:
                 if isinstance(v, (types.FunctionType, CompiledFunction, _Transformed, _Lifted)):
                     todo.append((v, depth + 1, with_cells))
     return names, found
+
+
+def _code_attrs(code) -> dict:
+    """``{name: {attr, ...}}``: the attributes ``code`` (and code defined in it) reads
+    straight off a global or closure name (``cfg.gain``)."""
+    out: dict = {}
+    prev = None
+    for ins in dis.get_instructions(code):
+        if ins.opname == "LOAD_ATTR" and prev is not None:
+            out.setdefault(prev, set()).add(ins.argval)
+        prev = ins.argval if ins.opname in ("LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME") else None
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            for k, v in _code_attrs(c).items():
+                out.setdefault(k, set()).update(v)
+    return out
+
+
+class _AttrOf:
+    """A guard on ``root.attr`` (``root`` a global or closure name): ``get`` reads it now,
+    through whatever the name holds now, as ``_bound_ids`` reads a name's value."""
+
+    __slots__ = ("where", "name", "attr")
+
+    def __init__(self, where, name: str, attr: str) -> None:
+        self.where, self.name, self.attr = where, name, attr
+
+    def get(self, _label):
+        w = self.where
+        return _plain_attr(w.get(self.name) if type(w) is dict else _cell_value(w), self.attr)
+
+
+_NO_ATTR = object()
+
+
+def _plain_attr(obj, attr: str):
+    """``obj.attr`` as stored (its own, else its class's), without running a property or
+    ``__getattr__``: a marker when there is none."""
+    d = getattr(obj, "__dict__", None)
+    v = _NO_ATTR if d is None else d.get(attr, _NO_ATTR)
+    return inspect.getattr_static(obj, attr, _NO_ATTR) if v is _NO_ATTR else v
+
+
+def _module_key(m) -> tuple:
+    """``(name, value)`` of each plain Python attribute of ``m`` (``training``, ``p``, ``eps``,
+    a temperature): a step's trace bakes them in, so a new value must find another program
+    (as torch.compile's guards on module attributes do). Module.__setattr__ bumps the
+    structure epoch when one changes, so this runs only then. Attributes a trace assigned
+    itself (``_module.traced_writes``) are left out."""
+    from .nn._module import traced_writes
+
+    skip = traced_writes.get(m, ())
+    return tuple([(k, _identity(v)) for k, v in m.__dict__.items() if type(v) in _BAKED and k not in skip])
 
 
 def _cell_value(c, unbound=None):
@@ -488,7 +552,7 @@ class CompiledFunction:
         step is traced; one around it changes which kernels the step's ops use.)"""
         if flags.structure_epoch != self._epoch:
             self._epoch = flags.structure_epoch
-            self._train_key = tuple(m.training for m in self._modules)
+            self._train_key = tuple(map(_module_key, self._modules))
         grads = tuple(t._grad is None for t in self._grad_owners)
         return self._train_key, grads, flags.state_epoch, flags.autocast_state, self._bound()
 
@@ -886,7 +950,9 @@ class CompiledFunction:
                 return f"autocast: {_autocast.describe(aa)} -> {_autocast.describe(ab)}"
             if ba != bb and self._guards is not None:
                 names, cells = self._guards
-                labels = [f"global {n}" for _, n in names] + [f"closure variable {n}" for _, n in cells]
+                closure = [type(w) is _AttrOf and type(w.where) is not dict for w, _ in names]
+                labels = [f"{'closure variable' if c else 'global'} {n}" for (_, n), c in zip(names, closure)]
+                labels += [f"closure variable {n}" for _, n in cells]
                 values = [f"{label}: {x[1]!r} -> {y[1]!r}" for label, x, y in zip(labels, ba, bb)
                           if x != y and type(x) is tuple and type(y) is tuple]  # fmt: skip
                 if values:
@@ -900,7 +966,11 @@ class CompiledFunction:
                 return self._state_diff(a, b)
             for m, x, y in zip(self._modules, ta, tb):
                 if x != y:
-                    return f"module {type(m).__name__}: training {x} -> {y}"
+                    was, now = dict(x), dict(y)
+                    for name in list(was) + [n for n in now if n not in was]:
+                        if was.get(name) != now.get(name):
+                            shown = [v[1] if v else "(unset)" for v in (was.get(name), now.get(name))]
+                            return f"module {type(m).__name__}: {name} {shown[0]!r} -> {shown[1]!r}"
             if len(ta) != len(tb):
                 return "new modules in the step"
             for t, x, y in zip(self._grad_owners, ga, gb):
@@ -935,8 +1005,6 @@ class CompiledFunction:
 
     def _arg_name(self, treedef, leaf: int) -> str:
         """'0 (x)' for a leaf that is a whole positional argument, else the leaf index."""
-        import inspect
-
         try:
             args, kwargs = jax.tree_util.tree_unflatten(treedef, list(range(treedef.num_leaves)))
             params = list(inspect.signature(self.fn).parameters)

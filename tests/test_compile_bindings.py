@@ -201,3 +201,90 @@ def test_a_compiled_module_guards_the_names_its_forward_reads():
     GAIN = 2.0
     np.testing.assert_allclose((b / a).detach().numpy(), [[2.0, 2.0]], rtol=1e-6)
     assert compiled.stats()["recompiles"] == ["first call", "global GAIN: 2.0 -> 4.0"]
+
+
+class _Tempered(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.temp = 1.0
+
+    def forward(self, x):
+        return self.lin(x) / self.temp
+
+
+class _Counting(nn.Module):
+    """A forward that bumps a plain attribute: the step's own side effect."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.lin(x)
+
+
+class _Config:
+    gain = 1.0
+
+
+CFG = _Config()
+
+
+def test_a_modules_plain_attribute_is_part_of_the_key():
+    """``model.temp = 2.0`` (or a dropout's ``p``) is baked into the trace: a new value
+    retraces, with the reason in words, and the old value's program is still cached."""
+    m = _Tempered()
+    x = ej.ones(1, 2)
+    want = m.lin(x).detach().numpy()
+    f = ej.compile(lambda x: m(x))
+    compiled_m = ej.compile(m)
+    for run in (f, compiled_m):
+        m.temp = 1.0
+        np.testing.assert_allclose(run(x).detach().numpy(), want, rtol=1e-6)
+        m.temp = 2.0
+        np.testing.assert_allclose(run(x).detach().numpy(), want / 2, rtol=1e-6)
+        assert run.stats()["recompiles"][-1] == "module _Tempered: temp 1.0 -> 2.0"
+        m.temp = 1.0
+        np.testing.assert_allclose(run(x).detach().numpy(), want, rtol=1e-6)
+        assert run.stats()["traces"] == 2
+    drop = nn.Dropout(0.0)
+    g = ej.compile(lambda x: drop(x))
+    assert g(ej.ones(1000)).tolist() == [1.0] * 1000
+    drop.p = 1.0
+    assert g(ej.ones(1000)).tolist() == [0.0] * 1000
+
+
+def test_a_plain_attribute_the_step_itself_assigns_settles():
+    """An attribute the forward assigns is the trace's own side effect (the program cannot
+    repeat it): it is not keyed on, so the step settles instead of retracing every call."""
+    m = _Counting()
+    f = ej.compile(lambda x: m(x))
+    for _ in range(6):
+        f(ej.ones(1, 2))
+    assert f.stats()["traces"] <= 2
+
+
+def test_a_plain_value_read_through_an_attribute_is_followed():
+    """``CFG.gain`` (an object's attribute) and ``_Config.gain`` (a class used as a namespace)."""
+    x = ej.ones(2)
+    f = ej.compile(lambda x: x * CFG.gain)
+    g = ej.compile(lambda x: x * _Config.gain)
+    assert f(x).tolist() == [1.0, 1.0] and g(x).tolist() == [1.0, 1.0]
+    CFG.gain = 3.0
+    assert f(x).tolist() == [3.0, 3.0]
+    assert f.stats()["recompiles"][-1] == "global CFG.gain: 1.0 -> 3.0"
+    _Config.gain = 4.0
+    assert g(x).tolist() == [4.0, 4.0]
+    assert g.stats()["recompiles"][-1] == "global _Config.gain: 1.0 -> 4.0"
+    box = _Config()
+    box.gain = 5.0
+    h = ej.compile(lambda x: x * box.gain)
+    assert h(x).tolist() == [5.0, 5.0]
+    box.gain = 6.0
+    assert h(x).tolist() == [6.0, 6.0]
+    assert h.stats()["recompiles"][-1] == "closure variable box.gain: 5.0 -> 6.0"
+    del CFG.gain
+    _Config.gain = 1.0

@@ -116,6 +116,24 @@ def _zero_grads(params, set_to_none: bool) -> None:
         p.grad = None if set_to_none else Tensor._make(_device_array(np.zeros(tuple(g.shape), g.dtype)))
 
 
+# A module's plain Python attributes (``training``, ``p``, ``eps``, a temperature) are baked
+# into a compiled step's program, which keys its cache on them (``_compile._module_key``).
+_PLAIN = (bool, int, float, complex, str, type(None))
+_UNSET = object()
+# Per module, the plain attributes a step's trace assigned: the step's own side effects (a
+# counter its forward bumps), which its program does not repeat; compiled steps do not key
+# on them (else every call would retrace).
+traced_writes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _plain_changed(module, name: str) -> None:
+    mode = flags.mode
+    if mode is not None and not getattr(mode, "is_lazy", False):
+        traced_writes.setdefault(module, set()).add(name)
+    else:
+        bump_structure()
+
+
 class Module:
     """Base class for all neural network modules (``torch.nn.Module``)."""
 
@@ -282,8 +300,10 @@ class Module:
             buffers[name] = value
             bump_state()
             return
-        if name == "training" and d.get("training", value) != value:
-            bump_structure()
+        if type(value) in _PLAIN or type(d.get(name)) in _PLAIN:
+            old = d.get(name, _UNSET)
+            if type(old) is not type(value) or old != value:
+                _plain_changed(self, name)
         object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
