@@ -24,6 +24,8 @@ class Adadelta(Optimizer):
     ``delta = sqrt(u + eps) / sqrt(v + eps) * g``, ``u = rho u + (1 - rho) delta^2``,
     ``p -= lr * delta``. ``step`` is counted (torch keeps it) though the rule never reads it."""
 
+    _elementwise = True
+
     _tensor_keys = _hyper_keys = ("lr", "rho", "eps", "weight_decay")
     _rule_name = "adadelta_step"
 

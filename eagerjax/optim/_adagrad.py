@@ -23,6 +23,8 @@ class Adagrad(Optimizer):
     """Adagrad (``torch.optim.Adagrad``): ``clr = lr / (1 + (step - 1) lr_decay)``,
     ``sum += g * g``, ``p -= clr * g / (sqrt(sum) + eps)``."""
 
+    _elementwise = True
+
     _tensor_keys = _hyper_keys = ("lr", "lr_decay", "weight_decay", "eps")
     _rule_name = "adagrad_step"
 

@@ -28,6 +28,8 @@ _STATE_AMSGRAD = _STATE + (("max_exp_avg_sq", _zeros_like),)
 class Adam(Optimizer):
     """Adam (``torch.optim.Adam``); ``decoupled_weight_decay=True`` is AdamW."""
 
+    _elementwise = True
+
     _tensor_keys = _hyper_keys = ("lr", "betas", "eps", "weight_decay")
     _rule_name = "adam_step"
     _flags = ("decoupled_weight_decay", "amsgrad")

@@ -22,6 +22,8 @@ __all__ = ["Adamax"]
 class Adamax(Optimizer):
     """Adamax (``torch.optim.Adamax``), Adam with the infinity norm."""
 
+    _elementwise = True
+
     _tensor_keys = _hyper_keys = ("lr", "betas", "eps", "weight_decay")
     _rule_name = "adamax_step"
 

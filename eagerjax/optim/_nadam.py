@@ -26,6 +26,8 @@ _STATE = (("mu_product", lambda p: _concrete_scalar(1.0)), ("exp_avg", _zeros_li
 class NAdam(Optimizer):
     """NAdam (``torch.optim.NAdam``): Adam with Nesterov momentum and a momentum-decay schedule."""
 
+    _elementwise = True
+
     _tensor_keys = _hyper_keys = ("lr", "betas", "eps", "weight_decay", "momentum_decay")
     _rule_name = "nadam_step"
     _flags = ("decoupled_weight_decay",)

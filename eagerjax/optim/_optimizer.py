@@ -26,6 +26,7 @@ Design (see the package docstring for the user-facing contract):
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
@@ -388,6 +389,9 @@ class Optimizer:
     _hyper_keys: tuple[str, ...] = ()  # group entries fed to the kernel, in order (``betas`` gives both)
     _flags: tuple[str, ...] = ()  # structural booleans of the group the rule branches on
     _counts_steps = True  # each param has torch's float ``step`` count
+    # ``_leaf`` is elementwise in (p, g, state): applied once to a group's params, grads and
+    # packed state concatenated, it updates every param (see ``_rule_kernel``)
+    _elementwise = False
 
     def _options(self, group: ParamGroup) -> tuple:
         """Static choices of the rule (Python values, part of the kernel key):
@@ -456,13 +460,13 @@ class Optimizer:
         else:
             vals = [t._read() for t in chain(params, [p.grad for p in params], *col_in, steps, hypers)]
         n, ns, k = len(params), len(cols), len(steps)
-        key = (cls._rule_name, cls._leaf, n, ns, k, step_idx, opts, packed)
+        key = (cls._rule_name, cls._leaf, n, ns, k, step_idx, opts, packed, cls._elementwise)
         if skip_if is not None:
             key += ("skip_if",)
             vals.append(skip_if._read())
         kern = _kernels.get(key)
         if kern is None:
-            body = _rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx, packed)
+            body = _rule_kernel(cls._leaf, cls._per_step, opts, n, ns, k, step_idx, packed, cls._elementwise)
             if skip_if is not None:
                 body = _skippable(body, n, [n if pk is None else 1 for pk in packed], k)
             kern = _kernels[key] = Kernel(body, key[0])
@@ -652,15 +656,43 @@ def _write(targets: list, values) -> None:
     Tensor._assign_all([t for t, _ in plain], [v for _, v in plain])
 
 
-def _rule_kernel(leaf, per_step, opts: tuple, n: int, ns: int, k: int, step_idx: tuple, packed: tuple = ()):
+def _rule_kernel(
+    leaf, per_step, opts: tuple, n: int, ns: int, k: int, step_idx: tuple, packed: tuple = (), elementwise=False
+):
     """The pure body of a group's step: ``(params, grads, state columns, steps, hypers) ->
     (steps + 1, params', state columns')``, ``leaf`` applied to each param. A column whose
-    ``packed`` entry is not None is one input and one output: its pack (see _statepack)."""
+    ``packed`` entry is not None is one input and one output: its pack (see _statepack).
+
+    An ``elementwise`` rule whose state columns are all packs of exactly these params
+    (shaped like them) runs ONCE on the concatenations: the new state is then an elementwise
+    function of the old, which XLA writes in place into the donated pack (slicing each
+    member out and concatenating again costs a copy of the pack per step)."""
     packed = packed or (None,) * ns
     sizes = [n if pk is None else 1 for pk in packed]
     s0 = 2 * n + sum(sizes)
+    whole = tuple(range(n))
+    flat = elementwise and ns > 0 and k == 1 and all(pk is not None and pk[1] == whole for pk in packed)
+
+    def flat_step(vals):
+        ps, gs, states = vals[:n], vals[n : 2 * n], vals[2 * n : s0]
+        layout = packed[0][0]
+        dt = states[0].dtype
+        if any(
+            tuple(p.shape) != shape or p.dtype != dt or g.dtype != dt for p, g, (_, shape) in zip(ps, gs, layout)
+        ) or any(pk[0] != layout or x.dtype != dt for pk, x in zip(packed, states)):
+            return None  # (state shaped unlike its param, mixed dtypes: one update per param)
+        hypers = vals[s0 + k :]
+        new_step = vals[s0] + 1
+        cat = lambda xs: jnp.concatenate([jnp.ravel(x) for x in xs])  # noqa: E731
+        out = _leaf_of(leaf, opts, cat(ps), cat(gs), tuple(states), per_step(opts, new_step, hypers), hypers)
+        new_ps = [jax.lax.slice(out[0], (off,), (off + math.prod(sh),)).reshape(sh) for off, sh in layout]
+        return (new_step, *new_ps, *out[1:])
 
     def step(*vals):
+        if flat:
+            res = flat_step(vals)
+            if res is not None:
+                return res
         cols = [vals[:n], vals[n : 2 * n]]
         at = 2 * n
         for size, pk in zip(sizes, packed):

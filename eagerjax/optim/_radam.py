@@ -24,6 +24,8 @@ _STATE = (("exp_avg", _zeros_like), ("exp_avg_sq", _zeros_like))
 class RAdam(Optimizer):
     """RAdam (``torch.optim.RAdam``): Adam with the variance rectification of Liu et al. (2019)."""
 
+    _elementwise = True
+
     _tensor_keys = _hyper_keys = ("lr", "betas", "eps", "weight_decay")
     _rule_name = "radam_step"
     _flags = ("decoupled_weight_decay",)

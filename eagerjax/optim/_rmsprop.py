@@ -23,6 +23,8 @@ __all__ = ["RMSprop"]
 class RMSprop(Optimizer):
     """RMSprop (``torch.optim.RMSprop``)."""
 
+    _elementwise = True
+
     _tensor_keys = _hyper_keys = ("lr", "alpha", "eps", "weight_decay", "momentum")
     _rule_name = "rmsprop_step"
     _flags = ("centered",)

@@ -18,6 +18,8 @@ class SGD(Optimizer):
     ``g = g + momentum * v`` with Nesterov else ``g = v``, ``p -= lr * g``.
     """
 
+    _elementwise = True
+
     _tensor_keys = _hyper_keys = ("lr", "momentum", "dampening", "weight_decay")
     _rule_name = "sgd_step"
     _flags = ("nesterov",)
