@@ -70,6 +70,19 @@ def example_start(name: str) -> None:
     _xla_budget.make_room(0.35)
 
 
+def pytest_sessionfinish(session) -> None:
+    # under pytest-xdist (the README's test command) each worker counts its own examples and
+    # hands them to the controller, which prints the summary (pytest_testnodedown below)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["eagerjax_fuzz_counts"] = dict(FUZZ_COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    FUZZ_COUNTS.update(getattr(node, "workeroutput", {}).get("eagerjax_fuzz_counts", {}))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     if FUZZ_COUNTS:
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(FUZZ_COUNTS.items()))
