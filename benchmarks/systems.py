@@ -122,6 +122,8 @@ def _ej_program(fn, x, y):
     """The compiled step's executable, lowered from its plan (the state's avals, as called)."""
     import jax
 
+    from eagerjax._compile import _dead_avals
+
     entry = fn._cache[fn._last_key]
     plan = entry.plan
     sds = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)  # noqa: E731
@@ -131,7 +133,7 @@ def _ej_program(fn, x, y):
         [sds(t._grad._value) for t in plan.grad_donated],
         [sds(t._grad._value) for t in plan.grad_kept],
         [sds(x._value), sds(y._value)],
-        [] if entry.pack else [sds(t._value) for t in plan.grad_dead],
+        [jax.ShapeDtypeStruct(*aval) for aval in _dead_avals(entry)] if plan.grad_dead else [],
     )
     return entry.jitted.lower(*args).compile()
 

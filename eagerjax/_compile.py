@@ -23,6 +23,7 @@ from __future__ import annotations
 import dis
 import functools
 import inspect
+import math
 import os
 import sys
 import time
@@ -788,8 +789,8 @@ class CompiledFunction:
             # ``dead`` (the old buffers of grads the step overwrites unread) is never read:
             # keep_unused keeps it a parameter, so its buffers can be donated to the outputs.
             donate = (0, 2, 5) if self.donate else ()
-            # Small grads that are all overwritten unread come back in one buffer; their old
-            # buffers are then not donated (no per-grad inputs either: a few hundred KB at most).
+            # Small grads that are all overwritten unread come back in one buffer, and the
+            # previous call's buffer, whole, is the one dead input (``_dead_pack``).
             entry.pack = len(plan.grad_out) == len(plan.grad_dead) and _gradpack.packable(
                 [(t._value.shape, t._value.dtype) for t in plan.grad_out]
             )
@@ -829,7 +830,7 @@ class CompiledFunction:
         gd = [t._grad._value for t in plan.grad_donated]
         gk = [t._grad._value for t in plan.grad_kept]
         fn = entry.jitted
-        dead = _dead_grads(entry) if plan.grad_dead and not entry.pack else []
+        dead = (_dead_pack(entry) if entry.pack else _dead_grads(entry)) if plan.grad_dead else []
         if self.donate:
             # Donate only buffers nothing else holds (a `.data` alias, a saved
             # activation, a user's detach()). 3 references are ours: the tensor,
@@ -1060,10 +1061,45 @@ def _dead_grads(entry: _Entry) -> list | None:
     return out
 
 
+def _dead_pack(entry: _Entry) -> list:
+    """A packing step's one dead input: the buffer of the previous call's grad pack, when
+    every dead grad is still an unread view of it and nothing else holds it (the usual loop:
+    ``zero_grad()`` inside the step, no grad read between calls), else fresh zeros in its
+    place. Either way the donating program runs: XLA writes the new pack over the old one,
+    as the hand-written step reuses its grads' memory, and the parameters stay donated."""
+    ts = entry.plan.grad_dead
+    g = ts[0]._grad
+    shared = getattr(g, "_pack", None)
+    if type(shared) is _gradpack._Pack and shared.flat is not None:
+        rc = sys.getrefcount
+        # references: each view's ``_pack``, ``shared``, the argument / t._grad, ``g``, the argument
+        ok = rc(shared) == len(ts) + 2
+        for t in ts:
+            g = t._grad
+            if not ok or type(g) is not _gradpack._PackedGrad or g._pack is not shared or rc(g) > 3:
+                ok = False
+                break
+        flat = shared.flat
+        # (this program's own last output has its layout: its avals, the grads' dtype)
+        # references: ``shared.flat``, ``flat``, the argument
+        if ok and shared.layout == entry.grad_layout and flat.dtype == ts[0]._value.dtype and rc(flat) == 3:
+            return [flat]  # (its views are all replaced once the call returns)
+    return [_device_array(np.zeros(*aval)) for aval in _dead_avals(entry)]
+
+
+def _dead_avals(entry: _Entry) -> list:
+    """``(shape, dtype)`` of each dead input: the dead grads', or a packing step's one flat
+    buffer of them all (every dead grad is written: a plan never packs one it leaves None)."""
+    ts = entry.plan.grad_dead
+    if entry.pack:
+        return [((sum(math.prod(t._value.shape) for t in ts),), ts[0]._value.dtype)]
+    return [(t._value.shape, t._value.dtype) for t in ts]
+
+
 def _dead_fill(entry: _Entry) -> list:
-    """Stand-ins with each dead grad's aval, made once per program and never donated."""
+    """Stand-ins for the dead inputs, made once per program and never donated."""
     if entry.dead_fill is None:
-        entry.dead_fill = [_device_array(np.zeros(t._value.shape, t._value.dtype)) for t in entry.plan.grad_dead]
+        entry.dead_fill = [_device_array(np.zeros(*aval)) for aval in _dead_avals(entry)]
     return entry.dead_fill
 
 

@@ -206,3 +206,46 @@ def test_packed_view_sets_every_tensor_field():
         if name not in ("__weakref__", "_value"):
             assert getattr(view, name) == getattr(plain, name), name
     np.testing.assert_array_equal(view.numpy(), np.arange(6.0).reshape(2, 3))
+
+
+def test_previous_pack_is_donated_whole(monkeypatch):
+    """The usual loop (zero_grad inside the step, no grad read between calls) donates the
+    previous call's pack as one buffer: XLA writes the new grads over it. A grad someone
+    holds, or one already split out, keeps its values; fresh zeros stand in for the pack,
+    and the donating program (parameters, state) still runs."""
+    from eagerjax import _compile
+
+    fallbacks, dead = [], []
+    orig_no_donate, orig_dead = _compile.CompiledFunction._no_donate, _compile._dead_pack
+
+    def spy(entry):
+        shared = getattr(entry.plan.grad_dead[0]._grad, "_pack", None)
+        prev = id(shared.flat) if shared is not None and shared.flat is not None else None
+        del shared  # (a reference here would stop the donation)
+        out = orig_dead(entry)
+        dead.append((id(out[0]) == prev, out[0]))  # (held only after the decision)
+        return out
+
+    monkeypatch.setattr(_compile, "_dead_pack", spy)
+    monkeypatch.setattr(
+        _compile.CompiledFunction, "_no_donate", staticmethod(lambda e: fallbacks.append(e) or orig_no_donate(e))
+    )
+    x, y = ej.randn(5, 4), ej.randn(5, 1)
+    model, _, step = _model_and_step()
+    ref_model, _, ref_step = _model_and_step()
+    c = ej.compile(step)
+    for _ in range(3):
+        c(x, y), ref_step(x, y)
+    # the first call's stand-in, then the previous pack twice: each consumed by the call
+    assert [was_prev for was_prev, _ in dead] == [False, True, True]
+    assert all(a.is_deleted() for _, a in dead)
+    held = model[0].weight.grad  # a user's alias: its pack is not donated
+    expect = held.numpy().copy()
+    ref_model[0].bias.grad.numpy()  # (the reference reads too: same steps)
+    c(x, y), ref_step(x, y)
+    model[0].bias.grad.numpy()  # split out: the next call cannot donate this pack either
+    c(x, y), ref_step(x, y)
+    assert [was_prev for was_prev, _ in dead[3:]] == [False, False]
+    np.testing.assert_array_equal(held.numpy(), expect)
+    assert not fallbacks and c.stats()["traces"] == 1  # the donating program all along
+    _assert_same(model, ref_model)
