@@ -27,7 +27,7 @@ import numpy as np
 from . import _anomaly, _post_hooks
 from ._lazy import concrete
 from ._state import flags
-from ._tensor import Tensor
+from ._tensor import Tensor, _device_array
 
 _FREED = None
 
@@ -506,9 +506,8 @@ def _ones(shape, dtype):
     key = (shape, dtype)
     v = _ones_cache.get(key)
     if v is None:
-        # (entering ensure_compile_time_eval costs more than the lookup: only on a miss)
-        with jax.ensure_compile_time_eval():
-            v = jnp.ones(shape, dtype)
+        # From the host: jnp.ones would compile a program for it, in the first step's time.
+        v = _device_array(np.ones(shape, dtype))
         if len(_ones_cache) >= 256:
             _ones_cache.clear()
         _ones_cache[key] = v

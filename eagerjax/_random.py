@@ -21,7 +21,7 @@ from ._ops._creation import _check_size
 from ._ops._creation import _size as _creation_size
 from ._ops._registry import op
 from ._state import flags, vmap_randomness
-from ._tensor import Tensor
+from ._tensor import Tensor, _device_array
 
 
 class Generator:
@@ -126,7 +126,7 @@ def draw_shaped(row, generator: Generator | None, shape: tuple, dtype, **params)
     flat = draw(row, generator, shape=(_bucket(n),), dtype=dtype, **params)
     if flags.mode is None:
         # Eager: an unjitted slice/reshape costs microseconds and compiles nothing.
-        return Tensor._make(jnp.asarray(np.asarray(flat._value)[:n].reshape(shape)))
+        return Tensor._make(_device_array(np.asarray(flat._value)[:n].reshape(shape)))
     return flat.narrow(0, 0, n).reshape(shape)
 
 

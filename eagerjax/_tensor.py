@@ -870,23 +870,25 @@ def _to_array(data, dtype):
     if isinstance(data, (jax.Array, jax.core.Tracer)):
         return data if dtype is None or data.dtype == dtype else data.astype(dtype)
     if isinstance(data, np.ndarray):
-        return jnp.asarray(data, dtype=dtype)
+        # (device_put, not jnp.asarray: that stages host data through a program compiled
+        # per shape, ~20 ms for every new shape a user makes a tensor of)
+        return _device_array(data) if dtype is None else jnp.asarray(data, dtype=dtype)
     if isinstance(data, (list, tuple)):
         if dtype is None:
             dtype = _infer_dtype(data)
         if any(isinstance(x, Tensor) for x in _flat(data)):
             return jnp.asarray(_tensors_to_np(data), dtype=dtype)
         try:
-            return jnp.asarray(np.asarray(data, dtype=dtype))
+            return _device_array(np.asarray(data, dtype=dtype))
         except ValueError:
             _check_ragged(data)  # (torch's message for ragged data)
             raise
     if isinstance(data, np.generic):  # a NumPy scalar keeps its dtype (np.float16(1.5): float16)
-        return jnp.asarray(np.asarray(data, dtype=dtype or _dtypes.to_dtype(data.dtype)))
+        return _device_array(np.asarray(data, dtype=dtype or _dtypes.to_dtype(data.dtype)))
     if isinstance(data, (bool, int, float, complex)):
         if dtype is None:
             dtype = _infer_dtype([data])
-        return jnp.asarray(np.asarray(data, dtype=dtype))
+        return _device_array(np.asarray(data, dtype=dtype))
     if dtype is None:
         _infer_dtype(data)  # (torch's errors for a str, None, a dict, ...)
     return jnp.asarray(np.asarray(data), dtype=dtype)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import math
 
-import jax.numpy as jnp
 import numpy as np
 
 from .. import _dtypes
-from .._tensor import Parameter, Tensor
+from .._tensor import Parameter, Tensor, _device_array
 from . import functional as F
 from . import init
 from ._module import Module
@@ -20,7 +19,7 @@ def _empty(shape: tuple, dtype=None) -> Tensor:
     """Storage for a new parameter (filled by ``reset_parameters``); concrete even under a trace."""
     dt = _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
     # From NumPy: a device_put, not an XLA compile per new shape.
-    return Tensor._make(jnp.asarray(np.zeros(tuple(shape), dt)))
+    return Tensor._make(_device_array(np.zeros(tuple(shape), dt)))
 
 
 def _weight_and_bias(module: Module, weight_shape: tuple, bias_shape: tuple, bias: bool, dtype) -> None:

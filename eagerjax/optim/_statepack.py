@@ -33,7 +33,7 @@ from jax import lax
 from .._dispatch import Kernel, run_kernel
 from .._gradpack import PACK_MAX_ELEMENTS, PACK_MAX_RANK, layout_of
 from .._state import flags
-from .._tensor import Size, Tensor, _CopiesArePlain
+from .._tensor import Size, Tensor, _CopiesArePlain, _device_array
 
 _Tracer = jax.core.Tracer
 
@@ -124,8 +124,9 @@ def maybe_pack(params: list, sts: list[dict], names: list[str], cols: list[list]
         vals = [Tensor.__dict__["_value"].__get__(t) for t in col]
         if not all(map(_concrete, vals)) or not _packable(vals):
             continue
-        with jax.ensure_compile_time_eval():
-            flat = jnp.concatenate([jnp.ravel(v) for v in vals])
+        # On the host: state is born small (a pack is bounded), and jnp's ravel/concatenate
+        # here would compile a program per parameter shape, in the first step's time.
+        flat = _device_array(np.concatenate([np.asarray(v).ravel() for v in vals]))
         mode, flags.mode = flags.mode, None  # (born concrete; the mode hears of it below)
         try:
             pack = _StatePack._make(flat)
