@@ -126,7 +126,7 @@ def draw_shaped(row, generator: Generator | None, shape: tuple, dtype, **params)
     flat = draw(row, generator, shape=(_bucket(n),), dtype=dtype, **params)
     if flags.mode is None:
         # Eager: an unjitted slice/reshape costs microseconds and compiles nothing.
-        return Tensor._make(_device_array(np.asarray(flat._value)[:n].reshape(shape)))
+        return Tensor._make(_device_array(np.array(np.asarray(flat._value)[:n].reshape(shape))))
     return flat.narrow(0, 0, n).reshape(shape)
 
 

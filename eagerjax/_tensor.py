@@ -853,6 +853,8 @@ def _check_ragged(data) -> None:
 
 def _device_array(a: np.ndarray):
     """A concrete jax array holding host data, even inside a trace, without an XLA compile.
+    ``a`` must be the caller's own and never written again: the transfer may read it after
+    this returns, or alias its memory.
 
     (``jnp.asarray`` under ``ensure_compile_time_eval`` stages a copy through a tiny jitted
     program per shape, which a first compiled step would pay once per parameter shape.)
@@ -871,8 +873,9 @@ def _to_array(data, dtype):
         return data if dtype is None or data.dtype == dtype else data.astype(dtype)
     if isinstance(data, np.ndarray):
         # (device_put, not jnp.asarray: that stages host data through a program compiled
-        # per shape, ~20 ms for every new shape a user makes a tensor of)
-        return _device_array(data) if dtype is None else jnp.asarray(data, dtype=dtype)
+        # per shape, ~20 ms for every new shape a user makes a tensor of; of a copy: the
+        # caller may write to its array as soon as this returns)
+        return _device_array(np.array(data)) if dtype is None else jnp.asarray(data, dtype=dtype)
     if isinstance(data, (list, tuple)):
         if dtype is None:
             dtype = _infer_dtype(data)

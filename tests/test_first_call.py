@@ -80,3 +80,14 @@ def test_new_linear_storage_compiles_nothing_but_its_init():
     # nothing, its storage included
     ej.nn.Linear(43, 31)
     assert _compiles(lambda: ej.nn.Linear(31, 43)) == 0
+
+
+def test_tensor_from_an_array_is_a_copy():
+    # torch.tensor copies; a transfer without a compile may read the source after returning
+    # (or alias it), so the caller's array must not be what is transferred
+    for shape in [(4,), (64, 64), (300, 300)]:
+        for _ in range(20):
+            a = np.zeros(shape, np.float32)
+            t = ej.tensor(a)
+            a[...] = 5
+            assert not t.numpy().any()
