@@ -23,6 +23,12 @@ from ._registry import OPS, alias, op
 
 _P = dict(function=False, method=False)
 
+# Flax layers here are only ever applied to given params, yet Flax traces a layer's
+# initializer on every trace of it (to check the given params' shapes against it): zeros
+# trace in microseconds, the default kernel inits (a truncated normal; an orthogonal QR for
+# recurrent kernels) in milliseconds each, paid by every first step and every new shape.
+GIVEN_PARAMS = {"kernel_init": fnn.initializers.zeros_init(), "bias_init": fnn.initializers.zeros_init()}
+
 
 # --------------------------------------------------------------------------- linear
 def _linear(x, weight, bias=None):
@@ -43,7 +49,7 @@ def _linear(x, weight, bias=None):
     params = {"kernel": weight.T}
     if bias is not None:
         params["bias"] = bias
-    return fnn.Dense(features=weight.shape[0], use_bias=bias is not None).apply({"params": params}, x)
+    return fnn.Dense(features=weight.shape[0], use_bias=bias is not None, **GIVEN_PARAMS).apply({"params": params}, x)
 
 
 op("_linear", _linear, autocast="linear", **_P)

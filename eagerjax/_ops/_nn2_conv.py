@@ -19,6 +19,7 @@ from jax import lax
 
 from .. import _dtypes
 from ._linalg import is_half
+from ._nn import GIVEN_PARAMS
 
 
 def _flax():
@@ -105,6 +106,7 @@ def _conv(x, weight, bias=None, *, stride, padding, dilation, groups, padding_mo
         feature_group_count=groups,
         use_bias=bias is not None and not half_bias,
         **({"conv_general_dilated": _CONV_F32} if half_bias else {}),
+        **GIVEN_PARAMS,
     )
     y = _to_first(layer.apply({"params": params}, _to_last(x, nsp)), nsp)
     if half_bias:
@@ -142,6 +144,7 @@ def _conv_transpose(x, weight, bias=None, *, stride, padding, output_padding, di
             use_bias=bias is not None and not half_bias,
             transpose_kernel=True,
             **f32,
+            **GIVEN_PARAMS,
         )
         y = _to_first(layer.apply({"params": params}, _to_last(x, nsp)), nsp)
     else:

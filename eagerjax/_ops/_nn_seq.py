@@ -43,7 +43,11 @@ from jax import lax
 from .._autocast import rnn_name
 from .._random import _split
 from ._linalg import is_half
+from ._nn import GIVEN_PARAMS
 from ._registry import op
+
+# (recurrent kernels too: their default init is an orthogonal QR, the costliest to trace)
+_GIVEN_CELL = {**GIVEN_PARAMS, "recurrent_kernel_init": GIVEN_PARAMS["kernel_init"]}
 
 _P = dict(function=False, method=False)
 
@@ -341,7 +345,7 @@ def _cell(mode: str, w_ih, w_hh, b_ih, b_hh, w_hr):
         for j, g in enumerate("ifgo"):
             params["i" + g] = {"kernel": wi[j].T}
             params["h" + g] = {"kernel": wh[j].T, "bias": b[j]}
-        cell = fnn.LSTMCell(features=H)
+        cell = fnn.LSTMCell(features=H, **_GIVEN_CELL)
     elif mode == "GRU":
         wi = w_ih.reshape(3, H, -1)
         wh = w_hh.reshape(3, H, H)
@@ -355,11 +359,11 @@ def _cell(mode: str, w_ih, w_hh, b_ih, b_hh, w_hr):
             "hz": {"kernel": wh[1].T},
             "hn": {"kernel": wh[2].T, "bias": bh[2]},
         }
-        cell = fnn.GRUCell(features=H)
+        cell = fnn.GRUCell(features=H, **_GIVEN_CELL)
     else:
         params = {"i": {"kernel": w_ih.T, "bias": b_ih + b_hh}, "h": {"kernel": w_hh.T}}
         act = jnp.tanh if mode == "RNN_TANH" else jax.nn.relu
-        cell = fnn.SimpleCell(features=H, activation_fn=act)
+        cell = fnn.SimpleCell(features=H, activation_fn=act, **_GIVEN_CELL)
 
     def step(carry, xt):
         return cell.apply({"params": params}, carry, xt)
