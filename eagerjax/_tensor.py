@@ -863,6 +863,18 @@ def _device_array(a: np.ndarray):
         return jax.device_put(a)
 
 
+def _host_array(a: np.ndarray):
+    """``a`` (the caller's own) as a tensor's value: a transfer in eager and lazy mode (no
+    program compiled per shape); while a step is captured, a constant of its trace, as
+    ``jnp.asarray`` makes it, so a tensor made inside the step is the step's own value and
+    not state that it reads (a concrete one, written in place, would be discovered anew
+    on every pass and never settle)."""
+    m = flags.mode
+    if m is None or getattr(m, "is_lazy", False):
+        return _device_array(a)
+    return jnp.asarray(a)
+
+
 def _to_array(data, dtype):
     """Anything array-like -> jax array with torch's dtype inference."""
     dtype = _dtypes.to_dtype(dtype)
@@ -872,26 +884,26 @@ def _to_array(data, dtype):
     if isinstance(data, (jax.Array, jax.core.Tracer)):
         return data if dtype is None or data.dtype == dtype else data.astype(dtype)
     if isinstance(data, np.ndarray):
-        # (device_put, not jnp.asarray: that stages host data through a program compiled
-        # per shape, ~20 ms for every new shape a user makes a tensor of; of a copy: the
-        # caller may write to its array as soon as this returns)
-        return _device_array(np.array(data)) if dtype is None else jnp.asarray(data, dtype=dtype)
+        # (not jnp.asarray(data): that stages host data through a program compiled per
+        # shape, ~20 ms for every new shape a user makes a tensor of; a copy: the caller
+        # may write to its array as soon as this returns)
+        return _host_array(np.array(data)) if dtype is None else jnp.asarray(data, dtype=dtype)
     if isinstance(data, (list, tuple)):
         if dtype is None:
             dtype = _infer_dtype(data)
         if any(isinstance(x, Tensor) for x in _flat(data)):
             return jnp.asarray(_tensors_to_np(data), dtype=dtype)
         try:
-            return _device_array(np.asarray(data, dtype=dtype))
+            return _host_array(np.asarray(data, dtype=dtype))
         except ValueError:
             _check_ragged(data)  # (torch's message for ragged data)
             raise
     if isinstance(data, np.generic):  # a NumPy scalar keeps its dtype (np.float16(1.5): float16)
-        return _device_array(np.asarray(data, dtype=dtype or _dtypes.to_dtype(data.dtype)))
+        return _host_array(np.asarray(data, dtype=dtype or _dtypes.to_dtype(data.dtype)))
     if isinstance(data, (bool, int, float, complex)):
         if dtype is None:
             dtype = _infer_dtype([data])
-        return _device_array(np.asarray(data, dtype=dtype))
+        return _host_array(np.asarray(data, dtype=dtype))
     if dtype is None:
         _infer_dtype(data)  # (torch's errors for a str, None, a dict, ...)
     return jnp.asarray(np.asarray(data), dtype=dtype)

@@ -91,3 +91,18 @@ def test_tensor_from_an_array_is_a_copy():
             t = ej.tensor(a)
             a[...] = 5
             assert not t.numpy().any()
+
+
+def test_tensor_made_inside_a_compiled_step_is_the_steps_own():
+    # (made concrete there, and written in place, it would be state the step reads, found
+    # anew by every discovery: "did not settle")
+    @ej.compile
+    def step(x):
+        t = ej.tensor(np.array([1.0, 2.0], np.float32))
+        u = ej.tensor([1.0, 2.0])
+        return t.mul_(x), u.add_(x)
+
+    for k in (3.0, 2.0):
+        t, u = step(ej.tensor(k))
+        assert t.tolist() == [k, 2 * k] and u.tolist() == [1 + k, 2 + k]
+    assert step.stats()["traces"] == 1
