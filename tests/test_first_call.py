@@ -106,3 +106,13 @@ def test_tensor_made_inside_a_compiled_step_is_the_steps_own():
         t, u = step(ej.tensor(k))
         assert t.tolist() == [k, 2 * k] and u.tolist() == [1 + k, 2 + k]
     assert step.stats()["traces"] == 1
+
+
+def test_linear_made_inside_a_compiled_step_is_the_steps_own():
+    @ej.compile
+    def step(x):
+        return ej.nn.Linear(3, 2)(x).sum()  # (fresh weights each call, as in eager)
+
+    x = ej.tensor(np.ones((4, 3), np.float32))
+    assert float(step(x)) != float(step(x))
+    assert step.stats()["traces"] == 1

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .. import _dtypes
-from .._tensor import Parameter, Tensor, _device_array
+from .._tensor import Parameter, Tensor, _host_array
 from . import functional as F
 from . import init
 from ._module import Module
@@ -16,10 +16,10 @@ __all__ = ["Identity", "Linear", "Flatten", "Unflatten"]
 
 
 def _empty(shape: tuple, dtype=None) -> Tensor:
-    """Storage for a new parameter (filled by ``reset_parameters``); concrete even under a trace."""
+    """Storage for a new parameter (filled by ``reset_parameters``): a transfer, not an XLA
+    compile per new shape; inside a captured step, the step's own value (``_host_array``)."""
     dt = _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
-    # From NumPy: a device_put, not an XLA compile per new shape.
-    return Tensor._make(_device_array(np.zeros(tuple(shape), dt)))
+    return Tensor._make(_host_array(np.zeros(tuple(shape), dt)))
 
 
 def _weight_and_bias(module: Module, weight_shape: tuple, bias_shape: tuple, bias: bool, dtype) -> None:
