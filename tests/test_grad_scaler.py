@@ -390,6 +390,23 @@ def test_state_dict_round_trip(mode):
     assert again.state_dict() == sd and again._scale is None
 
 
+def test_state_loaded_from_arrays_is_a_copy():
+    # The transfer may read the host array after load_state_dict returns (or alias it):
+    # the scaler must hold its own copy, as ej.tensor does, whatever the caller does next.
+    for _ in range(20):
+        sc = GradScaler()
+        sc.scale(ej.ones(1))
+        scale, tracker = np.array(8.0, np.float32), np.array(2, np.int32)
+        sc.load_state_dict({**sc.state_dict(), "scale": scale, "_growth_tracker": tracker})
+        scale[...] = -1.0
+        tracker[...] = -1
+        assert (sc.get_scale(), sc._get_growth_tracker()) == (8.0, 2)
+        factor = np.array(3.0, np.float32)
+        sc.set_growth_factor(factor)
+        factor[...] = -1.0
+        assert sc._factors[0].item() == 3.0
+
+
 def test_disabled_is_a_pass_through():
     m = _model(ej)
     opt = ej.optim.SGD(m.parameters(), lr=0.1)

@@ -60,7 +60,7 @@ _kernels: dict = {}
 
 def _concrete_scalar(x: float) -> Tensor:
     """A new 0-d float32 tensor holding ``x``, concrete even under a capture trace."""
-    return Tensor._make(_device_array(np.asarray(x, np.float32)))
+    return Tensor._make(_device_array(np.array(x, np.float32)))
 
 
 def _concrete_zeros(shape: tuple, dtype) -> Tensor:
