@@ -41,7 +41,7 @@ import numpy as np
 from . import _autocast, _dispatch, _gradpack, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._precision import traced
-from ._state import flags, user_code
+from ._state import collector_paused, flags, user_code
 from ._tensor import Tensor, _device_array, _set_rg
 
 _LOG = os.environ.get("EAGERJAX_LOG", "")
@@ -486,7 +486,8 @@ class CompiledFunction:
             return self._run(entry, vals, treedef)
         self._stats["misses"] += 1
         try:
-            return self._miss(skey, key, vals, avals, treedef, args, kwargs)
+            with collector_paused():
+                return self._miss(skey, key, vals, avals, treedef, args, kwargs)
         except GraphBreak as gb:
             self._eager = True
             warnings.warn(

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _gradpack, _xla_budget
 from ._precision import traced
-from ._state import flags
+from ._state import collector_paused, flags
 from ._tensor import Tensor, _device_array
 
 _LOG = os.environ.get("EAGERJAX_LOG", "")
@@ -226,7 +226,8 @@ class LazyGraph:
         shape = self.shapes.get(skey)
         if shape is None:
             args = [_as_spec(_AVALS[a], v) for a, v in zip(avals, vals)]
-            leaves, treedef = jax.tree_util.tree_flatten(jax.eval_shape(traced(kern.fn), *args))
+            with collector_paused():
+                leaves, treedef = jax.tree_util.tree_flatten(jax.eval_shape(traced(kern.fn), *args))
             if len(leaves) > _LEAF_MASK:
                 raise RuntimeError(f"{kern.name}(): too many outputs to record lazily ({len(leaves)})")
             single = treedef.num_leaves == 1 and not treedef.children() and treedef.num_nodes == 1
@@ -381,7 +382,8 @@ class LazyGraph:
         t0 = time.perf_counter()
 
         def first(*consts):
-            out = jitted(*consts)
+            with collector_paused():
+                out = jitted(*consts)
             self.stats["compile_seconds"] += time.perf_counter() - t0
             self.cache[key] = jitted
             return out

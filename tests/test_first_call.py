@@ -12,11 +12,13 @@ in the same process cannot hide a compile.
 from __future__ import annotations
 
 import contextlib
+import gc
 
 import numpy as np
 import pytest
 
 import eagerjax as ej
+from eagerjax import _lazy
 from eagerjax import _xla_budget as budget
 from eagerjax.nn import functional as F
 
@@ -116,3 +118,83 @@ def test_linear_made_inside_a_compiled_step_is_the_steps_own():
     x = ej.tensor(np.ones((4, 3), np.float32))
     assert float(step(x)) != float(step(x))
     assert step.stats()["traces"] == 1
+
+
+def _adam_mlp(n_in: int):
+    ej.manual_seed(0)
+    model = ej.nn.Sequential(ej.nn.Linear(n_in, 5), ej.nn.Tanh(), ej.nn.Linear(5, 3))
+    opt = ej.optim.Adam(model.parameters(), lr=1e-3)
+    return model, opt
+
+
+def test_collector_paused_while_a_compiled_step_traces_and_restored_after():
+    model, opt = _adam_mlp(13)
+    seen = []
+
+    @ej.compile
+    def step(x):
+        seen.append(gc.isenabled())  # (runs only while discovered and traced)
+        opt.zero_grad()
+        loss = model(x).square().mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    assert gc.isenabled()
+    step(ej.ones(4, 13))
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    step(ej.ones(4, 13))  # a hit runs no Python of the step
+    assert len(seen) == step.stats()["traces"] + step.stats()["discoveries"]
+    # A failing call (a shape error in the step's Python) leaves the collector on...
+    with pytest.raises(Exception, match="13"):
+        step(ej.ones(4, 12))
+    assert gc.isenabled()
+    # ...and one the user turned off stays off.
+    gc.disable()
+    try:
+        step(ej.ones(6, 13))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_collector_paused_while_lazy_mode_traces(monkeypatch):
+    """Lazy mode traces each new kernel once for its output shapes and each new graph once
+    for its program: the collector is off for both, and on again for the recording."""
+    import jax
+
+    model, opt = _adam_mlp(17)
+    during = []
+    shape_of = jax.eval_shape
+
+    def eval_shape(*a, **k):
+        during.append(gc.isenabled())
+        return shape_of(*a, **k)
+
+    monkeypatch.setattr(jax, "eval_shape", eval_shape)
+
+    class JaxWithTracedPrograms:  # the graph's program notes the collector as it is traced
+        def __getattr__(self, name):
+            return getattr(jax, name)
+
+        @staticmethod
+        def jit(program, **kw):
+            def noted(*consts):
+                programs.append(gc.isenabled())
+                return program(*consts)
+
+            return jax.jit(noted, **kw)
+
+    programs = []
+    monkeypatch.setattr(_lazy, "jax", JaxWithTracedPrograms())
+    with ej.lazy():
+        opt.zero_grad()
+        loss = model(ej.ones(4, 17)).square().mean()
+        assert gc.isenabled()
+        loss.backward()
+        opt.step()
+        assert gc.isenabled()
+    assert during and not any(during)
+    assert programs == [False]
+    assert gc.isenabled()

@@ -39,7 +39,7 @@ import jax
 from .. import _autocast
 from .._autograd import _RECOMPUTE_MAX, no_grad
 from .._dispatch import Kernel, call_kernel
-from .._state import flags
+from .._state import collector_paused, flags
 from .._tensor import Tensor
 from . import _activation as A
 from . import _backward_hooks
@@ -195,7 +195,8 @@ def _decide(seq, x: Tensor, key: tuple) -> Kernel | None:
     try:
         # A shape-only trace (no compile): catches errors early and sizes each child's output.
         avals = [jax.ShapeDtypeStruct(tuple(t.shape), t._value.dtype) for t in [x, *_params(seq)]]
-        jax.eval_shape(kern.fn, *avals)
+        with collector_paused():
+            jax.eval_shape(kern.fn, *avals)
         sizes = _probe[:-1]  # the last output is the result, not an intermediate
     except Exception:
         return None  # e.g. a shape error, not cached: the layer-by-layer path reports it
