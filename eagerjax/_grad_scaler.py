@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._dispatch import Kernel, run_kernel
-from ._tensor import Tensor, _device_array, default_device
-from .optim._optimizer import Optimizer
+from ._tensor import Tensor, default_device
+from .optim._optimizer import Optimizer, _concrete_scalar, _scalar_array
 
 __all__ = ["GradScaler", "OptState"]
 
@@ -41,11 +41,6 @@ class OptState(Enum):
 def _refresh_per_optimizer_state() -> dict[str, Any]:
     # A module-level factory (not a lambda): a scaler's defaultdict stays picklable.
     return {"stage": OptState.READY, "found_inf_per_device": {}}
-
-
-def _new_scalar(x, dtype) -> Tensor:
-    """A 0-d tensor holding ``x``, concrete even while a step is traced (state born in it)."""
-    return Tensor._make(_device_array(np.array(x, dtype)))
 
 
 # -- kernels -------------------------------------------------------------------------------
@@ -177,9 +172,9 @@ class GradScaler:
         # The Python values answer the getters and ``state_dict`` (torch's); the update reads
         # these tensors, so a setter never recompiles a step and a compiled step sees it.
         self._factors = (
-            _new_scalar(self._growth_factor, np.float32),
-            _new_scalar(self._backoff_factor, np.float32),
-            _new_scalar(self._growth_interval, np.int32),
+            _concrete_scalar(self._growth_factor, np.float32),
+            _concrete_scalar(self._backoff_factor, np.float32),
+            _concrete_scalar(self._growth_interval, np.int32),
         )
 
     # -- scale / tracker -----------------------------------------------------------------
@@ -194,8 +189,8 @@ class GradScaler:
     def _lazy_init_scale_growth_tracker(self) -> None:
         if self._growth_tracker is not None:
             raise AssertionError("_growth_tracker initialized before _scale")
-        self._scale = _new_scalar(self._init_scale, np.float32)
-        self._growth_tracker = _new_scalar(self._init_growth_tracker, np.int32)
+        self._scale = _concrete_scalar(self._init_scale, np.float32)
+        self._growth_tracker = _concrete_scalar(self._init_growth_tracker, np.int32)
 
     def scale(self, outputs):
         """``outputs`` (a tensor, or nested lists/tuples/iterables of tensors) times the scale;
@@ -301,7 +296,7 @@ class GradScaler:
         scale, tracker = self._check_scale_growth_tracker("update")
         if new_scale is not None:
             if isinstance(new_scale, (float, int)) and not isinstance(new_scale, bool):
-                scale._assign(_device_array(np.array(new_scale, np.float32)))
+                scale._assign(_scalar_array(new_scale, np.float32))
             else:
                 reason = (
                     "new_scale should be a float or a 1-element torch.cuda.FloatTensor or "
@@ -335,21 +330,21 @@ class GradScaler:
 
     def set_growth_factor(self, new_factor: float) -> None:
         self._growth_factor = new_factor
-        self._factors[0]._assign(_device_array(np.array(new_factor, np.float32)))
+        self._factors[0]._assign(_scalar_array(new_factor, np.float32))
 
     def get_backoff_factor(self) -> float:
         return self._backoff_factor
 
     def set_backoff_factor(self, new_factor: float) -> None:
         self._backoff_factor = new_factor
-        self._factors[1]._assign(_device_array(np.array(new_factor, np.float32)))
+        self._factors[1]._assign(_scalar_array(new_factor, np.float32))
 
     def get_growth_interval(self) -> int:
         return self._growth_interval
 
     def set_growth_interval(self, new_interval: int) -> None:
         self._growth_interval = new_interval
-        self._factors[2]._assign(_device_array(np.array(new_interval, np.int32)))
+        self._factors[2]._assign(_scalar_array(new_interval, np.int32))
 
     def _get_growth_tracker(self) -> int:
         if self._enabled:
@@ -382,13 +377,13 @@ class GradScaler:
             )
         self._init_scale = state_dict["scale"]
         if self._scale is not None:
-            self._scale._assign(_device_array(np.array(state_dict["scale"], np.float32)))
+            self._scale._assign(_scalar_array(state_dict["scale"], np.float32))
         self.set_growth_factor(state_dict["growth_factor"])
         self.set_backoff_factor(state_dict["backoff_factor"])
         self.set_growth_interval(state_dict["growth_interval"])
         self._init_growth_tracker = state_dict["_growth_tracker"]
         if self._growth_tracker is not None:
-            self._growth_tracker._assign(_device_array(np.array(state_dict["_growth_tracker"], np.int32)))
+            self._growth_tracker._assign(_scalar_array(state_dict["_growth_tracker"], np.int32))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

@@ -58,9 +58,16 @@ _F32 = np.dtype("float32")
 _kernels: dict = {}
 
 
-def _concrete_scalar(x: float) -> Tensor:
-    """A new 0-d float32 tensor holding ``x``, concrete even under a capture trace."""
-    return Tensor._make(_device_array(np.array(x, np.float32)))
+def _scalar_array(x, dtype=np.float32):
+    """A new 0-d device array holding a copy of ``x`` (a Python or NumPy number, or a
+    caller's 0-d array, which may be overwritten afterwards), concrete even under a
+    capture trace."""
+    return _device_array(np.array(x, dtype))
+
+
+def _concrete_scalar(x, dtype=np.float32) -> Tensor:
+    """A new 0-d tensor holding ``x`` (see ``_scalar_array``): library state born anywhere."""
+    return Tensor._make(_scalar_array(x, dtype))
 
 
 def _concrete_zeros(shape: tuple, dtype) -> Tensor:
@@ -93,7 +100,7 @@ def _as_scalar_value(x):
     mod = type(x).__module__ or ""
     if mod.startswith("torch") and hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    return _device_array(np.asarray(np.asarray(x, np.float64).reshape(()), np.float32))
+    return _scalar_array(np.asarray(x, np.float64).reshape(()))
 
 
 def _py(x):
