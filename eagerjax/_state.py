@@ -104,9 +104,9 @@ class collector_paused:
 
     Tracing allocates a great many short-lived objects, which reference counting frees;
     the collector would scan the whole heap for cycles among them (a full collection
-    took 0.15-0.2 s of the Transformer's first compiled or lazy step, an eighth of the
-    time it spends outside XLA). Nests; leaves the collector as it found it, also when
-    the body raises. Only for one-off work (a cache miss), never per step.
+    took 0.15-0.2 s of the Transformer's first compiled or lazy step, measured). Nests;
+    leaves the collector as it found it, also when the body raises. Only for one-off
+    work (a cache miss), never per step.
     """
 
     __slots__ = ("_was",)
