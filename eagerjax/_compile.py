@@ -261,6 +261,7 @@ class _Plan:
         gin = {id(t) for t in self.grad_in}
         self.grad_dead = [t for t in self.grad_out if id(t) not in gin and id(t) not in none_at_end]
         self.input_ids = {id(t) for t in reads}
+        self.requiring_grad = [t for t in self.value_out + self.value_kept if t.requires_grad]
         self.modules = list(cap.modules.values())
         self.last_sig: tuple | None = None
         self.entries: dict = {}  # argument avals -> _Entry traced for this plan
@@ -268,7 +269,9 @@ class _Plan:
     def signature(self) -> tuple:
         """Identity of the plan: two discoveries that found the same state (and called the same
         modules: a stateless submodule may have been swapped) share programs, whatever order
-        they met it in (zero_grad before or after backward)."""
+        they met it in (zero_grad before or after backward). Which state tensors require
+        grad is part of it: the trace baked in what ``backward()`` reaches, so a parameter
+        frozen (or unfrozen) between calls needs its own program."""
         return tuple(
             tuple(sorted(id(t) for t in group))
             for group in (
@@ -279,6 +282,7 @@ class _Plan:
                 self.grad_kept,
                 self.grad_out,
                 self.modules,
+                self.requiring_grad,
             )
         )
 
@@ -1003,6 +1007,11 @@ class CompiledFunction:
                 parts.append(f"now {label} {', '.join(added[:3])}" + (" ..." if len(added) > 3 else ""))
             if gone:
                 parts.append(f"no longer {label} {', '.join(gone[:3])}" + (" ..." if len(gone) > 3 else ""))
+        was_state = {id(t) for t in old.value_out + old.value_kept}
+        was_rg = {id(t) for t in old.requiring_grad}
+        for t in new.value_out + new.value_kept:
+            if id(t) in was_state and (id(t) in was_rg) != t.requires_grad:
+                parts.append(f"{_describe(t, names)}.requires_grad {not t.requires_grad} -> {t.requires_grad}")
         return what + (": " + "; ".join(parts) if parts else "")
 
     def _arg_name(self, treedef, leaf: int) -> str:

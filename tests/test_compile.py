@@ -535,8 +535,46 @@ def test_freezing_a_parameter_between_calls_is_followed():
     assert s["traces"] == 2
     assert s["recompiles"][1] == (
         "state changed (a module's tensors reassigned, requires_grad flipped, or optimizer state loaded): "
-        "no longer writes Linear.weight; now reads Linear.weight"
+        "no longer writes Linear.weight; now reads Linear.weight; Linear.weight.requires_grad True -> False"
     )
+
+
+def test_freezing_with_zeroed_grads_kept_is_followed():
+    """``zero_grad(set_to_none=False)`` keeps a frozen parameter's ``.grad`` (zeros), so the
+    step reads and writes the same state as before the freeze; the program traced while the
+    bias required grad kept giving it a gradient (the optimizer moved it). Which state
+    tensors require grad is part of the plan: a second trace, eager's numbers, and the
+    first program again after unfreezing."""
+
+    def run(compiled):
+        m = ej.nn.Linear(3, 2)
+        with ej.no_grad():
+            m.weight.fill_(0.5)
+            m.bias.zero_()
+        opt = ej.optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad(set_to_none=False)
+            m(x).sum().backward()
+            opt.step()
+
+        f = ej.compile(step) if compiled else step
+        out = []
+        for rg in [True, False, False, True, False]:
+            m.bias.requires_grad_(rg)
+            f(ej.ones(4, 3))
+            out.append((m.bias.grad.numpy().copy(), m.bias.detach().numpy().copy(), m.weight.detach().numpy().copy()))
+        return out, f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    for a, b in zip(compiled, eager):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(eager[2][0], [0.0, 0.0])  # (frozen: zeroed, not refilled)
+    s = f.stats()
+    assert s["traces"] == 2
+    assert s["recompiles"][1].endswith("Linear.bias.requires_grad True -> False")
 
 
 def test_optimizer_state_loaded_between_calls_is_used():
