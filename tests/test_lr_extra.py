@@ -190,6 +190,42 @@ def test_get_lr_subclass_in_chain_and_not_in_sequential():
         S.SequentialLR(opt, [_classes(ej)["decay"](opt), S.ExponentialLR(opt, 0.9)], [3])
 
 
+@pytest.mark.parametrize("combine", ["sequential", "chained"])
+def test_second_scheduler_made_inside_lazy_mode(combine):
+    """A warmup and a main schedule made inside ``ej.lazy()``: the first one's initial step
+    left the lr pending when the second copied it (it crashed: "a lazy value was used
+    before its graph was flushed"); the lrs are eager's."""
+
+    def make(lib, o):
+        S = lib.optim.lr_scheduler
+        warm = S.LinearLR(o, start_factor=0.1, total_iters=3)
+        main = S.ExponentialLR(o, 0.9)
+        return (
+            S.SequentialLR(o, [warm, main], milestones=[3])
+            if combine == "sequential"
+            else S.ChainedScheduler([warm, main])
+        )
+
+    runs = []
+    for lazy in (False, True):
+        with ej.lazy() if lazy else warnings.catch_warnings():
+            _, opt, sched = _setup(ej, make)
+            lrs = [[float(g["lr"]) for g in opt.param_groups]]
+            for _ in range(6):
+                opt.step()
+                sched.step()
+                lrs.append([float(g["lr"]) for g in opt.param_groups])
+        runs.append(np.array(lrs))
+    _, t_opt, t_sched = _setup(torch, make)
+    t_lrs = [[g["lr"] for g in t_opt.param_groups]]
+    for _ in range(6):
+        t_opt.step()
+        t_sched.step()
+        t_lrs.append([g["lr"] for g in t_opt.param_groups])
+    np.testing.assert_allclose(runs[0], np.array(t_lrs), rtol=1e-6)
+    np.testing.assert_array_equal(runs[1], runs[0])
+
+
 # --------------------------------------------------------------------------- lambdas
 LAMBDAS = {
     "warmup": lambda lib, o: lib.optim.lr_scheduler.LambdaLR(o, lambda e: min(1.0, (e + 1) / 10)),

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._autograd import no_grad
 from .._dispatch import Kernel, run_kernel
+from .._lazy import LazyValue
 from .._state import bump_state, flags
 from .._tensor import Tensor
 from . import _lr_host
@@ -68,9 +69,16 @@ def _f32(x):
 
 
 def _copy(t: Tensor):
-    """A fresh buffer holding ``t``'s value (state tensors never share buffers: they are donated)."""
+    """A fresh buffer holding ``t``'s value (state tensors never share buffers: they are donated).
+
+    In lazy mode the value may still be pending (a scheduler made right after another one,
+    whose first step set the lr): the copy is then recorded like any op."""
+    v = t._read()
+    if type(v) is LazyValue and v.array is None:
+        with no_grad():
+            return t.clone()._value
     with jax.ensure_compile_time_eval():
-        return jnp.array(t._read(), copy=True)
+        return jnp.array(v, copy=True)
 
 
 def _tracing() -> bool:
