@@ -151,6 +151,7 @@ class Capture:
         self.modules: dict[int, object] = {}
         self.missed: list[Tensor] = []
         self.grad_seen: set = set()  # ids of tensors whose .grad was looked at (None or not)
+        self.callback = False  # the step ran a kernel that calls user Python (see ``_callback``)
 
     # -- the protocol ------------------------------------------------------------
     def _owner(self, t: Tensor) -> None:
@@ -265,6 +266,8 @@ class Capture:
                 f"tensor values, which XLA cannot compile. Use a fixed-size alternative "
                 f"(e.g. masked ops / ej.where) or run it outside the step."
             )
+        if kern.callback:
+            self.callback = True
         return kern.fn(*vals)
 
     # -- after the trace -------------------------------------------------------------

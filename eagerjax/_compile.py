@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _autocast, _dispatch, _gradpack, _xla_budget
+from . import _autocast, _callback, _dispatch, _gradpack, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._precision import traced
 from ._state import collector_paused, flags, user_code
@@ -305,6 +305,7 @@ class _Entry:
         "arg_writes",
         "pack",
         "grad_layout",
+        "callback",
     )
 
     def __init__(self, plan: _Plan) -> None:
@@ -328,6 +329,7 @@ class _Entry:
         # layout is known once traced.
         self.pack = False
         self.grad_layout = None
+        self.callback = None  # (once traced) the step runs user Python on the host: see _callback
 
 
 class CompiledFunction:
@@ -743,6 +745,7 @@ class CompiledFunction:
                 (a, k), made = self._rebuild(template, treedef, dyn)
                 before = [(t._value, t._grad, None if t._grad is None else t._grad._value) for t in made]
                 out = self.fn(*a, **k)
+                entry.callback = cap.callback
                 if cap.missed:
                     raise StateMiss(_describe(cap.missed[0]))
                 extra = [t for i, t in cap.wrote_value.items() if all(t is not x for x in plan.value_out)]
@@ -853,7 +856,20 @@ class CompiledFunction:
                     dead = _dead_fill(entry)
         if entry.arg_grad_in:
             vals = list(vals) + [tens[i]._grad._value for i in entry.arg_grad_in]
-        new_vals, new_grads, arrays, arg_out = fn(vd, vk, gd, gk, vals, dead)
+        if entry.callback is None:
+            fn.trace(vd, vk, gd, gk, vals, dead)  # (the first call: the run below reuses this trace)
+        if entry.callback:
+            # User Python runs inside (a LambdaLR lambda): if it raises, the program fails after
+            # its inputs were donated. So nothing is donated, and the results are waited for
+            # before any state is written; the error raised is the user's own.
+            try:
+                res = jax.block_until_ready(self._no_donate(entry)(vd, vk, gd, gk, vals, dead))
+            except Exception as e:
+                _callback.reraise(e)
+                raise
+            new_vals, new_grads, arrays, arg_out = res
+        else:
+            new_vals, new_grads, arrays, arg_out = fn(vd, vk, gd, gk, vals, dead)
         # Success: only now does any state change.
         for t, v in zip(plan.value_out, new_vals):
             t._value = v

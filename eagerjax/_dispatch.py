@@ -83,14 +83,17 @@ class Kernel:
     from sequences of kernels.
     """
 
-    __slots__ = ("fn", "jit", "uid", "name", "eager_only", "__weakref__")
+    __slots__ = ("fn", "jit", "uid", "name", "eager_only", "callback", "__weakref__")
 
-    def __init__(self, fn: Callable, name: str, eager_only: bool = False, host: Callable | None = None) -> None:
+    def __init__(
+        self, fn: Callable, name: str, eager_only: bool = False, host: Callable | None = None, callback: bool = False
+    ) -> None:
         self.fn = fn = _own_grad_mode(fn)
         self.jit = host if host is not None else traced(fn) if eager_only else jax.jit(traced(fn))
         self.uid = next(_kernel_ids)
         self.name = name
         self.eager_only = eager_only
+        self.callback = callback  # runs user Python on the host (see ``_callback``)
 
     def __repr__(self) -> str:
         return f"<kernel {self.name}#{self.uid}>"

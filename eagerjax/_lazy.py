@@ -26,7 +26,7 @@ from collections import OrderedDict
 import jax
 import numpy as np
 
-from . import _gradpack, _xla_budget
+from . import _callback, _gradpack, _xla_budget
 from ._precision import traced
 from ._state import collector_paused, flags
 from ._tensor import Tensor, _device_array
@@ -115,6 +115,9 @@ class LazyGraph:
         self.grad_owners: list = []  # weakrefs of tensors whose .grad was set
         self.updates: list = []  # (node, target tensors, output aval ids) of run_update
         self.dead: list = []  # (owner weakref, buffer) of concrete .grads dropped while recording
+        # (tensor weakref, its value before the graph wrote it) where that value is not one of
+        # the graph's consts (``overwritten`` has those): put back if the graph fails
+        self.before: list = []
 
     # -- recorder protocol ---------------------------------------------------------
     def note_new(self, t: Tensor) -> None:
@@ -131,10 +134,14 @@ class LazyGraph:
         self.tracked += refs
         const_ids = self.const_ids
         raw = _gradpack.raw_value
+        before = self.before
         for t, r in zip(ts, refs):
-            slot = const_ids.get(id(raw(t)))
+            old = raw(t)
+            slot = const_ids.get(id(old))
             if slot is not None:
                 self.overwritten[slot] = r
+            elif type(old) is not LazyValue:
+                before.append((r, old))
 
     def note_grad(self, t: Tensor) -> None:
         """``t.grad`` is about to be set (``zero_grad()``): its new .grad may be packed at the
@@ -291,7 +298,8 @@ class LazyGraph:
             self._last_prog = None
             self._cleared = True
         nodes, consts, tracked, const_avals = self.nodes, self.consts, self.tracked, self.const_avals
-        donated = _donatable(consts, const_avals, self.overwritten)
+        overwritten, before = self.overwritten, self.before
+        donated = _donatable(consts, const_avals, overwritten)
         rest = []  # (code, sink) of results not replacing a donated buffer
         if self.updates:
             _update_results(self.updates, consts, const_avals, self.const_ids, donated, rest)
@@ -337,7 +345,17 @@ class LazyGraph:
                 self.cache.move_to_end(key)
         self._last_key = key
         self._last_prog = prog
-        results = prog(*consts)
+        try:
+            if any(k.callback for k, _ in nodes):
+                # User Python runs inside: wait for it, so that its failure is seen here,
+                # before any result is written (such a graph donates nothing: see _compile).
+                results = jax.block_until_ready(prog(*consts))
+            else:
+                results = prog(*consts)
+        except Exception as e:
+            _failed(e, overwritten, before, consts, outrefs, tracked)
+            _callback.reraise(e)
+            raise
         for sink, a in zip(live, results):
             if type(sink) is LazyValue:
                 sink.array = a
@@ -377,6 +395,8 @@ class LazyGraph:
         self.stats["recompiles"].append(reason)
         if "recompile" in _LOG or "all" in _LOG:
             print(f"[eagerjax] lazy graph compile: {reason}", file=sys.stderr)
+        if any(k.callback for k in kernels):
+            donate = ()  # (a failing callback must leave every input alive: see ``_failed``)
         # keep_unused: a dead grad's buffer is an unread input, kept so XLA can reuse it
         jitted = jax.jit(traced(program), donate_argnums=donate, keep_unused=True)
         t0 = time.perf_counter()
@@ -414,6 +434,55 @@ class LazyGraph:
         if da != db:
             return f"inputs donated {list(db)} (were {list(da)}): other references to old values changed"
         return "a different set of results is still referenced"
+
+
+class _Failed:
+    """What a value of a graph whose program failed holds instead of an array: any use says so."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def _raise(self, *args):
+        raise RuntimeError(
+            f"this tensor's value was never computed: the lazy graph that computes it failed ({self.why})"
+        )
+
+    def __getattr__(self, name):
+        self._raise()
+
+    __array__ = __jax_array__ = __float__ = __int__ = __bool__ = __index__ = __len__ = _raise
+
+    def __repr__(self) -> str:
+        return f"<value of a failed lazy graph: {self.why}>"
+
+
+def _failed(err: Exception, overwritten: dict, before: list, consts: list, outrefs: list, tracked: list) -> None:
+    """A graph's program raised: tensors it wrote get their values from before the graph back
+    (those it had as inputs, and the others ``note_writes`` kept); what only the graph would
+    have computed (its intermediates, new ``.grad``s) raises a clear error when used."""
+    raw, set_raw = _gradpack.raw_value, _gradpack.set_raw_value
+    for slot, r in overwritten.items():
+        t = r()
+        if t is not None and type(raw(t)) is LazyValue:
+            set_raw(t, consts[slot])
+    for r, old in reversed(before):  # (the earliest value a tensor held wins)
+        t = r()
+        if t is not None and type(raw(t)) is LazyValue:
+            set_raw(t, old)
+    bad = _Failed(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300])
+    for r in outrefs:
+        lv = r()
+        if lv is not None and lv.array is None:
+            lv.array = bad
+            lv.node = None
+    for r in tracked:
+        t = r()
+        if t is not None:
+            v = raw(t)
+            if type(v) is LazyValue and v.array is bad:
+                set_raw(t, bad)
 
 
 def _donatable(consts: list, avals: list, overwritten: dict) -> list:

@@ -242,6 +242,62 @@ def test_lambda_with_python_control_flow_compiles_once(name):
         assert s.__dict__.get("_host_fns")  # (the lambdas ran on the host in compiled/lazy runs)
 
 
+@pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
+def test_lambda_that_raises_leaves_state_and_raises_its_own_error(mode):
+    """A lambda run on the host from inside the program raises: the user's exception comes
+    out (not XLA's "CpuCallback error"), and no state is lost. Compiled: the call changed
+    nothing (it used to donate the parameters' buffers to the failed program, which deleted
+    them); lazy: tensors the failed graph wrote hold their values again (they were left
+    with placeholders that broke every later step). Once the lambda works, training goes
+    on exactly as a run that never failed."""
+    fail = [False]
+
+    def factor(e):
+        if e == 2 and fail[0]:
+            raise ZeroDivisionError("epoch 2")
+        return 1.0 / (e + 1) if e < 5 else 0.1
+
+    def run(fail_at):
+        model, opt, sched = _setup(ej, lambda lib, o: lib.optim.lr_scheduler.LambdaLR(o, factor), adam=True)
+        x, y = ej.tensor(X), ej.tensor(Y)
+
+        def step():
+            opt.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            opt.step()
+            sched.step()
+
+        f = ej.compile(step) if mode == "compiled" else step
+
+        def snapshot():
+            state = [v.numpy().copy() for s in opt.state.values() for v in s.values() if isinstance(v, ej.Tensor)]
+            return [p.detach().numpy().copy() for p in model.parameters()] + state + [float(opt.param_groups[0]["lr"])]
+
+        with ej.lazy() if mode == "lazy" else warnings.catch_warnings():
+            for i in range(5):
+                fail[0] = i == fail_at
+                if i != fail_at:
+                    f()
+                    continue
+                before = snapshot()
+                with pytest.raises(ZeroDivisionError, match="epoch 2"):
+                    f()
+                    ej.mark_step()  # (lazy: the lambda runs when the graph does)
+                after = snapshot()
+                if mode == "compiled":  # one program: all or nothing
+                    for a, b in zip(after, before):
+                        np.testing.assert_array_equal(a, b)
+                fail[0] = False
+                # again what failed: the whole compiled step; eagerly (and in lazy mode, where
+                # the optimizer's graph ran at its step) the scheduler's step
+                f() if mode == "compiled" else sched.step()
+            return snapshot()
+
+    clean = run(None)
+    for a, b in zip(run(1), clean):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 def test_traceable_lambda_is_still_traced():
     make = lambda lib, o: lib.optim.lr_scheduler.LambdaLR(o, lambda e: 0.9**e)  # noqa: E731
     _, opt, s = _setup(ej, make)

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _callback
 from .._autograd import no_grad
 from .._dispatch import Kernel, run_kernel
 from .._state import flags
@@ -102,10 +103,10 @@ def _values_kernel(fns: list[Callable], host_arg: Callable[[float], object]) -> 
         return np.asarray([float(f(arg)) for f in fns], _F32)
 
     def values(epoch):
-        out = jax.pure_callback(on_host, jax.ShapeDtypeStruct((n,), jnp.float32), epoch, vmap_method="sequential")
+        out = _callback.pure_callback(on_host, jax.ShapeDtypeStruct((n,), jnp.float32), epoch, vmap_method="sequential")
         return tuple(out[i] for i in range(n))
 
-    return Kernel(values, "lr_lambda")
+    return Kernel(values, "lr_lambda", callback=True)
 
 
 def host_epoch(epoch: float):
@@ -209,12 +210,12 @@ def get_lr_kernel(sched, n: int, given: bool, closed: bool) -> Kernel:
     def step(epoch, *vals):
         e = jnp.asarray(vals[5 * n], jnp.float32) if given else epoch + 1
         packed = jnp.stack([jnp.asarray(v, jnp.float32) for v in vals[: 5 * n]])
-        out = jax.pure_callback(
+        out = _callback.pure_callback(
             on_host, jax.ShapeDtypeStruct((2 * n,), jnp.float32), e, packed, vmap_method="sequential"
         )
         hi = [out[i] for i in range(n)]
         lo = [out[n + i] for i in range(n)]
         return (e, *hi, *lo, *hi)
 
-    kern = kernels[key] = Kernel(step, "lr_get_lr")
+    kern = kernels[key] = Kernel(step, "lr_get_lr", callback=True)
     return kern
