@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _autocast, _callback, _dispatch, _gradpack, _xla_budget
+from . import _autocast, _callback, _dispatch, _gradpack, _state, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._precision import traced
 from ._state import collector_paused, flags, user_code
@@ -491,10 +491,14 @@ class CompiledFunction:
                 return self._run(entry, vals, treedef, tens)
             return self._run(entry, vals, treedef)
         self._stats["misses"] += 1
+        mark = len(_state.born_state)
         try:
             with collector_paused():
-                return self._miss(skey, key, vals, avals, treedef, args, kwargs)
+                out = self._miss(skey, key, vals, avals, treedef, args, kwargs)
+            del _state.born_state[mark:]  # (the state the trace made is the program's now)
+            return out
         except GraphBreak as gb:
+            _state.drop_born_state(mark)  # (the eager run makes its own)
             self._eager = True
             warnings.warn(
                 f"ej.compile({self.name}): {gb.args[0]} reads a tensor value on the host; "
@@ -502,6 +506,9 @@ class CompiledFunction:
                 stacklevel=2,
             )
             return self.fn(*args, **kwargs)
+        except BaseException:
+            _state.drop_born_state(mark)
+            raise
 
     # ------------------------------------------------------------------ keys
     def _split(self, leaves, treedef, nargs):

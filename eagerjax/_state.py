@@ -98,6 +98,18 @@ def bump_state() -> None:
 # random draw inside ``randomness="error"`` raises, as torch's does.
 vmap_randomness: list[str] = []
 
+# ``(state dict, param)`` of optimizer state an ``ej.compile`` step created while it was traced
+# (its first ``step()``): kept when the call succeeds, dropped again when it fails, so that a
+# failed call leaves ``optimizer.state`` as it was (see ``CompiledFunction.__call__``).
+born_state: list = []
+
+
+def drop_born_state(mark: int) -> None:
+    """Forget the optimizer state created since ``len(born_state)`` was ``mark``."""
+    for st, p in born_state[mark:]:
+        st.pop(p, None)
+    del born_state[mark:]
+
 
 class collector_paused:
     """Python's cyclic garbage collector off while a program is traced and compiled.

@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -139,6 +140,55 @@ def test_failing_step_leaves_state_untouched():
         f(ej.zeros(8, 5), y, 0.1, ej.zeros(2))  # shape error inside the step
     np.testing.assert_array_equal(w.numpy(force=True), w0.numpy())
     assert w.grad is not None and w.is_leaf and w._node is None
+
+
+@pytest.mark.parametrize("fullgraph", [True, False])
+def test_failing_first_call_creates_no_optimizer_state(fullgraph):
+    """The first call's trace makes Adam's moments (the first ``step()``); when the call then
+    fails, ``optimizer.state`` is empty again, as before it; a graph break's eager run makes
+    its own. Then training goes on as eager's after a failure (a broken graph: the step ran
+    eagerly) or after none (one compiled program: all or nothing)."""
+    boom = [True]
+
+    def run(compile_fn, fail=True):
+        ej.manual_seed(0)
+        m = ej.nn.Linear(3, 2)
+        opt = ej.optim.Adam(m.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = m(x).pow(2).mean()
+            loss.backward()
+            opt.step()
+            if boom[0]:
+                if not fullgraph:
+                    loss.item()  # (a graph break: this step runs eagerly from now on)
+                raise KeyError("user error after opt.step()")
+            return loss
+
+        f = compile_fn(step)
+        boom[0] = True
+        if fail:
+            with pytest.raises(KeyError):
+                f(ej.ones(4, 3))
+        if compile_fn is not _eager and fullgraph:
+            assert len(opt.state) == 0 and opt.state_dict()["state"] == {}
+        boom[0] = False
+        losses = [float(f(ej.ones(4, 3))) for _ in range(3)]
+        return losses, [p.detach().numpy() for p in m.parameters()], opt.state_dict()["state"]
+
+    def _eager(fn):
+        return fn
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (fullgraph=False's one-time warning)
+        compiled = run(lambda fn: ej.compile(fn, fullgraph=fullgraph))
+    eager = run(_eager, fail=not fullgraph)
+    np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-6)
+    for a, b in zip(compiled[1], eager[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert compiled[2].keys() == eager[2].keys()
+    assert [float(s["step"]) for s in compiled[2].values()] == [float(s["step"]) for s in eager[2].values()]
 
 
 def test_host_read_inside_capture_names_the_call_and_line():

@@ -39,7 +39,7 @@ import numpy as np
 
 from .._autograd import enable_grad, no_grad
 from .._dispatch import Kernel, run_kernel
-from .._state import bump_state, bump_structure, flags
+from .._state import born_state, bump_state, bump_structure, flags
 from .._tensor import Tensor, _device_array
 from ..nn._module import _zero_grads
 from . import _statepack
@@ -377,6 +377,10 @@ class Optimizer:
                 for p in [p for p in self.state if id(p) not in had]:
                     del self.state[p]
                 raise
+            m = flags.mode
+            if m is not None and not getattr(m, "is_lazy", False) and len(self.state) != len(had):
+                # born while ej.compile traces the step: gone again if the call fails
+                born_state.extend([(self.state, p) for p in self.state if id(p) not in had])
             for w in writes:
                 if w is not None:
                     _write(*w)
