@@ -950,6 +950,8 @@ class CompiledFunction:
         if prev is None:
             return "first call"
         if prev != sig[0]:
+            prev = self._nearest(sig[0], prev)
+        if prev != sig[0]:
             return self._key_diff(prev, sig[0]) or "new step structure"
         last = plan.last_sig
         if last is None:
@@ -963,6 +965,26 @@ class CompiledFunction:
             if a != b:
                 return f"state {_describe(t, known)}.grad: {_aval_change(a, b)}"
         return "retraced by jax"
+
+    def _nearest(self, key, last):
+        """The cached key that differs from ``key`` in the fewest parts (``last`` on a tie), so
+        a reason names what is new, not what changed since the last call (which may be cached:
+        shapes (6, 3), (5, 3), then (6, 3) with a new dtype of y is y's dtype)."""
+
+        def distance(k):
+            (sa, aa), (sb, ab) = k, key
+            return (
+                sum(x != y for x, y in zip(sa, sb)) * 1000
+                + sum(x != y for x, y in zip(aa, ab))
+                + abs(len(aa) - len(ab))
+            )
+
+        best, score = last, distance(last)
+        for k in self._cache:
+            d = distance(k)
+            if d < score:
+                best, score = k, d
+        return best
 
     def _key_diff(self, a, b) -> str | None:
         (sa, aa), (sb, ab) = a, b

@@ -85,6 +85,25 @@ def test_trace_counts_shapes_scalars_and_static_args():
     assert f.stats()["traces"] == 3
 
 
+def test_recompile_reason_names_what_no_cached_program_has():
+    """The reason diffs against the nearest cached key, not the last call's: after shapes
+    (6, 3) and (5, 3), a (6, 3) call with a new dtype of y recompiles for y, not for x."""
+    m = ej.nn.Linear(3, 2)
+
+    @ej.compile
+    def step(x, y):
+        return ej.nn.functional.cross_entropy(m(x), y)
+
+    y = ej.tensor([0, 1, 1, 0, 1, 0])
+    step(ej.randn(6, 3), y)
+    step(ej.randn(5, 3), y[:5])
+    step(ej.randn(6, 3), y.to(ej.int16))
+    assert step.stats()["recompiles"][1:] == [
+        "argument 0 (x): shape (6, 3) dtype float32 -> shape (5, 3) dtype float32",
+        "argument 1 (y): shape (6,) dtype int32 -> shape (6,) dtype int16",
+    ]
+
+
 def test_python_side_effects_run_when_traced_only():
     """As README says: twice on the first call (discovery, then the trace), once per retrace."""
     seen = []
