@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._tensor import Tensor, _to_array
+from ._tensor import Tensor, _to_array, check_device
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (torch's dtype inference: floats -> float32)."""
+    check_device(device)
     t = Tensor._make(_to_array(data, dtype))
     if requires_grad:
         t._require_grad()
@@ -16,6 +17,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False, pin_me
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
+    check_device(device)
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
         return data
     return Tensor._make(_to_array(data, dtype))

@@ -14,16 +14,18 @@ from ._dispatch import dispatch
 from ._dtypes import torch_name as _torch_name  # (imported from here by many modules)
 from ._ops._registry import OPS, OpDef
 from ._state import flags
-from ._tensor import Tensor, _set_rg
+from ._tensor import Tensor, _set_rg, check_device
 
 
 def _function(op: OpDef):
     def f(*args, **kwargs):
-        if kwargs and "requires_grad" in kwargs:
-            # torch's factory keyword: the result becomes a leaf that requires grad.
-            rg = kwargs.pop("requires_grad")
-            out = dispatch(op, args, kwargs)
-            return out._require_grad() if rg else out  # (torch's factory message for int dtypes)
+        if kwargs:
+            check_device(kwargs.get("device"))
+            if "requires_grad" in kwargs:
+                # torch's factory keyword: the result becomes a leaf that requires grad.
+                rg = kwargs.pop("requires_grad")
+                out = dispatch(op, args, kwargs)
+                return out._require_grad() if rg else out  # (torch's factory message for int dtypes)
         return dispatch(op, args, kwargs)
 
     f.__name__ = f.__qualname__ = op.name
@@ -149,9 +151,9 @@ def generate() -> None:
         if op.inplace and name in TOPLEVEL_INPLACE:
             setattr(functional, name + "_", getattr(Tensor, name + "_"))
         for d in op.dunders:
-            setattr(Tensor, d, _operands_only(fn) if d not in _UNARY else fn)
+            setattr(Tensor, d, _operands_only(fn, d) if d not in _UNARY else fn)
         for d in op.rdunders:
-            setattr(Tensor, d, _operands_only(_reflected(op)))
+            setattr(Tensor, d, _operands_only(_reflected(op), d))
         if op.inplace:
             for d in op.dunders:
                 if d in _IOPS:
@@ -162,13 +164,14 @@ _UNARY = frozenset({"__neg__", "__pos__", "__abs__", "__invert__"})
 _OPERANDS = (int, float, bool, complex)
 
 
-def _operands_only(fn):
+def _operands_only(fn, name: str):
     """A binary operator defers (``NotImplemented``) to anything that is not a tensor, array or
-    number, so Python says what torch says (``unsupported operand type(s) for +: 'Tensor' and
-    'NoneType'``) and ``t == None`` / ``t == 'a'`` are False."""
+    number (``@``: not a number either), so Python says what torch says (``unsupported operand
+    type(s) for +: 'Tensor' and 'NoneType'``) and ``t == None`` / ``t == 'a'`` are False."""
+    numbers = () if name in ("__matmul__", "__rmatmul__") else _OPERANDS
 
     def f(self, other):
-        if type(other) in _OPERANDS or isinstance(other, (Tensor, np.ndarray, np.generic, jax.Array)):
+        if type(other) in numbers or isinstance(other, (Tensor, np.ndarray, np.generic, jax.Array)):
             return fn(self, other)
         return NotImplemented
 

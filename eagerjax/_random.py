@@ -21,7 +21,7 @@ from ._ops._creation import _check_size
 from ._ops._creation import _size as _creation_size
 from ._ops._registry import op
 from ._state import flags, vmap_randomness
-from ._tensor import Tensor, _device_array
+from ._tensor import Tensor, _device_array, check_device
 
 
 class Generator:
@@ -286,6 +286,7 @@ def _need_tensor(name: str, x) -> None:
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    check_device(device)
     shape = _size(size, "rand", kw.pop("size", None))
     dt = _fdt(dtype)
     _floating_only(dt, "check_uniform_bounds")
@@ -293,6 +294,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    check_device(device)
     shape = _size(size, "randn", kw.pop("size", None))
     dt = _fdt(dtype)
     _floating_only(dt, "normal_kernel_cpu")
@@ -338,6 +340,7 @@ def randint(
     """``torch.randint(high, size)`` / ``randint(low, high, size)`` (or any of them as keywords):
     integers drawn uniformly from ``[low, high)``, of dtype ``int64`` unless ``dtype`` says
     otherwise (a floating dtype holds whole numbers)."""
+    check_device(device)
     pos = list(args)
     if size is None and pos and isinstance(pos[-1], (tuple, list)):
         size = pos.pop()
@@ -376,6 +379,7 @@ def randint(
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False, **_) -> Tensor:
+    check_device(device)
     n = _int_arg("n", n, 1, "randperm")
     _check_size((n,))
     dt = _dtypes.to_dtype(dtype) or _dtypes.int64

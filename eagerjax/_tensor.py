@@ -10,6 +10,7 @@ and undo them. Math methods and operators are generated from the op table
 
 from __future__ import annotations
 
+import builtins
 import operator
 import weakref
 from typing import Any
@@ -703,11 +704,20 @@ class Device:
     def __init__(self, type: str = "cpu", index: int | None = None) -> None:
         if isinstance(type, Device):
             type, index = type.type, type.index
-        name, _, num = str(type).partition(":")
+        name, colon, num = str(type).partition(":")
         if name not in _DEVICE_TYPES:
             raise RuntimeError(
                 f"Expected one of {', '.join(_DEVICE_TYPES)} device type at start of device string: {type}"
             )
+        if colon and not (num.isdigit() and (num == "0" or num[0] != "0")):
+            raise RuntimeError(f"Invalid device string: '{type}'")
+        if index is not None:
+            if builtins.type(index) is not int:
+                raise TypeError(
+                    f"device(): argument 'index' (position 2) must be int, not {builtins.type(index).__name__}"
+                )
+            if index < 0:
+                raise RuntimeError("Device index must not be negative")
         self.type = name
         self.index = int(num) if num and index is None else index
 
@@ -726,6 +736,23 @@ class Device:
 
     def __hash__(self) -> int:
         return hash(self.type)
+
+
+_CHECKED_DEVICES: set = set()
+
+
+def check_device(device) -> None:
+    """torch's check of a ``device=`` argument (every tensor lives on JAX's default device, so
+    the argument is only checked): a misspelled type or a bad index raises as torch's does."""
+    if device is None or isinstance(device, Device) or device in _CHECKED_DEVICES:
+        return
+    if isinstance(device, int) and not isinstance(device, bool):
+        if device < 0:
+            raise RuntimeError("Device index must not be negative")
+        return
+    Device(device)
+    if isinstance(device, str):
+        _CHECKED_DEVICES.add(device)
 
 
 _PLATFORM_NAMES = {"gpu": "cuda", "cuda": "cuda", "rocm": "cuda", "tpu": "xla"}  # torch's names

@@ -30,6 +30,8 @@ CASES = [
     (lambda: F.softmax(ej.randn(2, 3), dim=2), IndexError, "Dimension out of range (expected to be in range of [-2, 1], but got 2)"),
     (lambda: ej.randn(3) + None, TypeError, "unsupported operand type(s) for +: 'Tensor' and 'NoneType'"),
     (lambda: ej.randn(2) + [1.0, 2.0], TypeError, "unsupported operand type(s) for +: 'Tensor' and 'list'"),
+    (lambda: ej.ones(2) @ 3, TypeError, "unsupported operand type(s) for @: 'Tensor' and 'int'"),
+    (lambda: 3 @ ej.ones(2), TypeError, "unsupported operand type(s) for @: 'int' and 'Tensor'"),
 ]  # fmt: skip
 
 
@@ -82,6 +84,8 @@ MORE = [
     (lambda: ej.randn(2, -3), RuntimeError, "Trying to create tensor with negative dimension -3: [2, -3]"),
     (lambda: ej.randperm(-1), RuntimeError, "Trying to create tensor with negative dimension -1: [-1]"),
     (lambda: ej.randint(5, 3, (2,)), RuntimeError, "random_ expects 'from' to be less than 'to', but got from=5 >= to=3"),
+    (lambda: ej.matmul(ej.ones(2), 3), TypeError, "matmul(): argument 'other' (position 2) must be Tensor, not int"),
+    (lambda: ej.mm(ej.ones(2, 2), [[1.0, 2.0], [3.0, 4.0]]), TypeError, "mm(): argument 'mat2' (position 2) must be Tensor, not list"),
     (lambda: ej.cat(ej.ones(2), ej.ones(2)), TypeError, "cat(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor"),
     (lambda: ej.stack(ej.ones(2, 2)), TypeError, "stack(): argument 'tensors' (position 1) must be tuple of Tensors, not Tensor"),
     (lambda: ej.where(ej.randn(3), ej.ones(3), ej.zeros(3)), RuntimeError, "where expected condition to be a boolean tensor, but got a tensor with dtype Float"),
@@ -98,6 +102,14 @@ MORE = [
     (lambda: ej.empty(2).uniform_(2, 1), RuntimeError, "uniform_ expects to return a [from, to) range, but found from=2 > to=1"),
     (lambda: ej.empty(2).exponential_(-1), RuntimeError, "exponential_ expects lambda > 0.0, but found lambda=-1"),
     (lambda: ej.empty(3).random_(5, 2), RuntimeError, "random_ expects 'from' to be less than 'to', but got from=5 >= to=2"),
+    (lambda: ej.ones(2, device="cdua"), RuntimeError, "Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone device type at start of device string: cdua"),
+    (lambda: ej.tensor([1.0], device="gpu"), RuntimeError, "Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone device type at start of device string: gpu"),
+    (lambda: ej.randn(2, device="foo"), RuntimeError, "Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone device type at start of device string: foo"),
+    (lambda: ej.zeros(2, device=-1), RuntimeError, "Device index must not be negative"),
+    (lambda: ej.ones(2).to("cpu:x"), RuntimeError, "Invalid device string: 'cpu:x'"),
+    (lambda: ej.device("cpu:-2"), RuntimeError, "Invalid device string: 'cpu:-2'"),
+    (lambda: ej.device("cpu", "a"), TypeError, "device(): argument 'index' (position 2) must be int, not str"),
+    (lambda: ej.device("cpu", -1), RuntimeError, "Device index must not be negative"),
     (lambda: ej.nn.Linear(2, 2).to("float"), RuntimeError, "Expected one of cpu, cuda, ipu, xpu, mkldnn, opengl, opencl, ideep, hip, ve, fpga, maia, xla, lazy, vulkan, mps, meta, hpu, mtia, privateuseone device type at start of device string: float"),
 ]  # fmt: skip
 

@@ -94,7 +94,16 @@ def matmul_f32(x, y):
     return jnp.matmul(x, y, preferred_element_type=jnp.float32)
 
 
+def _tensors(fn: str, *named) -> None:
+    """torch's argument check: ``mm(): argument 'mat2' (position 2) must be Tensor, not list``
+    (a Python number or list reaches the kernel as itself, which has no ``ndim``)."""
+    for pos, (name, v) in enumerate(named, 1):
+        if not hasattr(v, "ndim"):
+            raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not {type(v).__name__}")
+
+
 def _matmul(x, y):
+    _tensors("matmul", ("input", x), ("other", y))
     if x.ndim == 0 or y.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {x.ndim}D and {y.ndim}D")
     kx = x.shape[-1]
@@ -111,6 +120,7 @@ op("matmul", _matmul, dunders=("__matmul__",), rdunders=("__rmatmul__",))
 
 
 def _mm(x, y):
+    _tensors("mm", ("input", x), ("mat2", y))
     if x.ndim != 2:
         raise RuntimeError("self must be a matrix")
     if y.ndim != 2:
@@ -119,6 +129,7 @@ def _mm(x, y):
 
 
 def _bmm(x, y):
+    _tensors("bmm", ("input", x), ("mat2", y))
     if x.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor")
     if y.ndim != 3:
@@ -133,6 +144,7 @@ def _bmm(x, y):
 
 
 def _mv(x, v):
+    _tensors("mv", ("input", x), ("vec", v))
     if x.ndim != 2 or v.ndim != 1:
         raise RuntimeError(f"vector + matrix @ vector expected, got 1, {x.ndim}, {v.ndim}")
     if x.shape[1] != v.shape[0]:
@@ -142,6 +154,7 @@ def _mv(x, v):
 
 
 def _dot(x, y):
+    _tensors("dot", ("input", x), ("tensor", y))
     if x.ndim != 1 or y.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {x.ndim}D and {y.ndim}D tensors")
     if x.shape[0] != y.shape[0]:
