@@ -569,6 +569,53 @@ def test_mask_setitem_is_shape_static_in_every_mode(mode):
     assert v.grad.tolist() == [12.0, -15.0, 18.0]
 
 
+_M2 = np.random.default_rng(1).random((4, 5)) > 0.5
+_COLS = np.array([True, False, True, False, True])
+_ROWS = np.array([False, True, True, False])
+MASK_AMONG = {  # name: index, with the mask as a NumPy bool array
+    "slice_then_mask": lambda: (slice(None), _COLS),
+    "mask_then_slice": lambda: (_M2, slice(2, 4)),
+    "int_then_mask": lambda: (1, _COLS),
+    "ellipsis_then_mask": lambda: (Ellipsis, np.array([True, False, False, True, True, False])),
+    "mask_then_stepped_slice_and_int": lambda: (_ROWS, slice(None, None, 2), -1),
+    "new_axis_then_mask": lambda: (None, _M2),
+}
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
+@pytest.mark.parametrize("name", list(MASK_AMONG))
+def test_mask_among_basic_indices_set_to_one_value_in_every_mode(name, mode):
+    """``y[:, cols] = v``, ``y[m, 2:4] = v``: one boolean mask among basic indices, one value,
+    is a where in every mode (it raised inside ej.compile, which cannot read the mask): NumPy's
+    values, and the gradient reaches x where nothing was written and v once per element."""
+    a = np.random.default_rng(0).normal(size=(4, 5, 6)).astype(np.float32)
+    w = np.random.default_rng(2).normal(size=(4, 5, 6)).astype(np.float32)
+    idx = MASK_AMONG[name]()
+    want = a.copy()
+    want[idx] = 1.5
+    sel = np.zeros(a.shape, bool)
+    sel[idx] = True
+
+    def f(x, v):
+        y = x * 1.0
+        y[tuple(ej.tensor(e) if isinstance(e, np.ndarray) else e for e in idx)] = v
+        (y * ej.tensor(w)).sum().backward()
+        return y
+
+    x = ej.tensor(a, requires_grad=True)
+    v = ej.tensor(1.5, requires_grad=True)
+    if mode == "compiled":
+        y = ej.compile(f)(x, v)
+    elif mode == "lazy":
+        with ej.lazy():
+            y = f(x, v)
+    else:
+        y = f(x, v)
+    np.testing.assert_array_equal(y.numpy(force=True), want)
+    np.testing.assert_array_equal(x.grad.numpy(), np.where(sel, 0.0, w))
+    np.testing.assert_allclose(v.grad.item(), w[sel].sum(), rtol=1e-5)
+
+
 def test_mask_setitem_with_one_value_per_selected_element_and_int_cast():
     x = ej.tensor([[-1.0, 2.0], [-3.0, 4.0]])
     x[x < 0] = ej.tensor([7.0, 8.0])  # as many values as True entries: read the mask (eager)

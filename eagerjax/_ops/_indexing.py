@@ -541,6 +541,31 @@ def _mask_set(x, mask, value):
 
 op("_mask_set", _mask_set, function=False, method=False, scalars=(2,))
 
+
+def _mask_set_among(x, mask, value, enc: tuple):
+    """``x[..., mask, ...] = scalar`` for one boolean mask among basic indices (``y[:, cols] =
+    -1``, ``y[m, 2:4] = 1.5``): a ``where`` over the elements the index selects, so the shape
+    does not depend on the mask's values. ``enc`` (from ``_mask_among``) is the index with
+    ``...`` expanded: ``("m",)`` for the mask, ``("i", k)``, ``("s", start, stop, step)``, ``("n",)``."""
+    idx, pos, seen = [], 0, False
+    for e in enc:
+        if e[0] == "m":
+            idx += [slice(None)] * mask.ndim
+            seen = True
+        elif e[0] == "i":
+            idx.append(e[1])
+        else:
+            idx.append(slice(*e[1:]) if e[0] == "s" else None)
+            pos += not seen  # (a slice or new axis before the mask is a dim of the region)
+    idx = tuple(idx)
+    region = jnp.zeros(x.shape, bool)[idx]
+    m = mask.reshape((1,) * pos + mask.shape + (1,) * (region.ndim - pos - mask.ndim))
+    sel = jnp.zeros(x.shape, bool).at[idx].set(jnp.broadcast_to(m, region.shape))
+    return jnp.where(sel, jnp.asarray(value).astype(x.dtype).reshape(()), x)
+
+
+op("_mask_set_among", _mask_set_among, function=False, method=False, scalars=(2,))
+
 _MAXIDX = 64  # index values can sit at any of these positions; Python ints there are traced
 op("_getitem", _getitem, function=False, method=False, scalars=tuple(range(2, 2 + _MAXIDX)))
 op("_setitem", _setitem, function=False, method=False, scalars=(1,) + tuple(range(3, 3 + _MAXIDX)))
@@ -737,6 +762,52 @@ def _broadcasts_per_element(value, mask: Tensor, shape: tuple) -> bool:
 
 
 _MASK_SET = OPS["_mask_set"]
+_MASK_SET_AMONG = OPS["_mask_set_among"]
+
+
+def _mask_among(idx: tuple, shape: tuple, value) -> tuple | None:
+    """``_mask_set_among``'s encoding of ``idx`` when it holds exactly one boolean mask whose
+    shape matches the dims it covers, otherwise basic indices (ints, slices, ``...``, None),
+    and ``value`` is one number; else None (the general path, which reads the mask)."""
+    if not (type(value) in (int, float, bool) or (isinstance(value, Tensor) and value.numel() == 1)):
+        return None
+    masks = [i for i, e in enumerate(idx) if isinstance(e, Tensor) and e.dtype == np.bool_]
+    if len(masks) != 1 or idx[masks[0]].ndim == 0:
+        return None
+    mask = idx[masks[0]]
+    used = 0
+    for e in idx:
+        if e is mask:
+            used += mask.ndim
+        elif type(e) is int or type(e) is slice:
+            used += 1
+        elif e is not None and e is not Ellipsis:
+            return None
+    if used > len(shape) or sum(e is Ellipsis for e in idx) > 1:
+        return None
+    enc, dim = [], 0
+    for e in idx:
+        if e is Ellipsis:
+            enc += [("s", None, None, None)] * (len(shape) - used)
+            dim += len(shape) - used
+        elif e is None:
+            enc.append(("n",))
+        elif e is mask:
+            if tuple(mask.shape) != shape[dim : dim + mask.ndim]:
+                return None  # (the general path raises torch's shape error)
+            enc.append(("m",))
+            dim += mask.ndim
+        elif type(e) is int:
+            if not -shape[dim] <= e < shape[dim]:
+                return None
+            enc.append(("i", e))
+            dim += 1
+        elif all(v is None or type(v) is int for v in (e.start, e.stop, e.step)):
+            enc.append(("s", e.start, e.stop, e.step))
+            dim += 1
+        else:
+            return None
+    return tuple(enc)
 
 
 def _tensor_setitem(self: Tensor, idx, value) -> None:
@@ -757,6 +828,11 @@ def _tensor_setitem(self: Tensor, idx, value) -> None:
     ):
         # ``x[mask] = v`` (``logits[pad] = -inf``): one shape-static where, in every mode
         inplace_update(self, dispatch(_MASK_SET, (self, mask, value), {}), "__setitem__")
+        return
+    enc = _mask_among(idx, shape, value) if type(idx) is tuple else None
+    if enc is not None:
+        mask = next(e for e in idx if isinstance(e, Tensor))
+        inplace_update(self, dispatch(_MASK_SET_AMONG, (self, mask, value, enc), {}), "__setitem__")
         return
     spec, arrays = _parse_index(shape, idx, "Tensor.__setitem__")
     inplace_update(self, dispatch(_SET, (self, value, spec, *arrays), {}), "__setitem__")
