@@ -181,7 +181,13 @@ class LazyGraph:
         if type(v) is LazyValue:
             if v.array is None:
                 self.flush(f"host read: {what}")
-            v = t._value
+            if v.array is None:
+                # Not a result itself (a grad returned packed): the tensor's value now. A value
+                # that is computed when read (a packed optimizer state's slice) records a new
+                # op on each read, so that one is flushed too.
+                v = t._value
+                if type(v) is LazyValue and v.array is None:
+                    self.flush(f"host read: {what}")
             return v.array if type(v) is LazyValue else v
         return v
 

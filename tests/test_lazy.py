@@ -1,5 +1,7 @@
 """Lazy mode: recorded graphs flushed at boundaries, cached by structure, equal to eager."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from test_compile import data, make_params, sgd_step_fn
@@ -134,3 +136,39 @@ def test_compiled_function_inside_lazy_context():
         b = c(a)
         d = b + 1
     np.testing.assert_array_equal(d.numpy(), [5.0, 5.0])
+
+
+def test_host_reads_of_packed_optimizer_state(tmp_path):
+    """Adam's moments of several parameters live in one packed buffer, read through a slice
+    made on each read: inside lazy mode ``.numpy()``, ``.tolist()``, ``float()`` and a
+    checkpoint of ``state_dict()`` gave None (the read flushed, then sliced again, unflushed)."""
+
+    def run(lazy):
+        lin = ej.nn.Linear(2, 2)
+        with ej.no_grad():
+            lin.weight.fill_(0.5)
+            lin.bias.fill_(0.1)
+        opt = ej.optim.Adam(lin.parameters(), lr=0.01)
+        nad = ej.optim.NAdam([ej.nn.Parameter(ej.ones(2)), ej.nn.Parameter(ej.ones(3))])
+        with ej.lazy() if lazy else contextlib.nullcontext():
+            opt.zero_grad()
+            lin(ej.ones(3, 2)).sum().backward()
+            opt.step()
+            for p in nad.param_groups[0]["params"]:
+                p.grad = ej.ones_like(p)
+            nad.step()
+            st = opt.state[lin.weight]
+            path = tmp_path / f"ck{int(lazy)}.pt"
+            ej.save(opt.state_dict(), path)
+            return (
+                st["exp_avg"].numpy().copy(),
+                st["exp_avg_sq"].tolist(),
+                float(nad.state[nad.param_groups[0]["params"][0]]["mu_product"]),
+                ej.load(path)["state"][0]["exp_avg"].numpy(),
+            )
+
+    eager, lazy = run(False), run(True)
+    np.testing.assert_array_equal(lazy[0], eager[0])
+    assert lazy[1] == eager[1] and lazy[2] == eager[2]
+    np.testing.assert_array_equal(lazy[3], eager[3])
+    np.testing.assert_allclose(eager[0], np.full((2, 2), 0.3), rtol=1e-5)
