@@ -202,6 +202,9 @@ def _module_key(m) -> tuple:
     itself (``_module.traced_writes``) are left out."""
     from .nn._module import traced_writes
 
+    own = getattr(m, "_capture_key", None)
+    if own is not None:  # (an optimizer)
+        return own()
     skip = traced_writes.get(m, ())
     return tuple([(k, _identity(v)) for k, v in m.__dict__.items() if type(v) in _BAKED and k not in skip])
 
@@ -252,8 +255,11 @@ class _Plan:
         self.grad_out = list(cap.wrote_grad.values())[::-1]
         gwrote = set(cap.wrote_grad)
         self.grad_in = [t for t in list(cap.read_grad.values())[::-1] if t._grad is not None]
-        self.grad_donated = [t for t in self.grad_in if id(t) in gwrote]
-        self.grad_kept = [t for t in self.grad_in if id(t) not in gwrote]
+        # (not those the step reads and then leaves None, ``zero_grad()`` after ``step()``:
+        # no output would reuse their buffers, and jax would warn)
+        self.grad_donated = [t for t in self.grad_in if id(t) in gwrote and id(t) not in none_at_end]
+        donated = {id(t) for t in self.grad_donated}
+        self.grad_kept = [t for t in self.grad_in if id(t) not in donated]
         # .grads the step writes without reading (``zero_grad()`` then ``backward()``): their
         # old buffers are dead once the step runs, so they are donated too (unread inputs
         # that XLA reuses for the new gradients), as the hand-written step frees its grads.
@@ -1021,7 +1027,8 @@ class CompiledFunction:
                     for name in list(was) + [n for n in now if n not in was]:
                         if was.get(name) != now.get(name):
                             shown = [v[1] if v else "(unset)" for v in (was.get(name), now.get(name))]
-                            return f"module {type(m).__name__}: {name} {shown[0]!r} -> {shown[1]!r}"
+                            what = "optimizer" if hasattr(m, "param_groups") else "module"
+                            return f"{what} {type(m).__name__}: {name} {shown[0]!r} -> {shown[1]!r}"
             if len(ta) != len(tb):
                 return "new modules in the step"
             for t, x, y in zip(self._grad_owners, ga, gb):
@@ -1268,6 +1275,8 @@ def _state_names(modules: list) -> dict:
     names: dict = {}
     for m in modules:
         root = type(m).__name__
+        if not hasattr(m, "named_parameters"):
+            continue  # (an optimizer)
         for kind in ("named_parameters", "named_buffers"):
             for n, t in getattr(m, kind)():
                 names.setdefault(id(t), f"{root}.{n}")

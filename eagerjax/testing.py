@@ -162,6 +162,8 @@ def _names(modules) -> dict[int, str]:
     """Dotted names for parameters and buffers, relative to the outermost module called."""
     out: dict[int, str] = {}
     for m in modules:  # first noted = outermost
+        if not hasattr(m, "named_parameters"):
+            continue  # (an optimizer: noted too, see Optimizer._capture_key)
         for n, p in list(m.named_parameters()) + list(m.named_buffers()):
             out.setdefault(id(p), n)
     return out

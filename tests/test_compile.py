@@ -822,3 +822,85 @@ def test_one_tensor_passed_twice_and_returned_arguments_behave_as_in_eager():
 def test_print_inside_a_compiled_step_says_it_is_traced(capsys):
     ej.compile(lambda x: print(x * 2) or x.sum())(ej.ones(3, 2))
     assert "tensor(<traced: shape (3, 2) dtype float32; no values while tracing>)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "opt_name,key,value,kw",
+    [
+        ("SGD", "weight_decay", 0.1, {}),
+        ("Adam", "weight_decay", 0.1, {}),
+        ("SGD", "momentum", 0.9, {}),
+        ("SGD", "nesterov", True, {"momentum": 0.5}),
+        ("SGD", "weight_decay", 0.0, {"weight_decay": 0.1}),
+        ("Adam", "weight_decay", 0.2, {"weight_decay": 0.1}),
+    ],
+)
+def test_hyperparameter_that_changes_the_update_retraces(opt_name, key, value, kw):
+    """A weight decay or momentum set from or to 0, or nesterov flipped, between calls changes
+    the update's structure (a zero term is skipped): the step retraces and uses it, as eager
+    does (it kept the program traced before, as if nothing had changed). A nonzero value
+    changed to another nonzero one is traced: no retrace."""
+
+    def run(compiled):
+        lin = ej.nn.Linear(3, 2)
+        with ej.no_grad():
+            lin.weight.copy_(ej.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 10))
+            lin.bias.fill_(0.1)
+        opt = getattr(ej.optim, opt_name)(lin.parameters(), lr=0.05, **kw)
+
+        def step(x):
+            opt.zero_grad()
+            (lin(x) ** 2).sum().backward()
+            opt.step()
+
+        f = ej.compile(step) if compiled else step
+        x = ej.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3))
+        f(x)
+        f(x)
+        opt.param_groups[0][key] = value
+        f(x)
+        f(x)
+        return [p.detach().numpy() for p in lin.parameters()], f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    for a, b in zip(compiled, eager):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    structural = not (key == "weight_decay" and value != 0 and kw.get("weight_decay"))
+    assert f.stats()["traces"] == (2 if structural else 1)
+    if key == "weight_decay" and structural:
+        assert f.stats()["recompiles"][1].startswith(f"optimizer {opt_name}: param_groups[0] options")
+
+
+def test_step_that_reads_grads_then_sets_them_none_donates_none_of_them():
+    """Gradient accumulation with a separate compiled ``opt.step(); opt.zero_grad()``: the
+    grads it reads end None, so no output can reuse their buffers; donating them made jax
+    warn ("Some donated buffers were not usable") on the first call."""
+    ej.manual_seed(0)
+    m = ej.nn.Sequential(ej.nn.Linear(4, 8), ej.nn.Tanh(), ej.nn.Linear(8, 2))
+    opt = ej.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    ref = copy.deepcopy(m)
+    ref_opt = ej.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
+
+    def fwd_bwd(model, x, y):
+        loss = ej.nn.functional.mse_loss(model(x), y) / 2
+        loss.backward()
+
+    def opt_step(o):
+        o.step()
+        o.zero_grad()
+
+    c_fwd, c_step = ej.compile(fwd_bwd), ej.compile(opt_step)
+    x, y = ej.randn(5, 4), ej.randn(5, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(4):
+            c_fwd(m, x, y)
+            fwd_bwd(ref, x, y)
+            if i % 2 == 1:
+                c_step(opt)
+                opt_step(ref_opt)
+    assert [str(w.message) for w in caught] == []
+    for a, b in zip(m.parameters(), ref.parameters()):
+        assert a.grad is None
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6)

@@ -154,11 +154,16 @@ class ParamGroup(dict):
             self._known[key] = (tuple(_number(v) for v in value), tuple(t._version for t in old))
             return
         old = dict.get(self, key)
+        was = self.known(key) if key in self._known else None
         if not isinstance(old, Tensor):
             old = _concrete_scalar(0.0)
             dict.__setitem__(self, key, old)
         old._assign(_as_scalar_value(value))
         self._known[key] = (_number(value), old._version)
+        if (was == 0) != (self._known[key][0] == 0):
+            # A zero (weight decay, momentum) is a structural choice of the update (``_options``):
+            # a compiled step that baked in the old one must find another program.
+            bump_structure()
 
     def update(self, *args, **kwargs) -> None:
         for k, v in dict(*args, **kwargs).items():
@@ -355,6 +360,9 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        m = flags.mode
+        if m is not None:
+            m.note_module(self)  # (a compiled step's cache keys on _capture_key)
         with no_grad():
             todo = []
             for group in self.param_groups:
@@ -403,6 +411,15 @@ class Optimizer:
     # ``_leaf`` is elementwise in (p, g, state): applied once to a group's params, grads and
     # packed state concatenated, it updates every param (see ``_rule_kernel``)
     _elementwise = False
+
+    def _capture_key(self) -> tuple:
+        """``(name, value)`` of the static choices a compiled step's trace bakes into this
+        optimizer's update (``_options`` per group); changing one bumps the structure epoch
+        (``ParamGroup``), so ``ej.compile`` then finds another program (``_compile._module_key``)."""
+        try:
+            return tuple((f"param_groups[{i}] options", self._options(g)) for i, g in enumerate(self.param_groups))
+        except (KeyError, TypeError):  # (an optimizer whose groups have no per-leaf rule's options)
+            return ()
 
     def _options(self, group: ParamGroup) -> tuple:
         """Static choices of the rule (Python values, part of the kernel key):
