@@ -3,6 +3,7 @@ in-place rules, indexing, and torch-style errors and reprs."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import pickle
 
@@ -541,6 +542,14 @@ def test_kernels_per_op_are_bounded(monkeypatch):
         kernels.update(saved)
 
 
+def _call_in_mode(mode: str, f, *args):
+    """``f(*args)`` eagerly, through ``ej.compile`` or inside ``ej.lazy()``."""
+    if mode == "compiled":
+        return ej.compile(f)(*args)
+    with ej.lazy() if mode == "lazy" else contextlib.nullcontext():
+        return f(*args)
+
+
 @pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
 def test_mask_setitem_is_shape_static_in_every_mode(mode):
     """``x[mask] = v`` with a value that fits each selected element (or row) is a where:
@@ -557,13 +566,7 @@ def test_mask_setitem_is_shape_static_in_every_mode(mode):
 
     x = ej.tensor(a, requires_grad=True)
     v = ej.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    if mode == "compiled":
-        y = ej.compile(f)(x, v)
-    elif mode == "lazy":
-        with ej.lazy():
-            y = f(x, v)
-    else:
-        y = f(x, v)
+    y = _call_in_mode(mode, f, x, v)
     assert y.tolist() == [[-1.0, 4.0, -1.0], [3.0, 6.0, 9.0]]
     assert x.grad.tolist() == [[0.0, 4.0, 0.0], [0.0, 0.0, 0.0]]
     assert v.grad.tolist() == [12.0, -15.0, 18.0]
@@ -604,13 +607,7 @@ def test_mask_among_basic_indices_set_to_one_value_in_every_mode(name, mode):
 
     x = ej.tensor(a, requires_grad=True)
     v = ej.tensor(1.5, requires_grad=True)
-    if mode == "compiled":
-        y = ej.compile(f)(x, v)
-    elif mode == "lazy":
-        with ej.lazy():
-            y = f(x, v)
-    else:
-        y = f(x, v)
+    y = _call_in_mode(mode, f, x, v)
     np.testing.assert_array_equal(y.numpy(force=True), want)
     np.testing.assert_array_equal(x.grad.numpy(), np.where(sel, 0.0, w))
     np.testing.assert_allclose(v.grad.item(), w[sel].sum(), rtol=1e-5)
