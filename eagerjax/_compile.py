@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _autocast, _callback, _dispatch, _gradpack, _state, _xla_budget
+from . import _autocast, _callback, _dispatch, _gradpack, _post_hooks, _state, _xla_budget
 from ._capture import Capture, CaptureError, GraphBreak, StateMiss
 from ._precision import traced
 from ._state import collector_paused, flags, user_code
@@ -206,7 +206,12 @@ def _module_key(m) -> tuple:
     if own is not None:  # (an optimizer)
         return own()
     skip = traced_writes.get(m, ())
-    return tuple([(k, _identity(v)) for k, v in m.__dict__.items() if type(v) in _BAKED and k not in skip])
+    key = [(k, _identity(v)) for k, v in m.__dict__.items() if type(v) in _BAKED and k not in skip]
+    # its forward hooks, traced in (registering or removing one bumps the structure epoch)
+    hooks = m.__dict__.get("_forward_pre_hooks"), m.__dict__.get("_forward_hooks")
+    if hooks[0] or hooks[1]:
+        key.append(("forward hooks", (tuple(hooks[0] or ()), tuple(hooks[1] or ()))))
+    return tuple(key)
 
 
 def _cell_value(c, unbound=None):
@@ -268,6 +273,13 @@ class _Plan:
         self.grad_dead = [t for t in self.grad_out if id(t) not in gin and id(t) not in none_at_end]
         self.input_ids = {id(t) for t in reads}
         self.requiring_grad = [t for t in self.value_out + self.value_kept if t.requires_grad]
+        # the gradient hooks of state leaves, traced into the backward (registering or
+        # removing one bumps the state epoch, so the step finds its state again)
+        post = _post_hooks.hooks
+        hooked = [(t, post[id(t)][1] if id(t) in post else ()) for t in self.value_out + self.value_kept]
+        self.hooks = tuple(
+            sorted((id(t), tuple(map(id, t._hooks or ())), tuple(map(id, p))) for t, p in hooked if t._hooks or p)
+        )
         self.modules = list(cap.modules.values())
         self.last_sig: tuple | None = None
         self.entries: dict = {}  # argument avals -> _Entry traced for this plan
@@ -290,7 +302,7 @@ class _Plan:
                 self.modules,
                 self.requiring_grad,
             )
-        )
+        ) + (self.hooks,)
 
 
 class _Entry:

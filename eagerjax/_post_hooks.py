@@ -11,6 +11,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 
+from ._state import bump_state
 from ._tensor import Tensor, _HookHandle
 
 hooks: dict = {}  # id(tensor) -> (weakref to it, [hook, ...])
@@ -34,6 +35,7 @@ def register(self: Tensor, hook: Callable[[Tensor], None]) -> _HookHandle:
 
         entry = hooks[key] = (weakref.ref(self, gone), [])
     entry[1].append(hook)
+    bump_state()  # (a compiled step that reads this leaf as state keys on its hooks)
     return _HookHandle(entry[1], hook)
 
 

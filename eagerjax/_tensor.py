@@ -303,6 +303,7 @@ class Tensor:
             if self._hooks is None:
                 self._hooks = []
             hooks = self._hooks
+            bump_state()  # (a compiled step that reads this leaf as state keys on its hooks)
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
@@ -778,7 +779,8 @@ class _HookHandle:
         try:
             self._hooks.remove(self._hook)
         except ValueError:
-            pass
+            return
+        bump_state()  # (see ``register_hook``)
 
 
 _TYPE_NAMES = {

@@ -904,3 +904,51 @@ def test_step_that_reads_grads_then_sets_them_none_donates_none_of_them():
     for a, b in zip(m.parameters(), ref.parameters()):
         assert a.grad is None
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6)
+
+
+HOOKS = {
+    "forward": lambda m: m.register_forward_hook(lambda mod, inp, out: out * 2),
+    "forward_pre": lambda m: m.register_forward_pre_hook(lambda mod, inp: (inp[0] * 0.5,)),
+    "tensor": lambda m: m.weight.register_hook(lambda g: g * 0),
+    "post_accumulate": lambda m: m.weight.register_post_accumulate_grad_hook(_zero_its_grad),
+}
+
+
+def _zero_its_grad(p) -> None:
+    p.grad.zero_()
+
+
+@pytest.mark.parametrize("kind", list(HOOKS))
+def test_hook_registered_or_removed_between_calls_is_followed(kind):
+    """A forward (pre-)hook of a module the step calls, or a gradient hook of a state leaf,
+    registered after the step compiled and removed again: each call does what eager does
+    (the program traced before kept running without the hook, or with it after removal);
+    one more trace for the hook, none for going back."""
+
+    def run(compiled):
+        m = ej.nn.Linear(3, 2)
+        with ej.no_grad():
+            m.weight.copy_(ej.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 10))
+            m.bias.fill_(0.1)
+        opt = ej.optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = m(x).pow(2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = ej.compile(step) if compiled else step
+        x = ej.ones(4, 3)
+        out = [float(f(x))]
+        handle = HOOKS[kind](m)
+        out += [float(f(x)), float(f(x))]
+        handle.remove()
+        out.append(float(f(x)))
+        return out + m.weight.detach().numpy().ravel().tolist(), f
+
+    eager, _ = run(False)
+    compiled, f = run(True)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-6)
+    assert f.stats()["traces"] == 2

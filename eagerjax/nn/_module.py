@@ -57,6 +57,7 @@ class RemovableHandle:
             d = r()
             if d is not None and self.id in d:
                 del d[self.id]
+                bump_structure()  # (compiled steps key on their modules' hooks: _compile._module_key)
 
     def __enter__(self) -> RemovableHandle:
         return self
@@ -355,6 +356,7 @@ class Module:
             self._forward_pre_hooks_with_kwargs[handle.id] = True
         if prepend:
             self._forward_pre_hooks.move_to_end(handle.id, last=False)
+        bump_structure()  # (compiled steps key on their modules' hooks: _compile._module_key)
         return handle
 
     def register_forward_hook(
@@ -370,6 +372,7 @@ class Module:
             self._forward_hooks_always_called[handle.id] = True
         if prepend:
             self._forward_hooks.move_to_end(handle.id, last=False)
+        bump_structure()  # (compiled steps key on their modules' hooks: _compile._module_key)
         return handle
 
     def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
