@@ -93,6 +93,9 @@ def test_default_collate_matches_torch():
     assert e["d"][0].tolist() == t["d"][0].tolist() and e["d"][1].tolist() == t["d"][1].tolist()
     assert e["d"][1].dtype == ej.bool
     assert type(e["p"]) is Point and e["p"].y.tolist() == t["p"].y.tolist()
+    pairs = [(i, f"s{i}", Point(f"x{i}", i)) for i in range(2)]  # strings inside a tuple stay a tuple
+    e, t = D.default_collate(pairs), tcollate(pairs)
+    assert e[1] == t[1] == ("s0", "s1") and e[2].x == t[2].x == ("x0", "x1")
     tensors = [ej.tensor([[i, i + 1]]) for i in range(4)]
     np.testing.assert_array_equal(
         D.default_collate(tensors).numpy(), tcollate([torch.tensor([[i, i + 1]]) for i in range(4)]).numpy()
