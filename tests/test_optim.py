@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import pickle
 import warnings
@@ -464,3 +465,27 @@ def test_logged_lrs_are_snapshots_and_manual_decay_works(mode):
     assert type(lrs[0]) is float and round(lrs[0], 3) == 0.025
     if mode == "compiled":
         assert isinstance(out, ej.Tensor) and run.stats()["traces"] == 1
+
+
+@pytest.mark.parametrize("mode", ["eager", "compiled", "lazy"])
+def test_state_dict_held_across_steps_shows_live_state(mode):
+    """torch's ``optimizer.state_dict()`` holds the live state tensors: kept while training
+    goes on (a checkpoint saved later), its ``step`` and moments are the new ones together
+    (``step`` was a snapshot, so a later save paired new moments with an old step count)."""
+    m = ej.nn.Linear(2, 2)
+    opt = ej.optim.Adam(m.parameters(), lr=0.1)
+
+    def step():
+        opt.zero_grad()
+        m(ej.ones(1, 2)).sum().backward()
+        opt.step()
+
+    f = ej.compile(step) if mode == "compiled" else step
+    with ej.lazy() if mode == "lazy" else contextlib.nullcontext():
+        f()
+        held = opt.state_dict()["state"]
+        f()
+        for i, p in enumerate(m.parameters()):
+            live = opt.state[p]
+            assert float(held[i]["step"]) == float(live["step"]) == 2.0
+            np.testing.assert_array_equal(held[i]["exp_avg"].numpy(), live["exp_avg"].numpy())

@@ -586,10 +586,9 @@ class Optimizer:
                 st = self.state.get(p)
                 if not st:
                     continue
-                out = {}
-                for k, v in st.items():
-                    out[k] = Tensor._make(v._read()) if k == "step" and isinstance(v, Tensor) else v
-                state[mapping[id(p)]] = out
+                # the live tensors, as torch's (a dict held while training goes on shows the
+                # new values; a param's ``step`` is its group's shared counter)
+                state[mapping[id(p)]] = dict(st)
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
