@@ -82,6 +82,8 @@ def test_a_failing_param_group_leaves_every_group_as_it_was():
 
 MORE = [
     (lambda: ej.randn(2, -3), RuntimeError, "Trying to create tensor with negative dimension -3: [2, -3]"),
+    (lambda: ej.nn.Linear(-1, 2), RuntimeError, "Trying to create tensor with negative dimension -1: [2, -1]"),
+    (lambda: ej.nn.Embedding(-3, 2), RuntimeError, "Trying to create tensor with negative dimension -3: [-3, 2]"),
     (lambda: ej.randperm(-1), RuntimeError, "Trying to create tensor with negative dimension -1: [-1]"),
     (lambda: ej.randint(5, 3, (2,)), RuntimeError, "random_ expects 'from' to be less than 'to', but got from=5 >= to=3"),
     (lambda: ej.matmul(ej.ones(2), 3), TypeError, "matmul(): argument 'other' (position 2) must be Tensor, not int"),

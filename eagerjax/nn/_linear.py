@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from .. import _dtypes
+from .._ops._creation import _check_size
 from .._tensor import Parameter, Tensor, _host_array
 from . import functional as F
 from . import init
@@ -19,7 +20,7 @@ def _empty(shape: tuple, dtype=None) -> Tensor:
     """Storage for a new parameter (filled by ``reset_parameters``): a transfer, not an XLA
     compile per new shape; inside a captured step, the step's own value (``_host_array``)."""
     dt = _dtypes.to_dtype(dtype) or _dtypes.get_default_dtype()
-    return Tensor._make(_host_array(np.zeros(tuple(shape), dt)))
+    return Tensor._make(_host_array(np.zeros(_check_size(tuple(shape)), dt)))  # (torch's negative-size error)
 
 
 def _weight_and_bias(module: Module, weight_shape: tuple, bias_shape: tuple, bias: bool, dtype) -> None:
