@@ -575,16 +575,17 @@ def test_detached_output_of_compiled_forward_stays_detached():
     assert not d.requires_grad and d.grad_fn is None
 
 
-def _linear_step(m, opt):
-    @ej.compile
+def _linear_step(m, opt, compiled: bool = True, objective=lambda out: out.sum()):
+    """A training step of ``m`` and ``opt`` minimizing ``objective(m(x))`` (compiled or eager)."""
+
     def step(x):
         opt.zero_grad()
-        loss = m(x).sum()
+        loss = objective(m(x))
         loss.backward()
         opt.step()
         return loss
 
-    return step
+    return ej.compile(step) if compiled else step
 
 
 def test_freezing_a_parameter_between_calls_is_followed():
@@ -930,16 +931,7 @@ def test_hook_registered_or_removed_between_calls_is_followed(kind):
         with ej.no_grad():
             m.weight.copy_(ej.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 10))
             m.bias.fill_(0.1)
-        opt = ej.optim.SGD(m.parameters(), lr=0.1)
-
-        def step(x):
-            opt.zero_grad()
-            loss = m(x).pow(2).sum()
-            loss.backward()
-            opt.step()
-            return loss
-
-        f = ej.compile(step) if compiled else step
+        f = _linear_step(m, ej.optim.SGD(m.parameters(), lr=0.1), compiled, lambda out: out.pow(2).sum())
         x = ej.ones(4, 3)
         out = [float(f(x))]
         handle = HOOKS[kind](m)
