@@ -274,7 +274,7 @@ class _Plan:
         self.input_ids = {id(t) for t in reads}
         self.requiring_grad = [t for t in self.value_out + self.value_kept if t.requires_grad]
         # the gradient hooks of state leaves, traced into the backward (registering or
-        # removing one bumps the state epoch, so the step finds its state again)
+        # removing one on a Parameter bumps the state epoch: the step finds its state again)
         post = _post_hooks.hooks
         hooked = [(t, post[id(t)][1] if id(t) in post else ()) for t in self.value_out + self.value_kept]
         self.hooks = tuple(

@@ -11,8 +11,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 
-from ._state import bump_state
-from ._tensor import Tensor, _HookHandle
+from ._tensor import Tensor, _HookHandle, _tells_steps
 
 hooks: dict = {}  # id(tensor) -> (weakref to it, [hook, ...])
 
@@ -35,8 +34,7 @@ def register(self: Tensor, hook: Callable[[Tensor], None]) -> _HookHandle:
 
         entry = hooks[key] = (weakref.ref(self, gone), [])
     entry[1].append(hook)
-    bump_state()  # (a compiled step that reads this leaf as state keys on its hooks)
-    return _HookHandle(entry[1], hook)
+    return _HookHandle(entry[1], hook, _tells_steps(self))
 
 
 def run(owners: list) -> None:

@@ -303,9 +303,8 @@ class Tensor:
             if self._hooks is None:
                 self._hooks = []
             hooks = self._hooks
-            bump_state()  # (a compiled step that reads this leaf as state keys on its hooks)
         hooks.append(hook)
-        return _HookHandle(hooks, hook)
+        return _HookHandle(hooks, hook, _tells_steps(self))
 
     def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None) -> None:
         from ._autograd import backward
@@ -770,17 +769,29 @@ def default_device() -> Device:
     return _default_device[0]
 
 
+def _tells_steps(t: Tensor) -> bool:
+    """Whether a gradient hook registered on ``t`` must tell compiled steps (and does, by
+    bumping the state epoch): a Parameter's, whose hooks a step that reads it as state traces
+    in. Not a plain leaf's (an input a loop hooks anew each step would rediscover every call)."""
+    if isinstance(t, Parameter):
+        bump_state()
+        return True
+    return False
+
+
 class _HookHandle:
-    def __init__(self, hooks: list, hook) -> None:
+    def __init__(self, hooks: list, hook, tells_steps: bool = False) -> None:
         self._hooks = hooks
         self._hook = hook
+        self._tells = tells_steps
 
     def remove(self) -> None:
         try:
             self._hooks.remove(self._hook)
         except ValueError:
             return
-        bump_state()  # (see ``register_hook``)
+        if self._tells:
+            bump_state()
 
 
 _TYPE_NAMES = {
