@@ -738,6 +738,13 @@ class Device:
         return hash(self.type)
 
 
+def not_a_tensor(fn: str, name: str, pos: int, x) -> TypeError:
+    """torch's argument error: ``mm(): argument 'mat2' (position 2) must be Tensor, not list``."""
+    t = type(x)
+    tname = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    return TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not {tname}")
+
+
 _CHECKED_DEVICES: set = set()
 
 

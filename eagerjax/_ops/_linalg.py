@@ -12,6 +12,7 @@ import numpy as np
 from jax import lax
 
 from .._dtypes import c_type, torch_name
+from .._tensor import not_a_tensor
 from ._reduction import _to_float, _wrap, abs0, return_type, vector_norm
 from ._registry import alias, op
 
@@ -95,11 +96,11 @@ def matmul_f32(x, y):
 
 
 def _tensors(fn: str, *named) -> None:
-    """torch's argument check: ``mm(): argument 'mat2' (position 2) must be Tensor, not list``
-    (a Python number or list reaches the kernel as itself, which has no ``ndim``)."""
+    """torch's argument check (``not_a_tensor``): inside the kernel a Tensor is an array, and a
+    Python number or list arrives as itself, which has no ``ndim``."""
     for pos, (name, v) in enumerate(named, 1):
         if not hasattr(v, "ndim"):
-            raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not {type(v).__name__}")
+            raise not_a_tensor(fn, name, pos, v)
 
 
 def _matmul(x, y):

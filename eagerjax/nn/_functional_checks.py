@@ -15,7 +15,7 @@ from .._dispatch import dispatch
 from .._ops import _nn2  # noqa: F401 - registers the rows
 from .._ops._registry import OPS
 from .._state import flags
-from .._tensor import Tensor
+from .._tensor import Tensor, not_a_tensor
 
 _MINMAX = OPS["_minmax"]
 
@@ -31,9 +31,7 @@ def _is_eager() -> bool:
 def require_tensor(fn: str, name: str, pos: int, x) -> None:
     """torch's argument check: ``linear(): argument 'input' (position 1) must be Tensor, not list``."""
     if not isinstance(x, Tensor):
-        t = type(x)
-        tname = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-        raise TypeError(f"{fn}(): argument '{name}' (position {pos}) must be Tensor, not {tname}")
+        raise not_a_tensor(fn, name, pos, x)
 
 
 c_type = _dtypes.c_type  # torch's C++ type names in its "Input type (...) and bias type (...)" messages
